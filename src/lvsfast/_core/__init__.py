@@ -1,0 +1,1 @@
+"""Compiled hot paths. Sources live in ``src/_core/*.pyx``; twins in the domain packages."""

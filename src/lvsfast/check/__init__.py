@@ -1,0 +1,1 @@
+"""lvsfast.check"""

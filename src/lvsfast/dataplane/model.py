@@ -1,0 +1,95 @@
+"""Desired state of the kernel's load-balancing table: services and their real servers.
+
+Both backends (``lvsfast.ipvs`` and ``lvsfast.nft``) take a :class:`Table` and make the kernel
+match it; the checker and the daemon only ever build tables. Values use IPVS's vocabulary
+(scheduler names, forwarding methods) because keepalived.conf does.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Mapping
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+PROTOCOLS = ("tcp", "udp", "sctp")
+SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh")
+FORWARDS = ("nat", "dr", "tun")
+TUN_TYPES = ("ipip", "gue", "gre")
+# Scheduler flags as IPVS names them (keepalived: sh-port, sh-fallback, mh-port, mh-fallback, ops).
+SERVICE_FLAGS = ("sh-port", "sh-fallback", "mh-port", "mh-fallback", "ops")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ServiceKey:
+    """What identifies a virtual service in the kernel: (family, protocol, address, port) or a fwmark."""
+
+    family: int  # 4 or 6
+    protocol: str  # "tcp" | "udp" | "sctp"; for fwmark services the protocol of the group
+    address: str | None  # canonical text form; None for fwmark services
+    port: int = 0
+    fwmark: int = 0
+
+    def __str__(self) -> str:
+        if self.fwmark:
+            return f"FWM {self.fwmark}" + (" IPv6" if self.family == 6 else "")
+        host = f"[{self.address}]" if self.family == 6 else self.address
+        return f"{self.protocol.upper()} {host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class DestKey:
+    address: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Dest:
+    """One real server of a service, as the kernel should hold it."""
+
+    key: DestKey
+    weight: int = 1
+    forward: str = "nat"
+    tun_type: str = "ipip"
+    tun_port: int = 0
+    tun_nocsum: bool = False
+    tun_csum: bool = False
+    tun_remcsum: bool = False
+    u_threshold: int = 0
+    l_threshold: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One virtual service and its scheduling parameters (real servers live in :class:`Table`)."""
+
+    key: ServiceKey
+    scheduler: str = "wlc"
+    flags: frozenset[str] = frozenset()
+    persistence_timeout: int = 0  # seconds; 0 means not persistent
+    persistence_granularity: int = 32  # prefix length (IPv4 netmask as a prefix), 128 for v6
+    persistence_engine: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """The whole desired table: service -> its real servers by key."""
+
+    services: Mapping[ServiceKey, Service] = field(default_factory=dict)
+    dests: Mapping[ServiceKey, Mapping[DestKey, Dest]] = field(default_factory=dict)
+
+    def with_dest(self, skey: ServiceKey, dest: Dest) -> "Table":
+        dests = dict(self.dests)
+        dests[skey] = {**dests.get(skey, {}), dest.key: dest}
+        return Table(self.services, dests)
+
+    def without_dest(self, skey: ServiceKey, dkey: DestKey) -> "Table":
+        dests = dict(self.dests)
+        inner = dict(dests.get(skey, {}))
+        inner.pop(dkey, None)
+        dests[skey] = inner
+        return Table(self.services, dests)
