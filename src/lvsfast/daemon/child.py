@@ -1,0 +1,101 @@
+"""The body of a child process: one subsystem on its own uvloop loop, served over a channel."""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import socket
+from typing import Any
+
+from lvsfast.daemon import logs, pidfile
+from lvsfast.daemon.channel import Channel
+from lvsfast.daemon.subsystem import resolve
+
+log = logging.getLogger("lvsfast.child")
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # If the parent is SIGKILLed, the child must not live on holding VIPs unsupervised.
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:  # uvloop is a dependency; this only helps odd platforms
+        return asyncio.new_event_loop()
+
+
+def run_child(name: str, factory_spec: str, sock: socket.socket, config: Any, options: Any,
+              pid_path: str | None) -> int:
+    """Run in the forked child; returns the exit status. Never returns into the parent's code."""
+    # The fork copied the parent's loop state: its signal wakeup fd is a socket shared with the
+    # parent, so a signal delivered here would wake the parent's loop. Cut every tie first.
+    signal.set_wakeup_fd(-1)
+    asyncio.events._set_running_loop(None)
+    for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT,
+                signal.SIGRTMIN + 2, signal.SIGRTMIN + 29):
+        signal.signal(sig, signal.SIG_IGN)  # the parent owns these and talks to us over the channel
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _die_with_parent()
+    ident = {"vrrp": "Lvsfast_vrrp", "checker": "Lvsfast_healthcheckers"}.get(name, f"Lvsfast_{name}")
+    logs.setup(ident, console=getattr(options, "log_console", True), detail=getattr(options, "log_detail", False))
+    if pid_path:
+        pidfile.write(pid_path)
+    loop = _new_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(_serve(name, factory_spec, sock, config, options))
+    except Exception:
+        log.exception("%s child failed", name)
+        return 1
+    finally:
+        if pid_path:
+            pidfile.remove(pid_path)
+
+
+async def _serve(name: str, factory_spec: str, sock: socket.socket, config: Any, options: Any) -> int:
+    channel = Channel(sock)
+    stopping = asyncio.Event()
+    subsystem = resolve(factory_spec)(options=options, emit=channel.event)
+
+    async def on_request(msg: dict[str, Any]) -> Any:
+        op = msg["op"]
+        if op == "status":
+            return subsystem.status()
+        if op == "stats":
+            return subsystem.stats(clear=bool(msg.get("clear")))
+        if op == "reload":
+            await subsystem.reload(msg["config"])
+            return True
+        if op == "stop":
+            stopping.set()
+            return True
+        if op == "command":
+            return await subsystem.command(msg["name"], msg.get("args", {}))
+        raise ValueError(f"unknown request {op!r}")
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    await channel.start(on_request, subsystem.on_event)
+    await subsystem.start(config)
+    log.info("%s child started (pid %d)", name, os.getpid())
+    closed = asyncio.create_task(channel.closed.wait())
+    stop = asyncio.create_task(stopping.wait())
+    await asyncio.wait({closed, stop}, return_when=asyncio.FIRST_COMPLETED)
+    if closed.done() and not stop.done():
+        log.warning("%s child: parent went away, stopping", name)
+    await subsystem.stop()
+    log.info("%s child stopped", name)
+    channel.close()
+    return 0

@@ -1,0 +1,125 @@
+"""``lvsfast`` without ``-t``: load and validate the config, then run the parent and its children."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from typing import Any, Callable
+
+from lvsfast.daemon import logs, pidfile
+from lvsfast.daemon.control import DEFAULT_SOCKET, ControlServer
+from lvsfast.daemon.subsystem import DEFAULT_FACTORIES, preload
+from lvsfast.daemon.supervisor import ChildState, Supervisor
+
+log = logging.getLogger("lvsfast.parent")
+
+
+def _opt(options: Any, name: str, default: Any = None) -> Any:
+    return getattr(options, name, default) or default
+
+
+def wanted_children(options: Any, config: Any) -> list[str]:
+    """Which children to run: -P/-C select one; otherwise those the config has work for."""
+    if _opt(options, "vrrp_only"):
+        return ["vrrp"]
+    if _opt(options, "check_only"):
+        return ["checker"]
+    names = []
+    if getattr(config, "vrrp_instances", None) or getattr(config, "vrrp_sync_groups", None):
+        names.append("vrrp")
+    if getattr(config, "virtual_servers", None):
+        names.append("checker")
+    return names or ["vrrp", "checker"]
+
+
+def _daemonize() -> None:
+    # Classic double fork: the daemon is no session leader and can never reacquire a terminal.
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    os.chdir("/")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def run(options: Any, load_config: Callable[[], Any],
+        factories: dict[str, str] | None = None) -> int:
+    """Run the daemon until stopped; returns the exit status."""
+    logs.setup("Lvsfast", console=bool(_opt(options, "log_console")), detail=bool(_opt(options, "log_detail")))
+    try:
+        config = load_config()
+    except Exception as exc:
+        print(str(exc), file=sys.stderr)
+        log.error("configuration is not valid, not starting:\n%s", exc)
+        return 1
+    specs = dict(factories or DEFAULT_FACTORIES)
+    names = wanted_children(options, config)
+    pid_paths = {
+        "vrrp": _opt(options, "vrrp_pid", pidfile.DEFAULT_VRRP),
+        "checker": _opt(options, "checkers_pid", pidfile.DEFAULT_CHECKERS),
+    }
+    parent_pid = _opt(options, "pid", pidfile.DEFAULT_PARENT)
+    if not _opt(options, "dont_fork"):
+        _daemonize()
+    try:
+        pidfile.write(parent_pid)
+    except pidfile.PidFileError as exc:
+        log.error("%s", exc)
+        return 1
+    # Fork after imports: the children then share the interpreter's and our modules' pages.
+    preload({n: specs[n] for n in names})
+    children = {n: ChildState(n, specs[n], pid_paths.get(n)) for n in names}
+    try:
+        loop = _new_loop()
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(_main(options, load_config, config, children))
+    finally:
+        pidfile.remove(parent_pid)
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:
+        return asyncio.new_event_loop()
+
+
+async def _main(options: Any, load_config: Callable[[], Any], config: Any,
+                children: dict[str, ChildState]) -> int:
+    sup = Supervisor(options=options, load_config=load_config, children=children,
+                     dump_dir=_opt(options, "dump_dir", "/tmp"))
+    control = ControlServer(_opt(options, "control_socket", DEFAULT_SOCKET), _dispatcher(sup))
+    try:
+        await control.start()
+    except (OSError, RuntimeError) as exc:
+        log.error("control socket: %s", exc)
+        return 1
+    try:
+        return await sup.run(config)
+    finally:
+        await control.close()
+
+
+def _dispatcher(sup: Supervisor):
+    async def dispatch(req: dict[str, Any]) -> Any:
+        op = req["op"]
+        if op == "status":
+            return await sup.status()
+        if op == "reload":
+            return await sup.reload()
+        if op == "stop":
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(sup.stop()))
+            return "stopping"
+        if op == "stats":
+            return {n: await sup.ask(n, "stats", clear=bool(req.get("clear"))) for n in sup.children}
+        if op == "server":
+            return await sup.ask("checker", "command", name="server", args={k: v for k, v in req.items() if k != "op"})
+        raise ValueError(f"unknown request {op!r}")
+    return dispatch

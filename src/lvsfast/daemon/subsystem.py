@@ -1,0 +1,58 @@
+"""What a child process runs: the VRRP subsystem or the checker subsystem.
+
+The parent never imports protocol code paths it does not need to; each child builds its
+subsystem from a factory named here, after the fork (the modules themselves are imported
+before forking so children share their pages).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+if TYPE_CHECKING:
+    from lvsfast.config.model import Config
+
+
+class Subsystem(Protocol):
+    """One child's work. All methods run on the child's own event loop."""
+
+    name: str
+
+    async def start(self, config: "Config") -> None: ...
+
+    async def reload(self, config: "Config") -> None:
+        """Apply only what changed between the running config and ``config``."""
+
+    async def stop(self) -> None:
+        """Graceful stop: priority-0 adverts, VIPs and owned kernel entries removed per config."""
+
+    def status(self) -> dict[str, Any]: ...
+
+    def stats(self, clear: bool = False) -> dict[str, Any]: ...
+
+    async def command(self, op: str, args: dict[str, Any]) -> Any:
+        """Runtime commands from lvsfastctl (e.g. server drain); unknown ops raise ValueError."""
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """An event relayed by the parent from the other child (e.g. VRRP state for ha_suspend)."""
+
+
+#: Child name -> "module:factory". The factory takes (options, emit) where ``emit(name, **data)``
+#: sends an event to the parent, and returns a Subsystem.
+DEFAULT_FACTORIES: dict[str, str] = {
+    "vrrp": "lvsfast.vrrp.service:VrrpService",
+    "checker": "lvsfast.check.service:CheckerService",
+}
+
+Factory = Callable[..., Subsystem]
+
+
+def resolve(spec: str) -> Factory:
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def preload(specs: dict[str, str]) -> None:
+    """Import every factory's module before forking, so children share the pages."""
+    for spec in specs.values():
+        importlib.import_module(spec.partition(":")[0])

@@ -1,0 +1,288 @@
+"""The parent process: forks the VRRP and checker children, restarts them, owns signals and reload.
+
+Signals follow keepalived: HUP reloads, TERM/INT stop, USR1 writes the data dump, USR2 the
+stats, keepalived's JSON signal the JSON dump. A reload parses and validates the whole new
+config in the parent first; a broken one is reported (log and systemd STATUS) and the running
+config stays in force. Children receive the validated model itself, never a path to re-read.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from lvsfast.daemon import backoff, pidfile
+from lvsfast.daemon.channel import Channel, ChannelClosed
+from lvsfast.daemon.child import run_child
+from lvsfast.daemon.sdnotify import Notifier
+
+log = logging.getLogger("lvsfast.parent")
+
+# keepalived's --signum values on Linux: DATA=USR1, STATS=USR2, STATS_CLEAR=SIGRTMIN+29, JSON=SIGRTMIN+2.
+SIG_JSON = signal.SIGRTMIN + 2
+SIG_STATS_CLEAR = signal.SIGRTMIN + 29
+
+# keepalived's dump files (same names, so existing tooling keeps working), in ``dump_dir``.
+DUMP_FILES = {"data": "keepalived.data", "stats": "keepalived.stats", "json": "keepalived.json"}
+
+
+@dataclass
+class ChildState:
+    name: str
+    factory: str
+    pid_path: str | None
+    pid: int = 0
+    channel: Channel | None = None
+    started: float = 0.0
+    failures: int = 0
+    restarts: int = 0
+    last_exit: str = ""
+    restart_handle: asyncio.TimerHandle | None = None
+    pidfd: int = -1
+
+
+@dataclass
+class Supervisor:
+    """Runs in the parent on its own event loop. ``load_config`` raises on a broken config."""
+
+    options: Any
+    load_config: Callable[[], Any]
+    children: dict[str, ChildState]
+    notifier: Notifier = field(default_factory=Notifier)
+    dump_dir: str = "/tmp"
+    config: Any = None
+    _stopping: bool = False
+    _done: asyncio.Event = field(default_factory=asyncio.Event)
+    reloads: int = 0
+    failed_reloads: int = 0
+    last_reload_error: str = ""
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def run(self, config: Any) -> int:
+        self.config = config
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(self.stop()))
+        loop.add_signal_handler(signal.SIGINT, lambda: asyncio.ensure_future(self.stop()))
+        loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(self.write_dump("data")))
+        loop.add_signal_handler(signal.SIGUSR2, lambda: asyncio.ensure_future(self.write_dump("stats")))
+        loop.add_signal_handler(SIG_STATS_CLEAR, lambda: asyncio.ensure_future(self.write_dump("stats", clear=True)))
+        loop.add_signal_handler(SIG_JSON, lambda: asyncio.ensure_future(self.write_dump("json")))
+        for child in self.children.values():
+            self._spawn(child)
+        watchdog = asyncio.create_task(self._watchdog()) if self.notifier.watchdog_interval else None
+        self.notifier.ready("running")
+        log.info("lvsfast started, children: %s", ", ".join(f"{c.name}={c.pid}" for c in self.children.values()))
+        await self._done.wait()
+        if watchdog:
+            watchdog.cancel()
+        return 0
+
+    def _spawn(self, child: ChildState) -> None:
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:  # child: never return into the parent's loop
+            code = 1
+            try:
+                parent_sock.close()
+                for other in self.children.values():
+                    if other.channel is not None:
+                        other.channel._sock.close()
+                asyncio.set_event_loop(None)
+                code = run_child(child.name, child.factory, child_sock, self.config, self.options, child.pid_path)
+            finally:
+                os._exit(code)
+        child_sock.close()
+        child.pid = pid
+        child.started = time.monotonic()
+        child.channel = Channel(parent_sock)
+        self._watch_exit(child)
+        asyncio.ensure_future(child.channel.start(self._on_child_request(child), self._on_child_event(child)))
+
+    def _on_child_request(self, child: ChildState):
+        async def handler(msg: dict[str, Any]) -> Any:
+            raise ValueError(f"the parent serves no requests ({msg.get('op')!r} from {child.name})")
+        return handler
+
+    def _on_child_event(self, source: ChildState):
+        def handler(event: dict[str, Any]) -> None:
+            # Relay to the other children: e.g. VRRP mastership for the checker's ha_suspend.
+            for other in self.children.values():
+                if other is not source and other.channel is not None:
+                    other.channel.event(event.get("event", "event"), **{k: v for k, v in event.items() if k != "event"})
+        return handler
+
+    def _watch_exit(self, child: ChildState) -> None:
+        # uvloop reserves SIGCHLD, so each child is watched through a pidfd instead.
+        child.pidfd = os.pidfd_open(child.pid)
+        asyncio.get_running_loop().add_reader(child.pidfd, self._reap, child)
+
+    def _reap(self, child: ChildState) -> None:
+        try:
+            pid, status = os.waitpid(child.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = child.pid, 0
+        if pid == 0:
+            return
+        asyncio.get_running_loop().remove_reader(child.pidfd)
+        os.close(child.pidfd)
+        child.pidfd = -1
+        self._child_exited(child, status)
+
+    def _child_exited(self, child: ChildState, status: int) -> None:
+        child.last_exit = backoff.describe_exit(status)
+        child.pid = 0
+        if child.channel is not None:
+            child.channel.close()
+            child.channel = None
+        if self._stopping:
+            log.info("%s child %s", child.name, child.last_exit)
+            if all(c.pid == 0 for c in self.children.values()):
+                self._done.set()
+            return
+        plan = backoff.next_restart(child.failures, time.monotonic() - child.started)
+        child.failures = plan.failures
+        log.error("%s child %s; restarting in %.1fs", child.name, child.last_exit, plan.delay)
+        self.notifier.status(f"{child.name} child {child.last_exit}, restarting")
+
+        def restart() -> None:
+            child.restart_handle = None
+            if not self._stopping:
+                child.restarts += 1
+                self._spawn(child)
+
+        child.restart_handle = asyncio.get_running_loop().call_later(plan.delay, restart)
+
+    async def _watchdog(self) -> None:
+        interval = self.notifier.watchdog_interval or 1.0
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    # ---- operations ------------------------------------------------------------------------
+
+    async def reload(self) -> dict[str, Any]:
+        """Validate the new config; on success hand it to the children, else keep the old one."""
+        self.notifier.reloading()
+        try:
+            new = self.load_config()
+        except Exception as exc:
+            self.failed_reloads += 1
+            self.last_reload_error = str(exc)
+            log.error("reload failed, keeping the running configuration:\n%s", exc)
+            self.notifier.send(ready=1, status=f"reload failed, running previous config: {str(exc).splitlines()[0]}")
+            return {"ok": False, "error": str(exc)}
+        self.config = new
+        errors = []
+        for child in self.children.values():
+            if child.channel is None:
+                continue  # a restarting child picks the new config up when it forks
+            try:
+                await child.channel.request("reload", config=new, timeout=120)
+            except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
+                errors.append(f"{child.name}: {exc}")
+        self.reloads += 1
+        if errors:
+            log.error("reload applied with errors: %s", "; ".join(errors))
+        else:
+            log.info("reload complete")
+        self.notifier.ready("running")
+        return {"ok": not errors, "error": "; ".join(errors)}
+
+    async def stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self.notifier.stopping()
+        log.info("stopping")
+        for child in self.children.values():
+            if child.restart_handle is not None:
+                child.restart_handle.cancel()
+            if child.channel is not None:
+                try:
+                    await child.channel.request("stop", timeout=5)
+                except (ChannelClosed, RuntimeError, asyncio.TimeoutError):
+                    if child.pid:
+                        os.kill(child.pid, signal.SIGTERM)
+        if all(c.pid == 0 for c in self.children.values()):
+            self._done.set()
+        # A child that ignores the stop is killed after a grace period.
+        try:
+            await asyncio.wait_for(self._done.wait(), 30)
+        except asyncio.TimeoutError:
+            for child in self.children.values():
+                if child.pid:
+                    log.error("%s child did not stop; killing it", child.name)
+                    os.kill(child.pid, signal.SIGKILL)
+
+    async def ask(self, child_name: str, op: str, **args: Any) -> Any:
+        child = self.children.get(child_name)
+        if child is None or child.channel is None:
+            raise RuntimeError(f"the {child_name} child is not running")
+        return await child.channel.request(op, **args)
+
+    async def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "pid": os.getpid(),
+            "reloads": self.reloads,
+            "failed_reloads": self.failed_reloads,
+            "last_reload_error": self.last_reload_error,
+            "children": {},
+        }
+        for child in self.children.values():
+            entry: dict[str, Any] = {
+                "pid": child.pid,
+                "restarts": child.restarts,
+                "last_exit": child.last_exit,
+            }
+            if child.channel is not None:
+                try:
+                    entry["status"] = await child.channel.request("status", timeout=5)
+                except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
+                    entry["error"] = str(exc)
+            out["children"][child.name] = entry
+        return out
+
+    async def write_dump(self, kind: str, clear: bool = False) -> None:
+        path = os.path.join(self.dump_dir, DUMP_FILES[kind])
+        parts: dict[str, Any] = {}
+        for child in self.children.values():
+            if child.channel is None:
+                continue
+            op = "stats" if kind == "stats" else "status"
+            try:
+                parts[child.name] = await child.channel.request(op, clear=clear, timeout=5)
+            except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
+                parts[child.name] = {"error": str(exc)}
+        if kind == "json":
+            text = json.dumps(parts.get("vrrp", parts), indent=1, default=str)
+        else:
+            text = _as_text(parts)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(text + "\n")
+        os.replace(tmp, path)
+        log.info("wrote %s", path)
+
+
+def _as_text(value: Any, indent: int = 0) -> str:
+    pad = " " * indent
+    if isinstance(value, dict):
+        lines = []
+        for k, v in value.items():
+            if isinstance(v, (dict, list)):
+                lines.append(f"{pad}{k}:")
+                lines.append(_as_text(v, indent + 2))
+            else:
+                lines.append(f"{pad}{k} = {v}")
+        return "\n".join(lines)
+    if isinstance(value, list):
+        return "\n".join(_as_text(v, indent) for v in value)
+    return f"{pad}{value}"

@@ -1,0 +1,125 @@
+"""The parent supervises real child processes: restart on crash, safe reload, signals, control socket."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lvsfast.daemon import ctl
+from lvsfast.daemon.control import request
+from lvsfast.lab.netns import wait_for
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    conf = tmp_path / "conf.json"
+    conf.write_text(json.dumps({"value": 1}))
+    env = dict(os.environ, PYTHONPATH=f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    proc = subprocess.Popen([sys.executable, "-m", "support.daemon_dummy", str(tmp_path), str(conf)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sock = str(tmp_path / "ctl.sock")
+
+    def ready():
+        try:
+            st = request(sock, "status", timeout=2)
+        except (RuntimeError, OSError):
+            return None
+        kids = st["children"]
+        return st if all(c.get("status") for c in kids.values()) and len(kids) == 2 else None
+
+    try:
+        wait_for(ready, timeout=20, what="daemon up")
+        yield proc, sock, conf, tmp_path
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        out = proc.communicate(timeout=10)[0]
+        print(out)
+
+
+def child_pids(sock):
+    st = request(sock, "status")
+    return {n: c["pid"] for n, c in st["children"].items()}
+
+
+def test_crashed_child_is_restarted_and_logged(daemon):
+    proc, sock, conf, state = daemon
+    before = child_pids(sock)
+    os.kill(before["vrrp"], signal.SIGKILL)
+
+    def restarted():
+        st = request(sock, "status")
+        c = st["children"]["vrrp"]
+        return st if c["pid"] not in (0, before["vrrp"]) and c.get("status") else None
+
+    st = wait_for(restarted, timeout=20, what="vrrp child restart")
+    assert st["children"]["vrrp"]["restarts"] == 1
+    assert "killed by signal 9 (SIGKILL)" in st["children"]["vrrp"]["last_exit"]
+    assert st["children"]["checker"]["pid"] == before["checker"]  # the other child is untouched
+
+
+def test_broken_reload_keeps_running_config(daemon):
+    proc, sock, conf, state = daemon
+    pids = child_pids(sock)
+    conf.write_text("{ not json")
+    os.kill(proc.pid, signal.SIGHUP)
+    wait_for(lambda: request(sock, "status")["failed_reloads"] == 1, timeout=10, what="failed reload")
+    st = request(sock, "status")
+    assert st["last_reload_error"]
+    assert {n: c["status"]["value"] for n, c in st["children"].items()} == {"vrrp": 1, "checker": 1}
+    assert child_pids(sock) == pids
+    # A good config then reaches both children without restarting them.
+    conf.write_text(json.dumps({"value": 2}))
+    assert ctl.main(["--control-socket", sock, "reload"]) == 0
+    st = request(sock, "status")
+    assert {n: c["status"]["value"] for n, c in st["children"].items()} == {"vrrp": 2, "checker": 2}
+    assert child_pids(sock) == pids
+
+
+def test_events_are_relayed_between_children(daemon):
+    proc, sock, conf, state = daemon
+    pids = child_pids(sock)
+
+    def relayed():
+        st = request(sock, "status")["children"]
+        got = {n: {e["pid"] for e in c["status"]["events"] if e.get("event") == "hello"} for n, c in st.items()}
+        return got if got == {"vrrp": {pids["checker"]}, "checker": {pids["vrrp"]}} else None
+
+    wait_for(relayed, timeout=10, what="each child to hear the other's event")
+
+
+def test_usr2_writes_stats_dump(daemon):
+    proc, sock, conf, state = daemon
+    os.kill(proc.pid, signal.SIGUSR2)
+    wait_for(lambda: (state / "keepalived.stats").exists(), timeout=10, what="stats dump")
+    assert "adverts = 1" in (state / "keepalived.stats").read_text()
+    assert request(sock, "server", action="drain")["op"] == "server"  # routed to the checker child
+
+
+def test_sigterm_stops_children_and_removes_pidfiles(daemon):
+    proc, sock, conf, state = daemon
+    pids = child_pids(sock)
+    assert (state / "parent.pid").read_text().strip() == str(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    for pid in pids.values():
+        assert "stop" in (state / f"{pid}.log").read_text().split("\n")
+    assert not (state / "parent.pid").exists()
+    assert not (state / "vrrp.pid").exists() and not (state / "checkers.pid").exists()
+    assert not os.path.exists(sock)
+
+
+def test_ctl_status_json(daemon, capsys):
+    proc, sock, conf, state = daemon
+    assert ctl.main(["--control-socket", sock, "status", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["children"]) == {"vrrp", "checker"}
+    assert oct(os.stat(sock).st_mode & 0o777) == "0o600"
