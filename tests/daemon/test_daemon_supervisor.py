@@ -123,3 +123,43 @@ def test_ctl_status_json(daemon, capsys):
     out = json.loads(capsys.readouterr().out)
     assert set(out["children"]) == {"vrrp", "checker"}
     assert oct(os.stat(sock).st_mode & 0o777) == "0o600"
+
+
+def test_systemd_notifications(tmp_path):
+    """READY, RELOADING then READY (also after a failed reload), STOPPING and watchdog pings."""
+    import socket as _socket
+
+    notify = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(15)
+    conf = tmp_path / "conf.json"
+    conf.write_text(json.dumps({"value": 1}))
+    env = dict(os.environ, PYTHONPATH=f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+               NOTIFY_SOCKET=str(tmp_path / "notify"), WATCHDOG_USEC="200000")
+    env.pop("WATCHDOG_PID", None)
+    proc = subprocess.Popen([sys.executable, "-m", "support.daemon_dummy", str(tmp_path), str(conf)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen: list[str] = []
+
+    def until(word: str) -> None:
+        while True:
+            msg = notify.recv(4096).decode()
+            seen.append(msg)
+            if word in msg.split("\n"):
+                return
+
+    try:
+        until("READY=1")
+        until("WATCHDOG=1")
+        conf.write_text("broken")
+        os.kill(proc.pid, signal.SIGHUP)
+        until("RELOADING=1")
+        until("READY=1")
+        assert any(m.startswith("READY=1\nSTATUS=reload failed") for m in seen)
+        proc.send_signal(signal.SIGTERM)
+        until("STOPPING=1")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        notify.close()
