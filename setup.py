@@ -39,7 +39,8 @@ def _extensions() -> list:
             [str(pyx)],
             include_dirs=[str(CORE)],
             define_macros=macros,
-            extra_compile_args=["-O2"],
+            # -g0: Python's default CFLAGS carry -g, which makes each module ~1 MB of symbols.
+            extra_compile_args=["-O2"] if debug else ["-O2", "-g0"],
         )
         for pyx in sorted((HERE / CORE).glob("*.pyx"))
         for pyx in [pyx.relative_to(HERE)]
