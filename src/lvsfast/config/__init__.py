@@ -1,1 +1,92 @@
-"""lvsfast.config"""
+"""keepalived.conf for lvsfast: read, build the typed model, check.
+
+Entry points:
+
+- :func:`load` -> :class:`Config` (raises :class:`ConfigError` when there are errors; warnings are
+  in ``Config.warnings``).
+- :func:`load_with_diagnostics` -> ``(Config, warnings)``, same rule.
+- :func:`loads` for text in memory.
+- :func:`analyse` never raises for content: the model (possibly partial) and every diagnostic,
+  optionally with the environment checks of ``lvsfast -t``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from lvsfast.config import model
+from lvsfast.config.build import build
+from lvsfast.config.checks import check
+from lvsfast.config.diagnostics import ConfigError, Diagnostic, Diagnostics
+from lvsfast.config.environment import check_environment
+from lvsfast.config.model import Config
+from lvsfast.config.reader import default_config_id, read, read_string
+
+__all__ = ["Analysis", "Config", "ConfigError", "Diagnostic", "analyse", "default_config_id", "load",
+           "load_with_diagnostics", "loads", "model"]
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    config: Config
+    diagnostics: tuple[Diagnostic, ...]
+    security_violation: bool = False
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity == "warning")
+
+    @property
+    def clean(self) -> bool:
+        return not self.diagnostics
+
+
+def analyse(path: str | None = None, config_id: str | None = None, *, text: str | None = None,
+            lvs_backend: str | None = None, environment: bool = False,
+            interfaces: frozenset[str] | None = None) -> Analysis:
+    """Read, build and check ``path`` (or ``text``); never raises for problems in the content."""
+    cid = config_id if config_id is not None else default_config_id()
+    diags = Diagnostics()
+    if text is not None:
+        nodes = read_string(text, diags, name=path or "<string>", config_id=cid)
+    else:
+        if path is None:
+            raise TypeError("analyse() needs a path or text")
+        nodes = read(path, diags, cid)
+    cfg = build(nodes, diags, path=path or "<string>", config_id=cid)
+    if lvs_backend is not None:
+        cfg = dataclasses.replace(cfg, global_defs=dataclasses.replace(cfg.global_defs, lvs_backend=lvs_backend))
+    check(cfg, diags)
+    violation = False
+    if environment:
+        violation = check_environment(cfg, diags, interfaces).security_violation
+    found = tuple(diags.sorted())
+    cfg = dataclasses.replace(cfg, warnings=tuple(d for d in found if d.severity == "warning"))
+    return Analysis(cfg, found, violation)
+
+
+def load_with_diagnostics(path: str, config_id: str | None = None, *,
+                          lvs_backend: str | None = None) -> tuple[Config, list[Diagnostic]]:
+    """The model and its warnings; raises :class:`ConfigError` (with every diagnostic) on errors."""
+    a = analyse(path, config_id, lvs_backend=lvs_backend)
+    if a.errors:
+        raise ConfigError(a.diagnostics)
+    return a.config, list(a.warnings)
+
+
+def load(path: str, config_id: str | None = None, *, lvs_backend: str | None = None) -> Config:
+    """The model of ``path``; raises :class:`ConfigError` on errors. Warnings: ``Config.warnings``."""
+    return load_with_diagnostics(path, config_id, lvs_backend=lvs_backend)[0]
+
+
+def loads(text: str, name: str = "<string>", config_id: str | None = None, *,
+          lvs_backend: str | None = None) -> Config:
+    """As :func:`load`, for configuration text in memory."""
+    a = analyse(name, config_id, text=text, lvs_backend=lvs_backend)
+    if a.errors:
+        raise ConfigError(a.diagnostics)
+    return a.config

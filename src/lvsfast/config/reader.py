@@ -41,6 +41,8 @@ class Node:
     file: str
     line: int
     children: tuple["Node", ...] | None = None
+    end_line: int = 0  # the line of the closing '}' of a block
+
 
     @property
     def is_block(self) -> bool:
@@ -437,7 +439,7 @@ def build_tree(lines: list[tuple[list[str], str, int]], diags: Diagnostics) -> t
                 else:
                     kw, args, f, ln, kids = stack.pop()
                     children = stack[-1][4] if stack else root
-                    children.append(Node(kw, args, f, ln, tuple(kids)))
+                    children.append(Node(kw, args, f, ln, tuple(kids), lineno))
                 i += 1
                 continue
             if t == "{":

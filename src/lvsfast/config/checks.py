@@ -1,0 +1,167 @@
+"""Checks across blocks, as keepalived makes them after reading (and a few of lvsfast's own).
+
+Each check reports at the line of the statement at fault. Severities follow what lvsfast does
+with the config: an error makes it refuse the configuration; a warning is something keepalived
+would also have changed or ignored, so ``-t`` reports it and exits non-zero like keepalived.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from lvsfast.config import model as m
+from lvsfast.config.diagnostics import Diagnostics
+
+
+def check(cfg: m.Config, diags: Diagnostics, backend: str | None = None) -> None:
+    """Run every cross-block check; ``backend`` overrides global_defs' ``lvs_backend``."""
+    _instances(cfg, diags)
+    _sync_groups(cfg, diags)
+    _virtual_servers(cfg, diags, backend or cfg.global_defs.lvs_backend)
+    _globals(cfg, diags)
+
+
+def _instances(cfg: m.Config, diags: Diagnostics) -> None:
+    seen: dict[str, m.VrrpInstance] = {}
+    scripts = {s.name for s in cfg.vrrp_scripts}
+    files = {f.name for f in cfg.vrrp_track_files}
+    procs = {p.name for p in cfg.vrrp_track_processes}
+    by_socket: dict[tuple, list[m.VrrpInstance]] = defaultdict(list)
+    g = cfg.global_defs
+    for vi in cfg.vrrp_instances:
+        if vi.name in seen:
+            first = seen[vi.name]
+            diags.error(vi.file, vi.line, f"vrrp instance {vi.name} already defined at {first.file}:{first.line}")
+            continue
+        seen[vi.name] = vi
+        if vi.virtual_router_id is None:
+            diags.error(vi.file, vi.line, f"({vi.name}) the virtual router id must be set")
+        if not vi.virtual_ipaddress:
+            diags.warning(vi.file, vi.line, f"({vi.name}) no VIP specified; at least one is sensible")
+        fams = {a.family for a in vi.virtual_ipaddress}
+        if len(fams) > 1:
+            first_fam = vi.virtual_ipaddress[0].family
+            for a in vi.virtual_ipaddress:
+                if a.family != first_fam:
+                    diags.error(a.file, a.line, f"({vi.name}) address {a.address} is IPv{a.family} but the instance is "
+                                f"IPv{first_fam}: all virtual_ipaddress entries share one family "
+                                "(use virtual_ipaddress_excluded for the other)")
+        for p in vi.unicast_peer:
+            if p.family != vi.family:
+                diags.error(p.file, p.line, f"({vi.name}) unicast peer {p.address} is not IPv{vi.family}")
+        if vi.authentication and vi.authentication.auth_type == "AH" and vi.state == "MASTER":
+            diags.warning(vi.file, vi.line, f"({vi.name}) initial state master is incompatible with AH authentication - clearing")
+        if vi.nopreempt and vi.priority == 255:
+            diags.warning(vi.file, vi.line, f"({vi.name}) nopreempt is incompatible with priority 255 - resetting nopreempt")
+        version = 3 if vi.family == 6 else (vi.version or g.vrrp_version)
+        if version == 2 and vi.advert_int != int(vi.advert_int):
+            diags.warning(vi.file, vi.line, f"({vi.name}) advert_int {vi.advert_int:g} is not a whole number of seconds; "
+                          "VRRPv2 rounds it")
+        if vi.authentication and version == 3:
+            diags.warning(vi.file, vi.line, f"({vi.name}) authentication is not supported with VRRPv3 - ignoring")
+        for t in vi.track_script:
+            if t.name not in scripts:
+                diags.warning(t.file, t.line, f"({vi.name}) track script {t.name} not found, ignoring...")
+        for t in vi.track_file:
+            if t.name not in files:
+                diags.warning(t.file, t.line, f"({vi.name}) track file {t.name} not found, ignoring...")
+        for t in vi.track_process:
+            if t.name not in procs:
+                diags.warning(t.file, t.line, f"({vi.name}) track process {t.name} not found, ignoring...")
+        if vi.virtual_router_id is not None:
+            unicast = frozenset(p.address for p in vi.unicast_peer)
+            key = (vi.interface, vi.family, vi.virtual_router_id, vi.mcast_dst_ip)
+            for other in by_socket[key]:
+                other_uc = frozenset(p.address for p in other.unicast_peer)
+                if unicast and other_uc and not (unicast & other_uc):
+                    continue  # unicast with disjoint peers: keepalived allows it
+                diags.error(vi.file, vi.line, f"{other.name} and {vi.name} both use VRID {vi.virtual_router_id} "
+                            f"with IPv{vi.family} on interface {vi.interface or '(default)'} "
+                            f"({other.name} is at {other.file}:{other.line})")
+                break
+            by_socket[key].append(vi)
+
+
+def _sync_groups(cfg: m.Config, diags: Diagnostics) -> None:
+    instances = {vi.name: vi for vi in cfg.vrrp_instances}
+    scripts = {s.name: s for s in cfg.vrrp_scripts}
+    files = {f.name: f for f in cfg.vrrp_track_files}
+    member_of: dict[str, str] = {}
+    for sg in cfg.vrrp_sync_groups:
+        members = []
+        for name in sg.group:
+            if name not in instances:
+                diags.warning(sg.file, sg.line, f"virtual router {name} specified in sync group {sg.name} doesn't exist - ignoring")
+                continue
+            if name in member_of:
+                diags.error(sg.file, sg.line, f"vrrp instance {name} is already in sync group {member_of[name]}")
+                continue
+            member_of[name] = sg.name
+            members.append(instances[name])
+        if not members:
+            diags.warning(sg.file, sg.line, f"sync group {sg.name} has no virtual router(s) - removing")
+            continue
+        if len(members) == 1:
+            diags.warning(sg.file, sg.line, f"sync group {sg.name} has only 1 virtual router - this probably isn't what you want")
+        if sg.sync_group_tracking_weight:
+            continue
+        # Members of a sync group move together; a weight would let them disagree, so
+        # keepalived ignores weighted tracking inside sync groups.
+        for vi in members:
+            for kind, items, own in (("script", vi.track_script, scripts), ("file", vi.track_file, files),
+                                     ("interface", vi.track_interface, {})):
+                for t in items:
+                    weight = t.weight
+                    if weight is None and t.name in own:
+                        weight = own[t.name].weight
+                    if weight:
+                        diags.warning(t.file, t.line, f"({vi.name}) ignoring tracked {kind} {t.name} with weights "
+                                      f"due to sync group {sg.name}")
+
+
+def _virtual_servers(cfg: m.Config, diags: Diagnostics, backend: str) -> None:
+    groups = {g.name for g in cfg.virtual_server_groups}
+    seen: dict[tuple, m.VirtualServer] = {}
+    for vs in cfg.virtual_servers:
+        if vs.group is not None and vs.group not in groups:
+            diags.error(vs.file, vs.line, f"virtual server group {vs.group} does not exist")
+        key = (vs.address, vs.port, vs.fwmark, vs.group, vs.protocol if vs.fwmark is None else None)
+        if key in seen:
+            first = seen[key]
+            diags.error(vs.file, vs.line, f"virtual server {vs.name} is already defined at {first.file}:{first.line}")
+        seen.setdefault(key, vs)
+        if vs.hysteresis >= vs.quorum and vs.hysteresis:
+            diags.warning(vs.file, vs.line, f"virtual server {vs.name}: hysteresis {vs.hysteresis} is not below "
+                          f"quorum {vs.quorum}")
+        if vs.ops and vs.protocol != "UDP":
+            diags.warning(vs.file, vs.line, f"virtual server {vs.name}: ops only applies to UDP - ignoring")
+        for flag in vs.sched_flags:
+            if flag.startswith(("sh-", "mh-")) and vs.lb_algo != flag[:2]:
+                diags.warning(vs.file, vs.line, f"virtual server {vs.name}: {flag} only applies to the {flag[:2]} scheduler")
+        for rs in vs.real_servers:
+            if rs.uthreshold and rs.lthreshold > rs.uthreshold:
+                diags.error(rs.file, rs.line, f"real server {rs.address}: lthreshold {rs.lthreshold} is above "
+                            f"uthreshold {rs.uthreshold}")
+        if backend == "nftables":
+            _nftables_limits(vs, diags)
+
+
+def _nftables_limits(vs: m.VirtualServer, diags: Diagnostics) -> None:
+    if vs.lb_algo not in m.NFTABLES_SCHEDULERS:
+        diags.error(vs.file, vs.line, f"scheduler {vs.lb_algo} needs the IPVS backend (lvs_backend ipvs): the "
+                    f"nftables backend does {', '.join(sorted(m.NFTABLES_SCHEDULERS))}")
+    kinds = [(vs.forwarding.kind, vs.file, vs.line)]
+    kinds += [(rs.forwarding.kind, rs.file, rs.line) for rs in vs.real_servers if rs.forwarding]
+    if vs.sorry_server and vs.sorry_server.forwarding:
+        kinds.append((vs.sorry_server.forwarding.kind, vs.sorry_server.file, vs.sorry_server.line))
+    for kind, file, line in kinds:
+        if kind != "NAT":
+            diags.error(file, line, f"lb_kind {kind} needs the IPVS backend (lvs_backend ipvs): "
+                        "the nftables backend forwards by NAT only")
+    if vs.fwmark is not None:
+        diags.error(vs.file, vs.line, "fwmark virtual servers need the IPVS backend (lvs_backend ipvs)")
+
+
+def _globals(cfg: m.Config, diags: Diagnostics) -> None:
+    sd = cfg.global_defs.lvs_sync_daemon
+    if sd is not None and cfg.instance(sd.vrrp_instance) is None:
+        diags.warning(sd.file, sd.line, f"lvs_sync_daemon: vrrp instance {sd.vrrp_instance} does not exist")
