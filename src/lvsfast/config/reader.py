@@ -155,7 +155,9 @@ class _Reader:
         self.config_id = config_id
         self.diags = diags
         self.defs: dict[str, str] = {}
-        self.out: list[tuple[list[str], str, int]] = []
+        self.out: list[tuple[list[str], str, int, int]] = []
+        self.indent = 0  # of the physical line being read: locates a missing '}'
+
         self.stack: list[str] = []
         self.pwd_stack: list[str] = []
 
@@ -193,6 +195,7 @@ class _Reader:
             stripped = raw.strip()
             if not stripped:
                 continue
+            self.indent = len(raw.expandtabs(8)) - len(raw.expandtabs(8).lstrip())
             if "$" in stripped and stripped.endswith("\\") and _DEF_RE.match(self._unconditional(stripped) or ""):
                 # A multi-line definition: every following line ending in '\' continues it.
                 parts = [stripped[:-1].rstrip()]
@@ -265,9 +268,9 @@ class _Reader:
         if len(self.out) >= MAX_EXPANDED_LINES:
             if len(self.out) == MAX_EXPANDED_LINES:
                 self.diags.error(file, lineno, f"configuration expands to more than {MAX_EXPANDED_LINES} lines")
-                self.out.append(([], file, lineno))
+                self.out.append(([], file, lineno, 0))
             return
-        self.out.append((tokens, file, lineno))
+        self.out.append((tokens, file, lineno, self.indent))
 
     def _lookup(self, name: str, extra: str) -> str | None:
         if name in self.defs:
@@ -423,13 +426,20 @@ def read_string(text: str, diags: Diagnostics, name: str = "<string>",
     return build_tree(r.out, diags)
 
 
-def build_tree(lines: list[tuple[list[str], str, int]], diags: Diagnostics) -> tuple[Node, ...]:
-    """Nest the statements by braces. An unclosed block is reported at the line that opened it."""
-    # Each open block: [keyword, args, file, line, children]
+def build_tree(lines: list[tuple[list[str], str, int, int]], diags: Diagnostics) -> tuple[Node, ...]:
+    """Nest the statements by braces. An unclosed block is reported at the line that opened it.
+
+    Counting braces only tells how many blocks are unclosed, not which: a missing '}' inside a
+    block makes the outer block's '}' close the inner one. The indentation tells which: a '}'
+    alone at the start of a line, indented less than the block it closes but exactly like an
+    enclosing block's opener, points at the inner block as the one left open.
+    """
     root: list[Node] = []
-    stack: list[tuple[str, tuple[str, ...], str, int, list[Node]]] = []
+    # Each open block: (keyword, args, file, line, children, indent of its opening line)
+    stack: list[tuple[str, tuple[str, ...], str, int, list[Node], int]] = []
+    suspects: list[tuple[tuple[str, tuple[str, ...], str, int, list[Node], int], str, int, tuple]] = []
     children = root
-    for tokens, file, lineno in lines:
+    for tokens, file, lineno, indent in lines:
         i, n = 0, len(tokens)
         while i < n:
             t = tokens[i]
@@ -437,7 +447,11 @@ def build_tree(lines: list[tuple[list[str], str, int]], diags: Diagnostics) -> t
                 if not stack:
                     diags.error(file, lineno, "extra '}' with no block open")
                 else:
-                    kw, args, f, ln, kids = stack.pop()
+                    if i == 0 and len(stack) > 1 and indent < stack[-1][5]:
+                        outer = next((b for b in reversed(stack[:-1]) if b[5] == indent), None)
+                        if outer is not None:
+                            suspects.append((stack[-1], file, lineno, outer))
+                    kw, args, f, ln, kids, _ = stack.pop()
                     children = stack[-1][4] if stack else root
                     children.append(Node(kw, args, f, ln, tuple(kids), lineno))
                 i += 1
@@ -446,12 +460,11 @@ def build_tree(lines: list[tuple[list[str], str, int]], diags: Diagnostics) -> t
                 # '{' on its own line opens a block for the statement just before it.
                 if children and children[-1].children is None and len(stack) < MAX_NESTING:
                     prev = children.pop()
-                    stack.append((prev.keyword, prev.args, prev.file, prev.line, []))
-                    children = stack[-1][4]
+                    stack.append((prev.keyword, prev.args, prev.file, prev.line, [], indent))
                 else:
                     diags.error(file, lineno, "'{' without a keyword before it")
-                    stack.append(("{", (), file, lineno, []))
-                    children = stack[-1][4]
+                    stack.append(("{", (), file, lineno, [], indent))
+                children = stack[-1][4]
                 i += 1
                 continue
             j = i + 1
@@ -460,16 +473,25 @@ def build_tree(lines: list[tuple[list[str], str, int]], diags: Diagnostics) -> t
             if j < n and tokens[j] == "{":
                 if len(stack) >= MAX_NESTING:
                     diags.error(file, lineno, f"blocks nested deeper than {MAX_NESTING}")
-                stack.append((t, tuple(tokens[i + 1:j]), file, lineno, []))
+                stack.append((t, tuple(tokens[i + 1:j]), file, lineno, [], indent))
                 children = stack[-1][4]
                 i = j + 1
             else:
                 children.append(Node(t, tuple(tokens[i + 1:j]), file, lineno))
                 i = j
-    while stack:
-        kw, args, f, ln, kids = stack.pop()
+    unclosed = len(stack)
+    for (kw, args, f, ln, _, _), cfile, cline, outer in suspects[:unclosed]:
         what = " ".join((kw,) + args)
-        diags.error(f, ln, f"block '{what}' is never closed: '{{' has no matching '}}'")
+        owhat = " ".join((outer[0],) + outer[1])
+        where = f"line {cline}" if cfile == f else f"{cfile}:{cline}"
+        diags.error(f, ln, f"block '{what}' is never closed: the '}}' at {where} is indented like "
+                    f"'{owhat}' (line {outer[3]}), so it closes this block instead")
+    unclosed -= len(suspects[:unclosed])
+    while stack:
+        kw, args, f, ln, kids, _ = stack.pop()
+        if len(stack) < unclosed:
+            what = " ".join((kw,) + args)
+            diags.error(f, ln, f"block '{what}' is never closed: '{{' has no matching '}}'")
         children = stack[-1][4] if stack else root
         children.append(Node(kw, args, f, ln, tuple(kids)))
     return tuple(root)
