@@ -87,7 +87,7 @@ _ESCAPES = {"a": "\a", "b": "\b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r", 
 
 def tokenize(line: str) -> list[str]:
     """Split a comment-free line into tokens; ``{`` and ``}`` outside quotes are tokens of their own."""
-    if '"' not in line and "'" not in line:
+    if '"' not in line and "'" not in line and "${" not in line:
         if "{" in line or "}" in line:
             line = line.replace("{", " { ").replace("}", " } ")
         return line.split()
@@ -102,6 +102,11 @@ def tokenize(line: str) -> list[str]:
                 tokens.append("".join(cur))
                 cur, have = [], False
             i += 1
+        elif c == "$" and line.startswith("${", i) and "}" in line[i:]:
+            # An undefined ${NAME} stays as written; its braces are not a block.
+            j = line.index("}", i) + 1
+            cur.append(line[i:j])
+            i = j
         elif c in "{}":
             if cur or have:
                 tokens.append("".join(cur))
