@@ -446,6 +446,9 @@ def build_tree(lines: list[tuple[list[str], str, int, int]], diags: Diagnostics)
     children = root
     for tokens, file, lineno, indent in lines:
         i, n = 0, len(tokens)
+        if tokens.count("{") > 1:
+            diags.warning(file, lineno, "more than one '{' on one line: keepalived 2.2 ignores every '{' after "
+                          "the first on a line (lvsfast reads them all); put each block on its own line")
         while i < n:
             t = tokens[i]
             if t == "}":
