@@ -1,4 +1,5 @@
-"""Debian's 25 keepalived samples: ``lvsfast -t`` agrees with ``keepalived -t`` on each.
+"""Debian's 25 keepalived samples, and our own configs in ``data/``: ``lvsfast -t`` agrees with
+``keepalived -t`` on each.
 
 Both run in one fresh namespace holding the interfaces the samples name, so the environment
 check sees the same world. Same exit status (0 clean, 5 problems, 6 script security), and
@@ -18,6 +19,9 @@ from support.requires import need_binary, need_root
 
 SAMPLES_DIR = Path("/usr/share/doc/keepalived/samples")
 SAMPLES = sorted(p.name for p in SAMPLES_DIR.glob("keepalived.conf.*")) if SAMPLES_DIR.is_dir() else []
+# Ours: every keyword of keepalived.conf(5) in use ("kitchen" files), and broken configs.
+DATA_DIR = Path(__file__).parent / "data"
+OURS = sorted(p.name for p in DATA_DIR.glob("*.conf"))
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +38,9 @@ def test_all_samples_present():
 
 
 @pytest.mark.keepalived
-@pytest.mark.parametrize("name", SAMPLES)
-def test_config_sample_matches_keepalived(name, sample_ns, tmp_path):
-    conf = SAMPLES_DIR / name
+@pytest.mark.parametrize("conf", [SAMPLES_DIR / n for n in SAMPLES] + [DATA_DIR / n for n in OURS],
+                         ids=SAMPLES + OURS)
+def test_config_sample_matches_keepalived(conf, sample_ns, tmp_path):
     ka = keepalived_test(sample_ns, conf, tmp_path)
     lf = lvsfast_test(sample_ns, conf)
     assert lf.returncode == ka.returncode, f"keepalived:\n{ka.output}\nlvsfast:\n{lf.output}"

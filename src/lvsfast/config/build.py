@@ -390,7 +390,8 @@ _ADDR_VALUES = {"dev": "dev", "brd": "brd", "broadcast": "brd", "scope": "scope"
 SCOPES = {"site", "link", "host", "nowhere", "global"}
 
 
-def address_of(c: Node) -> m.VirtualAddress:
+def address_of(c: Node, ignored: list[str] | None = None) -> m.VirtualAddress:
+    """One address line; options keepalived ignores with a complaint are appended to ``ignored``."""
     text = c.keyword
     if text == "ip":  # keepalived also accepts "ip ADDR" lines
         if not c.args:
@@ -421,6 +422,8 @@ def address_of(c: Node) -> m.VirtualAddress:
                 raise Bad("'preferred_lft' needs a value")
             v = args.pop(0)
             kw["preferred_lft"] = 0xFFFFFFFF if v == "forever" else parse_int(v, 0, 0xFFFFFFFF)
+        elif ignored is not None:
+            ignored.append(k)
         else:
             raise Bad(f"unknown option '{k}' for address {text}")
     return m.VirtualAddress(a, plen, fam, file=c.file, line=c.line, **kw)
@@ -429,8 +432,11 @@ def address_of(c: Node) -> m.VirtualAddress:
 def _address_list(b: "Builder", n: Node, acc: dict) -> None:
     out = list(acc.get(n.keyword, ()))
     for c in n.children or ():
+        ignored: list[str] = []
         try:
-            out.append(address_of(c))
+            out.append(address_of(c, ignored))
+            for k in ignored:
+                b.diags.warning(c.file, c.line, f"unknown configuration entry '{k}' for ip address - ignoring")
         except Bad as exc:
             b.diags.error(c.file, c.line, f"{exc} - skipping")
     acc[n.keyword] = tuple(out)
@@ -916,7 +922,8 @@ def _drain_timeout(b: "Builder", n: Node, acc: dict) -> None:
 _COMMON_TIMING: dict[str, Handler] = {
     "connect_timeout": FLOAT("connect_timeout", 0.000001, 86400),
     "retry": INT("retry", 0, 2**31 - 1),
-    "nb_get_retry": INT("retry", 0, 2**31 - 1),
+    "nb_get_retry": lambda b, n, acc: (INT("retry", 0, 2**31 - 1)(b, n, acc),
+                                       b.diags.warning(n.file, n.line, "nb_get_retry is deprecated - please use 'retry'")),
     "delay_before_retry": FLOAT("delay_before_retry", 0, 86400),
     "warmup": FLOAT("warmup", 0, 86400),
     "delay_loop": FLOAT("delay_loop", 0.000001, 86400),
@@ -1081,7 +1088,11 @@ def _checker_handlers(kind: str) -> dict[str, Handler]:
                   "min_reply_length": INT("min_reply_length", 0, 65535),
                   "max_reply_length": INT("max_reply_length", 0, 65535)})
     elif kind == "FILE_CHECK":
-        h = {"track_file": STR("track_file"), "file": STR("track_file"), "dynamic": CONST("dynamic", True),
+        def dynamic(b: "Builder", n: Node, acc: dict) -> None:
+            acc["dynamic"] = True
+            b.diags.warning(n.file, n.line, "'dynamic' in FILE_CHECK: keepalived 2.2.7 rejects it as an unknown "
+                            "keyword (its man page documents it); lvsfast honours it")
+        h = {"track_file": STR("track_file"), "file": STR("track_file"), "dynamic": dynamic,
              "weight": _weight(-(2**31 - 1), 2**31 - 1)}
     elif kind == "BFD_CHECK":
         h = {"name": STR("name"), "bfd": STR("name")}

@@ -50,6 +50,33 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
                 diags.error(p.file, p.line, f"({vi.name}) unicast peer {p.address} is not IPv{vi.family}")
         if vi.authentication and vi.authentication.auth_type == "AH" and vi.state == "MASTER":
             diags.warning(vi.file, vi.line, f"({vi.name}) initial state master is incompatible with AH authentication - clearing")
+        if vi.state == "MASTER" and vi.nopreempt:
+            diags.warning(vi.file, vi.line_of("nopreempt"), f"({vi.name}) nopreempt will not work with initial "
+                          "state MASTER - clearing")
+        if vi.state == "MASTER" and vi.preempt_delay:
+            diags.warning(vi.file, vi.line_of("preempt_delay"), f"({vi.name}) preempt_delay will not work with "
+                          "initial state MASTER - clearing")
+        if vi.promote_secondaries and vi.use_vmac is not None:
+            diags.warning(vi.file, vi.line_of("promote_secondaries"), f"({vi.name}) promote_secondaries is "
+                          "automatically set for vmacs - ignoring")
+        strict = vi.strict_mode if vi.strict_mode is not None else g.vrrp_strict
+        if strict and vi.authentication is not None:
+            diags.warning(vi.file, vi.line_of("authentication"), f"({vi.name}) strict mode does not support "
+                          "authentication - ignoring it")
+        for a in vi.virtual_ipaddress + vi.virtual_ipaddress_excluded:
+            if a.family == 6 and a.label:
+                diags.warning(a.file, a.line, f"cannot specify label for IPv6 addresses ({a.cidr}) - ignoring label")
+        for kind, items in (("track_interface", vi.track_interface), ("track_script", vi.track_script),
+                            ("track_file", vi.track_file), ("track_process", vi.track_process)):
+            names: set[str] = set()
+            for t in items:
+                if t.name in names:
+                    diags.warning(t.file, t.line, f"({vi.name}) duplicate {kind} {t.name} - ignoring")
+                names.add(t.name)
+        for t in vi.track_interface:
+            if t.name == vi.interface:
+                diags.warning(t.file, t.line, f"({vi.name}) ignoring track_interface {t.name} since it is the "
+                              "instance's own interface")
         if vi.nopreempt and vi.priority == 255:
             diags.warning(vi.file, vi.line, f"({vi.name}) nopreempt is incompatible with priority 255 - resetting nopreempt")
         version = 3 if vi.family == 6 else (vi.version or g.vrrp_version)
@@ -102,6 +129,9 @@ def _sync_groups(cfg: m.Config, diags: Diagnostics) -> None:
             continue
         if len(members) == 1:
             diags.warning(sg.file, sg.line, f"sync group {sg.name} has only 1 virtual router - this probably isn't what you want")
+        if sg.global_tracking:
+            diags.warning(sg.file, sg.line_of("global_tracking"), f"({sg.name}) global_tracking is deprecated; use "
+                          "track_interface/script/file on the sync group")
         if sg.sync_group_tracking_weight:
             continue
         # Members of a sync group move together; a weight would let them disagree, so
@@ -120,6 +150,7 @@ def _sync_groups(cfg: m.Config, diags: Diagnostics) -> None:
 
 def _virtual_servers(cfg: m.Config, diags: Diagnostics, backend: str) -> None:
     groups = {g.name for g in cfg.virtual_server_groups}
+    track_files = {t.name: t for t in cfg.vrrp_track_files}
     seen: dict[tuple, m.VirtualServer] = {}
     for vs in cfg.virtual_servers:
         if vs.group is not None and vs.group not in groups:
@@ -138,6 +169,15 @@ def _virtual_servers(cfg: m.Config, diags: Diagnostics, backend: str) -> None:
             if flag.startswith(("sh-", "mh-")) and vs.lb_algo != flag[:2]:
                 diags.warning(vs.file, vs.line, f"virtual server {vs.name}: {flag} only applies to the {flag[:2]} scheduler")
         for rs in vs.real_servers:
+            for ck in rs.checkers:
+                if isinstance(ck, m.FileCheck) and ck.track_file is not None:
+                    tf = track_files.get(ck.track_file)
+                    line = ck.line_of("track_file")
+                    if tf is None:
+                        diags.warning(ck.file, line, f"FILE_CHECK: track_file {ck.track_file} not found - ignoring")
+                    elif (tf.file, tf.line) > (ck.file, line) and tf.file == ck.file:
+                        diags.warning(ck.file, line, f"FILE_CHECK: track_file {ck.track_file} is defined after its "
+                                      f"use (line {tf.line}); keepalived 2.2 needs it defined first")
             if rs.uthreshold and rs.lthreshold > rs.uthreshold:
                 diags.error(rs.file, rs.line, f"real server {rs.address}: lthreshold {rs.lthreshold} is above "
                             f"uthreshold {rs.uthreshold}")

@@ -460,7 +460,7 @@ class Url:
 
 
 @dataclass(frozen=True, slots=True)
-class Checker:
+class Checker(Located):
     """The options every checker shares, resolved against its real and virtual server.
 
     ``connect_ip``/``connect_port`` default to the real server's address and port.
@@ -480,6 +480,7 @@ class Checker:
     delay_loop: float = 60.0
     log_all_failures: bool = False
     extra: Extra = ()
+    keyword_lines: KeywordLines = field(default=(), compare=False, repr=False)
     file: str = ""
     line: int = 0
 
