@@ -165,3 +165,21 @@ vrrp_instance vi_${N} { \\
 """, config_id="node")
     assert [v.virtual_router_id for v in cfg.vrrp_instances] == list(range(1, 21))
     assert cfg.vrrp_instances[4].virtual_ipaddress[0].cidr == "10.0.0.5/24"
+
+
+def test_config_include_variants_and_braces(tmp_path: Path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.conf").write_text("a 1\n")
+    (tmp_path / "d" / "c.conf").write_text("c 1\n")
+    main = tmp_path / "k.conf"
+    main.write_text("include d/{a,c}.conf\n")
+    d = Diagnostics()
+    assert [n.keyword for n in read(str(main), d, "node")] == ["a", "c"] and not d.items
+    for text, fatal in (("include d/{a,b}.conf\n", False), ("includeb d/{a,b}.conf\n", True),
+                        ("includem nosuch.conf\n", True), ("includew none/*.conf\n", True),
+                        ("includem none/*.conf\n", False), ("include nosuch.conf\n", False)):
+        main.write_text(text)
+        d = Diagnostics()
+        read(str(main), d, "node")
+        assert len(d.items) == 1 and d.items[0].line == 1, (text, d.items)
+        assert d.fatal == fatal and (d.items[0].severity == "error") == fatal, text

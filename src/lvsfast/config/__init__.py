@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from lvsfast.config import model
-from lvsfast.config.build import build
+from lvsfast.config.build import build as _build
 from lvsfast.config.checks import check
 from lvsfast.config.diagnostics import ConfigError, Diagnostic, Diagnostics
 from lvsfast.config.environment import check_environment
@@ -31,6 +31,7 @@ class Analysis:
     config: Config
     diagnostics: tuple[Diagnostic, ...]
     security_violation: bool = False
+    fatal: bool = False  # keepalived -t would exit 6: script security or a failed include check
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -57,7 +58,7 @@ def analyse(path: str | None = None, config_id: str | None = None, *, text: str 
         if path is None:
             raise TypeError("analyse() needs a path or text")
         nodes = read(path, diags, cid)
-    cfg = build(nodes, diags, path=path or "<string>", config_id=cid)
+    cfg = _build(nodes, diags, path=path or "<string>", config_id=cid)
     if lvs_backend is not None:
         cfg = dataclasses.replace(cfg, global_defs=dataclasses.replace(cfg.global_defs, lvs_backend=lvs_backend))
     check(cfg, diags)
@@ -66,7 +67,7 @@ def analyse(path: str | None = None, config_id: str | None = None, *, text: str 
         violation = check_environment(cfg, diags, interfaces).security_violation
     found = tuple(diags.sorted())
     cfg = dataclasses.replace(cfg, warnings=tuple(d for d in found if d.severity == "warning"))
-    return Analysis(cfg, found, violation)
+    return Analysis(cfg, found, violation, violation or diags.fatal)
 
 
 def load_with_diagnostics(path: str, config_id: str | None = None, *,

@@ -35,10 +35,12 @@ class ConfigError(ValueError):
 class Diagnostics:
     """Collects diagnostics while reading and building; the single sink for one load."""
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "fatal")
 
     def __init__(self) -> None:
         self.items: list[Diagnostic] = []
+        # keepalived -t exits 6 rather than 5 for these: script security, failed include checks.
+        self.fatal = False
 
     def error(self, file: str, line: int, message: str) -> None:
         self.items.append(Diagnostic(file, line, "error", message))

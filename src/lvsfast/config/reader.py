@@ -252,6 +252,13 @@ class _Reader:
         if text.startswith("~") and _REPL_RE.match(text):
             self._replicate(text, file, lineno, depth)
             return
+        if text.startswith("include"):
+            word, _, rest = text.partition(" ")
+            word, _, more = word.partition("\t")
+            if word in INCLUDE_CHECKS:
+                # Detected on the raw line, as keepalived does: brace expressions are glob syntax here.
+                self._include(word, (more + " " + rest).split(), file, lineno)
+                return
         if "$" in text:
             text = self._substitute(text, file, lineno)
             if text is None:
@@ -267,8 +274,8 @@ class _Reader:
         tokens = tokenize(text)
         if not tokens:
             return
-        if tokens[0] == "include":
-            self._include(tokens[1:], file, lineno)
+        if tokens[0] in INCLUDE_CHECKS:
+            self._include(tokens[0], tokens[1:], file, lineno)
             return
         if len(self.out) >= MAX_EXPANDED_LINES:
             if len(self.out) == MAX_EXPANDED_LINES:
@@ -341,21 +348,91 @@ class _Reader:
             else:
                 self.defs[var] = old
 
-    def _include(self, patterns: list[str], file: str, lineno: int) -> None:
+    def _include(self, word: str, patterns: list[str], file: str, lineno: int) -> None:
+        checks = INCLUDE_CHECKS[word]
         if not patterns:
-            self.diags.error(file, lineno, "include needs a file name or pattern")
+            self.diags.error(file, lineno, f"{word} needs a file name or pattern")
             return
         base = self.pwd_stack[-1] if self.pwd_stack else os.getcwd()
         for pattern in patterns:
+            pattern = pattern.strip("\"'")
             full = pattern if os.path.isabs(pattern) else os.path.join(base, pattern)
-            matches = sorted(glob.glob(full))
+            expansions = expand_braces(full)
+            matches: list[str] = []
+            for e in expansions:
+                found = sorted(glob.glob(e))
+                if not found and len(expansions) > 1:
+                    if "brace_match" in checks:
+                        self._include_failed(file, lineno, f"{word} {pattern}: {e} matches no file")
+                    elif not any(c in e for c in "*?["):
+                        self.diags.warning(file, lineno, f"{word} {pattern}: {e} matches no file")
+                matches.extend(found)
             if not matches:
-                self.diags.warning(file, lineno, f"include {pattern}: no file matches")
+                wildcard = any(c in pattern for c in "*?[")
+                msg = f"{word} {pattern}: no file matches"
+                if "wildcard_match" in checks or ("match" in checks and not wildcard):
+                    self._include_failed(file, lineno, msg)
+                else:
+                    # keepalived reports this too but does not fail -t for a plain include.
+                    self.diags.warning(file, lineno, msg)
                 continue
             for path in matches:
                 if os.path.isdir(path):
                     continue
+                if checks and not os.access(path, os.R_OK):
+                    self._include_failed(file, lineno, f"{word}: {path} is not readable")
+                    continue
                 self.read_file(path, file, lineno)
+
+    def _include_failed(self, file: str, lineno: int, msg: str) -> None:
+        self.diags.error(file, lineno, msg)
+        self.diags.fatal = True
+
+
+INCLUDE_CHECKS: dict[str, frozenset[str]] = {
+    "include": frozenset(),
+    "includer": frozenset({"readable"}),
+    "includem": frozenset({"readable", "match"}),
+    "includew": frozenset({"readable", "wildcard_match"}),
+    "includeb": frozenset({"readable", "brace_match"}),
+    "includea": frozenset({"readable", "match", "wildcard_match", "brace_match"}),
+    "includet": frozenset({"readable", "match", "wildcard_match", "brace_match"}),
+}
+
+
+def expand_braces(pattern: str) -> list[str]:
+    """csh-style ``{a,b}`` expansion (``glob()`` with GLOB_BRACE), innermost-first, order kept."""
+    start = -1
+    depth = 0
+    for i, c in enumerate(pattern):
+        if c == "{":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif c == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                inner = pattern[start + 1:i]
+                parts, level, cur = [], 0, []
+                for ch in inner:
+                    if ch == "," and level == 0:
+                        parts.append("".join(cur))
+                        cur = []
+                        continue
+                    level += ch == "{"
+                    level -= ch == "}"
+                    cur.append(ch)
+                parts.append("".join(cur))
+                if len(parts) == 1:
+                    continue  # "{x}" is literal
+                head, tail = pattern[:start], pattern[i + 1:]
+                out: list[str] = []
+                for p in parts:
+                    out.extend(expand_braces(head + p + tail))
+                    if len(out) > 10000:
+                        break
+                return out
+    return [pattern]
 
 
 def _matching_paren(text: str, start: int) -> int:
