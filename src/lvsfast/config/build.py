@@ -204,7 +204,8 @@ use_pid_dir net_namespace_ipvs namespace_with_ipsets child_wait_time instance vr
 """.split()
 
 _TOP_LOOSE = {"linkbeat_use_polling", "net_namespace_ipvs", "namespace_with_ipsets", "use_pid_dir", "instance",
-              "child_wait_time", "bfd_instance", "linkbeat_interfaces", "track_group", "garp_group"}
+              "child_wait_time", "bfd_instance", "linkbeat_interfaces", "track_group", "garp_group",
+              "interface_up_down_delays"}
 
 
 def _global_handlers() -> dict[str, Handler]:
