@@ -824,7 +824,7 @@ def _sync_group_handlers() -> dict[str, Handler]:
         "global_tracking": CONST("global_tracking", True),
         "sync_group_tracking_weight": CONST("sync_group_tracking_weight", True),
     }
-    for k in ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify"):
+    for k in ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify", "notify_deleted"):
         h[k] = SCRIPT(k)
     return h
 

@@ -6,6 +6,9 @@ builder resolves it, so consumers read final values. Every block keeps the ``fil
 of its opening statement. Keywords that are accepted but not modelled field by field are kept,
 in order, in ``extra`` as ``(keyword, args)`` pairs.
 
+Equality and hashing ignore where a block was written (``file``, ``line``, ``keyword_lines``): two
+loads of a file that only moved lines give equal objects, which is what reload diffs want.
+
 Addresses are kept as normalised strings (``ipaddress`` compressed form) with their family
 (4 or 6), which is what pyroute2 and the netlink encoders take. Times are seconds (float).
 """
@@ -50,8 +53,8 @@ class Script:
     command: str
     user: str | None = None
     group: str | None = None
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,8 +72,8 @@ class LvsSyncDaemon:
     port: int | None = None
     ttl: int | None = None
     group: str | None = None
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +93,8 @@ class SslConfig:
     ca: str | None = None
     certificate: str | None = None
     key: str | None = None
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 LvsBackend = Literal["ipvs", "nftables", "auto"]
@@ -156,8 +159,8 @@ class GlobalDefs(Located):
     drift_repair: bool = True
     extra: Extra = ()
     keyword_lines: KeywordLines = field(default=(), compare=False, repr=False)
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
     @property
     def garp_lower_prio_delay(self) -> float:
@@ -184,8 +187,8 @@ class VrrpScript(Located):
     fall: int = 1
     init_fail: bool = False
     keyword_lines: KeywordLines = field(default=(), compare=False, repr=False)
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,8 +199,8 @@ class VrrpTrackFile:
     weight_reverse: bool = False
     init_file: int | None = None  # value written when the file is created
     init_file_overwrite: bool = False
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +217,8 @@ class VrrpTrackProcess:
     fork_delay: float = 0.0
     full_command: bool = False
     extra: Extra = ()
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +232,8 @@ class Tracked:
     name: str
     weight: int | None = None
     reverse: bool = False
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,8 +257,8 @@ class VirtualAddress:
     autojoin: bool = False
     preferred_lft: int | None = None  # None: keepalived's default (0 only for IPv6 /128)
     track_group: str | None = None
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
     @property
     def cidr(self) -> str:
@@ -277,8 +280,8 @@ class VirtualRoute:
     route_type: str | None = None  # blackhole, unreachable, prohibit, ...
     no_track: bool = False
     options: tuple[str, ...] = ()  # the whole line, for options not modelled above
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,8 +299,8 @@ class VirtualRule:
     action: str | None = None  # goto, no_action, blackhole, ...
     no_track: bool = False
     options: tuple[str, ...] = ()
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,8 +309,8 @@ class UnicastPeer:
     family: Family
     min_ttl: int | None = None
     max_ttl: int | None = None
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,8 +393,8 @@ class VrrpInstance(Located):
     lvs_sync_daemon_interface: str | None = None  # deprecated; global lvs_sync_daemon
     extra: Extra = ()
     keyword_lines: KeywordLines = field(default=(), compare=False, repr=False)
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
     @property
     def family(self) -> Family:
@@ -416,6 +419,7 @@ class VrrpSyncGroup(Located):
     notify_backup: Script | None = None
     notify_fault: Script | None = None
     notify_stop: Script | None = None
+    notify_deleted: Script | None = None
     notify: Script | None = None
     notify_priority_changes: bool | None = None
     smtp_alert: bool | None = None
@@ -423,8 +427,8 @@ class VrrpSyncGroup(Located):
     sync_group_tracking_weight: bool = False
     extra: Extra = ()
     keyword_lines: KeywordLines = field(default=(), compare=False, repr=False)
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,8 +456,8 @@ class Url:
     regex_min_offset: int | None = None
     regex_max_offset: int | None = None
     regex_stack: tuple[int, int] | None = None
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
     def status_ok(self, code: int) -> bool:
         return any(code in r for r in self.status_code)
@@ -481,8 +485,8 @@ class Checker(Located):
     log_all_failures: bool = False
     extra: Extra = ()
     keyword_lines: KeywordLines = field(default=(), compare=False, repr=False)
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -587,8 +591,8 @@ class RealServer(Located):
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT  # lvsfast's own; resolved against the VS
     extra: Extra = ()
     keyword_lines: KeywordLines = field(default=(), compare=False, repr=False)
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -598,8 +602,8 @@ class SorryServer:
     family: Family
     forwarding: ForwardingMethod | None = None
     inhibit: bool = False
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -611,16 +615,16 @@ class VsgEntry:
     port: int | None = None
     fwmark: int | None = None
     family: Family = 4
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class VirtualServerGroup:
     name: str
     entries: tuple[VsgEntry, ...] = ()
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -661,8 +665,8 @@ class VirtualServer(Located):
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT  # lvsfast's own
     extra: Extra = ()
     keyword_lines: KeywordLines = field(default=(), compare=False, repr=False)
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
     @property
     def name(self) -> str:
