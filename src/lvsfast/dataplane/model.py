@@ -16,8 +16,9 @@ PROTOCOLS = ("tcp", "udp", "sctp")
 SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh")
 FORWARDS = ("nat", "dr", "tun")
 TUN_TYPES = ("ipip", "gue", "gre")
-# Scheduler flags as IPVS names them (keepalived: sh-port, sh-fallback, mh-port, mh-fallback, ops).
-SERVICE_FLAGS = ("sh-port", "sh-fallback", "mh-port", "mh-fallback", "ops")
+# Scheduler flags: IPVS's SCHED1..3 as keepalived's flag-N, named where sh and mh give them a
+# meaning (flag-1 = sh-fallback/mh-fallback, flag-2 = sh-port/mh-port), and one-packet scheduling.
+SERVICE_FLAGS = ("flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "ops")
 
 
 @dataclass(frozen=True, slots=True, order=True)

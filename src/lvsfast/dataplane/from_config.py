@@ -1,0 +1,101 @@
+"""From keepalived.conf's virtual servers to the data plane's vocabulary.
+
+One place turns a :class:`~lvsfast.config.model.VirtualServer` (address and port, fwmark, or a
+virtual_server_group) into the kernel services it stands for, and a real server into a
+:class:`Dest`. The checker, both backends and the daemon all go through here.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Iterator
+
+from lvsfast.config.model import Config, RealServer, SorryServer, VirtualServer, VirtualServerGroup
+from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table
+
+# keepalived's flag-N are IPVS's SCHED1..3; sh and mh give 1 and 2 a meaning.
+_NAMED = {"sh-fallback": "flag-1", "mh-fallback": "flag-1", "sh-port": "flag-2", "mh-port": "flag-2"}
+
+
+def service_flags(vs: VirtualServer) -> frozenset[str]:
+    flags = {_NAMED.get(f, f) for f in vs.sched_flags}
+    if vs.lb_algo in ("sh", "mh"):
+        flags = {f.replace("flag-1", f"{vs.lb_algo}-fallback").replace("flag-2", f"{vs.lb_algo}-port") for f in flags}
+    if vs.ops:
+        flags.add("ops")
+    return frozenset(flags)
+
+
+def _granularity(vs: VirtualServer, family: int) -> int:
+    g = vs.persistence_granularity
+    if g is None:
+        return 32 if family == 4 else 128
+    if g.isdigit():
+        return int(g)
+    # A netmask such as 255.255.255.0: its prefix length.
+    return ipaddress.ip_network(f"0.0.0.0/{g}").prefixlen if family == 4 else 128
+
+
+def _group_keys(vs: VirtualServer, group: VirtualServerGroup) -> Iterator[ServiceKey]:
+    proto = vs.protocol.lower()
+    for e in group.entries:
+        if e.fwmark is not None:
+            yield ServiceKey(e.family, proto, None, 0, e.fwmark)
+            continue
+        first = ipaddress.ip_address(e.address)
+        last = ipaddress.ip_address(e.last) if e.last else first
+        for n in range(int(first), int(last) + 1):
+            yield ServiceKey(e.family, proto, str(ipaddress.ip_address(n)), e.port or 0)
+
+
+def service_keys(vs: VirtualServer, config: Config) -> list[ServiceKey]:
+    """Every kernel service this virtual_server stands for (several for a group)."""
+    proto = vs.protocol.lower()
+    if vs.group is not None:
+        group = next((g for g in config.virtual_server_groups if g.name == vs.group), None)
+        return list(_group_keys(vs, group)) if group else []
+    if vs.fwmark is not None:
+        return [ServiceKey(vs.ip_family or vs.family, proto, None, 0, vs.fwmark)]
+    return [ServiceKey(vs.family, proto, str(ipaddress.ip_address(vs.address)), vs.port or 0)]
+
+
+def service(vs: VirtualServer, key: ServiceKey) -> Service:
+    return Service(
+        key=key,
+        scheduler=vs.lb_algo,
+        flags=service_flags(vs),
+        persistence_timeout=vs.persistence_timeout or 0,
+        persistence_granularity=_granularity(vs, key.family),
+        persistence_engine=vs.persistence_engine or "",
+    )
+
+
+def dest(vs: VirtualServer, rs: RealServer | SorryServer, key: ServiceKey, weight: int | None = None) -> Dest:
+    fwd = rs.forwarding or vs.forwarding
+    # A real server without a port takes the service's (fwmark services have none: 0).
+    port = rs.port if rs.port is not None else key.port
+    return Dest(
+        key=DestKey(str(ipaddress.ip_address(rs.address)), port),
+        weight=(getattr(rs, "weight", 1) if weight is None else weight),
+        forward=fwd.kind.lower(),
+        tun_type=(fwd.tun_type or "ipip"),
+        tun_port=fwd.tun_port or 0,
+        tun_nocsum=fwd.tun_csum == "nocsum",
+        tun_csum=fwd.tun_csum == "csum",
+        tun_remcsum=fwd.tun_csum == "remcsum",
+        u_threshold=getattr(rs, "uthreshold", 0),
+        l_threshold=getattr(rs, "lthreshold", 0),
+    )
+
+
+def full_table(config: Config) -> Table:
+    """Every configured real server at its configured weight: the table with all checks passing."""
+    services: dict[ServiceKey, Service] = {}
+    dests: dict[ServiceKey, dict[DestKey, Dest]] = {}
+    for vs in config.virtual_servers:
+        for key in service_keys(vs, config):
+            services[key] = service(vs, key)
+            inner = dests.setdefault(key, {})
+            for rs in vs.real_servers:
+                d = dest(vs, rs, key)
+                inner[d.key] = d
+    return Table(services, dests)
