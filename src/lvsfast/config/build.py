@@ -7,6 +7,7 @@ field are kept in ``extra``; a keyword nobody knows is a warning naming it.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import fields as dc_fields
@@ -62,7 +63,9 @@ def parse_bool(args: tuple[str, ...], default: bool = True) -> bool:
     raise Bad(f"'{args[0]}' is not one of on|off|true|false|yes|no")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_ip(text: str) -> tuple[str, m.Family]:
+    # Cached: large configs repeat addresses, and ipaddress parsing is the slow part of building.
     try:
         a = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
