@@ -1453,6 +1453,10 @@ def _checker(b: Builder, n: Node, rs: dict, vs: dict) -> m.AnyChecker | None:
     acc["warmup"] = delay_loop if warm is None else warm
     alpha = pick("alpha")
     acc["alpha"] = bool(alpha)
+    if kind not in ("FILE_CHECK", "BFD_CHECK"):
+        acc.setdefault("connect_ip", rs.get("address"))
+        if acc.get("connect_port") is None:
+            acc["connect_port"] = rs.get("port") if rs.get("port") is not None else vs.get("port")
     if kind in ("HTTP_GET", "SSL_GET") and acc.get("virtualhost") is None:
         acc["virtualhost"] = rs.get("virtualhost") or vs.get("virtualhost")
     if kind == "UDP_CHECK":

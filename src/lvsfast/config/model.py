@@ -467,7 +467,8 @@ class Url:
 class Checker(Located):
     """The options every checker shares, resolved against its real and virtual server.
 
-    ``connect_ip``/``connect_port`` default to the real server's address and port.
+    ``connect_ip``/``connect_port`` are resolved to the real server's address and port when the
+    checker does not set them (None only for FILE_CHECK and BFD_CHECK, or a port-less service).
     """
 
     connect_ip: str | None = None
