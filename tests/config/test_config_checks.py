@@ -83,7 +83,7 @@ CASES = [
      "warning", "VI_9 specified in sync group G doesn't exist"),
     ("rs-weight-negative", vs("", rs_body="weight -1"), 7, "error", "weight -1"),
     ("rs-weight-text", vs("", rs_body="weight heavy"), 7, "error", "'heavy' is not a number"),
-    ("thresholds", vs("", rs_body="uthreshold 10\n        lthreshold 20"), 6, "error",
+    ("thresholds", vs("", rs_body="uthreshold 10\n        lthreshold 20"), 8, "warning",
      "lthreshold 20 is above uthreshold 10"),
     ("threshold-negative", vs("", rs_body="uthreshold -5"), 7, "error", "outside range"),
     ("scheduler", vs("").replace("lb_algo rr", "lb_algo fastest"), 2, "error", "invalid lvs_scheduler 'fastest'"),
@@ -124,6 +124,11 @@ CASES = [
     ("unclosed-inner-brace", "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n"
                              "    virtual_ipaddress {\n        10.0.0.1\n\n}\n", 4, "error",
      "block 'virtual_ipaddress' is never closed"),
+    ("no-interface", vi().replace("    interface eth0\n", ""), 1, "error", "no interface"),
+    ("quorum", vs("quorum 5"), 5, "warning", "quorum 5 exceeds the total weight of its real servers (1)"),
+    ("hysteresis", vs("hysteresis 3"), 5, "warning", "hysteresis 3 >= quorum 1"),
+    ("ops-tcp", vs("ops"), 5, "warning", "requires UDP"),
+    ("sh-port-rr", vs("sh-port"), 5, "warning", "sh-port only applies to the sh scheduler"),
     ("seq-step-0", "~SEQ(X, 1, 0, 5) foo\n", 1, "error", "step is 0"),
 ]
 

@@ -80,9 +80,8 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
         if vi.nopreempt and vi.priority == 255:
             diags.warning(vi.file, vi.line, f"({vi.name}) nopreempt is incompatible with priority 255 - resetting nopreempt")
         version = 3 if vi.family == 6 else (vi.version or g.vrrp_version)
-        if version == 2 and vi.advert_int != int(vi.advert_int):
-            diags.warning(vi.file, vi.line, f"({vi.name}) advert_int {vi.advert_int:g} is not a whole number of seconds; "
-                          "VRRPv2 rounds it")
+        if vi.interface is None and not vi.unicast_peer and g.default_interface is None:
+            diags.error(vi.file, vi.line, f"({vi.name}) no interface: set 'interface', or use unicast_peer")
         if vi.authentication and version == 3:
             diags.warning(vi.file, vi.line, f"({vi.name}) authentication is not supported with VRRPv3 - ignoring")
         for t in vi.track_script:
@@ -160,14 +159,22 @@ def _virtual_servers(cfg: m.Config, diags: Diagnostics, backend: str) -> None:
             first = seen[key]
             diags.error(vs.file, vs.line, f"virtual server {vs.name} is already defined at {first.file}:{first.line}")
         seen.setdefault(key, vs)
-        if vs.hysteresis >= vs.quorum and vs.hysteresis:
-            diags.warning(vs.file, vs.line, f"virtual server {vs.name}: hysteresis {vs.hysteresis} is not below "
-                          f"quorum {vs.quorum}")
+        total = sum(rs.weight for rs in vs.real_servers)
+        quorum = vs.quorum
+        if vs.real_servers and quorum > total:
+            diags.warning(vs.file, vs.line_of("quorum"), f"virtual server {vs.name}: quorum {quorum} exceeds the "
+                          f"total weight of its real servers ({total}); keepalived reduces it to {total}")
+            quorum = max(total, 1)
+        if vs.hysteresis and vs.hysteresis >= quorum:
+            diags.warning(vs.file, vs.line_of("hysteresis"), f"virtual server {vs.name}: hysteresis "
+                          f"{vs.hysteresis} >= quorum {quorum}; keepalived sets it to 0")
         if vs.ops and vs.protocol != "UDP":
-            diags.warning(vs.file, vs.line, f"virtual server {vs.name}: ops only applies to UDP - ignoring")
+            diags.warning(vs.file, vs.line_of("ops"), f"virtual server {vs.name}: one-packet scheduling (ops) "
+                          "requires UDP - ignoring")
         for flag in vs.sched_flags:
             if flag.startswith(("sh-", "mh-")) and vs.lb_algo != flag[:2]:
-                diags.warning(vs.file, vs.line, f"virtual server {vs.name}: {flag} only applies to the {flag[:2]} scheduler")
+                diags.warning(vs.file, vs.line_of(flag), f"virtual server {vs.name}: {flag} only applies to the "
+                              f"{flag[:2]} scheduler - ignoring")
         for rs in vs.real_servers:
             for ck in rs.checkers:
                 if isinstance(ck, m.FileCheck) and ck.track_file is not None:
@@ -179,7 +186,7 @@ def _virtual_servers(cfg: m.Config, diags: Diagnostics, backend: str) -> None:
                         diags.warning(ck.file, line, f"FILE_CHECK: track_file {ck.track_file} is defined after its "
                                       f"use (line {tf.line}); keepalived 2.2 needs it defined first")
             if rs.uthreshold and rs.lthreshold > rs.uthreshold:
-                diags.error(rs.file, rs.line, f"real server {rs.address}: lthreshold {rs.lthreshold} is above "
+                diags.warning(rs.file, rs.line_of("lthreshold"), f"real server {rs.address}: lthreshold {rs.lthreshold} is above "
                             f"uthreshold {rs.uthreshold}")
         if backend == "nftables":
             _nftables_limits(vs, diags)
