@@ -145,3 +145,11 @@ def test_config_lvs_kitchen_sink_model():
     assert (udp.require_reply, udp.min_reply_length, udp.max_reply_length) == (b"\x01\x02", 2, 512)
     tun = cfg.virtual_servers[2].forwarding
     assert (tun.kind, tun.tun_type, tun.tun_port, tun.tun_csum) == ("TUN", "gue", 6080, "nocsum")
+
+
+def test_config_model_pickles_for_the_daemon_channel():
+    import pickle
+
+    cfg = load(str(Path(__file__).parent / "data" / "kitchen_lvs.conf"), "x")
+    back = pickle.loads(pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == cfg and back.virtual_servers[1].real_servers[0].checkers[0].line == cfg.virtual_servers[1].real_servers[0].checkers[0].line
