@@ -588,6 +588,13 @@ class RealServer(Located):
     smtp_alert: bool | None = None
     virtualhost: str | None = None
     alpha: bool = False
+    # The real server's own checker timings (None: the virtual server's); every checker below
+    # already carries the resolved values.
+    connect_timeout: float | None = None
+    retry: int | None = None
+    delay_before_retry: float | None = None
+    warmup: float | None = None
+    delay_loop: float | None = None
     checkers: tuple[AnyChecker, ...] = ()
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT  # lvsfast's own; resolved against the VS
     extra: Extra = ()
