@@ -4,7 +4,7 @@
 (interfaces in the current network namespace, script security), print every diagnostic as
 ``FILE:LINE: error|warning: ...`` on stderr (or to the file given as ``-t=FILE``), and exit with
 keepalived 2.2.7's status: 0 clean, 5 anything to report, 6 a script-security violation or a
-failed include check (includem, includew, ...).
+failed include check (includem, includew, ...), 2 a keyword missing its parameter.
 (keepalived.8 lists 4 and 5; the 2.2.7 binary returns 5 and 6, which is what scripts see.)
 
 Without ``-t`` the daemon runs (``lvsfast.daemon.main.run``) with the parsed :class:`Options`.
@@ -22,7 +22,7 @@ DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 DEFAULT_CONTROL_SOCKET = "/run/lvsfast/lvsfast.sock"
 
 EXIT_OK = 0
-EXIT_PROGRAM_ERROR = 2  # the daemon could not start
+EXIT_PROGRAM_ERROR = 2  # the daemon could not start; -t: a keyword lacks its parameter
 EXIT_CONFIG_TEST = 5  # -t found something to report
 EXIT_CONFIG_TEST_FATAL = 6  # -t: scripts would run insecurely, or an include check failed
 EXIT_CONFIG_TEST_SECURITY = EXIT_CONFIG_TEST_FATAL
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lvsfast",
         description="keepalived-compatible VRRP and load-balancer daemon (reads keepalived.conf).",
         epilog="Exit status with -t: 0 clean, 5 configuration problems, 6 script security violation "
-               "or failed include check.")
+               "or failed include check, 2 a keyword missing its parameter.")
     a = p.add_argument
     a("-f", "--use-file", metavar="FILE", default=DEFAULT_CONFIG,
       help=f"use the specified configuration file (default {DEFAULT_CONFIG})")
@@ -138,6 +138,9 @@ def config_test(options: Options, out: TextIO) -> int:
         print(dump(a.config))
     errors = sum(1 for d in diagnostics if d.severity == "error")
     warnings = len(diagnostics) - errors
+    if a.missing_value:
+        print(f"{options.use_file}: configuration test failed: a keyword is missing its parameter", file=out)
+        return EXIT_PROGRAM_ERROR
     if a.fatal:
         why = "script security" if a.security_violation else "include check"
         print(f"{options.use_file}: configuration test failed: {why}", file=out)

@@ -33,6 +33,7 @@ class Analysis:
     diagnostics: tuple[Diagnostic, ...]
     security_violation: bool = False
     fatal: bool = False  # keepalived -t would exit 6: script security or a failed include check
+    missing_value: bool = False  # keepalived -t would exit 2: a keyword without its parameter
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -81,7 +82,7 @@ def _analyse(path: str | None, config_id: str | None, text: str | None, lvs_back
         violation = check_environment(cfg, diags, interfaces).security_violation
     found = tuple(diags.sorted())
     cfg = dataclasses.replace(cfg, warnings=tuple(d for d in found if d.severity == "warning"))
-    return Analysis(cfg, found, violation, violation or diags.fatal)
+    return Analysis(cfg, found, violation, violation or diags.fatal, diags.missing_value)
 
 
 def load_with_diagnostics(path: str, config_id: str | None = None, *,

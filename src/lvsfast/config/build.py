@@ -24,6 +24,10 @@ class Bad(Exception):
     """A value that cannot be used; the message is the diagnostic."""
 
 
+class MissingValue(Bad):
+    """A keyword without its parameter: keepalived -t treats this as fatal (exit 2)."""
+
+
 # ---------------------------------------------------------------------------------------------
 # value parsers (raise Bad)
 
@@ -122,7 +126,7 @@ def parse_status_codes(args: tuple[str, ...]) -> tuple[m.StatusRange, ...]:
 
 def _one(n: Node) -> str:
     if not n.args:
-        raise Bad(f"'{n.keyword}' needs a value")
+        raise MissingValue(f"'{n.keyword}' is missing its parameter")
     return n.args[0]
 
 
@@ -1138,16 +1142,31 @@ class Builder:
             if h is None:
                 self.unknown(c)
                 continue
-            try:
-                h(self, c, acc)
-            except Bad as exc:
-                self.diags.error(c.file, c.line, str(exc))
+            if c.children is not None and c.args and c.keyword in ANONYMOUS_BLOCKS:
+                self.diags.warning(c.file, c.line, f"block {c.keyword} has extra parameters "
+                                   f"{' '.join(c.args)} - ignoring them")
+            self.apply(h, c, acc)
         return acc
+
+    def apply(self, h: Handler, c: Node, acc: dict) -> None:
+        try:
+            h(self, c, acc)
+        except MissingValue as exc:
+            self.diags.error(c.file, c.line, str(exc))
+            self.diags.missing_value = True
+        except Bad as exc:
+            self.diags.error(c.file, c.line, str(exc))
 
     def block(self, n: Node, table: dict[str, Handler], cls: type, **given: Any) -> Any:
         acc = self.fill(n, table, dict(given))
         return make(cls, acc, n)
 
+
+#: Blocks that take no name: parameters before their '{' are ignored, as keepalived does.
+ANONYMOUS_BLOCKS = frozenset({
+    "virtual_ipaddress", "virtual_ipaddress_excluded", "virtual_routes", "virtual_rules", "track_interface",
+    "track_script", "track_file", "track_process", "track_bfd", "unicast_peer", "authentication", "group",
+    "url", "notification_email", *_CHECKER_CLASSES})
 
 _FIELDS_CACHE: dict[type, frozenset[str]] = {}
 
@@ -1316,10 +1335,7 @@ def _virtual_server(b: Builder, n: Node) -> m.VirtualServer | None:
         if h is None:
             b.unknown(c)
             continue
-        try:
-            h(b, c, acc)
-        except Bad as exc:
-            b.diags.error(c.file, c.line, str(exc))
+        b.apply(h, c, acc)
     flags = tuple(acc.pop("_flags", ()))
     acc["sched_flags"] = flags
     if "protocol" not in acc:
@@ -1385,10 +1401,7 @@ def _real_server_acc(b: Builder, c: Node) -> dict:
         if h is None:
             b.unknown(k)
             continue
-        try:
-            h(b, k, acc)
-        except Bad as exc:
-            b.diags.error(k.file, k.line, str(exc))
+        b.apply(h, k, acc)
     return acc
 
 

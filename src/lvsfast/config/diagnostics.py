@@ -35,12 +35,14 @@ class ConfigError(ValueError):
 class Diagnostics:
     """Collects diagnostics while reading and building; the single sink for one load."""
 
-    __slots__ = ("items", "fatal")
+    __slots__ = ("items", "fatal", "missing_value")
 
     def __init__(self) -> None:
         self.items: list[Diagnostic] = []
         # keepalived -t exits 6 rather than 5 for these: script security, failed include checks.
         self.fatal = False
+        # keepalived -t exits 2 when a keyword lacks its parameter.
+        self.missing_value = False
 
     def error(self, file: str, line: int, message: str) -> None:
         self.items.append(Diagnostic(file, line, "error", message))
