@@ -174,7 +174,12 @@ def IP(name: str) -> Handler:
 
 def SCRIPT(name: str) -> Handler:
     def h(b: "Builder", n: Node, acc: dict) -> None:
-        acc[name] = script_of(n)
+        s = script_of(n)
+        if acc.get(name) is not None:
+            # keepalived keeps the first and ignores the rest.
+            b.diags.warning(n.file, n.line, f"{n.keyword} script already specified - ignoring {s.command}")
+            return
+        acc[name] = s
     return h
 
 
@@ -1010,6 +1015,9 @@ def _url_handlers() -> dict[str, Handler]:
         v = _one(n)
         if not re.fullmatch(r"[0-9a-fA-F]{32}", v):
             raise Bad(f"digest '{v}' is not an MD5 hex string of 32 characters")
+        if acc.get("digest") is not None:
+            b.diags.warning(n.file, n.line, f"digest '{v}' is a duplicate - ignoring it")
+            return
         acc["digest"] = v.lower()
 
     def status(b: "Builder", n: Node, acc: dict) -> None:

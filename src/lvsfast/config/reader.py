@@ -220,13 +220,14 @@ class _Reader:
                 out.append((stripped.split(), name, lineno, self.indent))
                 continue
             if "$" in stripped and stripped.endswith("\\") and _DEF_RE.match(self._unconditional(stripped) or ""):
-                # A multi-line definition: every following line ending in '\' continues it.
+                # A multi-line definition: a line ending in '\' continues onto the next, whatever
+                # it is; an empty line ends the definition, as in keepalived.
                 parts = [stripped[:-1].rstrip()]
                 while i < n:
                     more = strip_comment(lines[i]).strip()
                     i += 1
                     if not more:
-                        continue
+                        break
                     if more.endswith("\\"):
                         parts.append(more[:-1].rstrip())
                     else:
