@@ -129,6 +129,11 @@ CASES = [
     ("hysteresis", vs("hysteresis 3"), 5, "warning", "hysteresis 3 >= quorum 1"),
     ("ops-tcp", vs("ops"), 5, "warning", "requires UDP"),
     ("sh-port-rr", vs("sh-port"), 5, "warning", "sh-port only applies to the sh scheduler"),
+    ("missing-open-brace", vs("").replace("real_server 10.0.1.1 80 {", "real_server 10.0.1.1 80"), 6, "error",
+     "missing '{' at the beginning of the real_server block"),
+    ("block-extra-parameters", "static_rules on {\n    from 10.1.0.0/16 table 1 preference 10\n}\n", 1,
+     "warning", "block static_rules has extra parameters on"),
+    ("missing-parameter", vi().replace("priority 100", "priority"), 4, "error", "'priority' is missing its parameter"),
     ("seq-step-0", "~SEQ(X, 1, 0, 5) foo\n", 1, "error", "step is 0"),
 ]
 

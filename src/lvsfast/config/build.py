@@ -1150,11 +1150,22 @@ class Builder:
             if h is None:
                 self.unknown(c)
                 continue
-            if c.children is not None and c.args and c.keyword in ANONYMOUS_BLOCKS:
-                self.diags.warning(c.file, c.line, f"block {c.keyword} has extra parameters "
-                                   f"{' '.join(c.args)} - ignoring them")
-            self.apply(h, c, acc)
+            # FILE_CHECK's track_file names a vrrp_track_file; elsewhere track_file is a block.
+            if table is _CHECKERS["FILE_CHECK"] or self.shape(c):
+                self.apply(h, c, acc)
         return acc
+
+    def shape(self, c: Node) -> bool:
+        """Check a block keyword has its block; False when the statement cannot be used."""
+        if c.keyword not in BLOCK_KEYWORDS:
+            return True
+        if c.children is None:
+            self.diags.error(c.file, c.line, f"missing '{{' at the beginning of the {c.keyword} block")
+            return False
+        if c.args and c.keyword in ANONYMOUS_BLOCKS:
+            self.diags.warning(c.file, c.line, f"block {c.keyword} has extra parameters "
+                               f"{' '.join(c.args)} - ignoring them")
+        return True
 
     def apply(self, h: Handler, c: Node, acc: dict) -> None:
         try:
@@ -1174,7 +1185,11 @@ class Builder:
 ANONYMOUS_BLOCKS = frozenset({
     "virtual_ipaddress", "virtual_ipaddress_excluded", "virtual_routes", "virtual_rules", "track_interface",
     "track_script", "track_file", "track_process", "track_bfd", "unicast_peer", "authentication", "group",
-    "url", "notification_email", *_CHECKER_CLASSES})
+    "url", "notification_email", *_CHECKER_CLASSES, "global_defs", "static_ipaddress", "static_routes",
+    "static_rules", "SSL"})
+#: Keywords that must open a block.
+BLOCK_KEYWORDS = ANONYMOUS_BLOCKS | {"vrrp_instance", "vrrp_script", "vrrp_sync_group", "vrrp_track_file",
+                                     "vrrp_track_process", "virtual_server", "virtual_server_group", "real_server"}
 
 _FIELDS_CACHE: dict[type, frozenset[str]] = {}
 
@@ -1212,10 +1227,9 @@ def build(nodes: Iterable[Node], diags: Diagnostics, path: str = "", config_id: 
     ssl = None
     for n in nodes:
         kw = n.keyword
+        if kw in BLOCK_KEYWORDS and not b.shape(n):
+            continue
         if kw == "global_defs":
-            if n.children is None:
-                diags.error(n.file, n.line, "global_defs needs a { } block")
-                continue
             acc = b.fill(n, _GLOBAL, {f.name: getattr(global_defs, f.name) for f in dc_fields(global_defs)}
                          if global_seen else {})
             if global_seen:
@@ -1336,6 +1350,8 @@ def _virtual_server(b: Builder, n: Node) -> m.VirtualServer | None:
         return None
     reals: list[tuple[Node, dict]] = []
     for c in n.children:
+        if not b.shape(c):
+            continue
         if c.keyword == "real_server":
             reals.append((c, _real_server_acc(b, c)))
             continue
@@ -1399,6 +1415,8 @@ def _real_server_acc(b: Builder, c: Node) -> dict:
     if c.children is None:
         return acc
     for k in c.children:
+        if not b.shape(k):
+            continue
         if k.keyword in _CHECKER_CLASSES:
             acc["_checkers"].append(k)
             continue
