@@ -455,6 +455,11 @@ def _address_list(b: "Builder", n: Node, acc: dict) -> None:
     acc[n.keyword] = tuple(out)
 
 
+_ROUTE_FLAGS = {"nexthop", "onlink", "pervasive"}
+_ROUTE_VALUE_OPTIONS = {"mtu", "advmss", "rtt", "rttvar", "reordering", "window", "cwnd", "ssthresh", "realms",
+                        "rto_min", "initcwnd", "initrwnd", "features", "quickack", "congctl", "pref", "protocol",
+                        "proto", "expires", "fastopen_no_cookie", "ttl-propagate", "hoplimit", "tos", "dsfield",
+                        "weight", "track_group", "encap", "as", "lock", "from", "mpls"}
 _ROUTE_TYPES = {"blackhole", "unreachable", "prohibit", "throw", "local", "broadcast", "anycast", "multicast",
                 "nat", "unicast"}
 
@@ -511,11 +516,16 @@ def route_of(c: Node) -> tuple[m.VirtualRoute, list[str]]:
                 a, plen, f = parse_prefix(t)
                 dest, fam = f"{a}/{plen}", f
             i += 1
-        elif t in ("nexthop", "onlink", "track_group") or t.startswith("no") and t != "no_track":
-            i += 1 if t in ("nexthop", "onlink") else 2
-        else:
-            # Options keepalived knows that we only carry (mtu, advmss, realms, proto...).
+        elif t in _ROUTE_FLAGS:
+            i += 1
+        elif t in _ROUTE_VALUE_OPTIONS:
+            # Options keepalived knows that we only carry in ``options`` (mtu, advmss, realms...).
+            need()
+            if t == "lock" or nxt == "lock":
+                i += 1
             i += 2
+        else:
+            raise Bad(f"unknown route keyword {t}")
     if dest is None:
         raise Bad(f"no destination in route '{' '.join(toks)}'")
     if fam is None:
