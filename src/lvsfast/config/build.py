@@ -42,11 +42,14 @@ def parse_int(text: str, lo: int, hi: int) -> int:
     return v
 
 
+_DECIMAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)")
+
+
 def parse_float(text: str, lo: float, hi: float) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise Bad(f"'{text}' is not a number") from None
+    # Plain decimals only, as keepalived reads timers: no exponents, inf, nan or hex.
+    if not _DECIMAL.fullmatch(text):
+        raise Bad(f"invalid number '{text}'")
+    v = float(text)
     if v != v or not lo <= v <= hi:
         raise Bad(f"number '{text}' outside range [{lo:g}, {hi:g}]")
     return v
@@ -290,6 +293,8 @@ def _notification_email(b: "Builder", n: Node, acc: dict) -> None:
     for c in n.children or ():
         items.append(c.keyword)
         items.extend(c.args)
+    if not items:
+        b.diags.warning(n.file, n.line, "empty notification_email block")
     acc["notification_email"] = tuple(items)
 
 
@@ -660,8 +665,7 @@ def _authentication(b: "Builder", n: Node, acc: dict) -> None:
         else:
             b.unknown(c)
     if auth_type is None:
-        b.diags.error(n.file, n.line, "authentication block without auth_type")
-        return
+        return  # keepalived silently runs without authentication
     acc["authentication"] = m.Authentication(auth_type, auth_pass)  # type: ignore[arg-type]
 
 
@@ -1031,7 +1035,8 @@ def _url_handlers() -> dict[str, Handler]:
         acc["digest"] = v.lower()
 
     def status(b: "Builder", n: Node, acc: dict) -> None:
-        acc["status_code"] = acc.get("status_code", ()) + parse_status_codes(n.args)
+        if n.args:  # keepalived accepts a bare status_code and keeps the default
+            acc["status_code"] = acc.get("status_code", ()) + parse_status_codes(n.args)
 
     def regex(b: "Builder", n: Node, acc: dict) -> None:
         v = " ".join(n.args)

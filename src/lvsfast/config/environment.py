@@ -36,9 +36,33 @@ def interface_names() -> frozenset[str]:
             return frozenset()
 
 
+def routing_tables() -> frozenset[str]:
+    """Routing table names iproute2 knows (rt_tables and rt_tables.d), as keepalived resolves them."""
+    names = {"unspec", "default", "main", "local"}
+    files = []
+    for d in ("/etc/iproute2", "/usr/share/iproute2", "/usr/lib/iproute2"):
+        files.append(os.path.join(d, "rt_tables"))
+        try:
+            files += [os.path.join(d, "rt_tables.d", f) for f in os.listdir(os.path.join(d, "rt_tables.d"))
+                      if f.endswith(".conf")]
+        except OSError:
+            pass
+    for f in files:
+        try:
+            with open(f) as fh:
+                for line in fh:
+                    words = line.split("#", 1)[0].split()
+                    if len(words) >= 2:
+                        names.add(words[1])
+        except OSError:
+            continue
+    return frozenset(names)
+
+
 def check_environment(cfg: m.Config, diags: Diagnostics, interfaces: Iterable[str] | None = None) -> EnvironmentResult:
     names = frozenset(interfaces) if interfaces is not None else interface_names()
     _interfaces(cfg, diags, names)
+    _tables(cfg, diags)
     return EnvironmentResult(security_violation=_scripts(cfg, diags))
 
 
@@ -83,6 +107,22 @@ def _interfaces(cfg: m.Config, diags: Diagnostics, names: frozenset[str]) -> Non
     sd = cfg.global_defs.lvs_sync_daemon
     if sd is not None and missing(sd.interface):
         diags.warning(sd.file, sd.line, f"lvs_sync_daemon interface {sd.interface} doesn't exist")
+
+
+def _tables(cfg: m.Config, diags: Diagnostics) -> None:
+    known: frozenset[str] | None = None
+    items = [*cfg.static_routes, *cfg.static_rules]
+    for vi in cfg.vrrp_instances:
+        items += [*vi.virtual_routes, *vi.virtual_rules]
+    for it in items:
+        if it.table is None or it.table.isdigit():
+            continue
+        if known is None:
+            known = routing_tables()
+        if it.table not in known:
+            what = "rule" if isinstance(it, m.VirtualRule) else "route"
+            diags.warning(it.file, it.line, f"routing table {it.table} not found for {what} (not a number, "
+                          "nor a name in iproute2's rt_tables)")
 
 
 def _all_scripts(cfg: m.Config) -> Iterator[tuple[str, m.Script]]:

@@ -135,6 +135,22 @@ def tokenize(line: str) -> list[str]:
     return tokens
 
 
+def _unterminated(line: str) -> bool:
+    quote = ""
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        i += 1
+    return bool(quote)
+
+
 def _escape(line: str, i: int) -> tuple[int, str]:
     """Decode the escape starting at ``line[i]`` (just after a backslash)."""
     c = line[i]
@@ -279,19 +295,26 @@ class _Reader:
                 self._include(word, (more + " " + rest).split(), file, lineno)
                 return
         if "$" in text:
+            before = text
             text = self._substitute(text, file, lineno)
             if text is None:
                 return
-            if "\n" in text:
+            if text == before:
+                pass  # nothing was defined: "$NAME" stays as written
+            elif "\n" in text:
                 for part in text.split("\n"):
                     self.line(part, file, lineno, depth + 1)
                 return
             # A substitution may have produced a conditional, a definition or a replication.
-            if text.startswith(("@", "$", "~")):
+            elif text.startswith(("@", "$", "~")):
                 self.line(text, file, lineno, depth + 1)
                 return
         tokens = tokenize(text)
         if not tokens:
+            return
+        if ('"' in text or "'" in text) and _unterminated(text):
+            # keepalived rejects the line too; a half-quoted command must not run as something else.
+            self.diags.error(file, lineno, "unterminated quote - ignoring the line")
             return
         if tokens[0] in INCLUDE_CHECKS:
             self._include(tokens[0], tokens[1:], file, lineno)
