@@ -42,7 +42,14 @@ def parse_int(text: str, lo: int, hi: int) -> int:
     return v
 
 
+#: keepalived keeps checker timers in 32-bit microseconds.
+TIMER_MAX = 4294.967295
+
 _DECIMAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)")
+
+
+def _num(x: float) -> str:
+    return f"{x:.6f}".rstrip("0").rstrip(".")
 
 
 def parse_float(text: str, lo: float, hi: float) -> float:
@@ -51,7 +58,7 @@ def parse_float(text: str, lo: float, hi: float) -> float:
         raise Bad(f"invalid number '{text}'")
     v = float(text)
     if v != v or not lo <= v <= hi:
-        raise Bad(f"number '{text}' outside range [{lo:g}, {hi:g}]")
+        raise Bad(f"number '{text}' outside range [{_num(lo)}, {_num(hi)}]")
     return v
 
 
@@ -228,7 +235,7 @@ def _global_handlers() -> dict[str, Handler]:
         "router_id": STR("router_id"),
         "notification_email_from": STR("notification_email_from"),
         "smtp_helo_name": STR("smtp_helo_name"),
-        "smtp_connect_timeout": FLOAT("smtp_connect_timeout", 0, 1e6),
+        "smtp_connect_timeout": INT("smtp_connect_timeout", 0, 4294),
         "smtp_alert": BOOL("smtp_alert"),
         "smtp_alert_vrrp": BOOL("smtp_alert_vrrp"),
         "smtp_alert_checker": BOOL("smtp_alert_checker"),
@@ -299,13 +306,14 @@ def _notification_email(b: "Builder", n: Node, acc: dict) -> None:
 
 
 def _smtp_server(b: "Builder", n: Node, acc: dict) -> None:
-    acc["smtp_server"] = parse_ip(_one(n))[0] if _looks_ip(_one(n)) else _one(n)
+    try:
+        acc["smtp_server"] = parse_ip(_one(n))[0]
+    except MissingValue:
+        raise
+    except Bad:
+        acc["smtp_server"] = _one(n)  # a host name, resolved when mail is sent
     if len(n.args) > 1:
         acc["smtp_server_port"] = parse_port(n.args[1])
-
-
-def _looks_ip(s: str) -> bool:
-    return bool(re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]*:[0-9a-fA-F:.]*", s))
 
 
 def _script_user(b: "Builder", n: Node, acc: dict) -> None:
@@ -947,13 +955,13 @@ def _drain_timeout(b: "Builder", n: Node, acc: dict) -> None:
 
 
 _COMMON_TIMING: dict[str, Handler] = {
-    "connect_timeout": FLOAT("connect_timeout", 0.000001, 86400),
+    "connect_timeout": FLOAT("connect_timeout", 0.000001, TIMER_MAX),
     "retry": INT("retry", 0, 2**31 - 1),
     "nb_get_retry": lambda b, n, acc: (INT("retry", 0, 2**31 - 1)(b, n, acc),
                                        b.diags.warning(n.file, n.line, "nb_get_retry is deprecated - please use 'retry'")),
-    "delay_before_retry": FLOAT("delay_before_retry", 0, 86400),
-    "warmup": FLOAT("warmup", 0, 86400),
-    "delay_loop": FLOAT("delay_loop", 0.000001, 86400),
+    "delay_before_retry": FLOAT("delay_before_retry", 0, TIMER_MAX),
+    "warmup": FLOAT("warmup", 0, TIMER_MAX),
+    "delay_loop": FLOAT("delay_loop", 0.000001, TIMER_MAX),
 }
 
 
@@ -1082,6 +1090,9 @@ def _checker_handlers(kind: str) -> dict[str, Handler]:
     h = dict(_CHECKER_COMMON)
     if kind in ("HTTP_GET", "SSL_GET"):
         def url(b: "Builder", n: Node, acc: dict) -> None:
+            if not any(c.keyword == "path" for c in n.children or ()):
+                b.diags.warning(n.file, n.end_line or n.line, f"url block (line {n.line}) has no path - ignoring it")
+                return
             u = b.block(n, _URL, m.Url)
             if u is not None:
                 acc["urls"] = acc.get("urls", ()) + (u,)
@@ -1106,7 +1117,7 @@ def _checker_handlers(kind: str) -> dict[str, Handler]:
     elif kind == "MISC_CHECK":
         def misc_path(b: "Builder", n: Node, acc: dict) -> None:
             acc["misc_path"] = m.Script(_one(n), file=n.file, line=n.line)
-        h.update({"misc_path": misc_path, "misc_timeout": FLOAT("misc_timeout", 0.000001, 86400),
+        h.update({"misc_path": misc_path, "misc_timeout": FLOAT("misc_timeout", 0.000001, TIMER_MAX),
                   "misc_dynamic": CONST("misc_dynamic", True), "user": _user})
     elif kind == "UDP_CHECK":
         def payload(b: "Builder", n: Node, acc: dict) -> None:

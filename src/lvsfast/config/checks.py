@@ -171,9 +171,9 @@ def _virtual_servers(cfg: m.Config, diags: Diagnostics, backend: str) -> None:
         if vs.ops and vs.protocol != "UDP":
             diags.warning(vs.file, vs.line_of("ops"), f"virtual server {vs.name}: one-packet scheduling (ops) "
                           "requires UDP - ignoring")
-        for flag in vs.sched_flags:
-            if flag.startswith(("sh-", "mh-")) and vs.lb_algo != flag[:2]:
-                diags.warning(vs.file, vs.line_of(flag), f"virtual server {vs.name}: {flag} only applies to the "
+        for flag, line in vs.keyword_lines:
+            if flag.startswith(("sh-", "mh-")) and flag in m.SCHED_FLAG_NAMES and vs.lb_algo != flag[:2]:
+                diags.warning(vs.file, line, f"virtual server {vs.name}: {flag} only applies to the "
                               f"{flag[:2]} scheduler - ignoring")
         for rs in vs.real_servers:
             for ck in rs.checkers:

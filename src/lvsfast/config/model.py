@@ -42,6 +42,7 @@ IPVS_SCHEDULERS = frozenset({"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "s
 #: Schedulers lvsfast's nftables backend implements statelessly ("random" is lvsfast's own).
 NFTABLES_SCHEDULERS = frozenset({"rr", "wrr", "sh", "dh", "mh", "random"})
 LB_KINDS = frozenset({"NAT", "DR", "TUN"})
+SCHED_FLAG_NAMES = frozenset({"flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback"})
 PROTOCOLS = frozenset({"TCP", "UDP", "SCTP"})
 DEFAULT_DRAIN_TIMEOUT = 60.0
 
