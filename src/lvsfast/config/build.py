@@ -1250,6 +1250,7 @@ def build(nodes: Iterable[Node], diags: Diagnostics, path: str = "", config_id: 
                                             "static_rules")}
     global_defs = m.GlobalDefs()
     global_seen = False
+    instance_lines: dict[str, tuple[str, int]] = {}
     ssl = None
     for n in nodes:
         kw = n.keyword
@@ -1286,6 +1287,13 @@ def build(nodes: Iterable[Node], diags: Diagnostics, path: str = "", config_id: 
             elif kw == "vrrp_sync_group":
                 out["vrrp_sync_groups"].append(b.block(n, _SYNC_GROUP, m.VrrpSyncGroup, name=name))
             elif kw == "vrrp_instance":
+                first = instance_lines.get(name)
+                if first is not None:
+                    # keepalived ignores the whole second block, so nothing in it is checked.
+                    diags.error(n.file, n.line, f"vrrp instance {name} already defined at {first[0]}:{first[1]} "
+                                "- ignoring this one")
+                    continue
+                instance_lines[name] = (n.file, n.line)
                 out["vrrp_instances"].append(b.block(n, _INSTANCE, m.VrrpInstance, name=name))
             else:
                 out["virtual_server_groups"].append(_vsg(b, n, name))

@@ -28,11 +28,7 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
     by_socket: dict[tuple, list[m.VrrpInstance]] = defaultdict(list)
     g = cfg.global_defs
     for vi in cfg.vrrp_instances:
-        if vi.name in seen:
-            first = seen[vi.name]
-            diags.error(vi.file, vi.line, f"vrrp instance {vi.name} already defined at {first.file}:{first.line}")
-            continue
-        seen[vi.name] = vi
+        seen[vi.name] = vi  # duplicates were dropped (and reported) while building
         if vi.virtual_router_id is None:
             diags.error(vi.file, vi.line, f"({vi.name}) the virtual router id must be set")
         if not vi.virtual_ipaddress:
