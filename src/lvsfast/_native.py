@@ -15,6 +15,7 @@ from types import ModuleType
 #: Compiled module name -> dotted name of its pure-Python twin.
 TWINS: dict[str, str] = {
     "checksum": "lvsfast.vrrp._checksum_py",
+    "vrrp_wire": "lvsfast.vrrp._wire_py",
 }
 
 

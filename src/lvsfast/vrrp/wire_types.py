@@ -1,0 +1,37 @@
+"""Plain-Python types shared by the compiled VRRP wire core and its twin."""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+AUTH_NONE = 0
+AUTH_PASS = 1
+AUTH_AH = 2
+
+VRRP_PROTO = 112
+MCAST_V4 = "224.0.0.18"
+MCAST_V6 = "ff02::12"
+
+
+class WireError(ValueError):
+    """Parameters that cannot make a valid advert (raised when building, never when receiving)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceWire:
+    """What the receive path must know of one configured instance to validate its adverts."""
+
+    name: str
+    vrid: int
+    version: int  # 2 or 3
+    family: int  # 4 or 6
+    adver_int_cs: int  # our advert interval in centiseconds
+    addresses: tuple[str, ...] = ()  # the VIPs in the instance's family, config order
+    auth_type: int = AUTH_NONE  # v2 only
+    auth_pass: bytes = b""  # v2 simple password, at most 8 bytes
+
+    def packed_addresses(self) -> bytes:
+        return b"".join(ipaddress.ip_address(a).packed for a in self.addresses)
+
+    def auth_data(self) -> bytes:
+        return self.auth_pass[:8].ljust(8, b"\0")
