@@ -997,7 +997,11 @@ def _checker_handlers(kind: str) -> dict[str, Handler]:
                   "enable_sni": BOOL("enable_sni"), "fast_recovery": BOOL("fast_recovery")})
     elif kind == "SMTP_CHECK":
         h["helo_name"] = STR("helo_name")
-        h["host"] = LOOSE  # keepalived < 2.0 syntax, still accepted
+        def host(b: "Builder", n: Node, acc: dict) -> None:
+            hacc = b.fill(n, _SMTP_HOST, {})
+            _check_bind_family(b, n, hacc)
+            acc["hosts"] = acc.get("hosts", ()) + (make(m.SmtpHost, hacc, n),)
+        h["host"] = host  # keepalived 1.x's syntax, still accepted
     elif kind == "DNS_CHECK":
         def dtype(b: "Builder", n: Node, acc: dict) -> None:
             v = _one(n).upper()
@@ -1030,6 +1034,19 @@ def _checker_handlers(kind: str) -> dict[str, Handler]:
     elif kind == "BFD_CHECK":
         h = {"name": STR("name"), "bfd": STR("name")}
     return h
+
+
+_SMTP_HOST: dict[str, Handler] = {k: _CHECKER_COMMON[k] for k in
+                                  ("connect_ip", "connect_port", "bindto", "bind_if", "bind_port", "fwmark")}
+
+
+def _check_bind_family(b: "Builder", n: Node, acc: dict) -> None:
+    bindto, connect_ip = acc.get("bindto"), acc.get("connect_ip")
+    if bindto and connect_ip and (":" in bindto) != (":" in connect_ip):
+        line = next((c.line for c in reversed(n.children or ()) if c.keyword == "bindto"), n.line)
+        b.diags.warning(n.file, line, f"bindto address {bindto} does not match the address family of "
+                        f"connect_ip {connect_ip} - ignoring bindto")
+        acc.pop("bindto")
 
 
 _CHECKER_CLASSES: dict[str, type] = {
@@ -1419,6 +1436,7 @@ def _checker(b: Builder, n: Node, rs: dict, vs: dict) -> m.AnyChecker | None:
     acc["alpha"] = bool(alpha)
     if kind not in ("FILE_CHECK", "BFD_CHECK"):
         acc.setdefault("connect_ip", rs.get("address"))
+        _check_bind_family(b, n, acc)
         if acc.get("connect_port") is None:
             acc["connect_port"] = rs.get("port") if rs.get("port") is not None else vs.get("port")
     if kind in ("HTTP_GET", "SSL_GET") and acc.get("virtualhost") is None:

@@ -511,9 +511,24 @@ class HttpCheck(Checker):
 
 
 @dataclass(frozen=True, slots=True)
+class SmtpHost:
+    """An SMTP_CHECK ``host { }`` block: one more server to check (connect_ip defaults to the RS)."""
+
+    connect_ip: str | None = None
+    connect_port: int | None = None
+    bindto: str | None = None
+    bind_if: str | None = None
+    bind_port: int | None = None
+    fwmark: int | None = None
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class SmtpCheck(Checker):
     kind: Literal["SMTP_CHECK"] = "SMTP_CHECK"
     helo_name: str | None = None  # None: keepalived uses the local host name
+    hosts: tuple[SmtpHost, ...] = ()  # keepalived 1.x's host blocks, each checked like the checker itself
 
 
 @dataclass(frozen=True, slots=True)
