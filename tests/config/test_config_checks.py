@@ -103,8 +103,8 @@ CASES = [
      "'300-200'"),
     ("digest", vs("", rs_body="HTTP_GET {\n            url {\n                path /\n"
                   "                digest xyz\n            }\n        }"), 10, "error", "digest 'xyz'"),
-    ("http-no-url", vs("", rs_body="HTTP_GET {\n            connect_timeout 3\n        }"), 7, "error",
-     "has no url block"),
+    ("http-no-url", vs("", rs_body="HTTP_GET {\n            connect_timeout 3\n        }"), 9, "error",
+     "HTTP_GET (line 7) has no url with a path"),
     ("connect-port", vs("", rs_body="TCP_CHECK {\n            connect_port 99999\n        }"), 8, "error",
      "port '99999'"),
     ("connect-ip", vs("", rs_body="TCP_CHECK {\n            connect_ip 1.2.3\n        }"), 8, "error", "1.2.3"),

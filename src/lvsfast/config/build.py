@@ -1011,7 +1011,9 @@ def _checker_handlers(kind: str) -> dict[str, Handler]:
         h.update({"type": dtype, "name": STR("name")})
     elif kind == "MISC_CHECK":
         def misc_path(b: "Builder", n: Node, acc: dict) -> None:
-            acc["misc_path"] = m.Script(_one(n), file=n.file, line=n.line)
+            if not n.args:  # not fatal in keepalived, unlike most missing parameters
+                raise Bad("no script path has been specified for misc_path")
+            acc["misc_path"] = m.Script(n.args[0], file=n.file, line=n.line)
         h.update({"misc_path": misc_path, "misc_timeout": FLOAT("misc_timeout", 0.000001, TIMER_MAX),
                   "misc_dynamic": CONST("misc_dynamic", True), "user": _user})
     elif kind == "UDP_CHECK":
@@ -1404,15 +1406,15 @@ def _checker(b: Builder, n: Node, rs: dict, vs: dict) -> m.AnyChecker | None:
     if kind == "MISC_CHECK":
         p = acc.get("misc_path")
         if p is None:
-            b.diags.error(n.file, n.line, "MISC_CHECK without misc_path - removing")
+            b.diags.error(n.file, n.end_line or n.line, f"MISC_CHECK (line {n.line}) has no misc_path - removing it")
             return None
         if "_user_name" in acc:
             acc["misc_path"] = m.Script(p.command, acc["_user_name"], acc["_group_name"], p.file, p.line)
     if kind in ("HTTP_GET", "SSL_GET") and not acc.get("urls"):
-        b.diags.error(n.file, n.line, f"{kind} has no url block - removing")
+        b.diags.error(n.file, n.end_line or n.line, f"{kind} (line {n.line}) has no url with a path - removing it")
         return None
     if kind == "FILE_CHECK" and not acc.get("track_file"):
-        b.diags.error(n.file, n.line, "FILE_CHECK without track_file - removing")
+        b.diags.error(n.file, n.end_line or n.line, f"FILE_CHECK (line {n.line}) has no track_file - removing it")
         return None
 
     def pick(key: str) -> Any:
