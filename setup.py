@@ -29,7 +29,7 @@ def _extensions() -> list:
 
     debug = os.environ.get("LVSFAST_CYTHON_TRACE", "") not in ("", "0")
     directives = dict(DIRECTIVES)
-    macros = []
+    macros = [("_GNU_SOURCE", None)]  # recvmmsg and struct mmsghdr
     if debug:
         directives.update(linetrace=True, profile=True)
         macros.append(("CYTHON_TRACE_NOGIL", "1"))

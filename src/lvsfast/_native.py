@@ -16,6 +16,7 @@ from types import ModuleType
 TWINS: dict[str, str] = {
     "checksum": "lvsfast.vrrp._checksum_py",
     "vrrp_wire": "lvsfast.vrrp._wire_py",
+    "vrrp_socket": "lvsfast.vrrp._socket_py",
 }
 
 

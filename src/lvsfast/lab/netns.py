@@ -20,8 +20,8 @@ class LabError(RuntimeError):
 
 
 def run(argv: Sequence[str], *, check: bool = True, timeout: float = 30.0,
-        input: str | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, input=input)
+        input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, input=input, env=env)
     if check and proc.returncode != 0:
         raise LabError(f"{shlex.join(argv)} exited {proc.returncode}: {proc.stderr.strip()}")
     return proc
@@ -37,8 +37,8 @@ class Namespace:
         return ["ip", "netns", "exec", self.name, *cmd]
 
     def run(self, *cmd: str, check: bool = True, timeout: float = 30.0,
-            input: str | None = None) -> subprocess.CompletedProcess:
-        return run(self.argv(*cmd), check=check, timeout=timeout, input=input)
+            input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return run(self.argv(*cmd), check=check, timeout=timeout, input=input, env=env)
 
     def popen(self, *cmd: str, **kw) -> subprocess.Popen:
         kw.setdefault("stdout", subprocess.DEVNULL)

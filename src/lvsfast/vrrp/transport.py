@@ -1,0 +1,133 @@
+"""VRRP sockets on one interface: raw protocol-112 receive and send, multicast or unicast.
+
+Receive and send use two sockets on purpose. The send socket is bound to the source address so
+the kernel writes exactly the address our checksum's pseudo-header used; a raw IPv4 socket
+bound to an address would only receive packets sent to that address, so the receive socket
+stays unbound (but tied to the interface) and the send socket gets a drop-all filter.
+Batch receive goes through the compiled ``recvmmsg`` core (or its twin).
+"""
+from __future__ import annotations
+
+import ctypes
+import socket
+import struct
+from typing import TYPE_CHECKING
+
+from lvsfast.vrrp.wire_types import MCAST_V4, MCAST_V6, VRRP_PROTO
+
+if TYPE_CHECKING:
+    from lvsfast.vrrp._socket_py import recv_batch
+else:
+    from lvsfast._native import load as _load
+
+    recv_batch = _load("vrrp_socket").recv_batch
+
+IP_PKTINFO = 8
+SO_ATTACH_FILTER = 26
+_DROP_ALL = (ctypes.c_uint64 * 1)(0x06)  # one BPF instruction: "ret #0" (code 0x06, k 0)
+
+
+class TransportError(OSError):
+    pass
+
+
+def _drop_everything(sock: socket.socket) -> None:
+    prog = struct.pack("HL", 1, ctypes.addressof(_DROP_ALL))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, prog)
+
+
+class VrrpTransport:
+    """Raw VRRP I/O for one (interface, family). ``fileno()`` is for ``loop.add_reader``."""
+
+    def __init__(self, family: int, ifname: str, src: str, *, multicast: bool = True, ttl: int = 255) -> None:
+        self.family = family
+        self.ifname = ifname
+        self.src = src
+        self.multicast = multicast
+        try:
+            self.ifindex = socket.if_nametoindex(ifname)
+        except OSError:
+            raise TransportError(f"interface {ifname} does not exist") from None
+        af = socket.AF_INET if family == 4 else socket.AF_INET6
+        self.rx = socket.socket(af, socket.SOCK_RAW, VRRP_PROTO)
+        self.tx = socket.socket(af, socket.SOCK_RAW, VRRP_PROTO)
+        try:
+            for s in (self.rx, self.tx):
+                s.setblocking(False)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            _drop_everything(self.tx)
+            if family == 4:
+                self._setup_v4(ttl)
+            else:
+                self._setup_v6(ttl)
+        except OSError:
+            self.close()
+            raise
+
+    def _setup_v4(self, ttl: int) -> None:
+        rx, tx = self.rx, self.tx
+        rx.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        mreqn = struct.pack("4s4si", socket.inet_aton(MCAST_V4), b"\0" * 4, self.ifindex)
+        if self.multicast:
+            rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+        tx.bind((self.src, 0))
+
+    def _setup_v6(self, ttl: int) -> None:
+        rx, tx = self.rx, self.tx
+        rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+        if self.multicast:
+            mreq = socket.inet_pton(socket.AF_INET6, MCAST_V6) + struct.pack("I", self.ifindex)
+            rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self.ifindex)
+        tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, ttl)
+        tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
+        tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+        tx.bind((self.src, 0, 0, self.ifindex))
+
+    def fileno(self) -> int:
+        return self.rx.fileno()
+
+    def recv(self, max_packets: int = 64) -> list[tuple[bytes, bytes | None, bytes | None, int, int]]:
+        """Waiting packets as (packet, src, dst, ttl, ifindex); see ``recv_batch``."""
+        return recv_batch(self.rx.fileno(), self.family, max_packets)
+
+    def send(self, payload: bytes, dst: str | None = None) -> int:
+        """Send one advert to ``dst`` (default: the VRRP multicast group)."""
+        if dst is None:
+            dst = MCAST_V4 if self.family == 4 else MCAST_V6
+        addr = (dst, 0) if self.family == 4 else (dst, 0, 0, self.ifindex)
+        return self.tx.sendto(payload, addr)
+
+    def close(self) -> None:
+        for s in (self.rx, self.tx):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+class FrameSender:
+    """Sends ready-made Ethernet frames (gratuitous ARP, unsolicited NA) on one interface."""
+
+    def __init__(self, ifname: str) -> None:
+        self.ifname = ifname
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        self.sock.setblocking(False)
+        self.sock.bind((ifname, 0))
+
+    def mac(self) -> bytes:
+        return self.sock.getsockname()[4]
+
+    def send(self, frame: bytes) -> None:
+        try:
+            self.sock.send(frame)
+        except BlockingIOError:
+            pass  # a full queue drops one announcement; the repeats cover it
+
+    def close(self) -> None:
+        self.sock.close()
