@@ -1381,8 +1381,9 @@ def _finish_real_server(b: Builder, c: Node, acc: dict, vs: dict, vs_fwd: m.Forw
     acc.setdefault("inhibit_on_failure", vs.get("inhibit_on_failure", False))
     acc.setdefault("drain_timeout", vs.get("drain_timeout", m.DEFAULT_DRAIN_TIMEOUT))
     if vs.get("address") and acc["family"] != vs.get("family") and (acc.get("forwarding") or vs_fwd).kind != "TUN":
-        b.diags.error(c.file, c.line, "real server address family differs from the virtual server's "
-                      "(only tunnelled real servers may differ)")
+        b.diags.error(c.file, c.end_line or c.line, f"real server {acc['address']} (line {c.line}): address family "
+                      "differs from the virtual server's (only tunnelled real servers may differ) - skipping it")
+        return None
     checkers = []
     for k in acc.pop("_checkers"):
         ck = _checker(b, k, acc, vs)
