@@ -202,9 +202,16 @@ def _smtp_server(b: "Builder", n: Node, acc: dict) -> None:
     except MissingValue:
         raise
     except Bad:
-        acc["smtp_server"] = _one(n)  # a host name, resolved when mail is sent
+        name = _one(n)
+        if not _HOSTNAME.fullmatch(name) or re.fullmatch(r"[0-9.]+", name):
+            raise Bad(f"invalid smtp server {name}: neither an address nor a host name") from None
+        acc["smtp_server"] = name  # a host name, resolved when mail is sent
     if len(n.args) > 1:
         acc["smtp_server_port"] = parse_port(n.args[1])
+
+
+_HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
 
 
 def _script_user(b: "Builder", n: Node, acc: dict) -> None:
