@@ -15,8 +15,8 @@ from typing import Any, Callable, Iterable
 from lvsfast.config import model as m
 from lvsfast.config.diagnostics import Diagnostics
 from lvsfast.config.reader import Node
-from lvsfast.config.values import (TIMER_MAX, Bad, MissingValue, parse_bool, parse_float, parse_int, parse_ip,
-                                   parse_port, parse_prefix, parse_status_codes)
+from lvsfast.config.values import (LONG_TIMER_MAX, TIMER_MAX, Bad, MissingValue, parse_bool, parse_float,
+                                   parse_int, parse_ip, parse_port, parse_prefix, parse_status_codes)
 
 Handler = Callable[["Builder", Node, dict], None]
 
@@ -857,9 +857,9 @@ _COMMON_TIMING: dict[str, Handler] = {
     "retry": INT("retry", 0, 2**31 - 1),
     "nb_get_retry": lambda b, n, acc: (INT("retry", 0, 2**31 - 1)(b, n, acc),
                                        b.diags.warning(n.file, n.line, "nb_get_retry is deprecated - please use 'retry'")),
-    "delay_before_retry": FLOAT("delay_before_retry", 0, TIMER_MAX),
-    "warmup": FLOAT("warmup", 0, TIMER_MAX),
-    "delay_loop": FLOAT("delay_loop", 0.000001, TIMER_MAX),
+    "delay_before_retry": FLOAT("delay_before_retry", 0, LONG_TIMER_MAX),
+    "warmup": FLOAT("warmup", 0, LONG_TIMER_MAX),
+    "delay_loop": FLOAT("delay_loop", 0.000001, LONG_TIMER_MAX),
 }
 
 

@@ -30,7 +30,9 @@ def parse_int(text: str, lo: int, hi: int) -> int:
 
 
 #: keepalived keeps checker timers in 32-bit microseconds.
-TIMER_MAX = 4294.967295
+TIMER_MAX = 4294.967295  # connect_timeout, misc_timeout
+#: delay_loop, warmup and delay_before_retry have no such limit in keepalived; a year is plenty.
+LONG_TIMER_MAX = 365 * 86400.0
 
 _DECIMAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)")
 
