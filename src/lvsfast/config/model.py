@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
+from lvsfast.config.diagnostics import Diagnostic
+
 Extra = tuple[tuple[str, tuple[str, ...]], ...]
 KeywordLines = tuple[tuple[str, int], ...]
 
@@ -726,7 +728,7 @@ class Config:
     virtual_server_groups: tuple[VirtualServerGroup, ...] = ()
     virtual_servers: tuple[VirtualServer, ...] = ()
     extra: Extra = ()
-    warnings: tuple = field(default=(), compare=False)
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
 
     def instance(self, name: str) -> VrrpInstance | None:
         return next((i for i in self.vrrp_instances if i.name == name), None)
