@@ -19,3 +19,6 @@ cdef enum:
     N_REASONS_C = 16
     VRRP_PROTO = 112
     AUTH_PASS_C = 1
+    AUTH_AH_C = 2
+    AH_PROTO = 51
+    AH_LEN = 24

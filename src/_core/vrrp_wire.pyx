@@ -10,6 +10,8 @@ from includes.inet cimport AF_INET, AF_INET6, inet_ntop, inet_pton
 
 import ipaddress
 
+from lvsfast.vrrp import ah as _ah
+
 from lvsfast.vrrp.reasons import COUNTER_NAMES, N_REASONS
 from lvsfast.vrrp.wire_types import AUTH_NONE, AUTH_PASS, InstanceWire, WireError
 
@@ -96,6 +98,7 @@ cdef class Receiver:
     cdef int _interval[256]
     cdef list _packed
     cdef list _names
+    cdef list _keys
     cdef unsigned long long _counts[N_REASONS_C]
 
     def __init__(self, str ifname, int family, instances):
@@ -109,6 +112,7 @@ cdef class Receiver:
         memset(self._auth, 0, sizeof(self._auth))
         self._packed = [b""] * 256
         self._names = [""] * 256
+        self._keys = [b""] * 256
         for inst in instances:
             if inst.family != family:
                 raise WireError(f"instance {inst.name} is IPv{inst.family}, receiver is IPv{family}")
@@ -123,6 +127,7 @@ cdef class Receiver:
             memcpy(self._auth[vrid], <const char *>auth, 8)
             self._packed[vrid] = inst.packed_addresses()
             self._names[vrid] = inst.name
+            self._keys[vrid] = inst.auth_pass
         self.received = 0
         self.accepted = 0
         self.last = (0, 0, 0, "")
@@ -166,7 +171,7 @@ cdef class Receiver:
         cdef const unsigned char *src
         cdef const unsigned char *dst
         cdef Py_ssize_t plen, ihl, total, off, expect, asize, i, j
-        cdef int version, vrid, count, interval, pseudo = 0, alen, match
+        cdef int version, vrid, count, interval, pseudo = 0, alen, match, via_ah = 0
         cdef bytes mine
         cdef const unsigned char *m
         self.received += 1
@@ -175,13 +180,18 @@ cdef class Receiver:
                 return self._drop(R_IP_HEADER, 0, 0, 0)
             ihl = (p[0] & 0x0F) * 4
             total = (p[2] << 8) | p[3]
-            if ihl < 20 or total < ihl or total > n or p[9] != VRRP_PROTO:
+            if ihl < 20 or total < ihl or total > n or (p[9] != VRRP_PROTO and p[9] != AH_PROTO):
                 return self._drop(R_IP_HEADER, 0, 0, 0)
+            via_ah = p[9] == AH_PROTO
+            if via_ah:
+                # keepalived's auth_type AH: the advert sits behind a 24-byte AH header.
+                if total < ihl + AH_LEN or p[ihl] != VRRP_PROTO or p[ihl + 1] != AH_LEN // 4 - 2:
+                    return self._drop(R_IP_HEADER, 0, 0, 0)
             ttl = p[8]
             src = p + 12
             dst = p + 16
-            off = ihl
-            plen = total - ihl
+            off = ihl + (AH_LEN if via_ah else 0)
+            plen = total - off
             alen = 4
         else:
             if (src_obj is None or dst_obj is None or not PyBytes_CheckExact(src_obj) or not PyBytes_CheckExact(dst_obj)
@@ -195,6 +205,7 @@ cdef class Receiver:
             off = 0
             plen = n
             alen = 16
+            via_ah = 0
         if ttl != 255:
             return self._drop(R_TTL, 0, 0, 0)
         if plen < 8:
@@ -235,13 +246,17 @@ cdef class Receiver:
             interval = pl[5] * 100
             if interval == 0:
                 return self._drop(R_INTERVAL_ZERO, vrid, version, 1)
-            if pl[4] != self._auth_type[vrid]:
+            if pl[4] != self._auth_type[vrid] or via_ah != (pl[4] == AUTH_AH_C):
                 return self._drop(R_AUTH, vrid, version, 1)
             if pl[4] == AUTH_PASS_C and memcmp(pl + 8 + count * 4, self._auth[vrid], 8) != 0:
+                return self._drop(R_AUTH, vrid, version, 1)
+            if pl[4] == AUTH_AH_C and not _ah.verify(packet[:total], ihl, self._keys[vrid]):
                 return self._drop(R_AUTH, vrid, version, 1)
             if interval != self._interval[vrid]:
                 return self._drop(R_INTERVAL, vrid, version, 1)
         else:
+            if via_ah:
+                return self._drop(R_AUTH, vrid, version, 1)
             interval = ((pl[4] & 0x0F) << 8) | pl[5]
             if interval == 0:
                 return self._drop(R_INTERVAL_ZERO, vrid, version, 1)

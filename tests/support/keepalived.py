@@ -15,8 +15,8 @@ KEEPALIVED = "/usr/sbin/keepalived"
 
 def vrrp_config(*, version: int, family: int, vrid: int = 51, priority: int = 100, vips: list[str],
                 state: str = "BACKUP", advert_int: float = 1, interface: str = "eth0", auth: str = "",
-                name: str = "VI_1", extra: str = "") -> str:
-    auth_block = f"    authentication {{\n        auth_type PASS\n        auth_pass {auth}\n    }}\n" if auth else ""
+                name: str = "VI_1", extra: str = "", auth_type: str = "PASS") -> str:
+    auth_block = f"    authentication {{\n        auth_type {auth_type}\n        auth_pass {auth}\n    }}\n" if auth else ""
     vip_lines = "\n".join(f"        {v}" for v in vips)
     return f"""global_defs {{
     router_id ka_test

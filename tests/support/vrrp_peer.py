@@ -19,22 +19,28 @@ import sys
 import time
 
 from lvsfast import compiled_core
+from lvsfast.vrrp import ah
 from lvsfast.vrrp.reasons import Reason, describe
 from lvsfast.vrrp.transport import FrameSender, VrrpTransport
 from lvsfast.vrrp.wire import AdvertBuilder, Receiver, build_garp, build_na
 from lvsfast.vrrp.wire_types import InstanceWire
 
 
+def auth_type(a) -> int:
+    return 2 if a.ah else (1 if a.auth else 0)
+
+
 def listen(a) -> None:
     vips = tuple(a.vips.split(",")) if a.vips else ()
     inst = InstanceWire("VI_1", a.vrid, a.version, a.family, a.interval, vips,
-                        auth_type=1 if a.auth else 0, auth_pass=a.auth.encode())
+                        auth_type=auth_type(a), auth_pass=a.auth.encode())
     rx = Receiver(a.ifname, a.family, [inst])
-    t = VrrpTransport(a.family, a.ifname, a.src or ("0.0.0.0" if a.family == 4 else "::"), multicast=True)
+    t = VrrpTransport(a.family, a.ifname, a.src or ("0.0.0.0" if a.family == 4 else "::"), multicast=True,
+                      ah=a.ah)
     print(json.dumps({"ready": True, "compiled": compiled_core()}), flush=True)
     end = time.monotonic() + a.seconds
     while time.monotonic() < end:
-        r, _, _ = select.select([t], [], [], max(0.0, end - time.monotonic()))
+        r, _, _ = select.select(t.filenos(), [], [], max(0.0, end - time.monotonic()))
         if not r:
             continue
         for pkt, src, dst, ttl, ifindex in t.recv():
@@ -58,12 +64,18 @@ def send(a) -> None:
     vips = a.vips.split(",")
     dst = a.dst or ("224.0.0.18" if a.family == 4 else "ff02::12")
     b = AdvertBuilder(a.version, a.vrid, a.interval, vips, a.family, a.src, dst,
-                      auth_type=1 if a.auth else 0, auth_pass=a.auth.encode())
-    t = VrrpTransport(a.family, a.ifname, a.src, multicast=False)
+                      auth_type=auth_type(a), auth_pass=a.auth.encode())
+    t = VrrpTransport(a.family, a.ifname, a.src, multicast=False, ah=a.ah)
     end = time.monotonic() + a.seconds
     sent = 0
+    # keepalived drops AH adverts whose sequence number is not above the count it keeps itself,
+    # so a sender's sequence starts from the clock (monotonic across restarts too).
+    seq0 = int(time.time())
     while time.monotonic() < end:
-        t.send(b.build(a.prio), dst)
+        if a.ah:
+            t.send_ip(ah.wrap(b.build(a.prio), a.src, dst, a.auth.encode(), seq=seq0 + sent, ip_id=sent + 1), dst)
+        else:
+            t.send(b.build(a.prio), dst)
         sent += 1
         time.sleep(a.interval / 100)
     print(json.dumps({"sent": sent}), flush=True)
@@ -115,6 +127,7 @@ def main() -> int:
     ap.add_argument("--interval", type=int, default=100, help="centiseconds")
     ap.add_argument("--vips", default="")
     ap.add_argument("--auth", default="")
+    ap.add_argument("--ah", action="store_true", help="auth_type AH with --auth as the key")
     ap.add_argument("--ip", default="")
     ap.add_argument("--seconds", type=float, default=4)
     a = ap.parse_args()

@@ -46,20 +46,29 @@ def peer(ns, *args: str, timeout: float = 30, twins: bool = False) -> list[dict]
 CASES = [
     pytest.param(2, 4, ["192.0.2.100/24", "192.0.2.101/24"], "", id="v2-ipv4"),
     pytest.param(2, 4, ["192.0.2.100/24"], "secret", id="v2-ipv4-pass"),
+    pytest.param(2, 4, ["192.0.2.100/24"], "AH:secret", id="v2-ipv4-ah"),
     pytest.param(3, 4, ["192.0.2.100/24", "192.0.2.101/24"], "", id="v3-ipv4"),
     pytest.param(3, 6, ["2001:db8::100/64"], "", id="v3-ipv6"),
 ]
+
+
+def auth_args(auth: str) -> tuple[str, str, list[str]]:
+    """'' | 'secret' (PASS) | 'AH:secret' -> (keepalived auth_type, key, peer flags)."""
+    if auth.startswith("AH:"):
+        return "AH", auth[3:], ["--ah"]
+    return "PASS", auth, []
 
 
 @pytest.mark.parametrize("twins", [False, True], ids=["compiled", "python"])
 @pytest.mark.parametrize("version,family,vips,auth", CASES)
 def test_keepalived_adverts_decode(net, tmp_path, version, family, vips, auth, twins):
     lab, a, b, c = net
+    kind, key, flags = auth_args(auth)
     k = ka.start(lab, a, ka.vrrp_config(version=version, family=family, vips=vips, state="MASTER",
-                                         priority=120, auth=auth), tmp_path)
+                                         priority=120, auth=key, auth_type=kind), tmp_path)
     bare = [v.split("/")[0] for v in vips]
     out = peer(b, "listen", "--family", str(family), "--version", str(version), "--vrid", "51",
-               "--vips", ",".join(bare), "--seconds", "4.5", "--auth", auth, twins=twins)
+               "--vips", ",".join(bare), "--seconds", "4.5", "--auth", key, *flags, twins=twins)
     assert out[0]["compiled"] is not twins
     adverts = [o for o in out if "vrid" in o]
     assert adverts, f"no adverts decoded: {out}\n{k.text()[-2000:]}"
@@ -67,7 +76,7 @@ def test_keepalived_adverts_decode(net, tmp_path, version, family, vips, auth, t
     src = "10.0.0.1" if family == 4 else link_local(a)
     assert (adv["version"], adv["vrid"], adv["priority"], adv["interval_cs"]) == (version, 51, 120, 100)
     assert (adv["src"], adv["ttl"], adv["addresses"], adv["match"]) == (src, 255, bare, True)
-    assert adv["auth_type"] == (1 if auth else 0)
+    assert adv["auth_type"] == {"": 0, "PASS": 1, "AH": 2}[kind if auth else ""]
     if version == 3 and family == 4:
         assert adv["pseudo_header"] == 1  # keepalived 2.2 sends the IPv4 pseudo-header form
     counters = out[-1]["counters"]
@@ -77,14 +86,15 @@ def test_keepalived_adverts_decode(net, tmp_path, version, family, vips, auth, t
 @pytest.mark.parametrize("version,family,vips,auth", CASES)
 def test_keepalived_accepts_our_adverts(net, tmp_path, version, family, vips, auth):
     lab, a, b, c = net
+    kind, key, flags = auth_args(auth)
     k = ka.start(lab, a, ka.vrrp_config(version=version, family=family, vips=vips, state="MASTER",
-                                         priority=100, auth=auth), tmp_path)
+                                         priority=100, auth=key, auth_type=kind), tmp_path)
     k.wait_for_log("Entering MASTER STATE", timeout=15)
     mark = len(k.text())
     src = "10.0.0.2" if family == 4 else link_local(b)
     bare = [v.split("/")[0] for v in vips]
     peer(b, "send", "--family", str(family), "--version", str(version), "--vrid", "51", "--prio", "200",
-         "--src", src, "--vips", ",".join(bare), "--seconds", "3", "--auth", auth)
+         "--src", src, "--vips", ",".join(bare), "--seconds", "3", "--auth", key, *flags)
     text = k.wait_for_log("Entering BACKUP STATE", timeout=5, after=mark)
     assert "higher priority 200" in text[mark:] or "Entering BACKUP STATE" in text[mark:]
     assert "bogus" not in text[mark:].lower() and "invalid" not in text[mark:].lower()

@@ -10,9 +10,10 @@ import socket
 import struct
 from typing import Sequence
 
+from lvsfast.vrrp import ah as _ah
 from lvsfast.vrrp._checksum_py import ones_sum
 from lvsfast.vrrp.reasons import COUNTER_NAMES, N_REASONS, Reason
-from lvsfast.vrrp.wire_types import AUTH_NONE, AUTH_PASS, VRRP_PROTO, InstanceWire, WireError
+from lvsfast.vrrp.wire_types import AUTH_AH, AUTH_NONE, AUTH_PASS, VRRP_PROTO, InstanceWire, WireError
 
 __all__ = ["Advert", "AdvertBuilder", "Receiver", "build_garp", "build_na"]
 
@@ -96,16 +97,22 @@ class Receiver:
                 return self._drop(_R.IP_HEADER)
             ihl = (p[0] & 0x0F) * 4
             total = (p[2] << 8) | p[3]
-            if ihl < 20 or total < ihl or total > n or p[9] != VRRP_PROTO:
+            if ihl < 20 or total < ihl or total > n or (p[9] != VRRP_PROTO and p[9] != _ah.AH_PROTO):
                 return self._drop(_R.IP_HEADER)
+            via_ah = p[9] == _ah.AH_PROTO
+            if via_ah:
+                # keepalived's auth_type AH: the advert sits behind a 24-byte AH header.
+                if total < ihl + _ah.AH_LEN or p[ihl] != VRRP_PROTO or p[ihl + 1] != _ah.AH_LEN // 4 - 2:
+                    return self._drop(_R.IP_HEADER)
             ttl = p[8]
             src = p[12:16]
             dst = p[16:20]
-            payload = p[ihl:total]
+            payload = p[ihl + (_ah.AH_LEN if via_ah else 0):total]
         else:
             if src is None or dst is None or len(src) != 16 or len(dst) != 16:
                 return self._drop(_R.IP_HEADER)
             payload = p
+            via_ah = False
         if ttl != 255:
             return self._drop(_R.TTL)
         plen = len(payload)
@@ -149,13 +156,17 @@ class Receiver:
             if interval == 0:
                 return self._drop(_R.INTERVAL_ZERO, vrid, version, inst.name)
             auth = payload[4]
-            if auth != inst.auth_type:
+            if auth != inst.auth_type or via_ah != (auth == AUTH_AH):
                 return self._drop(_R.AUTH, vrid, version, inst.name)
             if auth == AUTH_PASS and payload[8 + count * 4:] != inst.auth_data():
+                return self._drop(_R.AUTH, vrid, version, inst.name)
+            if auth == AUTH_AH and not _ah.verify(p[:total], ihl, inst.auth_pass):
                 return self._drop(_R.AUTH, vrid, version, inst.name)
             if interval != inst.adver_int_cs:
                 return self._drop(_R.INTERVAL, vrid, version, inst.name)
         else:
+            if via_ah:
+                return self._drop(_R.AUTH, vrid, version, inst.name)
             interval = ((payload[4] & 0x0F) << 8) | payload[5]
             if interval == 0:
                 return self._drop(_R.INTERVAL_ZERO, vrid, version, inst.name)

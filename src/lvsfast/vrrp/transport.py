@@ -13,6 +13,7 @@ import socket
 import struct
 from typing import TYPE_CHECKING
 
+from lvsfast.vrrp.ah import AH_PROTO
 from lvsfast.vrrp.wire_types import MCAST_V4, MCAST_V6, VRRP_PROTO
 
 if TYPE_CHECKING:
@@ -39,7 +40,10 @@ def _drop_everything(sock: socket.socket) -> None:
 class VrrpTransport:
     """Raw VRRP I/O for one (interface, family). ``fileno()`` is for ``loop.add_reader``."""
 
-    def __init__(self, family: int, ifname: str, src: str, *, multicast: bool = True, ttl: int = 255) -> None:
+    def __init__(self, family: int, ifname: str, src: str, *, multicast: bool = True, ttl: int = 255,
+                 ah: bool = False) -> None:
+        if ah and family != 4:
+            raise TransportError("IPsec-AH authentication is VRRPv2, IPv4 only")
         self.family = family
         self.ifname = ifname
         self.src = src
@@ -51,8 +55,12 @@ class VrrpTransport:
         af = socket.AF_INET if family == 4 else socket.AF_INET6
         self.rx = socket.socket(af, socket.SOCK_RAW, VRRP_PROTO)
         self.tx = socket.socket(af, socket.SOCK_RAW, VRRP_PROTO)
+        # AH adverts are IP protocol 51 and their ICV covers the IP header, so they are sent whole
+        # (IP_HDRINCL) and received on a socket of their own.
+        self.rx_ah = socket.socket(af, socket.SOCK_RAW, AH_PROTO) if ah else None
+        self.tx_ah = socket.socket(af, socket.SOCK_RAW, AH_PROTO) if ah else None
         try:
-            for s in (self.rx, self.tx):
+            for s in self._all():
                 s.setblocking(False)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
             _drop_everything(self.tx)
@@ -75,6 +83,14 @@ class VrrpTransport:
         tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
         tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
         tx.bind((self.src, 0))
+        if self.rx_ah is not None and self.tx_ah is not None:
+            self.rx_ah.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            if self.multicast:
+                self.rx_ah.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+            self.tx_ah.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+            self.tx_ah.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
+            self.tx_ah.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            _drop_everything(self.tx_ah)
 
     def _setup_v6(self, ttl: int) -> None:
         rx, tx = self.rx, self.tx
@@ -89,12 +105,28 @@ class VrrpTransport:
         tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
         tx.bind((self.src, 0, 0, self.ifindex))
 
+    def _all(self) -> list[socket.socket]:
+        return [s for s in (self.rx, self.tx, self.rx_ah, self.tx_ah) if s is not None]
+
     def fileno(self) -> int:
         return self.rx.fileno()
 
+    def filenos(self) -> list[int]:
+        """Every descriptor to watch for adverts (the AH socket too, when there is one)."""
+        return [s.fileno() for s in (self.rx, self.rx_ah) if s is not None]
+
     def recv(self, max_packets: int = 64) -> list[tuple[bytes, bytes | None, bytes | None, int, int]]:
         """Waiting packets as (packet, src, dst, ttl, ifindex); see ``recv_batch``."""
-        return recv_batch(self.rx.fileno(), self.family, max_packets)
+        out = recv_batch(self.rx.fileno(), self.family, max_packets)
+        if self.rx_ah is not None:
+            out += recv_batch(self.rx_ah.fileno(), self.family, max_packets)
+        return out
+
+    def send_ip(self, packet: bytes, dst: str) -> int:
+        """Send a whole IPv4 packet (an AH-wrapped advert from ``lvsfast.vrrp.ah.wrap``)."""
+        if self.tx_ah is None:
+            raise TransportError("this transport was not opened for AH")
+        return self.tx_ah.sendto(packet, (dst, 0))
 
     def send(self, payload: bytes, dst: str | None = None) -> int:
         """Send one advert to ``dst`` (default: the VRRP multicast group)."""
@@ -104,7 +136,7 @@ class VrrpTransport:
         return self.tx.sendto(payload, addr)
 
     def close(self) -> None:
-        for s in (self.rx, self.tx):
+        for s in self._all():
             try:
                 s.close()
             except OSError:
