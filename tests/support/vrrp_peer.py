@@ -11,12 +11,14 @@ Prints JSON lines; the tests read them.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
-import select
 import socket
 import struct
 import sys
 import time
+
+import uvloop
 
 from lvsfast import compiled_core
 from lvsfast.vrrp import ah
@@ -38,11 +40,9 @@ def listen(a) -> None:
     t = VrrpTransport(a.family, a.ifname, a.src or ("0.0.0.0" if a.family == 4 else "::"), multicast=True,
                       ah=a.ah)
     print(json.dumps({"ready": True, "compiled": compiled_core()}), flush=True)
-    end = time.monotonic() + a.seconds
-    while time.monotonic() < end:
-        r, _, _ = select.select(t.filenos(), [], [], max(0.0, end - time.monotonic()))
-        if not r:
-            continue
+
+    def on_readable() -> None:
+        # Driven by the uvloop loop, as the daemon drives it: never blocks, drains a batch.
         for pkt, src, dst, ttl, ifindex in t.recv():
             res = rx.decode(pkt, src, dst, ttl)
             if isinstance(res, int):
@@ -56,6 +56,12 @@ def listen(a) -> None:
                                   "addresses": list(res.addresses), "pseudo_header": res.pseudo_header,
                                   "auth_type": res.auth_type, "match": bool(res.addresses_match),
                                   "ifindex": ifindex}), flush=True)
+
+    loop = uvloop.new_event_loop()
+    for fd in t.filenos():
+        loop.add_reader(fd, on_readable)
+    loop.run_until_complete(asyncio.sleep(a.seconds))
+    loop.close()
     print(json.dumps({"counters": rx.counters()}), flush=True)
     t.close()
 
