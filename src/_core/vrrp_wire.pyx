@@ -157,11 +157,30 @@ cdef class Receiver:
                 PyBuffer_Release(&view)
         return self._decode(<bytes>packet, src, dst, ttl)
 
-    def decode_batch(self, list packets):
-        """Decode several IPv4 packets (as recvmmsg delivers them); IPv6 needs per-packet metadata."""
+    def decode_batch(self, items):
+        """Decode a batch as ``recv_batch`` delivers it: each item is a ``(packet, src, dst, ttl, ...)``
+        tuple (extra fields such as the ifindex are ignored) or, for IPv4, the bare packet.
+        One call per recvmmsg batch keeps the per-packet cost to the C work."""
         cdef list out = []
-        for p in packets:
-            out.append(self.decode(p))
+        cdef tuple t
+        cdef object pkt, ttl_obj
+        for it in items:
+            if type(it) is tuple:
+                t = <tuple>it
+                if len(t) < 4:
+                    self.received += 1
+                    out.append(self._drop(R_IP_HEADER, 0, 0, 0))
+                    continue
+                pkt = t[0]
+                ttl_obj = t[3]
+                if PyBytes_CheckExact(pkt) and type(ttl_obj) is int:
+                    out.append(self._decode(<bytes>pkt, t[1], t[2], ttl_obj))
+                else:
+                    out.append(self.decode(pkt, t[1], t[2], ttl_obj))
+            elif PyBytes_CheckExact(it):
+                out.append(self._decode(<bytes>it, None, None, -1))
+            else:
+                out.append(self.decode(it))
         return out
 
     cdef object _decode(self, bytes packet, object src_obj, object dst_obj, int ttl):
@@ -170,7 +189,7 @@ cdef class Receiver:
         cdef const unsigned char *pl
         cdef const unsigned char *src
         cdef const unsigned char *dst
-        cdef Py_ssize_t plen, ihl, total, off, expect, asize, i, j
+        cdef Py_ssize_t plen, ihl = 0, total = 0, off, expect, asize, i, j
         cdef int version, vrid, count, interval, pseudo = 0, alen, match, via_ah = 0
         cdef bytes mine
         cdef const unsigned char *m

@@ -194,9 +194,20 @@ class Receiver:
         self.accepted += 1
         return adv
 
-    def decode_batch(self, packets: Sequence[bytes]) -> list:
-        """Decode several IPv4 packets (as recvmmsg delivers them); IPv6 needs per-packet metadata."""
-        return [self.decode(p) for p in packets]
+    def decode_batch(self, items: Sequence[bytes | tuple]) -> list:
+        """Decode a batch as ``recv_batch`` delivers it: each item is a ``(packet, src, dst, ttl, ...)``
+        tuple (extra fields such as the ifindex are ignored) or, for IPv4, the bare packet."""
+        out = []
+        for it in items:
+            if isinstance(it, tuple):
+                if len(it) < 4:
+                    self.received += 1
+                    out.append(self._drop(_R.IP_HEADER))
+                else:
+                    out.append(self.decode(it[0], it[1], it[2], it[3]))
+            else:
+                out.append(self.decode(it))
+        return out
 
 
 class AdvertBuilder:
