@@ -1,0 +1,341 @@
+"""The VRRP state machine of one instance (RFC 5798 / RFC 9568 with keepalived's semantics).
+
+This file owns the protocol's states and transitions. It is sans-IO: :meth:`Machine.handle`
+takes an event (which carries the time) and returns actions; it never touches a socket or a
+clock. The runner turns actions into packets, addresses and scripts, and calls back with
+:class:`Tick` when :meth:`Machine.next_deadline` passes. Two or three machines can be paired in
+memory under a simulated clock (tests/vrrp/test_machine_*.py).
+
+Times are seconds (floats); advert intervals are centiseconds, as VRRPv3 carries them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Union
+
+
+class State(str, Enum):
+    INIT = "INIT"
+    BACKUP = "BACKUP"
+    MASTER = "MASTER"
+    FAULT = "FAULT"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# ---- parameters ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """What the protocol needs of an instance; built from the config by ``lvsfast.vrrp.spec``."""
+
+    name: str
+    vrid: int
+    priority: int = 100  # configured base priority; 255 = address owner
+    version: int = 3
+    adver_int_cs: int = 100
+    primary: bytes = b""  # our primary address (packed): settles equal priorities
+    initial_state: State = State.BACKUP
+    preempt: bool = True
+    preempt_delay: float = 0.0
+    down_timer_adverts: int = 3
+    lower_prio_no_advert: bool = False  # keepalived: don't answer a lower-priority advert
+
+
+# ---- events -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Advert:
+    now: float
+    priority: int
+    src: bytes  # the sender's primary address, packed (compared as bytes: big-endian order)
+    interval_cs: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A deadline from :meth:`Machine.next_deadline` has passed."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityChange:
+    """Tracking moved the effective priority (configured base plus weights)."""
+
+    now: float
+    priority: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    now: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recover:
+    now: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ForceState:
+    """A sync group moves this member with the others."""
+
+    now: float
+    state: State
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    now: float
+
+
+Event = Union[Start, Advert, Tick, PriorityChange, Fault, Recover, ForceState, Stop]
+
+# ---- actions ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendAdvert:
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class TakeAddresses:
+    """Add the VIPs (routes, rules) and start announcing them."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseAddresses:
+    """Remove the VIPs we added and stop announcing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """A lower-priority master was seen while we are master: announce again (keepalived)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    old: State
+    new: State
+    reason: str
+
+    def log_line(self, name: str) -> str:
+        return f"({name}) Entering {self.new} STATE ({self.reason})"
+
+
+Action = Union[SendAdvert, TakeAddresses, ReleaseAddresses, Announce, Transition]
+
+
+# ---- the machine --------------------------------------------------------------------------------
+
+
+def skew_cs(priority: int, interval_cs: int, version: int) -> float:
+    """Skew_Time in centiseconds: v2 (256-p)/256 s; v3 (256-p)*Master_Adver_Interval/256."""
+    if version == 2:
+        return (256 - priority) * 100 / 256
+    return (256 - priority) * interval_cs / 256
+
+
+@dataclass
+class Machine:
+    params: Params
+    state: State = State.INIT
+    priority: int = 0  # effective priority
+    master_adver_cs: int = 0  # learned from the master (v3); ours for v2
+    master_src: bytes = b""
+    down_at: float | None = None  # Master_Down_Timer
+    adver_at: float | None = None  # Adver_Timer
+    preempt_after: float = 0.0  # no preemption of a lower-priority master before this
+    faulted: str = ""
+    transitions: int = 0
+    last_reason: str = ""
+    _out: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.priority = self.params.priority
+        self.master_adver_cs = self.params.adver_int_cs
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    @property
+    def owner(self) -> bool:
+        return self.params.priority == 255
+
+    def down_interval(self) -> float:
+        p = self.params
+        interval = p.adver_int_cs if p.version == 2 else self.master_adver_cs
+        return (p.down_timer_adverts * interval + skew_cs(self.priority, interval, p.version)) / 100
+
+    def skew(self) -> float:
+        p = self.params
+        interval = p.adver_int_cs if p.version == 2 else self.master_adver_cs
+        return skew_cs(self.priority, interval, p.version) / 100
+
+    def next_deadline(self) -> float | None:
+        times = [t for t in (self.down_at, self.adver_at) if t is not None]
+        return min(times) if times else None
+
+    def _go(self, new: State, reason: str) -> None:
+        if new is self.state:
+            return
+        old = self.state
+        if old is State.MASTER:
+            self._out.append(ReleaseAddresses())
+        self.state = new
+        self.transitions += 1
+        self.last_reason = reason
+        self._out.append(Transition(old, new, reason))
+        if new is State.MASTER:
+            self._out.append(TakeAddresses())
+
+    def _become_master(self, now: float, reason: str) -> None:
+        self._out.append(SendAdvert(self.priority))
+        self._go(State.MASTER, reason)
+        self.down_at = None
+        self.adver_at = now + self.params.adver_int_cs / 100
+
+    def _become_backup(self, now: float, reason: str) -> None:
+        self.adver_at = None
+        self._go(State.BACKUP, reason)
+        self.down_at = now + self.down_interval()
+
+    # -- the transitions -------------------------------------------------------------------------
+
+    def handle(self, ev: Event) -> list[Action]:
+        self._out = []
+        if isinstance(ev, Start):
+            self._start(ev)
+        elif isinstance(ev, Advert):
+            self._advert(ev)
+        elif isinstance(ev, Tick):
+            self._tick(ev)
+        elif isinstance(ev, PriorityChange):
+            self._priority(ev)
+        elif isinstance(ev, Fault):
+            self._fault(ev)
+        elif isinstance(ev, Recover):
+            self._recover(ev)
+        elif isinstance(ev, ForceState):
+            self._force(ev)
+        elif isinstance(ev, Stop):
+            self._stop(ev)
+        return self._out
+
+    def _start(self, ev: Start) -> None:
+        if self.state is not State.INIT:
+            return
+        self.preempt_after = ev.now + self.params.preempt_delay
+        if self.faulted:
+            self._go(State.FAULT, self.faulted)
+        elif self.owner:
+            self._become_master(ev.now, "address owner (priority 255)")
+        elif self.params.initial_state is State.MASTER:
+            # keepalived's "state MASTER": claim at once; a higher priority will take it back.
+            self._become_master(ev.now, "initial state MASTER")
+        else:
+            self._become_backup(ev.now, "start")
+
+    def _tick(self, ev: Tick) -> None:
+        now = ev.now
+        if self.state is State.BACKUP and self.down_at is not None and now >= self.down_at:
+            self._become_master(now, "no advert from a master within the master down interval")
+        elif self.state is State.MASTER and self.adver_at is not None and now >= self.adver_at:
+            self._out.append(SendAdvert(self.priority))
+            self.adver_at = now + self.params.adver_int_cs / 100
+
+    def _advert(self, ev: Advert) -> None:
+        p = self.params
+        if self.state is State.BACKUP:
+            if ev.priority == 0:
+                # The master is leaving: take over after the skew only.
+                self.down_at = ev.now + self.skew()
+                return
+            if ev.priority < self.priority and p.preempt and ev.now >= self.preempt_after:
+                return  # a lower priority master and we preempt: let the down timer run out
+            if p.version == 3:
+                self.master_adver_cs = ev.interval_cs
+            self.master_src = ev.src
+            self.down_at = ev.now + self.down_interval()
+        elif self.state is State.MASTER:
+            if ev.priority == 0:
+                self._out.append(SendAdvert(self.priority))
+                self.adver_at = ev.now + p.adver_int_cs / 100
+                return
+            if ev.priority > self.priority or (ev.priority == self.priority and ev.src > p.primary):
+                if p.version == 3:
+                    self.master_adver_cs = ev.interval_cs
+                self.master_src = ev.src
+                why = (f"higher priority {ev.priority} advert, ours {self.priority}" if ev.priority > self.priority
+                       else f"equal priority {ev.priority} from a higher address")
+                self._become_backup(ev.now, why)
+            else:
+                # RFC 9568: a master that hears a lower priority answers at once, so the other
+                # router steps down without waiting for our next periodic advert.
+                if not p.lower_prio_no_advert:
+                    self._out.append(SendAdvert(self.priority))
+                    self.adver_at = ev.now + p.adver_int_cs / 100
+                self._out.append(Announce())
+
+    def _priority(self, ev: PriorityChange) -> None:
+        if self.owner:
+            return  # the address owner's 255 is not moved by tracking
+        new = max(1, min(254, ev.priority))
+        if new == self.priority:
+            return
+        self.priority = new
+        if self.state is State.MASTER:
+            # Tell the others now: a backup with a higher priority may preempt.
+            self._out.append(SendAdvert(self.priority))
+            self.adver_at = ev.now + self.params.adver_int_cs / 100
+        elif self.state is State.BACKUP and self.down_at is not None:
+            # The skew depends on priority; keep the timer consistent with it.
+            self.down_at = min(self.down_at, ev.now + self.down_interval())
+
+    def _fault(self, ev: Fault) -> None:
+        self.faulted = ev.reason
+        if self.state is State.INIT:
+            return
+        if self.state is State.MASTER:
+            self._out.append(SendAdvert(0))  # hand over at once if the link still carries it
+        self.down_at = self.adver_at = None
+        self._go(State.FAULT, ev.reason)
+
+    def _recover(self, ev: Recover) -> None:
+        self.faulted = ""
+        if self.state is State.FAULT:
+            self._become_backup(ev.now, ev.reason or "fault cleared")
+
+    def _force(self, ev: ForceState) -> None:
+        if ev.state is self.state or self.state is State.INIT:
+            return
+        if ev.state is State.MASTER:
+            self._become_master(ev.now, ev.reason)
+        elif ev.state is State.BACKUP:
+            if self.state is State.MASTER:
+                self._become_backup(ev.now, ev.reason)
+        elif ev.state is State.FAULT:
+            if self.state is State.MASTER:
+                self._out.append(SendAdvert(0))
+            self.down_at = self.adver_at = None
+            self._go(State.FAULT, ev.reason)
+
+    def _stop(self, ev: Stop) -> None:
+        if self.state is State.MASTER:
+            self._out.append(SendAdvert(0))
+        self.down_at = self.adver_at = None
+        self._go(State.INIT, "stopping")

@@ -1,0 +1,154 @@
+"""The VRRP state machine under a simulated clock: elections, preemption, hand-over, timers, faults."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from lvsfast.vrrp.machine import (Advert, Fault, Machine, Params, PriorityChange, Recover, ReleaseAddresses,
+                                  SendAdvert, Start, State, Stop, TakeAddresses, Tick, skew_cs)
+from support.vrrp_sim import SimNet
+
+
+def P(name, prio, addr, **kw) -> Params:
+    return Params(name=name, vrid=51, priority=prio, primary=bytes([10, 0, 0, addr]), **kw)
+
+
+def test_highest_priority_wins():
+    net = SimNet.of(P("a", 100, 1), P("b", 200, 2), P("c", 150, 3))
+    net.start()
+    net.run_until(10)
+    assert net.states() == ["BACKUP", "MASTER", "BACKUP"]
+
+
+def test_v2_timers():
+    m = Machine(P("a", 100, 1, version=2))
+    m.handle(Start(0.0))
+    assert m.down_at == pytest.approx(3 + (256 - 100) / 256)
+    assert m.skew() == pytest.approx(156 / 256)
+
+
+def test_v3_timers_follow_learned_interval():
+    m = Machine(P("a", 100, 1, adver_int_cs=100))
+    m.handle(Start(0.0))
+    m.handle(Advert(1.0, 200, bytes([10, 0, 0, 9]), 1))  # a master advertising every 10 ms
+    assert m.master_adver_cs == 1
+    assert m.down_at == pytest.approx(1.0 + (3 * 1 + 156 / 256) / 100)
+
+
+def test_priority_zero_handover_within_skew():
+    net = SimNet.of(P("a", 200, 1, adver_int_cs=1), P("b", 100, 2, adver_int_cs=1))
+    net.start()
+    net.run_until(1)
+    assert net.masters() == [0]
+    t0 = net.now
+    net.stop(0)
+    net.run_until(t0 + 0.1)
+    took_over = [t for t, name, tr in net.log if name == "b" and tr.new is State.MASTER]
+    assert took_over and took_over[-1] - t0 <= skew_cs(100, 1, 3) / 100 + 0.001  # 6 ms bound
+
+
+def test_preempt_versus_nopreempt():
+    net = SimNet.of(P("a", 100, 1), P("b", 200, 2))
+    net.start(0)
+    net.run_until(5)
+    net.start(1)
+    net.run_until(12)
+    assert net.masters() == [1]  # preempts
+    net = SimNet.of(P("a", 100, 1), P("b", 200, 2, preempt=False))
+    net.start(0)
+    net.run_until(5)
+    net.start(1)
+    net.run_until(30)
+    assert net.masters() == [0]  # nopreempt: a lower priority master keeps it
+
+
+def test_preempt_delay():
+    net = SimNet.of(P("a", 100, 1), P("b", 200, 2, preempt_delay=10))
+    net.start(0)
+    net.run_until(5)
+    net.start(1)
+    net.run_until(12)
+    assert net.masters() == [0]
+    net.run_until(20)
+    assert net.masters() == [1]
+
+
+def test_equal_priority_higher_address_wins():
+    net = SimNet.of(P("a", 100, 1, initial_state=State.MASTER), P("b", 100, 2, initial_state=State.MASTER))
+    net.start()
+    net.run_until(5)
+    assert net.masters() == [1]
+
+
+def test_master_answers_lower_priority_at_once():
+    m = Machine(P("a", 200, 1))
+    m.handle(Start(0.0))
+    m.handle(Tick(4.0))
+    assert m.state is State.MASTER
+    acts = m.handle(Advert(4.1, 100, bytes([10, 0, 0, 2]), 100))
+    assert SendAdvert(200) in acts
+
+
+def test_split_brain_heals_to_one_master():
+    net = SimNet.of(P("a", 200, 1), P("b", 100, 2))
+    net.start()
+    net.run_until(5)
+    net.links[0] = False
+    net.run_until(10)
+    assert net.masters() == [0, 1]  # both think they are master while cut
+    net.links[0] = True
+    net.run_until(15)
+    assert net.masters() == [0]
+
+
+def test_fault_releases_and_recover_rejoins():
+    m = Machine(P("a", 200, 1))
+    m.handle(Start(0.0))
+    m.handle(Tick(4.0))
+    acts = m.handle(Fault(5.0, "eth0 down"))
+    assert SendAdvert(0) in acts and ReleaseAddresses() in acts and m.state is State.FAULT
+    assert m.next_deadline() is None
+    m.handle(Recover(6.0))
+    assert m.state is State.BACKUP and m.down_at is not None
+
+
+def test_tracking_priority_moves_mastership():
+    net = SimNet.of(P("a", 150, 1), P("b", 100, 2))
+    net.start()
+    net.run_until(5)
+    assert net.masters() == [0]
+    net.send(0, PriorityChange(net.now, 50, "chk_http failed (weight -100)"))
+    net.run_until(10)
+    assert net.masters() == [1]
+
+
+def test_owner_starts_master_and_transitions_are_logged_with_reason():
+    m = Machine(P("a", 255, 1))
+    acts = m.handle(Start(0.0))
+    assert m.state is State.MASTER and TakeAddresses() in acts
+    tr = [a for a in acts if hasattr(a, "log_line")][0]
+    assert tr.log_line("VI_1") == "(VI_1) Entering MASTER STATE (address owner (priority 255))"
+
+
+@settings(max_examples=300, deadline=None)
+@given(prios=st.lists(st.integers(1, 254), min_size=2, max_size=3),
+       interval=st.sampled_from([1, 10, 100]),
+       cut=st.integers(0, 2), cut_at=st.floats(0, 3), heal_after=st.floats(0.05, 3),
+       stop=st.booleans())
+def test_always_exactly_one_master_after_healing(prios, interval, cut, cut_at, heal_after, stop):
+    net = SimNet.of(*[P(f"r{i}", p, i + 1, adver_int_cs=interval) for i, p in enumerate(prios)])
+    net.start()
+    scale = interval / 100
+    net.run_until(cut_at * scale * 10)
+    victim = cut % len(prios)
+    net.links[victim] = False
+    net.run_until(net.now + heal_after * scale * 10)
+    net.links[victim] = True
+    if stop:
+        net.stop(victim)
+    net.run_until(net.now + 20 * scale * 10)
+    alive = [i for i in range(len(prios)) if not (stop and i == victim)]
+    masters = net.masters()
+    assert len(masters) == 1
+    best = max(alive, key=lambda i: (prios[i], i + 1))
+    assert masters == [best]
