@@ -160,6 +160,7 @@ class GlobalDefs(Located):
     # lvsfast's own
     lvs_backend: LvsBackend = "auto"
     drift_repair: bool = True
+    v3_checksum_as_v2: bool = False  # send VRRPv3/IPv4 without the pseudo-header (RFC 9568's form)
     extra: Extra = ()
     keyword_lines: KeywordLines = field(default=(), compare=False, repr=False)
     file: str = field(default="", compare=False)
@@ -381,6 +382,7 @@ class VrrpInstance(Located):
     down_timer_adverts: int | None = None
     lower_prio_no_advert: bool | None = None
     higher_prio_send_advert: bool | None = None
+    v3_checksum_as_v2: bool | None = None  # lvsfast's own; None: the global
     notify_master: Script | None = None
     notify_backup: Script | None = None
     notify_fault: Script | None = None
