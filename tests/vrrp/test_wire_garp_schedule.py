@@ -42,3 +42,22 @@ def test_lower_priority_advert_triggers_a_block():
     s.due(100)
     s.lower_priority_seen(200.0)
     assert s.due(200.0) == 1
+
+
+def test_policy_from_config_layers_instance_over_globals():
+    from lvsfast.config.model import GlobalDefs, VrrpInstance
+
+    g = GlobalDefs(vrrp_garp_master_delay=2.0, vrrp_garp_master_repeat=3, vrrp_garp_interval=0.01,
+                   vrrp_gna_interval=0.02, vrrp_garp_master_refresh=60.0)
+    inst = VrrpInstance(name="VI_1", garp_master_repeat=2)
+    p4 = GarpPolicy.from_config(g, inst, 4)
+    assert (p4.master_delay, p4.master_repeat, p4.interval, p4.master_refresh) == (2.0, 2, 0.01, 60.0)
+    assert GarpPolicy.from_config(g, inst, 6).interval == 0.02
+    m = GarpPolicy.from_config(GlobalDefs(vrrp_min_garp=True), VrrpInstance(name="VI_1"), 4)
+    assert (m.master_delay, m.master_repeat) == (0.0, 1)
+
+
+def test_vrrp_mac():
+    from lvsfast.vrrp.wire_types import vrrp_mac
+
+    assert vrrp_mac(51, 4) == bytes.fromhex("00005e000133") and vrrp_mac(51, 6) == bytes.fromhex("00005e000233")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,32 @@ class GarpPolicy:
     def minimal(cls) -> "GarpPolicy":
         """``vrrp_min_garp``: one message, no repeat block."""
         return cls(master_delay=0.0, master_repeat=1)
+
+    @classmethod
+    def from_config(cls, g: Any, inst: Any, family: int) -> "GarpPolicy":
+        """The policy for one instance: its ``garp_*`` keywords over the ``vrrp_garp_*`` globals.
+
+        ``g`` is a :class:`lvsfast.config.model.GlobalDefs`, ``inst`` a ``VrrpInstance`` (typed
+        loosely so this module does not import the config package).
+        """
+        def pick(name: str, default: Any) -> Any:
+            v = getattr(inst, name, None)
+            return default if v is None else v
+
+        interval = g.vrrp_gna_interval if family == 6 else g.vrrp_garp_interval
+        if g.vrrp_min_garp:
+            base = cls.minimal()
+            return cls(master_delay=pick("garp_master_delay", base.master_delay),
+                       master_repeat=pick("garp_master_repeat", base.master_repeat),
+                       lower_prio_delay=pick("garp_lower_prio_delay", None),
+                       lower_prio_repeat=pick("garp_lower_prio_repeat", None), interval=interval)
+        return cls(master_delay=pick("garp_master_delay", g.vrrp_garp_master_delay),
+                   master_repeat=pick("garp_master_repeat", g.vrrp_garp_master_repeat),
+                   lower_prio_delay=pick("garp_lower_prio_delay", g.vrrp_garp_lower_prio_delay),
+                   lower_prio_repeat=pick("garp_lower_prio_repeat", g.vrrp_garp_lower_prio_repeat),
+                   master_refresh=pick("garp_master_refresh", g.vrrp_garp_master_refresh),
+                   master_refresh_repeat=pick("garp_master_refresh_repeat", g.vrrp_garp_master_refresh_repeat),
+                   interval=interval)
 
 
 @dataclass

@@ -13,6 +13,13 @@ MCAST_V4 = "224.0.0.18"
 MCAST_V6 = "ff02::12"
 
 
+def vrrp_mac(vrid: int, family: int) -> bytes:
+    """The virtual router MAC (RFC 5798 §7.3): 00:00:5e:00:01:VRID, or 00:00:5e:00:02:VRID for IPv6."""
+    if not 1 <= vrid <= 255:
+        raise WireError(f"VRID {vrid} outside 1-255")
+    return bytes((0, 0, 0x5E, 0, 1 if family == 4 else 2, vrid))
+
+
 class WireError(ValueError):
     """Parameters that cannot make a valid advert (raised when building, never when receiving)."""
 
