@@ -111,12 +111,12 @@ GOLDEN_TUN_DEST = (
     "0800050000000000" "0800060000000000" "06000b0002000000"
     "05000d0001000000"  # TUN_TYPE gue
     "06000e0017c10000"  # TUN_PORT 6081, big-endian
-    "06000f0003000000"  # TUN_FLAGS nocsum|csum
+    "06000f0001000000"  # TUN_FLAGS csum (nocsum is no bit)
 )
 GOLDEN_NEW_DAEMON = (
     "54000000230005000700000000000000" "09010000" "40000300"
     "0800010001000000" "0900020065746830" "00000000" "0800030007000000" "0600040078050000"
-    "08000500e0000052" "0600070022910000" "0500080002000000"
+    "08000500e0000052" "0600070091220000" "0500080002000000"
 )
 
 
@@ -149,7 +149,7 @@ def test_ipvs_golden_sync_daemon_and_timeouts() -> None:
     assert bytes(daemon[wire.IPVS_DAEMON_ATTR_SYNC_ID]) == struct.pack("=I", 7)
     assert bytes(daemon[wire.IPVS_DAEMON_ATTR_SYNC_MAXLEN]) == struct.pack("=H", 1400)
     assert bytes(daemon[wire.IPVS_DAEMON_ATTR_MCAST_GROUP]) == bytes([224, 0, 0, 82])
-    assert bytes(daemon[wire.IPVS_DAEMON_ATTR_MCAST_PORT]) == b"\x22\x91"
+    assert bytes(daemon[wire.IPVS_DAEMON_ATTR_MCAST_PORT]) == b"\x91\x22"
     assert bytes(daemon[wire.IPVS_DAEMON_ATTR_MCAST_TTL]) == b"\x02"
     dm = wire.daemon_msg(FAM, wire.IPVS_CMD_DEL_DAEMON, d, seq=SEQ)
     assert dm.hex() == "20000000230005000700000000000000" + "0a010000" + "0c000300" + "0800010001000000"
@@ -179,7 +179,7 @@ def test_ipvs_decode_roundtrip_v6_service_and_tun_dest() -> None:
     svc = Service(ServiceKey(6, "sctp", "2001:db8::5", 9), "wrr", frozenset({"flag-3"}), 30, 64, "sip")
     msg = wire.service_msg(FAM, wire.IPVS_CMD_NEW_SERVICE, svc)
     assert wire.decode_service(next(wire.parse_messages(msg)).payload) == svc
-    d = Dest(DestKey("2001:db8::7", 0), 3, "tun", "gre", 0, False, True, True, 9, 2)
+    d = Dest(DestKey("2001:db8::7", 0), 3, "tun", "gre", 0, False, False, True, 9, 2)
     msg = wire.dest_msg(FAM, wire.IPVS_CMD_NEW_DEST, svc.key, d)
     payload = next(wire.parse_messages(msg)).payload
     state = wire.decode_dest(memoryview(bytes(payload[:4]) + wire._nest(

@@ -97,7 +97,8 @@ FWD = {"nat": 0, "tun": 2, "dr": 3}
 FWD_NAMES = {v: k for k, v in FWD.items()}
 TUN = {"ipip": 0, "gue": 1, "gre": 2}
 TUN_NAMES = {v: k for k, v in TUN.items()}
-TUN_F_NOCSUM, TUN_F_CSUM, TUN_F_REMCSUM = 0x1, 0x2, 0x4
+# IP_VS_TUNNEL_ENCAP_FLAG_*: "nocsum" is the absence of the other two, not a bit of its own.
+TUN_F_CSUM, TUN_F_REMCSUM = 0x1, 0x2
 PROTO = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "sctp": 132}
 PROTO_NAMES = {v: k for k, v in PROTO.items()}
 AF = {4: socket.AF_INET, 6: socket.AF_INET6}
@@ -235,8 +236,7 @@ def dest_attrs(dest: Dest, family: int | None = None) -> bytes:
         tun = TUN[d.tun_type]
     except KeyError:
         raise WireError(f"unknown forwarding method {d.forward!r} or tunnel type {d.tun_type!r}") from None
-    tflags = (TUN_F_NOCSUM if d.tun_nocsum else 0) | (TUN_F_CSUM if d.tun_csum else 0) | (
-        TUN_F_REMCSUM if d.tun_remcsum else 0)
+    tflags = (TUN_F_CSUM if d.tun_csum else 0) | (TUN_F_REMCSUM if d.tun_remcsum else 0)
     body = (_raw(IPVS_DEST_ATTR_ADDR, packed) + _be16(IPVS_DEST_ATTR_PORT, d.key.port)
             + _u32(IPVS_DEST_ATTR_FWD_METHOD, fwd) + _u32(IPVS_DEST_ATTR_WEIGHT, d.weight)
             + _u32(IPVS_DEST_ATTR_U_THRESH, d.u_threshold) + _u32(IPVS_DEST_ATTR_L_THRESH, d.l_threshold)
@@ -313,7 +313,8 @@ def daemon_msg(family_id: int, cmd: int, d: SyncDaemon, seq: int = 0) -> bytes:
             body += (_raw(IPVS_DAEMON_ATTR_MCAST_GROUP, packed) if len(packed) == 4
                      else _raw(IPVS_DAEMON_ATTR_MCAST_GROUP6, packed))
         if d.mcast_port:
-            body += _be16(IPVS_DAEMON_ATTR_MCAST_PORT, d.mcast_port)
+            # Host order, unlike every other port in IPVS (ip_vs_ctl.c reads it with nla_get_u16).
+            body += _u16(IPVS_DAEMON_ATTR_MCAST_PORT, d.mcast_port)
         if d.mcast_ttl:
             body += _u8(IPVS_DAEMON_ATTR_MCAST_TTL, d.mcast_ttl)
     return message(family_id, cmd, _nest(IPVS_CMD_ATTR_DAEMON, body), seq=seq)
@@ -448,15 +449,18 @@ def decode_dest(genl_payload: memoryview, service_family: int) -> DestState:
     tflags = _get_u16(a, IPVS_DEST_ATTR_TUN_FLAGS)
     tun = fwd == "tun"
     tv = a.get(IPVS_DEST_ATTR_TUN_TYPE)
+    tun_type = TUN_NAMES.get(tv[0] if (tun and tv is not None) else 0, "ipip")
+    # Checksum options only mean something for gue and gre (see canonical form in backend.py).
+    csum_capable = tun and tun_type != "ipip"
     d = Dest(
         key=DestKey(_ip(family, a[IPVS_DEST_ATTR_ADDR]), _get_be16(a, IPVS_DEST_ATTR_PORT)),
         weight=_get_u32(a, IPVS_DEST_ATTR_WEIGHT),
         forward=fwd,
-        tun_type=TUN_NAMES.get(tv[0] if (tun and tv is not None) else 0, "ipip"),
-        tun_port=_get_be16(a, IPVS_DEST_ATTR_TUN_PORT) if tun else 0,
-        tun_nocsum=tun and bool(tflags & TUN_F_NOCSUM),
-        tun_csum=tun and bool(tflags & TUN_F_CSUM),
-        tun_remcsum=tun and bool(tflags & TUN_F_REMCSUM),
+        tun_type=tun_type,
+        tun_port=_get_be16(a, IPVS_DEST_ATTR_TUN_PORT) if tun_type == "gue" else 0,
+        tun_nocsum=csum_capable and not tflags & (TUN_F_CSUM | TUN_F_REMCSUM),
+        tun_csum=csum_capable and bool(tflags & TUN_F_CSUM),
+        tun_remcsum=csum_capable and bool(tflags & TUN_F_REMCSUM),
         u_threshold=_get_u32(a, IPVS_DEST_ATTR_U_THRESH),
         l_threshold=_get_u32(a, IPVS_DEST_ATTR_L_THRESH),
     )

@@ -1,0 +1,278 @@
+"""The IPVS backend: makes the kernel's IPVS table match a desired :class:`Table`.
+
+State discipline, as keepalived's users need it:
+- the kernel's table is read once (at the first apply, or after a failure or :meth:`refresh`)
+  and then tracked from the answers to what we send, so a single weight change with 100,000
+  real servers present costs one SET_DEST, not a dump;
+- entries that already match are adopted, never recreated; services we never owned are
+  never touched;
+- a changed weight or threshold is SET_DEST, so established connections survive;
+- on close, the services we own are removed (keepalived's default), unless ``keep_on_close``.
+
+Comparison happens in the kernel's terms (:func:`canonical_service`, :func:`canonical_dest`):
+fwmark services are reported by the kernel as TCP, a non-persistent service's granularity is
+meaningless, and tunnel parameters only matter for TUN.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+from typing import Iterable
+
+from lvsfast.dataplane.backend import BackendError
+from lvsfast.dataplane.diff import Op, diff
+from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table
+from lvsfast.ipvs import wire
+from lvsfast.ipvs.kernel import IPVSSocket, resolve_family_id
+
+_DEFAULT_DEST = Dest(DestKey("0.0.0.0", 0))
+
+
+def canonical_key(key: ServiceKey) -> ServiceKey:
+    if key.fwmark and key.protocol != "tcp":
+        return dataclasses.replace(key, protocol="tcp")
+    return key
+
+
+def canonical_service(svc: Service) -> Service:
+    key = canonical_key(svc.key)
+    gran = svc.persistence_granularity
+    if not svc.persistence_timeout:
+        gran = 32 if key.family == 4 else 128
+    if key is svc.key and gran == svc.persistence_granularity:
+        return svc
+    return dataclasses.replace(svc, key=key, persistence_granularity=gran)
+
+
+def canonical_dest(d: Dest) -> Dest:
+    """``d`` as the kernel reports it back: tunnel fields only for TUN, the port only for gue,
+    checksum options only for gue/gre, and "nocsum" exactly when neither csum nor remcsum."""
+    if d.forward != "tun":
+        want = dataclasses.replace(d, tun_type="ipip", tun_port=0, tun_nocsum=False, tun_csum=False,
+                                   tun_remcsum=False)
+    elif d.tun_type == "ipip":
+        want = dataclasses.replace(d, tun_port=0, tun_nocsum=False, tun_csum=False, tun_remcsum=False)
+    else:
+        want = dataclasses.replace(d, tun_port=d.tun_port if d.tun_type == "gue" else 0,
+                                   tun_nocsum=not (d.tun_csum or d.tun_remcsum))
+    return d if want == d else want
+
+
+def canonical_table(t: Table) -> Table:
+    services = {}
+    dests = {}
+    for key, svc in t.services.items():
+        c = canonical_service(svc)
+        services[c.key] = c
+        dests[c.key] = {dk: canonical_dest(d) for dk, d in t.dests.get(key, {}).items()}
+    return Table(services, dests)
+
+
+def _explain(op: Op, code: int) -> str:
+    err = -code
+    what = f"{op.kind.replace('_', ' ')} {op.service}"
+    if op.dest is not None or op.dest_key is not None:
+        what += f" real server {op.dest_key or op.dest.key}"  # type: ignore[union-attr]
+    reason = f"{os.strerror(err)} ({errno.errorcode.get(err, err)})"
+    if op.kind in ("add_service", "edit_service") and err == errno.ENOENT and op.svc is not None:
+        reason = (f"scheduler {op.svc.scheduler!r}"
+                  + (f" or persistence engine {op.svc.persistence_engine!r}" if op.svc.persistence_engine else "")
+                  + f" not available in this kernel ({reason})")
+    elif err == errno.ESRCH:
+        reason = f"virtual service not in the kernel ({reason})"
+    return f"IPVS: {what}: {reason}"
+
+
+class IPVSBackend:
+    """:class:`lvsfast.dataplane.backend.Backend` for the kernel's IPVS over generic netlink."""
+
+    name = "ipvs"
+
+    def __init__(self, *, keep_on_close: bool = False, family_id: int | None = None) -> None:
+        self.keep_on_close = keep_on_close
+        self._family_id = family_id
+        self._sock: IPVSSocket | None = None
+        self._known: Table | None = None  # the kernel's table as we last saw and changed it
+        self._owned: set[ServiceKey] = set()
+
+    # ---- plumbing ------------------------------------------------------------------------
+
+    async def open(self) -> IPVSSocket:
+        if self._sock is None:
+            if self._family_id is None:
+                self._family_id = await resolve_family_id()
+            self._sock = IPVSSocket(self._family_id)
+        return self._sock
+
+    @property
+    def messages_sent(self) -> int:
+        """Netlink requests sent so far (dumps count one each)."""
+        return self._sock.messages_sent if self._sock else 0
+
+    @property
+    def owned(self) -> frozenset[ServiceKey]:
+        return frozenset(self._owned)
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def _read_sync(self, sock: IPVSSocket) -> Table:
+        fid = sock.family_id
+        services: dict[ServiceKey, Service] = {}
+        for r in sock.dump(wire.dump_services_msg(fid)):
+            svc = wire.decode_service(r.payload)
+            services[svc.key] = svc
+        dests: dict[ServiceKey, dict[DestKey, Dest]] = {}
+        for key in services:
+            dests[key] = {s.dest.key: s.dest for s in
+                          (wire.decode_dest(r.payload, key.family) for r in sock.dump(wire.dump_dests_msg(fid, key)))}
+        return Table(services, dests)
+
+    async def read(self) -> Table:
+        """Every IPVS service in the kernel with its real servers (fwmark services as TCP)."""
+        sock = await self.open()
+        try:
+            table = self._read_sync(sock)
+        except OSError as e:
+            raise BackendError(f"IPVS: reading the kernel's table failed: {e}") from e
+        self._known = table
+        return table
+
+    async def dest_states(self, key: ServiceKey) -> list[wire.DestState]:
+        """The real servers of one service with their connection counters (for draining)."""
+        sock = await self.open()
+        key = canonical_key(key)
+        try:
+            return [wire.decode_dest(r.payload, key.family) for r in sock.dump(wire.dump_dests_msg(sock.family_id, key))]
+        except OSError as e:
+            raise BackendError(f"IPVS: listing real servers of {key} failed: {e}") from e
+
+    async def refresh(self) -> None:
+        """Forget what we think the kernel holds; the next apply reads it again."""
+        self._known = None
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def _encode(self, fid: int, op: Op) -> bytes:
+        k = op.service
+        if op.kind == "add_service":
+            return wire.service_msg(fid, wire.IPVS_CMD_NEW_SERVICE, op.svc)  # type: ignore[arg-type]
+        if op.kind == "edit_service":
+            return wire.service_msg(fid, wire.IPVS_CMD_SET_SERVICE, op.svc)  # type: ignore[arg-type]
+        if op.kind == "del_service":
+            return wire.del_service_msg(fid, k)
+        if op.kind == "add_dest":
+            return wire.dest_msg(fid, wire.IPVS_CMD_NEW_DEST, k, op.dest)  # type: ignore[arg-type]
+        if op.kind == "edit_dest":
+            return wire.dest_msg(fid, wire.IPVS_CMD_SET_DEST, k, op.dest)  # type: ignore[arg-type]
+        return wire.del_dest_msg(fid, k, op.dest_key)  # type: ignore[arg-type]
+
+    def _send(self, sock: IPVSSocket, ops: list[Op]) -> list[str]:
+        """Send ``ops`` as one batch, track the successes in ``_known``; return failure messages."""
+        msgs = []
+        failures: list[str] = []
+        encodable: list[Op] = []
+        for op in ops:
+            try:
+                msgs.append(self._encode(sock.family_id, op))
+                encodable.append(op)
+            except wire.WireError as e:
+                failures.append(f"IPVS: {op}: {e}")
+        result = sock.batch(msgs) if msgs else None
+        known = self._known or Table()
+        services = dict(known.services)
+        dests = {k: dict(v) for k, v in known.dests.items()}
+        for i, op in enumerate(encodable):
+            code = result.errors[i] if result else 0
+            # Already gone is what a deletion wants (someone else removed it first).
+            if (op.kind, -code) in (("del_service", errno.ESRCH), ("del_dest", errno.ENOENT)):
+                code = 0
+            if code:
+                failures.append(_explain(op, code))
+                continue
+            k = op.service
+            if op.kind in ("add_service", "edit_service"):
+                services[k] = op.svc  # type: ignore[assignment]
+                dests.setdefault(k, {})
+                self._owned.add(k)
+            elif op.kind == "del_service":
+                services.pop(k, None)
+                dests.pop(k, None)
+                self._owned.discard(k)
+            elif op.kind in ("add_dest", "edit_dest"):
+                dests.setdefault(k, {})[op.dest.key] = op.dest  # type: ignore[union-attr]
+            else:
+                dests.get(k, {}).pop(op.dest_key, None)  # type: ignore[arg-type]
+        self._known = Table(services, dests)
+        return failures
+
+    async def apply(self, desired: Table) -> list[Op]:
+        """Make the kernel hold ``desired`` for the services we own; return the operations sent.
+
+        Raises :class:`BackendError` naming each refused service and real server after sending
+        everything else (the rest of the batch still applies); the next apply re-reads the kernel.
+        """
+        sock = await self.open()
+        if self._known is None:
+            await self.read()
+        want = canonical_table(desired)
+        # Services we want are ours from now on (adopted if they already exist).
+        self._owned.update(want.services)
+        ops = diff(self._known, want, owned=frozenset(self._owned))  # type: ignore[arg-type]
+        if not ops:
+            return []
+        failures = self._send(sock, ops)
+        if failures:
+            self._known = None
+            err = BackendError("; ".join(failures))
+            err.ops = ops  # type: ignore[attr-defined]
+            raise err
+        return ops
+
+    async def remove(self, keys: Iterable[ServiceKey]) -> list[Op]:
+        """Delete these services (and their real servers) from the kernel."""
+        sock = await self.open()
+        ops = [Op("del_service", canonical_key(k)) for k in keys]
+        failures = self._send(sock, ops)
+        if failures:
+            self._known = None
+            raise BackendError("; ".join(failures))
+        return ops
+
+    async def close(self, desired: Table | None = None) -> None:
+        """Remove the services we own (keepalived's behaviour on stop) and release the socket."""
+        try:
+            if self._sock is not None and not self.keep_on_close:
+                owned = set(self._owned)
+                if desired is not None:
+                    owned |= {canonical_key(k) for k in desired.services}
+                if owned:
+                    await self.remove(sorted(owned))
+        finally:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+
+    # ---- global settings -----------------------------------------------------------------
+
+    async def _one(self, msg: bytes, what: str) -> None:
+        sock = await self.open()
+        code = sock.request(msg)
+        if code:
+            raise BackendError(f"IPVS: {what}: {os.strerror(-code)} ({errno.errorcode.get(-code, -code)})")
+
+    async def set_timeouts(self, t: wire.Timeouts) -> None:
+        """``lvs_timeouts``: tcp, tcpfin and udp connection timeouts (0 keeps the kernel's)."""
+        sock = await self.open()
+        await self._one(wire.timeouts_msg(sock.family_id, t), f"setting timeouts {t}")
+
+    async def start_sync_daemon(self, d: wire.SyncDaemon) -> None:
+        """``lvs_sync_daemon``: start the kernel's master or backup connection-sync thread."""
+        sock = await self.open()
+        await self._one(wire.daemon_msg(sock.family_id, wire.IPVS_CMD_NEW_DAEMON, d),
+                        f"starting {d.state} sync daemon on {d.interface} (id {d.sync_id})")
+
+    async def stop_sync_daemon(self, d: wire.SyncDaemon) -> None:
+        sock = await self.open()
+        await self._one(wire.daemon_msg(sock.family_id, wire.IPVS_CMD_DEL_DAEMON, d),
+                        f"stopping {d.state} sync daemon")
