@@ -13,6 +13,7 @@ import ipaddress
 from lvsfast.vrrp import ah as _ah
 
 from lvsfast.vrrp.reasons import COUNTER_NAMES, N_REASONS
+from lvsfast.vrrp.reasons import describe as _describe
 from lvsfast.vrrp.wire_types import AUTH_NONE, AUTH_PASS, InstanceWire, WireError
 
 include "vrrp_consts.pxi"
@@ -139,6 +140,12 @@ cdef class Receiver:
         for r, name in COUNTER_NAMES.items():
             out[name] = self._counts[<int>r]
         return out
+
+    def describe_last(self, str source=""):
+        """The log line for the last drop (see lvsfast.vrrp.reasons.describe), naming our version."""
+        reason, vrid, version, name = self.last
+        return _describe(reason, ifname=self.ifname, vrid=vrid, got_version=version, instance=name,
+                         our_version=self._version[vrid] if self._configured[vrid] else 0, source=source)
 
     cdef int _drop(self, int reason, int vrid, int version, int named):
         self._counts[reason] += 1

@@ -43,3 +43,13 @@ def test_ipv6_batch_uses_per_packet_metadata(wire):
     assert out[1:] == [Reason.TTL, Reason.IPV6_LINK_LOCAL, Reason.IP_HEADER]
     c = rx.counters()
     assert (c["received"], c["accepted"], c["bad_ttl"], c["ipv6_source_not_link_local"]) == (4, 1, 1, 1)
+
+
+def test_describe_last_names_both_versions(wire):
+    rx = wire.Receiver("eth1", 4, [InstanceWire("VI_1", 51, 2, 4, 100, tuple(VIPS))])
+    assert rx.decode(ipv4(vrrp(3, 51, 150, VIPS, src="10.0.0.9"), src="10.0.0.9")) == Reason.VERSION
+    assert rx.describe_last() == "received VRRPv3 advert for VRID 51 on eth1, instance VI_1 runs VRRPv2"
+    assert rx.describe_last("10.0.0.9") == \
+        "received VRRPv3 advert for VRID 51 on eth1 from 10.0.0.9, instance VI_1 runs VRRPv2"
+    assert rx.decode(ipv4(vrrp(3, 52, 150, VIPS))) == Reason.VRID
+    assert rx.describe_last() == "dropped VRRP packet for VRID 52 on eth1: VRID 52 is not configured on this interface"

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from lvsfast.vrrp import ah as _ah
 from lvsfast.vrrp._checksum_py import ones_sum
-from lvsfast.vrrp.reasons import COUNTER_NAMES, N_REASONS, Reason
+from lvsfast.vrrp.reasons import COUNTER_NAMES, N_REASONS, Reason, describe
 from lvsfast.vrrp.wire_types import AUTH_AH, AUTH_NONE, AUTH_PASS, VRRP_PROTO, InstanceWire, WireError
 
 __all__ = ["Advert", "AdvertBuilder", "Receiver", "build_garp", "build_na"]
@@ -79,6 +79,13 @@ class Receiver:
         for r, name in COUNTER_NAMES.items():
             out[name] = self._counts[r]
         return out
+
+    def describe_last(self, source: str = "") -> str:
+        """The log line for the last drop (see lvsfast.vrrp.reasons.describe), naming our version."""
+        reason, vrid, version, name = self.last
+        inst = self._table[vrid]
+        return describe(reason, ifname=self.ifname, vrid=vrid, got_version=version, instance=name,
+                        our_version=inst.version if inst is not None else 0, source=source)
 
     def _drop(self, reason: int, vrid: int = 0, version: int = 0, inst: str = "") -> int:
         self._counts[reason] += 1
