@@ -52,3 +52,20 @@ def test_fuzz_decode_ipv6(data, ttl):
     rt, rc = TWIN.Receiver("f", 6, V6), COMP.Receiver("f", 6, V6)
     assert same(rt.decode(data, LL, MC, ttl), rc.decode(data, LL, MC, ttl))
     assert rt.counters() == rc.counters()
+
+
+# keepalived 2.2.7's AH advert (tests/vrrp/test_wire_codec.py): mutations exercise the AH path.
+AH_SEED = bytes.fromhex(
+    "45c0004000010000ff33d0b60a000001e0000012700400000a000001000000013500630d3bf57a16637c6ffc"
+    "213378010201a265c00002640000000000000000")
+V4_AH = [InstanceWire("AH", 51, 2, 4, 100, ("192.0.2.100",), auth_type=2, auth_pass=b"secret")]
+mutated_ah = st.builds(lambda pos, val, cut: (AH_SEED[:pos] + bytes([val]) + AH_SEED[pos + 1:])[:cut],
+                       st.integers(0, len(AH_SEED) - 1), st.integers(0, 255), st.integers(0, len(AH_SEED) + 4))
+
+
+@settings(max_examples=N // 4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(mutated_ah)
+def test_fuzz_decode_ah(data):
+    rt, rc = TWIN.Receiver("f", 4, V4_AH), COMP.Receiver("f", 4, V4_AH)
+    assert same(rt.decode(data), rc.decode(data))
+    assert rt.counters() == rc.counters() and rt.last == rc.last
