@@ -95,6 +95,7 @@ cdef class Receiver:
     cdef unsigned char _configured[256]
     cdef unsigned char _version[256]
     cdef unsigned char _auth_type[256]
+    cdef unsigned char _unicast[256]
     cdef unsigned char _auth[256][8]
     cdef int _interval[256]
     cdef list _packed
@@ -109,6 +110,7 @@ cdef class Receiver:
         self.ifname = ifname
         self.family = family
         memset(self._configured, 0, sizeof(self._configured))
+        memset(self._unicast, 0, sizeof(self._unicast))
         memset(self._counts, 0, sizeof(self._counts))
         memset(self._auth, 0, sizeof(self._auth))
         self._packed = [b""] * 256
@@ -123,6 +125,7 @@ cdef class Receiver:
             self._configured[vrid] = 1
             self._version[vrid] = inst.version
             self._auth_type[vrid] = inst.auth_type
+            self._unicast[vrid] = 1 if getattr(inst, "unicast", False) else 0
             self._interval[vrid] = inst.adver_int_cs
             auth = inst.auth_data()
             memcpy(self._auth[vrid], <const char *>auth, 8)
@@ -266,7 +269,7 @@ cdef class Receiver:
             return self._drop(R_VERSION, vrid, version, 1)
         if (pl[0] & 0x0F) != 1:
             return self._drop(R_TYPE, vrid, version, 1)
-        if self.family == 6 and not (src[0] == 0xFE and (src[1] & 0xC0) == 0x80):
+        if self.family == 6 and not self._unicast[vrid] and not (src[0] == 0xFE and (src[1] & 0xC0) == 0x80):
             return self._drop(R_IPV6_LINK_LOCAL, vrid, version, 1)
         if version == 2:
             interval = pl[5] * 100

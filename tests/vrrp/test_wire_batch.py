@@ -53,3 +53,13 @@ def test_describe_last_names_both_versions(wire):
         "received VRRPv3 advert for VRID 51 on eth1 from 10.0.0.9, instance VI_1 runs VRRPv2"
     assert rx.decode(ipv4(vrrp(3, 52, 150, VIPS))) == Reason.VRID
     assert rx.describe_last() == "dropped VRRP packet for VRID 52 on eth1: VRID 52 is not configured on this interface"
+
+
+def test_ipv6_unicast_instance_accepts_a_global_source(wire):
+    gbody = vrrp(3, 7, 200, ["2001:db8::1"], family=6, src="2001:db8::9", dst="2001:db8::2")
+    dst = socket.inet_pton(socket.AF_INET6, "2001:db8::2")
+    multicast = wire.Receiver("eth0", 6, [InstanceWire("VI_6", 7, 3, 6, 100, ("2001:db8::1",))])
+    assert multicast.decode(gbody, GLOBAL, dst, 255) == Reason.IPV6_LINK_LOCAL
+    unicast = wire.Receiver("eth0", 6, [InstanceWire("VI_6", 7, 3, 6, 100, ("2001:db8::1",), unicast=True)])
+    adv = unicast.decode(gbody, GLOBAL, dst, 255)
+    assert adv.src == "2001:db8::9" and adv.priority == 200

@@ -156,7 +156,7 @@ class Receiver:
             return self._drop(_R.VERSION, vrid, version, inst.name)
         if payload[0] & 0x0F != 1:
             return self._drop(_R.TYPE, vrid, version, inst.name)
-        if self.family == 6 and not (src[0] == 0xFE and (src[1] & 0xC0) == 0x80):
+        if self.family == 6 and not inst.unicast and not (src[0] == 0xFE and (src[1] & 0xC0) == 0x80):
             return self._drop(_R.IPV6_LINK_LOCAL, vrid, version, inst.name)
         if version == 2:
             interval = payload[5] * 100

@@ -36,6 +36,9 @@ class InstanceWire:
     addresses: tuple[str, ...] = ()  # the VIPs in the instance's family, config order
     auth_type: int = AUTH_NONE  # v2 only
     auth_pass: bytes = b""  # v2 simple password, at most 8 bytes
+    # unicast_peer instances: IPv6 sources may be global (keepalived does not insist on
+    # link-local there), so the link-local rule applies to multicast instances only.
+    unicast: bool = False
 
     def packed_addresses(self) -> bytes:
         return b"".join(ipaddress.ip_address(a).packed for a in self.addresses)
