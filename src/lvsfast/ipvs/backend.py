@@ -84,6 +84,20 @@ def _explain(op: Op, code: int) -> str:
     return f"IPVS: {what}: {reason}"
 
 
+def _split(t: Table, fwmark: bool) -> Table:
+    keys = [k for k in t.services if bool(k.fwmark) == fwmark]
+    return Table({k: t.services[k] for k in keys}, {k: t.dests[k] for k in keys if k in t.dests})
+
+
+def _diff(current: Table, desired: Table, owned: frozenset[ServiceKey]) -> list[Op]:
+    """dataplane.diff, run apart for fwmark and address services: diff sorts removals by
+    ServiceKey, and a fwmark key (address None) does not order against an address key."""
+    ops = diff(_split(current, True), _split(desired, True), owned=owned) + diff(
+        _split(current, False), _split(desired, False), owned=owned)
+    rank = {"add_service": 0, "edit_service": 0, "add_dest": 1, "edit_dest": 1, "del_dest": 2, "del_service": 3}
+    return sorted(ops, key=lambda op: rank[op.kind])  # stable: each part keeps diff's order
+
+
 class IPVSBackend:
     """:class:`lvsfast.dataplane.backend.Backend` for the kernel's IPVS over generic netlink."""
 
@@ -218,7 +232,7 @@ class IPVSBackend:
         want = canonical_table(desired)
         # Services we want are ours from now on (adopted if they already exist).
         self._owned.update(want.services)
-        ops = diff(self._known, want, owned=frozenset(self._owned))  # type: ignore[arg-type]
+        ops = _diff(self._known, want, frozenset(self._owned))  # type: ignore[arg-type]
         if not ops:
             return []
         failures = self._send(sock, ops)
@@ -247,7 +261,7 @@ class IPVSBackend:
                 if desired is not None:
                     owned |= {canonical_key(k) for k in desired.services}
                 if owned:
-                    await self.remove(sorted(owned))
+                    await self.remove(sorted(owned, key=str))
         finally:
             if self._sock is not None:
                 self._sock.close()
