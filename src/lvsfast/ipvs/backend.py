@@ -150,7 +150,7 @@ class IPVSBackend:
         except OSError as e:
             raise BackendError(f"IPVS: reading the kernel's table failed: {e}") from e
         self._known = table
-        return table
+        return Table(dict(table.services), {k: dict(v) for k, v in table.dests.items()})
 
     async def dest_states(self, key: ServiceKey) -> list[wire.DestState]:
         """The real servers of one service with their connection counters (for draining)."""
@@ -193,9 +193,11 @@ class IPVSBackend:
             except wire.WireError as e:
                 failures.append(f"IPVS: {op}: {e}")
         result = sock.batch(msgs) if msgs else None
-        known = self._known or Table()
-        services = dict(known.services)
-        dests = {k: dict(v) for k, v in known.dests.items()}
+        if self._known is None:
+            self._known = Table({}, {})
+        # Our own dicts, changed in place so tracking costs what the change costs.
+        services: dict = self._known.services  # type: ignore[assignment]
+        dests: dict = self._known.dests  # type: ignore[assignment]
         for i, op in enumerate(encodable):
             code = result.errors[i] if result else 0
             # Already gone is what a deletion wants (someone else removed it first).
@@ -206,7 +208,7 @@ class IPVSBackend:
                 continue
             k = op.service
             if op.kind in ("add_service", "edit_service"):
-                services[k] = op.svc  # type: ignore[assignment]
+                services[k] = op.svc
                 dests.setdefault(k, {})
                 self._owned.add(k)
             elif op.kind == "del_service":
@@ -216,8 +218,7 @@ class IPVSBackend:
             elif op.kind in ("add_dest", "edit_dest"):
                 dests.setdefault(k, {})[op.dest.key] = op.dest  # type: ignore[union-attr]
             else:
-                dests.get(k, {}).pop(op.dest_key, None)  # type: ignore[arg-type]
-        self._known = Table(services, dests)
+                dests.get(k, {}).pop(op.dest_key, None)
         return failures
 
     async def apply(self, desired: Table) -> list[Op]:
@@ -242,6 +243,24 @@ class IPVSBackend:
             err.ops = ops  # type: ignore[attr-defined]
             raise err
         return ops
+
+    async def apply_ops(self, ops: list[Op]) -> list[Op]:
+        """Send known changes (from the checker, say) without diffing the whole table: the cost
+        is proportional to the change. Ops use model values; they are put in kernel form here."""
+        sock = await self.open()
+        if self._known is None:
+            await self.read()
+        canon = [dataclasses.replace(op, service=canonical_key(op.service),
+                                     svc=canonical_service(op.svc) if op.svc else None,
+                                     dest=canonical_dest(op.dest) if op.dest else None) for op in ops]
+        for op in canon:
+            if op.kind in ("add_service", "edit_service"):
+                self._owned.add(op.service)
+        failures = self._send(sock, canon)
+        if failures:
+            self._known = None
+            raise BackendError("; ".join(failures))
+        return canon
 
     async def remove(self, keys: Iterable[ServiceKey]) -> list[Op]:
         """Delete these services (and their real servers) from the kernel."""
