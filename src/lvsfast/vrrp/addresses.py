@@ -1,0 +1,184 @@
+"""VIP ownership through netlink (pyroute2): add on MASTER, remove only what we added.
+
+pyroute2 0.9 opens its netlink sockets through asyncio datagram endpoints, which uvloop cannot
+create (AF_NETLINK), so the netlink calls run on one worker thread with pyroute2's own loop,
+serialised, and the uvloop loop awaits them.
+
+At start-up a backup removes VIPs the kernel still holds from an earlier run (a crash leaves
+them behind; two routers answering for one VIP is the failure VRRP exists to prevent). While
+master, :meth:`AddressManager.repair` puts back a VIP that something else removed.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from dataclasses import dataclass, field
+
+from concurrent.futures import ThreadPoolExecutor
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from lvsfast.config.model import VirtualAddress, VirtualRoute
+
+log = logging.getLogger("lvsfast.vrrp")
+
+IFA_F_NODAD = 0x02
+SCOPES = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
+
+_NETLINK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netlink")
+
+
+async def in_netlink_thread(fn, *args):
+    return await asyncio.get_running_loop().run_in_executor(_NETLINK, fn, *args)
+
+
+def _key(v: VirtualAddress, default_dev: str) -> tuple[str, str, int]:
+    return (v.dev or default_dev, v.address, v.prefix)
+
+
+@dataclass
+class AddressManager:
+    """The addresses one instance owns. Methods are coroutines on the runner's loop."""
+
+    interface: str
+    vips: tuple[VirtualAddress, ...]
+    routes: tuple[VirtualRoute, ...] = ()
+    added: set[tuple[str, str, int]] = field(default_factory=set)
+    added_routes: list[dict] = field(default_factory=list)
+    _ifindex: dict[str, int] = field(default_factory=dict)
+
+    def _index(self, ipr: IPRoute, dev: str) -> int:
+        if dev not in self._ifindex:
+            found = ipr.link_lookup(ifname=dev)
+            if not found:
+                raise OSError(errno.ENODEV, f"interface {dev} does not exist")
+            self._ifindex[dev] = found[0]
+        return self._ifindex[dev]
+
+    def _present(self, ipr: IPRoute) -> set[tuple[str, str, int]]:
+        have = set()
+        for dev in {v.dev or self.interface for v in self.vips}:
+            self._index(ipr, dev)
+        names = {v: k for k, v in self._ifindex.items()}
+        for msg in ipr.get_addr():
+            dev = names.get(msg["index"])
+            if dev is not None:
+                have.add((dev, msg.get_attr("IFA_ADDRESS"), msg["prefixlen"]))
+        return have
+
+    async def take(self) -> list[str]:
+        """Add every VIP; returns the ones newly added."""
+        return await in_netlink_thread(self._take)
+
+    def _take(self) -> list[str]:
+        done = []
+        with IPRoute() as ipr:
+            for v in self.vips:
+                key = _key(v, self.interface)
+                idx = self._index(ipr, key[0])
+                kw: dict = {"index": idx, "address": v.address, "prefixlen": v.prefix}
+                if v.label:
+                    kw["label"] = v.label
+                if v.brd and v.family == 4:
+                    kw["broadcast"] = v.brd
+                if v.scope:
+                    kw["scope"] = SCOPES.get(v.scope, 0)
+                if v.family == 6:
+                    kw["flags"] = IFA_F_NODAD  # a VIP must answer at once, not after DAD
+                try:
+                    ipr.addr("add", **kw)
+                except NetlinkError as exc:
+                    if exc.code != errno.EEXIST:
+                        log.error("cannot add %s/%d to %s: %s", v.address, v.prefix, key[0], exc)
+                    continue
+                self.added.add(key)
+                done.append(f"{v.address}/{v.prefix}")
+            for r in self.routes:
+                self._route(ipr, "add", r)
+        return done
+
+    async def release(self) -> list[str]:
+        """Remove what we added (and nothing else)."""
+        return await in_netlink_thread(self._release)
+
+    def _release(self) -> list[str]:
+        done = []
+        with IPRoute() as ipr:
+            for rt in reversed(self.added_routes):
+                try:
+                    ipr.route("del", **rt)
+                except NetlinkError:
+                    pass
+            self.added_routes.clear()
+            for dev, addr, prefix in sorted(self.added):
+                try:
+                    ipr.addr("del", index=self._index(ipr, dev), address=addr, prefixlen=prefix)
+                    done.append(f"{addr}/{prefix}")
+                except (NetlinkError, OSError):
+                    pass
+            self.added.clear()
+        return done
+
+    async def remove_stale(self) -> list[str]:
+        """At start-up, not master: delete configured VIPs the kernel still holds."""
+        return await in_netlink_thread(self._remove_stale)
+
+    def _remove_stale(self) -> list[str]:
+        done = []
+        with IPRoute() as ipr:
+            have = self._present(ipr)
+            for v in self.vips:
+                key = _key(v, self.interface)
+                if key in have:
+                    try:
+                        ipr.addr("del", index=self._index(ipr, key[0]), address=v.address, prefixlen=v.prefix)
+                        done.append(f"{v.address}/{v.prefix}")
+                    except NetlinkError:
+                        pass
+        return done
+
+    async def repair(self) -> list[str]:
+        """While master: re-add any VIP that has disappeared."""
+        def present() -> set:
+            with IPRoute() as ipr:
+                return self._present(ipr)
+        have = await in_netlink_thread(present)
+        missing = [v for v in self.vips if _key(v, self.interface) not in have]
+        if not missing:
+            return []
+        for v in missing:
+            self.added.discard(_key(v, self.interface))
+        return await self.take()
+
+    def _route(self, ipr: IPRoute, cmd: str, r: VirtualRoute) -> None:
+        kw: dict = {"family": socket.AF_INET if r.family == 4 else socket.AF_INET6}
+        if r.destination != "default":
+            dst, _, plen = r.destination.partition("/")
+            kw["dst"] = dst
+            kw["dst_len"] = int(plen) if plen else (32 if r.family == 4 else 128)
+        if r.via:
+            kw["gateway"] = r.via[0]
+        if r.dev:
+            kw["oif"] = self._index(ipr, r.dev)
+        if r.table and r.table.isdigit():
+            kw["table"] = int(r.table)
+        if r.metric is not None:
+            kw["priority"] = r.metric
+        try:
+            ipr.route(cmd, **kw)
+            self.added_routes.append(kw)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                log.error("cannot add route %s: %s", r.destination, exc)
+
+
+async def _selftest() -> None:  # pragma: no cover - manual aid
+    m = AddressManager("lo", (VirtualAddress("192.0.2.1", 32, 4),))
+    print(await m.take(), await m.release())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    asyncio.run(_selftest())

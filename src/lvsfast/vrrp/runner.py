@@ -1,0 +1,519 @@
+"""The VRRP engine's I/O layer: sockets, timers, addresses, announcements, tracking and scripts
+around the sans-IO :class:`~lvsfast.vrrp.machine.Machine` of each instance, on one event loop.
+
+Everything here reacts: packets and timers become machine events, and the machine's actions
+become adverts, address changes, GARP/NA frames, notify scripts and log lines. Address changes
+of one instance run in order on a queue, so a quick MASTER -> BACKUP -> MASTER never interleaves.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from lvsfast.scripts import ScriptError, check_script, run_script
+from lvsfast.vrrp import ah
+from lvsfast.vrrp.addresses import AddressManager
+from lvsfast.vrrp.garp import GarpSchedule
+from lvsfast.vrrp.machine import (Action, Advert, Announce, Fault, ForceState, Machine, PriorityChange, Recover,
+                                  ReleaseAddresses, SendAdvert, Start, State, Stop, TakeAddresses, Tick, Transition)
+from lvsfast.vrrp.reasons import describe
+from lvsfast.vrrp.spec import InstanceSpec, ScriptSpec
+from lvsfast.vrrp.transport import FrameSender, VrrpTransport
+from lvsfast.vrrp.wire import AdvertBuilder, Receiver, build_garp, build_na
+from lvsfast.vrrp.wire_types import AUTH_AH
+
+log = logging.getLogger("lvsfast.vrrp")
+
+Emit = Callable[..., None]
+
+
+@dataclass
+class Link:
+    """One (interface, family, source): a transport and the receiver validating its adverts."""
+
+    transport: VrrpTransport
+    receiver: Receiver
+    instances: dict[int, "Instance"]
+    drops_logged: dict[tuple, float] = field(default_factory=dict)
+
+
+class Instance:
+    def __init__(self, spec: InstanceSpec, engine: "Engine") -> None:
+        self.spec = spec
+        self.engine = engine
+        self.machine = Machine(spec.params)
+        self.base_priority = spec.params.priority
+        self.addresses = AddressManager(spec.interface, spec.vips)
+        self.garp = GarpSchedule(spec.garp)
+        self.link: Link | None = None
+        self.builders: list[tuple[str, AdvertBuilder]] = []
+        self.senders: dict[str, FrameSender] = {}
+        self.timer: asyncio.TimerHandle | None = None
+        self.garp_timer: asyncio.TimerHandle | None = None
+        self.ops: asyncio.Queue = asyncio.Queue()
+        self.worker: asyncio.Task | None = None
+        self.track_state: dict[tuple[str, str], bool] = {}
+        self.track_values: dict[tuple[str, str], int] = {}
+        self.sent = 0
+        self.received = 0
+        self.ah_seq = int(time.time())
+
+    # ---- set-up ----------------------------------------------------------------------------
+
+    def open(self, link: Link) -> None:
+        s = self.spec
+        self.link = link
+        vips = [v.address for v in s.vips if v.family == s.family] or [s.src]
+        for dst in (s.peers or (s.dst,)):
+            self.builders.append((dst, AdvertBuilder(s.params.version, s.params.vrid, s.params.adver_int_cs, vips,
+                                                     s.family, s.src, dst, auth_type=s.auth_type,
+                                                     auth_pass=s.auth_pass, checksum_as_v2=s.checksum_as_v2)))
+        self.worker = asyncio.create_task(self._work())
+
+    async def _work(self) -> None:
+        while True:
+            op = await self.ops.get()
+            try:
+                await op()
+            except Exception:  # one failed netlink call must not stop the instance
+                log.exception("(%s) address operation failed", self.spec.name)
+
+    # ---- machine plumbing ------------------------------------------------------------------
+
+    def feed(self, event: Any) -> None:
+        self.apply(self.machine.handle(event), forced=isinstance(event, ForceState))
+
+    def apply(self, actions: list[Action], forced: bool = False) -> None:
+        now = self.engine.now()
+        for a in actions:
+            if isinstance(a, SendAdvert):
+                self.send(a.priority)
+            elif isinstance(a, TakeAddresses):
+                self.ops.put_nowait(self._take)
+            elif isinstance(a, ReleaseAddresses):
+                self.garp.left_master()
+                self.ops.put_nowait(self._release)
+            elif isinstance(a, Announce):
+                self.garp.lower_priority_seen(now)
+            elif isinstance(a, Transition):
+                log.info(a.log_line(self.spec.name))
+                self.engine.transitioned(self, a, forced)
+        self._arm()
+
+    def _arm(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        deadline = self.machine.next_deadline()
+        if deadline is not None:
+            self.timer = loop.call_at(deadline, self._fire)
+        self._arm_garp()
+
+    def _fire(self) -> None:
+        self.timer = None
+        self.feed(Tick(self.engine.now()))
+
+    def send(self, priority: int) -> None:
+        if self.link is None:
+            return
+        t = self.link.transport
+        for dst, b in self.builders:
+            try:
+                payload = b.build(priority)
+                if self.spec.auth_type == AUTH_AH:
+                    self.ah_seq += 1
+                    t.send_ip(ah.wrap(payload, self.spec.src, dst, self.spec.auth_pass, self.ah_seq, self.ah_seq), dst)
+                else:
+                    t.send(payload, dst)
+                self.sent += 1
+            except OSError as exc:
+                # A down link cannot carry adverts; tracking turns that into FAULT.
+                log.debug("(%s) advert to %s not sent: %s", self.spec.name, dst, exc)
+
+    # ---- addresses and announcements -------------------------------------------------------
+
+    async def _take(self) -> None:
+        added = await self.addresses.take()
+        if added:
+            log.info("(%s) added %s", self.spec.name, ", ".join(added))
+        self.garp.became_master(self.engine.now())
+        self._arm_garp()
+
+    async def _release(self) -> None:
+        removed = await self.addresses.release()
+        if removed:
+            log.info("(%s) removed %s", self.spec.name, ", ".join(removed))
+
+    def _arm_garp(self) -> None:
+        if self.garp_timer is not None:
+            self.garp_timer.cancel()
+            self.garp_timer = None
+        when = self.garp.next_deadline()
+        if when is not None:
+            self.garp_timer = asyncio.get_running_loop().call_at(when, self._announce)
+
+    def _announce(self) -> None:
+        self.garp_timer = None
+        rounds = self.garp.due(self.engine.now())
+        if rounds and self.machine.state is State.MASTER:
+            for _ in range(rounds):
+                for v in self.spec.vips:
+                    dev = v.dev or self.spec.interface
+                    try:
+                        sender = self.senders.get(dev) or self.senders.setdefault(dev, FrameSender(dev))
+                        if v.family == 4:
+                            sender.send(build_garp(sender.mac(), v.address))
+                        else:
+                            sender.send(build_na(sender.mac(), self._link_local(dev), v.address, router=True))
+                    except OSError as exc:
+                        log.debug("(%s) announcement on %s failed: %s", self.spec.name, dev, exc)
+        self._arm_garp()
+
+    def _link_local(self, dev: str) -> str:
+        if self.spec.family == 6 and dev == self.spec.interface:
+            return self.spec.src
+        from lvsfast.vrrp.spec import interface_address
+        try:
+            return interface_address(dev, 6)
+        except ValueError:
+            return "::"
+
+    # ---- tracking --------------------------------------------------------------------------
+
+    def track(self, kind: str, name: str, ok: bool, value: int = 0) -> None:
+        key = (kind, name)
+        if self.track_state.get(key) == ok and self.track_values.get(key, 0) == value:
+            return
+        self.track_state[key] = ok
+        self.track_values[key] = value
+        self._reprioritise(f"{kind} {name} {'up' if ok else 'down'}")
+
+    def _reprioritise(self, reason: str) -> None:
+        prio = self.base_priority
+        fault = ""
+        for t in self.spec.tracks:
+            ok = self.track_state.get((t.kind, t.name), True)
+            if t.reverse:
+                ok = not ok
+            if t.kind == "file":
+                value = self.track_values.get((t.kind, t.name), 0)
+                if t.weight == 0 and value != 0:
+                    fault = f"track_file {t.name} is {value}"
+                else:
+                    prio += value * t.weight
+                continue
+            if t.weight == 0:
+                if not ok:
+                    fault = f"{t.kind} {t.name} down"
+            elif t.weight > 0 and ok:
+                prio += t.weight
+            elif t.weight < 0 and not ok:
+                prio += t.weight
+        if not self.spec.params.priority == 255 and self.track_state.get(("interface", self.spec.interface)) is False:
+            fault = f"interface {self.spec.interface} down"
+        now = self.engine.now()
+        if fault and not self.machine.faulted:
+            self.feed(Fault(now, fault))
+        elif not fault and self.machine.faulted:
+            self.feed(Recover(now, reason))
+        if prio != self.machine.priority:
+            self.feed(PriorityChange(now, prio, reason))
+
+    # ---- stop ------------------------------------------------------------------------------
+
+    async def close(self, release: bool = True) -> None:
+        self.feed(Stop(self.engine.now()))
+        if self.timer:
+            self.timer.cancel()
+        if self.garp_timer:
+            self.garp_timer.cancel()
+        done = asyncio.Event()
+
+        async def mark() -> None:
+            done.set()
+        self.ops.put_nowait(mark)
+        try:
+            await asyncio.wait_for(done.wait(), 5)
+        except asyncio.TimeoutError:
+            pass
+        if release and self.addresses.added:
+            await self._release()
+        if self.worker:
+            self.worker.cancel()
+        for s in self.senders.values():
+            s.close()
+
+    def status(self) -> dict[str, Any]:
+        m = self.machine
+        af = socket.AF_INET if self.spec.family == 4 else socket.AF_INET6
+        return {
+            "state": m.state.value,
+            "priority": m.priority,
+            "base_priority": self.base_priority,
+            "vrid": self.spec.params.vrid,
+            "interface": self.spec.interface,
+            "version": self.spec.params.version,
+            "master": socket.inet_ntop(af, m.master_src) if m.state is State.BACKUP and m.master_src else
+            (self.spec.src if m.state is State.MASTER else ""),
+            "transitions": m.transitions,
+            "last_reason": m.last_reason,
+            "adverts_sent": self.sent,
+            "adverts_received": self.received,
+            "vips": [v.cidr for v in self.spec.vips],
+        }
+
+
+class Engine:
+    """All instances of one configuration on the running loop."""
+
+    def __init__(self, specs: list[InstanceSpec], scripts: dict[str, ScriptSpec], *,
+                 emit: Emit | None = None, script_security: bool = False, script_user: str | None = None) -> None:
+        self.specs = specs
+        self.scripts = scripts
+        self.emit = emit or (lambda *a, **k: None)
+        self.script_security = script_security
+        self.script_user = script_user
+        self.instances: dict[str, Instance] = {}
+        self.links: dict[tuple[str, int, str], Link] = {}
+        self.tasks: list[asyncio.Task] = []
+        self.groups: dict[str, list[str]] = {}
+
+    @staticmethod
+    def now() -> float:
+        return asyncio.get_running_loop().time()
+
+    async def start(self) -> None:
+        await self.add(self.specs)
+        self._start_tracking()
+        self.tasks.append(asyncio.create_task(self._watch_vips()))
+
+    async def add(self, specs: list[InstanceSpec]) -> None:
+        """Start instances (at start-up, or new and changed ones on reload)."""
+        new = []
+        for spec in specs:
+            inst = Instance(spec, self)
+            self.instances[spec.name] = inst
+            new.append(inst)
+            if spec.sync_group:
+                self.groups.setdefault(spec.sync_group, []).append(spec.name)
+        touched = set()
+        loop = asyncio.get_running_loop()
+        for inst in new:
+            key = (inst.spec.interface, inst.spec.family, inst.spec.src)
+            link = self.links.get(key)
+            if link is None:
+                ifname, family, src = key
+                transport = VrrpTransport(family, ifname, src, multicast=not inst.spec.peers,
+                                          ah=any(i.spec.auth_type == AUTH_AH for i in new))
+                link = Link(transport, Receiver(ifname, family, []), {})
+                self.links[key] = link
+                for fd in transport.filenos():
+                    loop.add_reader(fd, self._readable, link)
+            link.instances[inst.spec.params.vrid] = inst
+            touched.add(key)
+        for key in touched:
+            self._rebuild_receiver(key)
+        for inst in new:
+            inst.open(self.links[(inst.spec.interface, inst.spec.family, inst.spec.src)])
+            stale = await inst.addresses.remove_stale()
+            if stale:
+                log.warning("(%s) removed stale VIPs left by an earlier run: %s", inst.spec.name, ", ".join(stale))
+        for inst in new:
+            inst.feed(Start(self.now()))
+            inst._reprioritise("start")
+
+    def _rebuild_receiver(self, key: tuple[str, int, str]) -> None:
+        link = self.links[key]
+        old = link.receiver
+        link.receiver = Receiver(key[0], key[1], [i.spec.wire() for i in link.instances.values()])
+        link.receiver.received, link.receiver.accepted = old.received, old.accepted
+
+    async def remove(self, names: list[str], release: bool = True) -> None:
+        """Stop instances (removed or changed on reload): priority 0, VIPs released."""
+        insts = [self.instances.pop(n) for n in names if n in self.instances]
+        await asyncio.gather(*(i.close(release) for i in insts), return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        for inst in insts:
+            for members in self.groups.values():
+                if inst.spec.name in members:
+                    members.remove(inst.spec.name)
+            key = (inst.spec.interface, inst.spec.family, inst.spec.src)
+            link = self.links.get(key)
+            if link is None:
+                continue
+            link.instances.pop(inst.spec.params.vrid, None)
+            if link.instances:
+                self._rebuild_receiver(key)
+            else:
+                for fd in link.transport.filenos():
+                    loop.remove_reader(fd)
+                link.transport.close()
+                del self.links[key]
+
+    def _readable(self, link: Link) -> None:
+        try:
+            batch = link.transport.recv()
+        except OSError as exc:
+            log.debug("receive on %s failed: %s", link.transport.ifname, exc)
+            return
+        now = self.now()
+        for pkt, src, dst, ttl, ifindex in batch:
+            res = link.receiver.decode(pkt, src, dst, ttl)
+            if isinstance(res, int):
+                reason, vrid, version, name = link.receiver.last
+                key = (reason, vrid)
+                # One line per reason and VRID every 10 s: a storm of bad packets must not flood the log.
+                if now - link.drops_logged.get(key, -1e9) >= 10:
+                    link.drops_logged[key] = now
+                    inst = link.instances.get(vrid)
+                    log.warning(describe(reason, ifname=link.transport.ifname, vrid=vrid, got_version=version,
+                                         instance=name, our_version=inst.spec.params.version if inst else 0))
+                continue
+            inst = link.instances.get(res.vrid)
+            if inst is None or inst.machine.state is State.INIT:
+                continue
+            inst.received += 1
+            af = socket.AF_INET if link.transport.family == 4 else socket.AF_INET6
+            inst.feed(Advert(now, res.priority, socket.inet_pton(af, res.src), res.interval_cs))
+
+    def transitioned(self, inst: Instance, tr: Transition, forced: bool) -> None:
+        self.emit("vrrp_state", instance=inst.spec.name, state=tr.new.value, vips=[v.address for v in inst.spec.vips])
+        asyncio.ensure_future(self._notify(inst, tr.new))
+        group = inst.spec.sync_group
+        if group and not forced and tr.new in (State.MASTER, State.BACKUP, State.FAULT):
+            for other in self.groups.get(group, []):
+                if other != inst.spec.name:
+                    self.instances[other].feed(ForceState(self.now(), tr.new, f"sync group {group}: {inst.spec.name} "
+                                                                           f"is {tr.new.value}"))
+
+    async def _notify(self, inst: Instance, state: State) -> None:
+        name = {State.MASTER: "master", State.BACKUP: "backup", State.FAULT: "fault", State.INIT: "stop"}[state]
+        label = "STOP" if state is State.INIT else state.value
+        for kind, script in inst.spec.notify:
+            if kind not in (name, "notify"):
+                continue
+            try:
+                argv, run_as = check_script(script.command, user=script.user or self.script_user, group=script.group,
+                                            security=self.script_security)
+            except ScriptError as exc:
+                log.error("(%s) notify script refused: %s", inst.spec.name, exc)
+                continue
+            if kind == "notify":
+                argv = argv + ("INSTANCE", inst.spec.name, label, str(inst.machine.priority))
+            res = await run_script(argv, run_as=run_as, timeout=30)
+            if not res.ok:
+                log.warning("(%s) notify %s %s", inst.spec.name, " ".join(argv),
+                            "timed out" if res.timed_out else f"exited {res.returncode}")
+
+    # ---- tracking --------------------------------------------------------------------------
+
+    def _start_tracking(self) -> None:
+        ifaces = {t.name for i in self.instances.values() for t in i.spec.tracks if t.kind == "interface"}
+        ifaces |= {i.spec.interface for i in self.instances.values()}
+        self.tasks.append(asyncio.create_task(self._watch_interfaces(sorted(ifaces))))
+        wanted = {t.name for i in self.instances.values() for t in i.spec.tracks if t.kind == "script"}
+        for name in sorted(wanted):
+            if name in self.scripts:
+                self.tasks.append(asyncio.create_task(self._run_track_script(self.scripts[name])))
+        files = {t.name for i in self.instances.values() for t in i.spec.tracks if t.kind == "file"}
+        if files:
+            self.tasks.append(asyncio.create_task(self._watch_files(sorted(files))))
+
+    def _broadcast(self, kind: str, name: str, ok: bool, value: int = 0) -> None:
+        for inst in self.instances.values():
+            if inst.machine.state is State.INIT and kind != "interface":
+                pass
+            if any(t.kind == kind and t.name == name for t in inst.spec.tracks) or \
+                    (kind == "interface" and name == inst.spec.interface):
+                inst.track(kind, name, ok, value)
+
+    async def _watch_interfaces(self, names: list[str]) -> None:
+        while True:
+            for name in names:
+                try:
+                    with open(f"/sys/class/net/{name}/carrier") as f:
+                        up = f.read().strip() == "1"
+                    with open(f"/sys/class/net/{name}/operstate") as f:
+                        up = up and f.read().strip() in ("up", "unknown")
+                except OSError:
+                    up = False
+                self._broadcast("interface", name, up)
+            await asyncio.sleep(0.05)
+
+    async def _run_track_script(self, s: ScriptSpec) -> None:
+        try:
+            argv, run_as = check_script(s.command, user=s.user or self.script_user, group=s.group,
+                                        security=self.script_security)
+        except ScriptError as exc:
+            log.error("vrrp_script %s refused: %s", s.name, exc)
+            self._broadcast("script", s.name, False)
+            return
+        ok = not s.init_fail
+        good = bad = 0
+        while True:
+            res = await run_script(argv, run_as=run_as, timeout=s.timeout)
+            if res.ok:
+                good, bad = good + 1, 0
+                if not ok and good >= s.rise:
+                    ok = True
+                    log.info("VRRP_Script(%s) succeeded", s.name)
+            else:
+                bad, good = bad + 1, 0
+                if ok and bad >= s.fall:
+                    ok = False
+                    log.info("VRRP_Script(%s) failed (%s)", s.name,
+                             "timed out" if res.timed_out else f"exited with status {res.returncode}")
+            self._broadcast("script", s.name, ok)
+            await asyncio.sleep(s.interval)
+
+    async def _watch_files(self, names: list[str]) -> None:
+        from lvsfast.vrrp.spec import SpecError  # noqa: F401  (symmetry with scripts)
+        paths = {n: n for n in names}
+        while True:
+            for name, path in paths.items():
+                try:
+                    with open(path) as f:
+                        value = int((f.read().strip() or "0").split()[0])
+                except (OSError, ValueError):
+                    value = 0
+                self._broadcast("file", name, value == 0, value)
+            await asyncio.sleep(1)
+
+    async def _watch_vips(self) -> None:
+        # A VIP deleted behind our back while master is put back (and announced again).
+        while True:
+            await asyncio.sleep(1)
+            for inst in self.instances.values():
+                if inst.machine.state is State.MASTER and inst.addresses.vips:
+                    async def repair(inst=inst) -> None:
+                        back = await inst.addresses.repair()
+                        if back:
+                            log.warning("(%s) VIP %s had disappeared; put back", inst.spec.name, ", ".join(back))
+                            inst.garp.became_master(self.now())
+                            inst._arm_garp()
+                    inst.ops.put_nowait(repair)
+
+    # ---- stop and status -------------------------------------------------------------------
+
+    async def stop(self, release: bool = True) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*(i.close(release) for i in self.instances.values()), return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        for link in self.links.values():
+            for fd in link.transport.filenos():
+                loop.remove_reader(fd)
+            link.transport.close()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "instances": {n: i.status() for n, i in self.instances.items()},
+            "counters": {f"{k[0]}/IPv{k[1]}": l.receiver.counters() for k, l in self.links.items()},
+        }

@@ -1,0 +1,83 @@
+"""The VRRP child's subsystem: runs the engine for a config, reloads by difference.
+
+A reload leaves every instance whose resolved spec is unchanged exactly as it is (no transition,
+no advert gap: keepalived's #349); changed instances are restarted, removed ones stopped with a
+priority-0 advert, new ones started.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lvsfast.config.model import Config
+from lvsfast.vrrp import spec as specs
+from lvsfast.vrrp.runner import Engine
+
+log = logging.getLogger("lvsfast.vrrp")
+
+
+class VrrpService:
+    name = "vrrp"
+
+    def __init__(self, options: Any = None, emit=None) -> None:
+        self.options = options
+        self.emit = emit or (lambda *a, **k: None)
+        self.engine: Engine | None = None
+        self.specs: dict[str, specs.InstanceSpec] = {}
+        self.scripts: dict[str, specs.ScriptSpec] = {}
+        self.reloads = 0
+
+    def _build(self, config: Config) -> tuple[dict[str, specs.InstanceSpec], dict[str, specs.ScriptSpec]]:
+        built = {}
+        for vi in config.vrrp_instances:
+            try:
+                built[vi.name] = specs.build(vi, config)
+            except ValueError as exc:
+                log.error("(%s) not started: %s", vi.name, exc)
+        return built, specs.scripts(config)
+
+    async def start(self, config: Config) -> None:
+        self.specs, self.scripts = self._build(config)
+        g = config.global_defs
+        self.engine = Engine(list(self.specs.values()), self.scripts, emit=self.emit,
+                             script_security=g.enable_script_security, script_user=g.script_user)
+        await self.engine.start()
+
+    async def reload(self, config: Config) -> None:
+        assert self.engine is not None
+        new, scripts = self._build(config)
+        changed_scripts = {n for n in set(scripts) | set(self.scripts) if scripts.get(n) != self.scripts.get(n)}
+        stale = [n for n, s in self.specs.items()
+                 if new.get(n) != s or any(t.kind == "script" and t.name in changed_scripts for t in s.tracks)]
+        fresh = [s for n, s in new.items() if n not in self.specs or n in stale]
+        if stale:
+            log.info("reload: restarting changed or removed instances: %s", ", ".join(sorted(stale)))
+            await self.engine.remove(stale)
+        self.engine.scripts = scripts
+        if fresh:
+            await self.engine.add(fresh)
+        kept = len(new) - len(fresh)
+        log.info("reload: %d instance(s) unchanged and untouched", kept)
+        self.specs, self.scripts = new, scripts
+        self.reloads += 1
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            release = not getattr(self.options, "dont_release_vrrp", False)
+            await self.engine.stop(release=release)
+
+    def status(self) -> dict[str, Any]:
+        return self.engine.status() if self.engine else {"instances": {}, "counters": {}}
+
+    def stats(self, clear: bool = False) -> dict[str, Any]:
+        st = self.status()
+        return {"counters": st["counters"],
+                "instances": {n: {k: v for k, v in i.items() if k in ("adverts_sent", "adverts_received",
+                                                                      "transitions")}
+                              for n, i in st["instances"].items()}}
+
+    async def command(self, op: str, args: dict[str, Any]) -> Any:
+        raise ValueError(f"the VRRP child has no command {op!r}")
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        pass

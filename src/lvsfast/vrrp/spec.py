@@ -1,0 +1,156 @@
+"""From a keepalived.conf ``vrrp_instance`` to what the engine runs: protocol parameters,
+transport, addresses, announcements, tracking and notification, all resolved once.
+
+Frozen and comparable, so a reload can tell an unchanged instance (left alone, no transition)
+from a changed one.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+
+from lvsfast.config import model as m
+from lvsfast.config import resolve
+from lvsfast.vrrp.garp import GarpPolicy
+from lvsfast.vrrp.machine import Params, State
+from lvsfast.vrrp.wire_types import AUTH_AH, AUTH_NONE, AUTH_PASS, MCAST_V4, MCAST_V6, InstanceWire
+
+
+class SpecError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TrackSpec:
+    kind: str  # "interface" | "script" | "file" | "process"
+    name: str
+    weight: int  # 0: FAULT on failure
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptSpec:
+    """A vrrp_script as a tracker runs it."""
+
+    name: str
+    command: str
+    user: str | None
+    group: str | None
+    interval: float
+    timeout: float
+    rise: int
+    fall: int
+    init_fail: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSpec:
+    params: Params
+    interface: str
+    family: int
+    src: str  # our source address on the interface (unicast_src_ip, or the interface's primary)
+    peers: tuple[str, ...]  # unicast peers; empty = multicast
+    dst: str  # the multicast group, or "" for unicast
+    vips: tuple[m.VirtualAddress, ...]
+    excluded: tuple[m.VirtualAddress, ...]
+    auth_type: int
+    auth_pass: bytes
+    checksum_as_v2: bool
+    garp: GarpPolicy
+    tracks: tuple[TrackSpec, ...]
+    notify: tuple[tuple[str, m.Script], ...]  # (kind, script): master/backup/fault/stop/notify
+    sync_group: str | None
+
+    @property
+    def name(self) -> str:
+        return self.params.name
+
+    def wire(self) -> InstanceWire:
+        """What the receive path validates this instance's adverts against."""
+        same = tuple(v.address for v in self.vips if v.family == self.family)
+        return InstanceWire(self.name, self.params.vrid, self.params.version, self.family,
+                            self.params.adver_int_cs, same, self.auth_type, self.auth_pass)
+
+
+def interface_address(ifname: str, family: int) -> str:
+    """The interface's primary address (IPv6: its link-local), read from the kernel.
+
+    Runs on the netlink thread: pyroute2 cannot open its sockets on a uvloop loop."""
+    from lvsfast.vrrp.addresses import _NETLINK
+
+    return _NETLINK.submit(_interface_address, ifname, family).result()
+
+
+def _interface_address(ifname: str, family: int) -> str:
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        idx = ipr.link_lookup(ifname=ifname)
+        if not idx:
+            raise SpecError(f"interface {ifname} does not exist")
+        af = socket.AF_INET if family == 4 else socket.AF_INET6
+        for msg in ipr.get_addr(index=idx[0], family=af):
+            addr = msg.get_attr("IFA_ADDRESS")
+            if family == 6 and not ipaddress.ip_address(addr).is_link_local:
+                continue
+            return addr
+    raise SpecError(f"interface {ifname} has no {'IPv4' if family == 4 else 'IPv6 link-local'} address")
+
+
+def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) -> InstanceSpec:
+    g = cfg.global_defs
+    if vi.interface is None or vi.virtual_router_id is None:
+        raise SpecError(f"{vi.name}: needs an interface and a virtual_router_id")
+    family = vi.family
+    version = resolve.vrrp_version(vi, g)
+    src = vi.unicast_src_ip or vi.mcast_src_ip or address_of(vi.interface, family)
+    auth_type, auth_pass = AUTH_NONE, b""
+    if vi.authentication is not None and version == 2:
+        auth_type = AUTH_PASS if vi.authentication.auth_type == "PASS" else AUTH_AH
+        auth_pass = vi.authentication.auth_pass[:8].encode()
+    gs = resolve.garp(vi, g)
+    garp = GarpPolicy(gs.master_delay, gs.master_repeat, gs.lower_prio_delay, gs.lower_prio_repeat,
+                      gs.master_refresh, gs.master_refresh_repeat, gs.interval if family == 4 else gs.na_interval)
+    params = Params(
+        name=vi.name,
+        vrid=vi.virtual_router_id,
+        priority=vi.priority,
+        version=version,
+        adver_int_cs=max(1, round(vi.advert_int * 100)),
+        primary=socket.inet_pton(socket.AF_INET if family == 4 else socket.AF_INET6, src),
+        initial_state=State.MASTER if resolve.initial_state(vi) == "MASTER" else State.BACKUP,
+        preempt=resolve.preempt(vi),
+        preempt_delay=resolve.preempt_delay(vi),
+        down_timer_adverts=resolve.down_timer_adverts(vi, g),
+        lower_prio_no_advert=g.vrrp_lower_prio_no_advert if vi.lower_prio_no_advert is None
+        else vi.lower_prio_no_advert,
+    )
+    tracks: list[TrackSpec] = []
+    for t in vi.track_interface:
+        tracks.append(TrackSpec("interface", t.name, t.weight or 0, t.reverse))
+    for kind, items in (("script", vi.track_script), ("file", vi.track_file), ("process", vi.track_process)):
+        for t in items:
+            tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind), t.reverse))
+    notify = tuple((k, s) for k, s in (("master", vi.notify_master), ("backup", vi.notify_backup),
+                                       ("fault", vi.notify_fault), ("stop", vi.notify_stop), ("notify", vi.notify))
+                   if s is not None)
+    sg = resolve.sync_group_of(vi, cfg)
+    peers = tuple(p.address for p in vi.unicast_peer)
+    return InstanceSpec(
+        params=params, interface=vi.interface, family=family, src=src, peers=peers,
+        dst="" if peers else (vi.mcast_dst_ip or (MCAST_V4 if family == 4 else MCAST_V6)),
+        vips=vi.virtual_ipaddress, excluded=vi.virtual_ipaddress_excluded,
+        auth_type=auth_type, auth_pass=auth_pass,
+        checksum_as_v2=g.v3_checksum_as_v2 if vi.v3_checksum_as_v2 is None else vi.v3_checksum_as_v2,
+        garp=garp, tracks=tuple(tracks), notify=notify, sync_group=sg.name if sg else None)
+
+
+def scripts(cfg: m.Config) -> dict[str, ScriptSpec]:
+    out = {}
+    for s in cfg.vrrp_scripts:
+        if s.script is None:
+            continue
+        out[s.name] = ScriptSpec(s.name, s.script.command, s.script.user, s.script.group, s.interval,
+                                 s.timeout if s.timeout is not None else s.interval, s.rise, s.fall, s.init_fail)
+    return out

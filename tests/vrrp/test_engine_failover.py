@@ -1,0 +1,122 @@
+"""The VRRP engine in namespaces: the real daemon on two routers, a client pinging the VIP."""
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from lvsfast.lab.netns import wait_for
+from support.netns import lab  # noqa: F401  (fixture)
+from support.vrrp_lab import VIP, VIP6, VrrpLab, instance_conf, longest_gap
+
+
+@pytest.fixture
+def vlab(lab, tmp_path):
+    return VrrpLab.build(lab, tmp_path)
+
+
+def test_election_failover_and_preempt(vlab):
+    vlab.start_lvsfast("r1", instance_conf(priority=150, advert_int=0.1))
+    vlab.start_lvsfast("r2", instance_conf(priority=100, advert_int=0.1))
+    vlab.wait_master("r1")
+    assert vlab.routers["r1"].has(VIP) and not vlab.routers["r2"].has(VIP)
+    assert vlab.ping()
+    # Graceful stop: priority-0 hand-over, and the client's traffic resumes.
+    pinger = vlab.pinger()
+    time.sleep(0.5)
+    vlab.stop("r1")
+    vlab.wait_master("r2", timeout=5)
+    time.sleep(0.5)
+    gap, replies = longest_gap(pinger)
+    assert replies > 50 and gap < 2.0, (gap, replies)
+    assert not vlab.routers["r1"].has(VIP)  # a stopped master releases its VIPs
+    # r1 returns with the higher priority and preempts.
+    vlab.start_lvsfast("r1", instance_conf(priority=150, advert_int=0.1))
+    vlab.wait_master("r1", timeout=10)
+    assert vlab.ping() and not vlab.routers["r2"].has(VIP)
+
+
+def test_nopreempt_keeps_the_current_master(vlab):
+    vlab.start_lvsfast("r2", instance_conf(priority=100, advert_int=0.1))
+    vlab.wait_master("r2")
+    vlab.start_lvsfast("r1", instance_conf(priority=150, advert_int=0.1, extra="    nopreempt\n"))
+    time.sleep(2)
+    assert vlab.master() == "r2"
+
+
+def test_cable_cut_and_split_brain_heal(vlab):
+    vlab.start_lvsfast("r1", instance_conf(priority=150, advert_int=0.1))
+    vlab.start_lvsfast("r2", instance_conf(priority=100, advert_int=0.1))
+    vlab.wait_master("r1")
+    pinger = vlab.pinger()
+    time.sleep(0.3)
+    vlab.cut("r1")  # the switch port goes down: r1 is cut off, r2 must take over
+    wait_for(lambda: vlab.routers["r2"].state() == "MASTER", timeout=5, what="r2 master after the cut")
+    time.sleep(0.5)
+    gap, replies = longest_gap(pinger)
+    assert replies > 30 and gap < 3.0, (gap, replies)
+    vlab.cut("r1", up=True)
+    vlab.wait_master("r1", timeout=10)  # healed: exactly one master, the higher priority
+    assert vlab.ping()
+
+
+def test_unicast_peers(vlab):
+    uni = lambda me, peer: f"    unicast_src_ip 10.0.0.{me}\n    unicast_peer {{\n        10.0.0.{peer}\n    }}\n"
+    vlab.start_lvsfast("r1", instance_conf(priority=150, advert_int=0.1, extra=uni(1, 2)))
+    vlab.start_lvsfast("r2", instance_conf(priority=100, advert_int=0.1, extra=uni(2, 1)))
+    vlab.wait_master("r1")
+    vlab.stop("r1")
+    vlab.wait_master("r2", timeout=5)
+    assert vlab.ping()
+
+
+def test_ipv6_instance(vlab):
+    conf = lambda p: instance_conf(priority=p, advert_int=0.1, vips=(f"{VIP6}/64",), name="VI_6")
+    vlab.start_lvsfast("r1", conf(150))
+    vlab.start_lvsfast("r2", conf(100))
+    wait_for(lambda: vlab.routers["r1"].state("VI_6") == "MASTER" and vlab.routers["r2"].state("VI_6") == "BACKUP",
+             timeout=20, what="IPv6 election")
+    assert vlab.ping(VIP6)
+    vlab.stop("r1")
+    wait_for(lambda: vlab.routers["r2"].state("VI_6") == "MASTER", timeout=5, what="IPv6 failover")
+    assert vlab.ping(VIP6)
+
+
+def test_track_script_moves_mastership_and_track_interface_faults(vlab, tmp_path):
+    flag = tmp_path / "healthy"
+    flag.write_text("ok")
+    script = tmp_path / "check.sh"
+    script.write_text(f"#!/bin/sh\ntest -e {flag}\n")
+    script.chmod(0o755)
+    scripts = f"vrrp_script chk {{\n    script \"{script}\"\n    interval 0.2\n    weight -100\n    fall 1\n    rise 1\n}}\n"
+    track = "    track_script {\n        chk\n    }\n"
+    vlab.start_lvsfast("r1", scripts + instance_conf(priority=150, advert_int=0.1, extra=track))
+    vlab.start_lvsfast("r2", instance_conf(priority=100, advert_int=0.1))
+    vlab.wait_master("r1")
+    flag.unlink()
+    vlab.wait_master("r2", timeout=10)
+    assert vlab.routers["r1"].status()["instances"]["VI_1"]["priority"] == 50
+    flag.write_text("ok")
+    vlab.wait_master("r1", timeout=10)
+    # track_interface: a tracked link going down forces FAULT.
+    r1 = vlab.routers["r1"].ns
+    r1.ip("link", "add", "trk0", "type", "veth", "peer", "name", "trk1")
+    r1.ip("link", "set", "trk0", "up")
+    r1.ip("link", "set", "trk1", "up")
+    vlab.stop("r1")
+    vlab.start_lvsfast("r1", instance_conf(priority=150, advert_int=0.1,
+                                           extra="    track_interface {\n        trk0\n    }\n"))
+    vlab.wait_master("r1")
+    r1.ip("link", "set", "trk1", "down")  # trk0 loses its carrier
+    wait_for(lambda: vlab.routers["r1"].state() == "FAULT", timeout=5, what="FAULT on r1")
+    vlab.wait_master("r2", timeout=5)
+    assert not vlab.routers["r1"].has(VIP)
+
+
+def test_lost_vip_is_put_back(vlab):
+    vlab.start_lvsfast("r1", instance_conf(priority=150, advert_int=0.1))
+    vlab.wait_master("r1")
+    vlab.routers["r1"].ns.ip("addr", "del", f"{VIP}/24", "dev", "eth0")
+    wait_for(lambda: vlab.routers["r1"].has(VIP), timeout=5, what="VIP restored")
+    assert vlab.ping()
