@@ -158,11 +158,6 @@ def _run_daemon(options: Options) -> int:
     def load_config():  # re-read on every reload
         return load(options.use_file, options.config_id, lvs_backend=options.lvs_backend)
 
-    missing = _missing_daemon_parts()
-    if missing:
-        print(f"lvsfast: the daemon is not available yet in this build (missing {', '.join(missing)}); "
-              "use -t to test a configuration", file=sys.stderr)
-        return EXIT_PROGRAM_ERROR
     from lvsfast.daemon.main import run
     if options.dump_conf:
         from lvsfast.config import analyse
@@ -174,27 +169,6 @@ def _run_daemon(options: Options) -> int:
     except ImportError as exc:
         print(f"lvsfast: the daemon is not available yet ({exc}); use -t to test a configuration", file=sys.stderr)
         return EXIT_PROGRAM_ERROR
-
-
-def _missing_daemon_parts() -> list[str]:
-    """Modules the daemon needs that this build lacks; checked before forking, so a daemon that
-    cannot start says so on the terminal instead of dying in the background."""
-    import importlib.util
-
-    try:
-        from lvsfast.daemon.subsystem import DEFAULT_FACTORIES
-    except ImportError:
-        return ["lvsfast.daemon"]
-    missing = []
-    for spec in DEFAULT_FACTORIES.values():
-        module = spec.partition(":")[0]
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except ImportError:
-            found = False
-        if not found:
-            missing.append(module)
-    return missing
 
 
 def main(argv: Sequence[str] | None = None) -> int:

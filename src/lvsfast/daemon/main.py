@@ -33,6 +33,15 @@ def wanted_children(options: Any, config: Any) -> list[str]:
     return names or ["vrrp", "checker"]
 
 
+def _importable(spec: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(spec.partition(":")[0]) is not None
+    except ImportError:
+        return False
+
+
 def _daemonize() -> None:
     # Classic double fork: the daemon is no session leader and can never reacquire a terminal.
     if os.fork():
@@ -59,6 +68,12 @@ def run(options: Any, load_config: Callable[[], Any],
         return 1
     specs = dict(factories or DEFAULT_FACTORIES)
     names = wanted_children(options, config)
+    missing = [n for n in names if not _importable(specs[n])]
+    if missing:
+        # Said on the terminal before forking, rather than dying in the background.
+        print(f"lvsfast: this build has no {' and '.join(missing)} subsystem yet "
+              f"({', '.join(specs[n] for n in missing)}); run the others with -P or -C", file=sys.stderr)
+        return 2
     pid_paths = {
         "vrrp": _opt(options, "vrrp_pid", pidfile.DEFAULT_VRRP),
         "checker": _opt(options, "checkers_pid", pidfile.DEFAULT_CHECKERS),
