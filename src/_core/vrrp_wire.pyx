@@ -64,6 +64,11 @@ cdef class Advert:
         return self._src_text
 
     @property
+    def src_packed(self):
+        """The source address as 4 or 16 bytes (compare these to settle equal priorities)."""
+        return PyBytes_FromStringAndSize(<const char *>self._src, 4 if self._family == 4 else 16)
+
+    @property
     def addresses_raw(self):
         return self._packet[self._aoff:self._aoff + self._alen]
 

@@ -63,3 +63,12 @@ def test_ipv6_unicast_instance_accepts_a_global_source(wire):
     unicast = wire.Receiver("eth0", 6, [InstanceWire("VI_6", 7, 3, 6, 100, ("2001:db8::1",), unicast=True)])
     adv = unicast.decode(gbody, GLOBAL, dst, 255)
     assert adv.src == "2001:db8::9" and adv.priority == 200
+
+
+def test_src_packed_for_tie_breaks(wire):
+    rx = wire.Receiver("eth0", 4, [InstanceWire("VI_1", 51, 3, 4, 100, tuple(VIPS))])
+    adv = rx.decode(ipv4(vrrp(3, 51, 150, VIPS, src="10.0.0.9"), src="10.0.0.9"))
+    assert adv.src_packed == socket.inet_aton("10.0.0.9")
+    rx6 = wire.Receiver("eth0", 6, [InstanceWire("VI_6", 7, 3, 6, 100, ("2001:db8::1",))])
+    adv = rx6.decode(vrrp(3, 7, 200, ["2001:db8::1"], family=6, src="fe80::1", dst="ff02::12"), LL, MC, 255)
+    assert adv.src_packed == LL

@@ -24,7 +24,7 @@ class Advert:
     """A validated advert. ``addresses`` decodes the address list on first use."""
 
     __slots__ = ("version", "vrid", "priority", "count", "auth_type", "interval_cs", "pseudo_header",
-                 "src", "ttl", "addresses_raw", "addresses_match", "instance", "_addresses")
+                 "src", "src_packed", "ttl", "addresses_raw", "addresses_match", "instance", "_addresses")
 
     def __init__(self) -> None:
         self._addresses: tuple[str, ...] | None = None
@@ -194,6 +194,7 @@ class Receiver:
         adv.interval_cs = interval
         adv.pseudo_header = pseudo
         adv.src = socket.inet_ntop(socket.AF_INET if self.family == 4 else socket.AF_INET6, src)
+        adv.src_packed = bytes(src)
         adv.ttl = ttl
         adv.addresses_raw = raw
         adv.addresses_match = match
