@@ -56,4 +56,4 @@ def diff(current: Table, desired: Table, *, owned: frozenset[ServiceKey] | None 
     for skey in current.services.keys() - desired.services.keys():
         if owned is None or skey in owned:
             removals.append(Op("del_service", skey))
-    return ops + sorted(removals, key=lambda op: (op.kind != "del_dest", op.service))
+    return ops + sorted(removals, key=lambda op: (op.kind != "del_dest", str(op.service)))

@@ -1,0 +1,34 @@
+"""Which kernel data plane to program: ``lvs_backend ipvs|nftables|auto``."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+
+log = logging.getLogger("lvsfast.dataplane")
+
+
+def kernel_has_ipvs() -> bool:
+    """IPVS is loaded, or modprobe could load it."""
+    if os.path.exists("/proc/net/ip_vs"):
+        return True
+    modprobe = shutil.which("modprobe") or ("/sbin/modprobe" if os.path.exists("/sbin/modprobe") else None)
+    if modprobe is None:
+        return False
+    try:
+        return subprocess.run([modprobe, "-n", "-q", "ip_vs"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def choose(requested: str = "auto") -> str:
+    """``"ipvs"`` or ``"nftables"``; ``auto`` takes IPVS when the kernel has it, and logs the choice."""
+    if requested in ("ipvs", "nftables"):
+        return requested
+    if requested != "auto":
+        raise ValueError(f"lvs_backend {requested!r}: expected ipvs, nftables or auto")
+    chosen = "ipvs" if kernel_has_ipvs() else "nftables"
+    log.info("lvs_backend auto: %s (%s)", chosen,
+             "the kernel has IPVS" if chosen == "ipvs" else "no IPVS in this kernel")
+    return chosen

@@ -1,0 +1,109 @@
+"""The nftables backend: lvsfast's own table, changed in one libnftables transaction per apply.
+
+It remembers what it last wrote, so an update costs what changed (one weight: one service's
+rule, slot map and one set element), not a listing of the whole table. ``read()`` always asks
+the kernel; ``apply(..., reread=True)`` does too, for repair after outside changes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from lvsfast.dataplane.backend import BackendError
+from lvsfast.dataplane.diff import Op, diff
+from lvsfast.dataplane.model import Table
+from lvsfast.nft.libnft import Nft, NftError
+from lvsfast.nft.parse import table_from_json
+from lvsfast.nft.render import TABLE, transaction
+from lvsfast.nft.support import unsupported
+
+log = logging.getLogger("lvsfast.nft")
+
+# Scripts bigger than this run in a thread so a full rebuild does not stall the event loop.
+_THREAD_ABOVE = 256 * 1024
+
+
+def check(desired: Table) -> list[str]:
+    """Every reason ``desired`` cannot be programmed with nftables (empty when it can)."""
+    errors = []
+    for key, svc in desired.services.items():
+        why = unsupported(svc)
+        if why:
+            errors.append(why)
+        for d in desired.dests.get(key, {}).values():
+            why = unsupported(d)
+            if why:
+                errors.append(f"{key}: {why}")
+            elif key.fwmark and d.key.port:
+                errors.append(f"{key}: real server {d.key}: a fwmark service keeps the client's port; "
+                              f"give no port or use the IPVS backend (lvs_backend ipvs)")
+    return errors
+
+
+class NftBackend:
+    name = "nftables"
+
+    def __init__(self, table: str = TABLE) -> None:
+        self.table = table
+        self._nft = Nft()
+        self._state: Table | None = None  # what our table holds, as last read or written
+        self._exists = False
+
+    def _read_sync(self) -> Table:
+        try:
+            items = self._nft.list_json(f"table ip {self.table}")
+        except NftError as exc:
+            if "No such file or directory" in str(exc):
+                self._exists = False
+                return Table()
+            raise BackendError(f"nftables: reading table ip {self.table}: {exc}") from exc
+        self._exists = True
+        return table_from_json(items)
+
+    async def read(self) -> Table:
+        self._state = self._read_sync()
+        return self._state
+
+    def script(self, desired: Table, *, reread: bool = False) -> tuple[str, list[Op]]:
+        """The transaction ``apply`` would run, and the operations it stands for."""
+        errors = check(desired)
+        if errors:
+            raise BackendError("; ".join(errors))
+        if self._state is None or reread:
+            self._state = self._read_sync()
+        current = self._state
+        return transaction(current, desired, exists=self._exists, table=self.table), diff(current, desired)
+
+    def _run(self, text: str) -> None:
+        try:
+            self._nft.run(text)
+        except NftError as exc:
+            self._state = None  # unknown now: read again next time
+            raise BackendError(f"nftables: transaction on table ip {self.table} refused: {exc}") from exc
+
+    async def apply(self, desired: Table, *, reread: bool = False) -> list[Op]:
+        text, ops = self.script(desired, reread=reread)
+        if not text:
+            return []
+        if len(text) > _THREAD_ABOVE:
+            await asyncio.to_thread(self._run, text)
+        else:
+            self._run(text)
+        self._state = desired
+        self._exists = True
+        return ops
+
+    async def close(self, desired: Table | None = None) -> None:
+        """Delete our table (only ours) and free the libnftables context."""
+        try:
+            self._nft.run(f"destroy table ip {self.table}")
+        except NftError:
+            try:
+                self._nft.run(f"delete table ip {self.table}")
+            except NftError as exc:
+                if "No such file or directory" not in str(exc):
+                    raise BackendError(f"nftables: deleting table ip {self.table}: {exc}") from exc
+        finally:
+            self._state = None
+            self._exists = False
+            self._nft.close()
