@@ -58,6 +58,8 @@ class Router:
 
     def state(self, instance: str = "VI_1") -> str:
         if self.kind == "keepalived":
+            if self.proc is None or self.proc.poll() is not None:
+                return "down"
             text = self.log.read_text(errors="replace") if self.log.exists() else ""
             found = re.findall(rf"\({instance}\) Entering (\w+) STATE", text)
             return found[-1] if found else "?"
