@@ -51,3 +51,53 @@ def test_ipvs_error_messages_name_service_and_real_server() -> None:
     assert _explain(op, -errno.EEXIST) == "IPVS: add dest TCP 10.0.0.1:80 real server 10.1.0.3:8080: File exists (EEXIST)"
     op = Op("add_service", VS, svc=Service(VS, "nosuch"))
     assert "scheduler 'nosuch' not available" in _explain(op, -errno.ENOENT)
+
+
+class FakeSocket:
+    """Stands in for the kernel: an empty IPVS table that accepts everything."""
+
+    family_id = 0x23
+
+    def __init__(self) -> None:
+        self.messages_sent = 0
+        self.batches: list[list[bytes]] = []
+
+    def batch(self, msgs):
+        from lvsfast.ipvs.kernel import BatchResult
+        self.batches.append(list(msgs))
+        self.messages_sent += len(msgs)
+        return BatchResult([0] * len(msgs), 2)
+
+    def dump(self, message, decode):
+        self.messages_sent += 1
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def test_ipvs_apply_diffs_only_changed_services_and_removes_owned_on_close() -> None:
+    import asyncio
+
+    from lvsfast.ipvs.backend import IPVSBackend
+
+    keys = [ServiceKey(4, "tcp", f"10.0.0.{i}", 80) for i in range(1, 4)]
+    table = Table({k: Service(k, "wrr") for k in keys},
+                  {k: {DestKey("10.1.0.1", 80): Dest(DestKey("10.1.0.1", 80))} for k in keys})
+    b = IPVSBackend(family_id=0x23)
+    fake = FakeSocket()
+    b._sock = fake  # type: ignore[assignment]
+
+    async def scenario() -> None:
+        assert len(await b.apply(table)) == 6
+        assert await b.apply(table) == []
+        changed = table.with_dest(keys[1], Dest(DestKey("10.1.0.1", 80), weight=9))
+        ops = await b.apply(changed)
+        assert [str(op) for op in ops] == ["edit_dest TCP 10.0.0.2:80 -> 10.1.0.1:80"]
+        # A service dropped from the desired table is deleted, as we own it.
+        smaller = Table({k: changed.services[k] for k in keys[:2]}, {k: changed.dests[k] for k in keys[:2]})
+        assert [str(op) for op in await b.apply(smaller)] == ["del_service TCP 10.0.0.3:80"]
+        await b.close()
+
+    asyncio.run(scenario())
+    assert len(fake.batches[-1]) == 2  # close removed the two services still owned

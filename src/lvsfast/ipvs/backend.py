@@ -26,7 +26,7 @@ from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table
 from lvsfast.ipvs import wire
 from lvsfast.ipvs.kernel import IPVSSocket, resolve_family_id
 
-_DEFAULT_DEST = Dest(DestKey("0.0.0.0", 0))
+_NO_DESTS: dict[DestKey, Dest] = {}
 
 
 def canonical_key(key: ServiceKey) -> ServiceKey:
@@ -48,6 +48,9 @@ def canonical_service(svc: Service) -> Service:
 def canonical_dest(d: Dest) -> Dest:
     """``d`` as the kernel reports it back: tunnel fields only for TUN, the port only for gue,
     checksum options only for gue/gre, and "nocsum" exactly when neither csum nor remcsum."""
+    if d.forward != "tun" and d.tun_type == "ipip" and not (d.tun_port or d.tun_nocsum or d.tun_csum
+                                                             or d.tun_remcsum):
+        return d  # the common case, without building a copy
     if d.forward != "tun":
         want = dataclasses.replace(d, tun_type="ipip", tun_port=0, tun_nocsum=False, tun_csum=False,
                                    tun_remcsum=False)
@@ -109,6 +112,8 @@ class IPVSBackend:
         self._sock: IPVSSocket | None = None
         self._known: Table | None = None  # the kernel's table as we last saw and changed it
         self._owned: set[ServiceKey] = set()
+        # kernel key -> (Service, dests mapping) objects of the last successful apply
+        self._applied: dict[ServiceKey, tuple[Service, object]] = {}
 
     # ---- plumbing ------------------------------------------------------------------------
 
@@ -133,13 +138,13 @@ class IPVSBackend:
     def _read_sync(self, sock: IPVSSocket) -> Table:
         fid = sock.family_id
         services: dict[ServiceKey, Service] = {}
-        for r in sock.dump(wire.dump_services_msg(fid)):
-            svc = wire.decode_service(r.payload)
+        for svc in sock.dump(wire.dump_services_msg(fid), wire.decode_service):
             services[svc.key] = svc
         dests: dict[ServiceKey, dict[DestKey, Dest]] = {}
         for key in services:
-            dests[key] = {s.dest.key: s.dest for s in
-                          (wire.decode_dest(r.payload, key.family) for r in sock.dump(wire.dump_dests_msg(fid, key)))}
+            family = key.family
+            dests[key] = {s.dest.key: s.dest for s in sock.dump(
+                wire.dump_dests_msg(fid, key), lambda p: wire.decode_dest(p, family))}
         return Table(services, dests)
 
     async def read(self) -> Table:
@@ -157,13 +162,14 @@ class IPVSBackend:
         sock = await self.open()
         key = canonical_key(key)
         try:
-            return [wire.decode_dest(r.payload, key.family) for r in sock.dump(wire.dump_dests_msg(sock.family_id, key))]
+            return sock.dump(wire.dump_dests_msg(sock.family_id, key), lambda p: wire.decode_dest(p, key.family))
         except OSError as e:
             raise BackendError(f"IPVS: listing real servers of {key} failed: {e}") from e
 
     async def refresh(self) -> None:
         """Forget what we think the kernel holds; the next apply reads it again."""
         self._known = None
+        self._applied.clear()
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -224,24 +230,51 @@ class IPVSBackend:
     async def apply(self, desired: Table) -> list[Op]:
         """Make the kernel hold ``desired`` for the services we own; return the operations sent.
 
+        Only services whose desired entry changed since the last successful apply are diffed:
+        a service whose ``Service`` and real-server mapping are the very objects applied last
+        time (``Table.with_dest`` keeps the others' objects) is skipped without a look, so one
+        changed weight costs one service's diff, not the table's.
+
         Raises :class:`BackendError` naming each refused service and real server after sending
         everything else (the rest of the batch still applies); the next apply re-reads the kernel.
         """
         sock = await self.open()
         if self._known is None:
             await self.read()
-        want = canonical_table(desired)
+            self._applied.clear()
+        applied = self._applied
+        want_services: dict[ServiceKey, Service] = {}
+        want_dests: dict[ServiceKey, dict[DestKey, Dest]] = {}
+        sources: dict[ServiceKey, tuple[Service, object]] = {}
+        seen: set[ServiceKey] = set()
+        for key, svc in desired.services.items():
+            inner = desired.dests.get(key, _NO_DESTS)
+            ckey = canonical_key(key)
+            seen.add(ckey)
+            prev = applied.get(ckey)
+            if prev is not None and prev[0] is svc and prev[1] is inner:
+                continue
+            want_services[ckey] = canonical_service(svc)
+            want_dests[ckey] = {dk: canonical_dest(d) for dk, d in inner.items()}
+            sources[ckey] = (svc, inner)
+        gone = [k for k in self._owned if k not in seen]
+        known = self._known
+        assert known is not None
+        keys = [k for k in (*want_services, *gone) if k in known.services]
+        current = Table({k: known.services[k] for k in keys}, {k: known.dests.get(k, {}) for k in keys})
         # Services we want are ours from now on (adopted if they already exist).
-        self._owned.update(want.services)
-        ops = _diff(self._known, want, frozenset(self._owned))  # type: ignore[arg-type]
-        if not ops:
-            return []
-        failures = self._send(sock, ops)
+        self._owned.update(want_services)
+        ops = _diff(current, Table(want_services, want_dests), frozenset(self._owned))
+        failures = self._send(sock, ops) if ops else []
         if failures:
             self._known = None
+            applied.clear()
             err = BackendError("; ".join(failures))
             err.ops = ops  # type: ignore[attr-defined]
             raise err
+        applied.update(sources)
+        for k in gone:
+            applied.pop(k, None)
         return ops
 
     async def apply_ops(self, ops: list[Op]) -> list[Op]:
@@ -254,6 +287,7 @@ class IPVSBackend:
                                      svc=canonical_service(op.svc) if op.svc else None,
                                      dest=canonical_dest(op.dest) if op.dest else None) for op in ops]
         for op in canon:
+            self._applied.pop(op.service, None)
             if op.kind in ("add_service", "edit_service"):
                 self._owned.add(op.service)
         failures = self._send(sock, canon)
@@ -266,6 +300,8 @@ class IPVSBackend:
         """Delete these services (and their real servers) from the kernel."""
         sock = await self.open()
         ops = [Op("del_service", canonical_key(k)) for k in keys]
+        for op in ops:
+            self._applied.pop(op.service, None)
         failures = self._send(sock, ops)
         if failures:
             self._known = None

@@ -15,7 +15,7 @@ import socket
 import struct
 import subprocess
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 from lvsfast.ipvs import wire
 
@@ -27,7 +27,7 @@ SO_SNDBUFFORCE = 32
 # One sendmsg must fit the send buffer (212992 bytes unforced); every failure answer of a chunk
 # must fit the receive buffer.
 CHUNK = 128 * 1024
-_SEQ = struct.Struct("=I")
+T = TypeVar("T")
 
 
 class IPVSUnavailable(OSError):
@@ -83,6 +83,7 @@ class IPVSSocket:
             pass
         self._sock.settimeout(10.0)
         self._seq = 1
+        self._rbuf = bytearray(1 << 18)  # dump replies come in skbs of up to a page or two
         self.messages_sent = 0  # every request message, for tests and counters
 
     def close(self) -> None:
@@ -117,10 +118,10 @@ class IPVSSocket:
             syscalls += 1
             self.messages_sent += i - start
             while True:
-                data = self._sock.recv(1 << 16)
+                n = self._sock.recv_into(self._rbuf)
                 syscalls += 1
                 done = False
-                for r in wire.parse_messages(data):
+                for r in wire.parse_messages(memoryview(self._rbuf)[:n]):
                     if r.type != wire.NLMSG_ERROR:
                         continue
                     idx = start + ((r.seq - first) & 0x7FFFFFFF)
@@ -136,17 +137,22 @@ class IPVSSocket:
         """One message; its (negative) errno or 0."""
         return self.batch([message]).errors[0]
 
-    def dump(self, message: bytes) -> list[wire.Reply]:
-        """Send a dump request and collect every reply up to NLMSG_DONE; raises OSError on error."""
+    def dump(self, message: bytes, decode: Callable[[memoryview], T]) -> list[T]:
+        """Send a dump request and decode every reply up to NLMSG_DONE; raises OSError on error.
+
+        ``decode`` sees each reply's payload in a reused receive buffer, so it must copy what
+        it keeps (the decoders in wire.py build new objects).
+        """
         seq = self._next_seq(1)
         buf = bytearray(message)
         struct.pack_into("=I", buf, 8, seq)
         self._sock.send(buf)
         self.messages_sent += 1
-        out: list[wire.Reply] = []
+        out: list[T] = []
+        rbuf = self._rbuf
         while True:
-            data = self._sock.recv(1 << 20)
-            for r in wire.parse_messages(bytes(data)):
+            n = self._sock.recv_into(rbuf)
+            for r in wire.parse_messages(memoryview(rbuf)[:n]):
                 if r.seq != seq:
                     continue
                 if r.type == wire.NLMSG_DONE:
@@ -156,4 +162,4 @@ class IPVSSocket:
                     if code:
                         raise OSError(-code, os.strerror(-code))
                     return out
-                out.append(r)
+                out.append(decode(r.payload))
