@@ -1,1 +1,1 @@
-"""lvsfast.check"""
+"""Health checkers: sans-IO verdicts (state), probes on asyncio, and the checker subsystem."""

@@ -1,0 +1,387 @@
+"""The checker child's subsystem: health checks decide which real servers get traffic, and the
+data-plane backend (IPVS or nftables) is made to match.
+
+Per real server, every checker must pass for it to be up (keepalived's rule). A server that
+fails leaves at once (or goes to weight 0 with inhibit_on_failure); one removed from the
+config by a reload drains first (:mod:`lvsfast.dataplane.pool`). Each check runs as its own
+task, so one slow server never delays another's checks. Table updates are coalesced: many
+changes in one loop turn become one backend transaction.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+import ssl
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from lvsfast.check import probes
+from lvsfast.check.state import CheckState, Timing
+from lvsfast.config.model import Config, HttpCheck, MiscCheck, RealServer, TcpCheck, VirtualServer
+from lvsfast.dataplane import from_config
+from lvsfast.dataplane.model import DestKey, ServiceKey, Table
+from lvsfast.dataplane.pool import Override, Pool
+from lvsfast.scripts import ScriptError, check_script, run_script
+
+log = logging.getLogger("lvsfast.check")
+
+SUPPORTED = (TcpCheck, HttpCheck, MiscCheck)
+
+
+def _host(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip
+
+
+@dataclass
+class Check:
+    """One checker of one real server, with its own task."""
+
+    config: Any
+    state: CheckState
+    label: str
+    dynamic_weight: int | None = None
+    task: asyncio.Task | None = None
+
+
+@dataclass
+class Real:
+    vs: VirtualServer
+    rs: RealServer
+    keys: list[ServiceKey]
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{_host(self.rs.address)}:{self.rs.port or 0}"
+
+    @property
+    def up(self) -> bool:
+        return all(c.state.up for c in self.checks)
+
+    def reason(self) -> str:
+        return next((c.state.last_reason for c in self.checks if not c.state.up), "")
+
+
+class CheckerService:
+    name = "checker"
+
+    def __init__(self, options: Any = None, emit=None, backend=None) -> None:
+        self.options = options
+        self.emit = emit or (lambda *a, **k: None)
+        self.backend = backend
+        self.backend_name = "none"
+        self.config: Config | None = None
+        self.reals: dict[tuple[str, str], Real] = {}  # (vs name, rs name) -> Real
+        self.pool = Pool()
+        self.rng = random.Random()
+        self._dirty = False
+        self._master: dict[str, bool] = {}
+        self._vips_mastered: set[str] = set()
+        self.applied = 0
+        self.last_error = ""
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, config: Config) -> None:
+        if self.backend is None:
+            self.backend = self._make_backend(config)
+        self._load(config)
+        self._update_table()
+        await self._apply()
+        self._tick_task = asyncio.create_task(self._drain_ticker())
+
+    def _make_backend(self, config: Config):
+        from lvsfast.dataplane.select import choose
+
+        requested = getattr(self.options, "lvs_backend", None) or config.global_defs.lvs_backend
+        self.backend_name = choose(requested)
+        if self.backend_name == "ipvs":
+            from lvsfast.ipvs.backend import IPVSBackend
+
+            return IPVSBackend(keep_on_close=bool(getattr(self.options, "dont_release_ipvs", False)))
+        from lvsfast.nft.backend import NftBackend
+
+        return NftBackend()
+
+    def _ssl(self, config: Config) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        s = config.ssl
+        if s is not None and getattr(s, "ca", None):
+            ctx.load_verify_locations(s.ca)
+        else:
+            # keepalived's SSL_GET does not verify the server unless a CA is configured.
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if s is not None and getattr(s, "certificate", None):
+            ctx.load_cert_chain(s.certificate, getattr(s, "key", None), getattr(s, "password", None))
+        return ctx
+
+    def _load(self, config: Config) -> None:
+        self.config = config
+        self.ssl_ctx = self._ssl(config)
+        wanted: dict[tuple[str, str], tuple[VirtualServer, RealServer]] = {}
+        for vs in config.virtual_servers:
+            for rs in vs.real_servers:
+                real = Real(vs, rs, [])
+                wanted[(vs.name, real.name)] = (vs, rs)
+        for key in list(self.reals):
+            old = self.reals[key]
+            new = wanted.get(key)
+            if new is None or new != (old.vs, old.rs) and not self._same_checks(old, new):
+                self._cancel(old)
+                del self.reals[key]
+        now = asyncio.get_running_loop().time()
+        for key, (vs, rs) in wanted.items():
+            real = self.reals.get(key)
+            keys = from_config.service_keys(vs, config)
+            if real is not None:
+                # Unchanged checkers keep their state across a reload (keepalived #373, #1720).
+                real.vs, real.rs, real.keys = vs, rs, keys
+                continue
+            real = Real(vs, rs, keys)
+            for chk in rs.checkers:
+                if not isinstance(chk, SUPPORTED):
+                    log.warning("%s %s: %s is not implemented yet; ignored", vs.name, real.name, chk.kind)
+                    continue
+                t = Timing(chk.delay_loop, chk.connect_timeout, chk.retry, chk.delay_before_retry,
+                           chk.warmup if chk.warmup is not None else 0.0, chk.alpha or rs.alpha or vs.alpha)
+                st = CheckState(t)
+                st.schedule_first(now, self.rng.random())
+                c = Check(chk, st, f"{chk.kind} {_host(chk.connect_ip or rs.address)}:{chk.connect_port or rs.port}")
+                real.checks.append(c)
+            self.reals[key] = real
+            for c in real.checks:
+                c.task = asyncio.create_task(self._run(real, c))
+
+    @staticmethod
+    def _same_checks(old: Real, new: tuple[VirtualServer, RealServer]) -> bool:
+        return old.rs.checkers == new[1].checkers
+
+    def _cancel(self, real: Real) -> None:
+        for c in real.checks:
+            if c.task is not None:
+                c.task.cancel()
+
+    async def reload(self, config: Config) -> None:
+        self._load(config)
+        self._update_table()
+        await self._apply()
+
+    async def stop(self) -> None:
+        for real in self.reals.values():
+            self._cancel(real)
+        if getattr(self, "_tick_task", None):
+            self._tick_task.cancel()
+        if self.backend is not None:
+            try:
+                await self.backend.close(None)
+            except Exception as exc:
+                log.error("data plane close failed: %s", exc)
+
+    # ---- checks ----------------------------------------------------------------------------
+
+    def _suspended(self, real: Real) -> bool:
+        if not real.vs.ha_suspend:
+            return False
+        # ha_suspend: check only while this router holds the virtual server's address.
+        return real.vs.address is not None and real.vs.address not in self._vips_mastered
+
+    async def _run(self, real: Real, c: Check) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            delay = c.state.next_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self._suspended(real):
+                c.state.next_at = loop.time() + c.state.timing.delay_loop
+                continue
+            ok, reason = await self._probe(real, c)
+            change = c.state.result(loop.time(), ok, reason)
+            if change is not None:
+                log.info("%s on %s: %s %s", c.label, real.vs.name, "UP" if change.up else "DOWN", change.reason)
+                self._changed(real, change.up)
+            elif c.dynamic_weight is not None:
+                self._mark_dirty()
+
+    async def _probe(self, real: Real, c: Check) -> tuple[bool, str]:
+        chk = c.config
+        ip = chk.connect_ip or real.rs.address
+        port = chk.connect_port or real.rs.port or 0
+        try:
+            if isinstance(chk, TcpCheck):
+                bind = (chk.bindto, chk.bind_port or 0) if chk.bindto else None
+                ok, why = await probes.tcp(ip, port, chk.connect_timeout, bind)
+                return ok, f"TCP_CHECK {_host(ip)}:{port}: {why}"
+            if isinstance(chk, HttpCheck):
+                ctx = self.ssl_ctx if chk.tls else None
+                for url in chk.urls or (None,):
+                    if url is None:
+                        from lvsfast.config.model import Url
+                        url = Url()
+                    ok, why = await probes.http(chk, url, ip, port, ctx)
+                    if not ok:
+                        return ok, why
+                return True, why
+            if isinstance(chk, MiscCheck):
+                g = self.config.global_defs if self.config else None
+                ok, why, weight = await probes.misc(chk, bool(g and g.enable_script_security), g.script_user if g else None)
+                if weight != c.dynamic_weight:
+                    c.dynamic_weight = weight
+                return ok, why
+        except Exception as exc:  # a checker bug must not kill the loop; it is a failed check
+            log.exception("%s: checker error", c.label)
+            return False, f"{c.label}: internal error {exc!r}"
+        return False, "unsupported checker"
+
+    def _changed(self, real: Real, up: bool) -> None:
+        for script in (real.rs.notify_up if up else real.rs.notify_down,):
+            if script is not None:
+                asyncio.ensure_future(self._notify(script.command, script.user, script.group))
+        self.emit("real_server", virtual=real.vs.name, real=real.name, up=up)
+        self._mark_dirty()
+
+    async def _notify(self, command: str, user: str | None, group: str | None) -> None:
+        g = self.config.global_defs if self.config else None
+        try:
+            argv, run_as = check_script(command, user=user or (g.script_user if g else None), group=group,
+                                        security=bool(g and g.enable_script_security))
+        except ScriptError as exc:
+            log.error("notify script refused: %s", exc)
+            return
+        await run_script(argv, run_as=run_as, timeout=30)
+
+    # ---- the table -------------------------------------------------------------------------
+
+    def _mark_dirty(self) -> None:
+        if not self._dirty:
+            self._dirty = True
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush()))
+
+    async def _flush(self) -> None:
+        self._dirty = False
+        self._update_table()
+        await self._apply()
+
+    def healthy_table(self) -> Table:
+        assert self.config is not None
+        full = from_config.full_table(self.config)
+        dests = {k: dict(v) for k, v in full.dests.items()}
+        by_vs: dict[str, list[Real]] = {}
+        for real in self.reals.values():
+            by_vs.setdefault(real.vs.name, []).append(real)
+        for vs in self.config.virtual_servers:
+            reals = by_vs.get(vs.name, [])
+            alive_weight = 0
+            for real in reals:
+                dyn = next((c.dynamic_weight for c in real.checks if c.dynamic_weight is not None), None)
+                for key in real.keys:
+                    d = from_config.dest(vs, real.rs, key)
+                    if dyn is not None:
+                        d = replace(d, weight=dyn)
+                    if real.up:
+                        dests[key][d.key] = d
+                    elif real.rs.inhibit_on_failure or vs.inhibit_on_failure:
+                        dests[key][d.key] = replace(d, weight=0)
+                    else:
+                        dests[key].pop(d.key, None)
+                if real.up:
+                    alive_weight += dyn if dyn is not None else real.rs.weight
+            if vs.sorry_server is not None and alive_weight < vs.quorum - vs.hysteresis:
+                for key in from_config.service_keys(vs, self.config):
+                    d = from_config.dest(vs, vs.sorry_server, key, weight=1)
+                    if vs.sorry_server.inhibit:
+                        # sorry_server_inhibit: keep the real servers at weight 0 instead of removing them.
+                        for rs_key, rs_d in list(dests[key].items()):
+                            dests[key][rs_key] = replace(rs_d, weight=0)
+                    dests[key][d.key] = d
+        return Table(full.services, dests)
+
+    def _update_table(self) -> None:
+        assert self.config is not None
+        configured = frozenset((k, DestKey(str(ipaddress.ip_address(rs.address)), rs.port or k.port))
+                               for vs in self.config.virtual_servers for k in from_config.service_keys(vs, self.config)
+                               for rs in vs.real_servers)
+        timeouts = {(k, DestKey(str(ipaddress.ip_address(rs.address)), rs.port or k.port)): rs.drain_timeout
+                    for vs in self.config.virtual_servers for k in from_config.service_keys(vs, self.config)
+                    for rs in vs.real_servers}
+        self.pool.update(self.healthy_table(), configured, timeouts, asyncio.get_running_loop().time())
+        for line in self.pool.log:
+            log.info(line)
+        self.pool.log.clear()
+
+    async def _apply(self) -> None:
+        if self.backend is None:
+            return
+        try:
+            ops = await self.backend.apply(self.pool.table())
+            self.applied += len(ops)
+            self.last_error = ""
+        except Exception as exc:
+            self.last_error = str(exc)
+            log.error("data plane update failed: %s", exc)
+
+    async def _drain_ticker(self) -> None:
+        while True:
+            await asyncio.sleep(1)
+            if not self.pool.draining:
+                continue
+            active: dict = {}
+            states = getattr(self.backend, "active_connections", None)
+            if states is not None:
+                try:
+                    active = await states(list(self.pool.draining))
+                except Exception as exc:
+                    log.debug("connection counts unavailable: %s", exc)
+            if self.pool.tick(asyncio.get_running_loop().time(), active):
+                for line in self.pool.log:
+                    log.info(line)
+                self.pool.log.clear()
+                await self._apply()
+
+    # ---- control ---------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        table = self.pool.table()
+        out: dict[str, Any] = {"backend": self.backend_name, "last_error": self.last_error, "virtual_servers": {}}
+        for real in self.reals.values():
+            vs = out["virtual_servers"].setdefault(real.vs.name, {"real_servers": {}})
+            weight = None
+            for key in real.keys:
+                d = table.dests.get(key, {}).get(DestKey(str(ipaddress.ip_address(real.rs.address)),
+                                                         real.rs.port or key.port))
+                weight = d.weight if d else None
+            vs["real_servers"][real.name] = {
+                "up": real.up, "weight": weight, "configured_weight": real.rs.weight, "reason": real.reason(),
+                "checkers": [{"check": c.label, "up": c.state.up, "runs": c.state.runs} for c in real.checks],
+            }
+        return out
+
+    def stats(self, clear: bool = False) -> dict[str, Any]:
+        return {"applied_ops": self.applied, "checks": sum(c.state.runs for r in self.reals.values() for c in r.checks)}
+
+    async def command(self, op: str, args: dict[str, Any]) -> Any:
+        if op != "server":
+            raise ValueError(f"unknown command {op!r}")
+        action, vip, rsv = args.get("action"), args.get("virtual", ""), args.get("real", "")
+        matches = [(k, d) for real in self.reals.values() for k in real.keys
+                   if f"{_host(k.address or '')}:{k.port}" == vip
+                   for d in [DestKey(str(ipaddress.ip_address(real.rs.address)), real.rs.port or k.port)]
+                   if f"{_host(d.address)}:{d.port}" == rsv]
+        if not matches:
+            raise ValueError(f"no real server {rsv} in virtual server {vip}")
+        ov = {"drain": Override("drain"), "disable": Override("disable"), "enable": Override(),
+              "weight": Override(weight=args.get("weight"))}[action]
+        now = asyncio.get_running_loop().time()
+        msgs = [self.pool.set_override(pair, ov, now) for pair in matches]
+        await self._apply()
+        return "; ".join(msgs)
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "vrrp_state":
+            vips = set(event.get("vips", []))
+            if event.get("state") == "MASTER":
+                self._vips_mastered |= vips
+            else:
+                self._vips_mastered -= vips

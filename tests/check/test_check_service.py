@@ -1,0 +1,167 @@
+"""Checkers against real servers on loopback: failures detected within keepalived's bound,
+recovery brings a server back, misbehaving servers never stall or crash the checker."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+
+import pytest
+
+from lvsfast.check.service import CheckerService
+from lvsfast.check.state import CheckState, Timing
+from lvsfast.config import loads
+from lvsfast.dataplane.model import Table
+from support.servers import MiniHTTP
+
+
+class RecordingBackend:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.tables: list[Table] = []
+
+    async def apply(self, desired: Table):
+        self.tables.append(desired)
+        return []
+
+    async def close(self, desired=None):
+        pass
+
+    def reals(self) -> dict[str, int]:
+        t = self.tables[-1]
+        return {f"{d.address}:{d.port}": dest.weight for ds in t.dests.values() for d, dest in ds.items()}
+
+
+def conf(servers: list[MiniHTTP], check: str, extra_vs: str = "") -> str:
+    reals = "\n".join(f"""    real_server {s.host} {s.port} {{
+        weight 2
+{check}
+    }}""" for s in servers)
+    return f"""virtual_server 192.0.2.100 80 {{
+    delay_loop 0.3
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+{extra_vs}{reals}
+}}
+"""
+
+
+HTTP = """        HTTP_GET {
+            url {
+                path /healthz
+                status_code 200-299
+            }
+            connect_timeout 0.5
+            retry 1
+            delay_before_retry 0.2
+            warmup 0
+        }"""
+
+
+def test_state_detection_bound():
+    t = Timing(delay_loop=10, connect_timeout=1, retry=2, delay_before_retry=0.5)
+    s = CheckState(t)
+    now, down_at = 0.0, None
+    for _ in range(5):
+        now += t.connect_timeout  # each failed attempt costs up to connect_timeout
+        ch = s.result(now, False, "x")
+        if ch is not None:
+            down_at = now
+            break
+        now = s.next_at
+    assert down_at is not None and down_at <= t.connect_timeout * (t.retry + 1) + t.delay_before_retry * t.retry
+    assert s.result(now + 10, True) is not None and s.up
+
+
+async def _run(servers, check, body, extra_vs=""):
+    be = RecordingBackend()
+    svc = CheckerService(backend=be)
+    await svc.start(loads(conf(servers, check, extra_vs)))
+    try:
+        return await body(svc, be)
+    finally:
+        await svc.stop()
+
+
+async def wait_until(pred, timeout=8.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("mode,reason", [
+    ("status:503", "status 503 not in 200-299"),
+    ("silent", "no complete answer within 0.5s"),
+    ("reset", "Error"),
+    ("trickle", "no complete answer within 0.5s"),
+    ("closed", "Error"),
+])
+def test_bad_server_leaves_and_returns(mode, reason):
+    good, bad = MiniHTTP(), MiniHTTP()
+
+    async def body(svc, be):
+        key_bad = f"{bad.host}:{bad.port}"
+        assert await wait_until(lambda: be.tables and be.reals() == {f"{good.host}:{good.port}": 2, key_bad: 2})
+        bad.behaviour.mode = mode
+        t0 = time.monotonic()
+        assert await wait_until(lambda: key_bad not in be.reals(), timeout=5)
+        # connect_timeout 0.5 x (retry 1 + 1) + delay_before_retry 0.2 x 1, plus one delay_loop of slack
+        assert time.monotonic() - t0 <= 0.5 * 2 + 0.2 + 0.3 + 0.5
+        st = svc.status()["virtual_servers"]
+        rs = next(iter(st.values()))["real_servers"][f"127.0.0.1:{bad.port}"]
+        assert not rs["up"] and (reason in rs["reason"] or mode in ("reset", "closed"))
+        bad.behaviour.mode = "ok"
+        assert await wait_until(lambda: key_bad in be.reals(), timeout=5)
+
+    try:
+        asyncio.run(_run([good, bad], HTTP, body))
+    finally:
+        good.close()
+        bad.close()
+
+
+def test_digest_and_inhibit_on_failure():
+    s = MiniHTTP()
+    digest = hashlib.md5(b"hello\n").hexdigest()
+    check = HTTP.replace("status_code 200-299", f"digest {digest}")
+
+    async def body(svc, be):
+        key = f"{s.host}:{s.port}"
+        assert await wait_until(lambda: be.tables and be.reals().get(key) == 2)
+        s.behaviour.mode = "body:changed"
+        assert await wait_until(lambda: be.reals().get(key) == 0)  # inhibited, not removed
+        reason = next(iter(svc.status()["virtual_servers"].values()))["real_servers"][f"127.0.0.1:{s.port}"]["reason"]
+        assert "digest" in reason
+
+    try:
+        asyncio.run(_run([s], check, body, extra_vs="    inhibit_on_failure\n"))
+    finally:
+        s.close()
+
+
+def test_tcp_check_and_one_slow_server_does_not_delay_others():
+    slow, fast = MiniHTTP(), MiniHTTP()
+    slow.behaviour.mode = "silent"
+    tcp = """        TCP_CHECK {
+            connect_timeout 0.5
+            retry 0
+            delay_before_retry 0.1
+        }"""
+
+    async def body(svc, be):
+        await asyncio.sleep(1.5)
+        st = next(iter(svc.status()["virtual_servers"].values()))["real_servers"]
+        runs = st[f"127.0.0.1:{fast.port}"]["checkers"][0]["runs"]
+        assert runs >= 4  # every 0.3 s, undisturbed by the silent server
+        fast.close()
+        assert await wait_until(lambda: f"{fast.host}:{fast.port}" not in be.reals(), timeout=3)
+
+    try:
+        asyncio.run(_run([slow, fast], tcp, body))
+    finally:
+        slow.close()
