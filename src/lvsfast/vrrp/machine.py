@@ -326,7 +326,9 @@ class Machine:
         if ev.state is State.MASTER:
             self._become_master(ev.now, ev.reason)
         elif ev.state is State.BACKUP:
-            if self.state is State.MASTER:
+            # A member held in FAULT by its group comes back with the group, unless its own
+            # fault still stands.
+            if self.state is State.MASTER or (self.state is State.FAULT and not self.faulted):
                 self._become_backup(ev.now, ev.reason)
         elif ev.state is State.FAULT:
             if self.state is State.MASTER:

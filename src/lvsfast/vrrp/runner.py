@@ -24,6 +24,7 @@ from lvsfast.vrrp.machine import (Action, Advert, Announce, Fault, ForceState, M
                                   ReleaseAddresses, SendAdvert, Start, State, Stop, TakeAddresses, Tick, Transition)
 from lvsfast.vrrp.reasons import describe
 from lvsfast.vrrp.spec import InstanceSpec, ScriptSpec
+from lvsfast.vrrp.sync_group import propagate
 from lvsfast.vrrp.transport import FrameSender, VrrpTransport
 from lvsfast.vrrp.wire import AdvertBuilder, Receiver, build_garp, build_na
 from lvsfast.vrrp.wire_types import AUTH_AH
@@ -387,11 +388,9 @@ class Engine:
         self.emit("vrrp_state", instance=inst.spec.name, state=tr.new.value, vips=[v.address for v in inst.spec.vips])
         asyncio.ensure_future(self._notify(inst, tr.new))
         group = inst.spec.sync_group
-        if group and not forced and tr.new in (State.MASTER, State.BACKUP, State.FAULT):
-            for other in self.groups.get(group, []):
-                if other != inst.spec.name:
-                    self.instances[other].feed(ForceState(self.now(), tr.new, f"sync group {group}: {inst.spec.name} "
-                                                                           f"is {tr.new.value}"))
+        if group and not forced:
+            for other, ev in propagate(group, self.groups.get(group, []), inst.spec.name, tr.new, self.now()):
+                self.instances[other].feed(ev)
 
     async def _notify(self, inst: Instance, state: State) -> None:
         name = {State.MASTER: "master", State.BACKUP: "backup", State.FAULT: "fault", State.INIT: "stop"}[state]

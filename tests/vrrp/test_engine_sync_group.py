@@ -1,0 +1,42 @@
+"""A vrrp_sync_group in namespaces: a fault of one member moves both VIPs to the other router."""
+from __future__ import annotations
+
+import pytest
+
+from lvsfast.lab.netns import wait_for
+from support.netns import lab  # noqa: F401  (fixture)
+from support.vrrp_lab import VIP, VrrpLab, instance_conf
+
+VIP2 = "10.0.0.101"
+
+
+@pytest.fixture
+def vlab(lab, tmp_path):
+    return VrrpLab.build(lab, tmp_path)
+
+
+def _conf(priority: int, track: str = "") -> str:
+    group = "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n}\n"
+    return group + instance_conf(priority=priority, advert_int=0.1, extra=track) + \
+        instance_conf(priority=priority, advert_int=0.1, vrid=52, name="VI_2", vips=(f"{VIP2}/24",))
+
+
+def test_sync_group_fails_over_as_one(vlab):
+    r1 = vlab.routers["r1"]
+    r1.ns.ip("link", "add", "trk0", "type", "veth", "peer", "name", "trk1")
+    r1.ns.ip("link", "set", "trk0", "up")
+    r1.ns.ip("link", "set", "trk1", "up")
+    vlab.start_lvsfast("r1", _conf(150, "    track_interface {\n        trk0\n    }\n"))
+    vlab.start_lvsfast("r2", _conf(100))
+    both = lambda name, st: all(vlab.routers[name].state(i) == st for i in ("VI_1", "VI_2"))
+    wait_for(lambda: both("r1", "MASTER") and both("r2", "BACKUP"), timeout=20, what="r1 master of the group")
+    assert vlab.ping(VIP) and vlab.ping(VIP2)
+    # Only VI_1 tracks trk0, yet the whole group leaves r1.
+    r1.ns.ip("link", "set", "trk1", "down")
+    wait_for(lambda: both("r1", "FAULT") and both("r2", "MASTER"), timeout=10, what="the group on r2")
+    assert not r1.has(VIP) and not r1.has(VIP2)
+    assert vlab.ping(VIP) and vlab.ping(VIP2)
+    # The link returns: the group comes back to r1 together.
+    r1.ns.ip("link", "set", "trk1", "up")
+    wait_for(lambda: both("r1", "MASTER") and both("r2", "BACKUP"), timeout=10, what="the group back on r1")
+    assert vlab.ping(VIP) and vlab.ping(VIP2)
