@@ -1,0 +1,5 @@
+import sys
+
+from lvsfast.lab.run import main
+
+sys.exit(main())
