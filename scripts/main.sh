@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install, then check the example configuration (Figure 2.1)
-# the way keepalived -t would, in a throwaway namespace that has the example's eth0 and eth1.
+# The main job on a fresh machine (as root): install, then run the lab: Figure 2.1 of the
+# Keepalived Overview in network namespaces, with lvsfast on both LVS routers and traffic from a
+# client. Interactive on a terminal (keys fail and restore routers and real servers); otherwise,
+# or with --tour, the scripted tour. Every namespace is removed on exit, Ctrl-C included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 VENV=$(bash scripts/venv.sh | tail -n 1)
-NS=lvsfast-example-$$
-ip netns add "$NS"
-trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
-ip -n "$NS" link add eth0 type veth peer name eth1
-ip netns exec "$NS" "$VENV/bin/lvsfast" -t -f examples/keepalived.conf "$@"
+if [ $# -eq 0 ] && [ ! -t 0 ]; then
+  set -- --tour
+fi
+exec "$VENV/bin/python" -m lvsfast.lab "$@"
