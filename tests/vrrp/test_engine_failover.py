@@ -120,3 +120,34 @@ def test_lost_vip_is_put_back(vlab):
     vlab.routers["r1"].ns.ip("addr", "del", f"{VIP}/24", "dev", "eth0")
     wait_for(lambda: vlab.routers["r1"].has(VIP), timeout=5, what="VIP restored")
     assert vlab.ping()
+
+
+def test_track_file_weight_and_track_process_fault(vlab, tmp_path):
+    import shutil
+    import subprocess
+
+    value = tmp_path / "weightfile"
+    value.write_text("0\n")
+    daemon = tmp_path / "lvsfasttrk"  # a process name no one else on the machine runs
+    shutil.copy("/bin/sleep", daemon)
+    proc = subprocess.Popen([str(daemon), "600"])
+    try:
+        blocks = (f"vrrp_track_file tf {{\n    file \"{value}\"\n}}\n"
+                  f"vrrp_track_process tp {{\n    process lvsfasttrk\n    weight 0\n}}\n")
+        track = "    track_file {\n        tf weight -1\n    }\n    track_process {\n        tp\n    }\n"
+        vlab.start_lvsfast("r1", blocks + instance_conf(priority=150, advert_int=0.1, extra=track))
+        vlab.start_lvsfast("r2", instance_conf(priority=100, advert_int=0.1))
+        vlab.wait_master("r1")
+        value.write_text("80\n")  # 150 - 80 = 70 < 100: r2 takes over
+        vlab.wait_master("r2", timeout=10)
+        assert vlab.routers["r1"].status()["instances"]["VI_1"]["priority"] == 70
+        assert vlab.ping()
+        value.write_text("0\n")
+        vlab.wait_master("r1", timeout=10)
+        proc.kill()
+        proc.wait()
+        wait_for(lambda: vlab.routers["r1"].state() == "FAULT", timeout=10, what="FAULT when the process is gone")
+        vlab.wait_master("r2", timeout=5)
+        assert vlab.ping()
+    finally:
+        proc.kill()

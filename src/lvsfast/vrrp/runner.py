@@ -25,6 +25,7 @@ from lvsfast.vrrp.machine import (Action, Advert, Announce, Fault, ForceState, M
 from lvsfast.vrrp.reasons import describe
 from lvsfast.vrrp.spec import InstanceSpec, ScriptSpec
 from lvsfast.vrrp.sync_group import propagate
+from lvsfast.vrrp.track import ProcessSpec, ScriptTracker, effective_priority, file_value, process_up
 from lvsfast.vrrp.transport import FrameSender, VrrpTransport
 from lvsfast.vrrp.wire import AdvertBuilder, Receiver, build_garp, build_na
 from lvsfast.vrrp.wire_types import AUTH_AH
@@ -197,26 +198,7 @@ class Instance:
         self._reprioritise(f"{kind} {name} {'up' if ok else 'down'}")
 
     def _reprioritise(self, reason: str) -> None:
-        prio = self.base_priority
-        fault = ""
-        for t in self.spec.tracks:
-            ok = self.track_state.get((t.kind, t.name), True)
-            if t.reverse:
-                ok = not ok
-            if t.kind == "file":
-                value = self.track_values.get((t.kind, t.name), 0)
-                if t.weight == 0 and value != 0:
-                    fault = f"track_file {t.name} is {value}"
-                else:
-                    prio += value * t.weight
-                continue
-            if t.weight == 0:
-                if not ok:
-                    fault = f"{t.kind} {t.name} down"
-            elif t.weight > 0 and ok:
-                prio += t.weight
-            elif t.weight < 0 and not ok:
-                prio += t.weight
+        prio, fault = effective_priority(self.base_priority, self.spec.tracks, self.track_state, self.track_values)
         if not self.spec.params.priority == 255 and self.track_state.get(("interface", self.spec.interface)) is False:
             fault = f"interface {self.spec.interface} down"
         now = self.engine.now()
@@ -275,9 +257,12 @@ class Engine:
     """All instances of one configuration on the running loop."""
 
     def __init__(self, specs: list[InstanceSpec], scripts: dict[str, ScriptSpec], *,
-                 emit: Emit | None = None, script_security: bool = False, script_user: str | None = None) -> None:
+                 emit: Emit | None = None, script_security: bool = False, script_user: str | None = None,
+                 processes: dict[str, ProcessSpec] | None = None, files: dict[str, str] | None = None) -> None:
         self.specs = specs
         self.scripts = scripts
+        self.processes = processes or {}
+        self.files = files or {}  # vrrp_track_file name -> path
         self.emit = emit or (lambda *a, **k: None)
         self.script_security = script_security
         self.script_user = script_user
@@ -424,6 +409,9 @@ class Engine:
         files = {t.name for i in self.instances.values() for t in i.spec.tracks if t.kind == "file"}
         if files:
             self.tasks.append(asyncio.create_task(self._watch_files(sorted(files))))
+        procs = {t.name for i in self.instances.values() for t in i.spec.tracks if t.kind == "process"}
+        if procs:
+            self.tasks.append(asyncio.create_task(self._watch_processes(sorted(procs))))
 
     def _broadcast(self, kind: str, name: str, ok: bool, value: int = 0) -> None:
         for inst in self.instances.values():
@@ -454,35 +442,39 @@ class Engine:
             log.error("vrrp_script %s refused: %s", s.name, exc)
             self._broadcast("script", s.name, False)
             return
-        ok = not s.init_fail
-        good = bad = 0
+        tracker = ScriptTracker.initial(s.rise, s.fall, s.init_fail)
         while True:
             res = await run_script(argv, run_as=run_as, timeout=s.timeout)
-            if res.ok:
-                good, bad = good + 1, 0
-                if not ok and good >= s.rise:
-                    ok = True
-                    log.info("VRRP_Script(%s) succeeded", s.name)
-            else:
-                bad, good = bad + 1, 0
-                if ok and bad >= s.fall:
-                    ok = False
-                    log.info("VRRP_Script(%s) failed (%s)", s.name,
-                             "timed out" if res.timed_out else f"exited with status {res.returncode}")
+            changed = tracker.result(res.ok)
+            if changed is True:
+                log.info("VRRP_Script(%s) succeeded", s.name)
+            elif changed is False:
+                log.info("VRRP_Script(%s) failed (%s)", s.name,
+                         "timed out" if res.timed_out else f"exited with status {res.returncode}")
+            ok = tracker.ok
             self._broadcast("script", s.name, ok)
             await asyncio.sleep(s.interval)
 
     async def _watch_files(self, names: list[str]) -> None:
-        from lvsfast.vrrp.spec import SpecError  # noqa: F401  (symmetry with scripts)
-        paths = {n: n for n in names}
+        paths = {n: self.files[n] for n in names if n in self.files}
         while True:
             for name, path in paths.items():
                 try:
                     with open(path) as f:
-                        value = int((f.read().strip() or "0").split()[0])
-                except (OSError, ValueError):
+                        value = file_value(f.read())
+                except OSError:
                     value = 0
                 self._broadcast("file", name, value == 0, value)
+            await asyncio.sleep(1)
+
+    async def _watch_processes(self, names: list[str]) -> None:
+        # Polling /proc once a second: keepalived listens to the proc connector, but a second's
+        # delay is within its own default track_process delay.
+        while True:
+            table = await asyncio.to_thread(_process_table)
+            for name in names:
+                p = self.processes.get(name)
+                self._broadcast("process", name, p is not None and process_up(p, table))
             await asyncio.sleep(1)
 
     async def _watch_vips(self) -> None:
@@ -516,3 +508,20 @@ class Engine:
             "instances": {n: i.status() for n, i in self.instances.items()},
             "counters": {f"{k[0]}/IPv{k[1]}": l.receiver.counters() for k, l in self.links.items()},
         }
+
+
+def _process_table() -> list[tuple[str, list[str]]]:
+    """(comm, argv) of every process, read from /proc."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().rstrip("\n")
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+        except OSError:
+            continue
+        out.append((comm, argv))
+    return out

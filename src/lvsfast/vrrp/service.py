@@ -40,7 +40,8 @@ class VrrpService:
         self.specs, self.scripts = self._build(config)
         g = config.global_defs
         self.engine = Engine(list(self.specs.values()), self.scripts, emit=self.emit,
-                             script_security=g.enable_script_security, script_user=g.script_user)
+                             script_security=g.enable_script_security, script_user=g.script_user,
+                             processes=specs.processes(config), files=specs.track_files(config))
         await self.engine.start()
 
     async def reload(self, config: Config) -> None:

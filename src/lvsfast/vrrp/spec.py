@@ -154,3 +154,22 @@ def scripts(cfg: m.Config) -> dict[str, ScriptSpec]:
         out[s.name] = ScriptSpec(s.name, s.script.command, s.script.user, s.script.group, s.interval,
                                  s.timeout if s.timeout is not None else s.interval, s.rise, s.fall, s.init_fail)
     return out
+
+
+def processes(cfg: m.Config) -> dict:
+    """The vrrp_track_process blocks, as :class:`lvsfast.vrrp.track.ProcessSpec` by name."""
+    from lvsfast.vrrp.track import ProcessSpec
+
+    out = {}
+    for p in cfg.vrrp_track_processes:
+        if not p.process:
+            continue
+        words = p.process.split()
+        out[p.name] = ProcessSpec(p.name, words[0], p.param_match, tuple(words[1:]), p.quorum, p.quorum_max,
+                                  p.full_command)
+    return out
+
+
+def track_files(cfg: m.Config) -> dict[str, str]:
+    """vrrp_track_file name -> the file's path."""
+    return {f.name: f.path for f in cfg.vrrp_track_files if f.path}
