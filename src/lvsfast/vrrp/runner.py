@@ -24,7 +24,8 @@ from lvsfast.vrrp.machine import (Action, Advert, Announce, Fault, ForceState, M
                                   ReleaseAddresses, SendAdvert, Start, State, Stop, TakeAddresses, Tick, Transition)
 from lvsfast.vrrp.reasons import describe
 from lvsfast.vrrp.spec import InstanceSpec, ScriptSpec
-from lvsfast.vrrp.sync_group import propagate
+from lvsfast.vrrp.notify import Notification, Notifier
+from lvsfast.vrrp.sync_group import FOLLOWED, propagate
 from lvsfast.vrrp.track import ProcessSpec, ScriptTracker, effective_priority, file_value, process_up
 from lvsfast.vrrp.transport import FrameSender, VrrpTransport
 from lvsfast.vrrp.wire import AdvertBuilder, Receiver, build_garp, build_na
@@ -258,11 +259,15 @@ class Engine:
 
     def __init__(self, specs: list[InstanceSpec], scripts: dict[str, ScriptSpec], *,
                  emit: Emit | None = None, script_security: bool = False, script_user: str | None = None,
-                 processes: dict[str, ProcessSpec] | None = None, files: dict[str, str] | None = None) -> None:
+                 processes: dict[str, ProcessSpec] | None = None, files: dict[str, str] | None = None,
+                 notifier: Notifier | None = None, group_notify: dict[str, tuple] | None = None) -> None:
         self.specs = specs
         self.scripts = scripts
         self.processes = processes or {}
         self.files = files or {}  # vrrp_track_file name -> path
+        self.notifier = notifier or Notifier(security=script_security, user=script_user)
+        self.group_notify = group_notify or {}
+        self.pending: set[asyncio.Future] = set()
         self.emit = emit or (lambda *a, **k: None)
         self.script_security = script_security
         self.script_user = script_user
@@ -371,30 +376,23 @@ class Engine:
 
     def transitioned(self, inst: Instance, tr: Transition, forced: bool) -> None:
         self.emit("vrrp_state", instance=inst.spec.name, state=tr.new.value, vips=[v.address for v in inst.spec.vips])
-        asyncio.ensure_future(self._notify(inst, tr.new))
+        self._later(self._notify(inst, tr.new))
         group = inst.spec.sync_group
+        if group and not forced and tr.new in FOLLOWED:
+            self._later(self.notifier.notify(self.group_notify.get(group, ()), Notification("GROUP", group, tr.new)))
         if group and not forced:
             for other, ev in propagate(group, self.groups.get(group, []), inst.spec.name, tr.new, self.now()):
                 self.instances[other].feed(ev)
 
+    def _later(self, coro) -> None:
+        # Kept so that stop() can let notify_stop scripts finish before the loop ends.
+        task = asyncio.ensure_future(coro)
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
     async def _notify(self, inst: Instance, state: State) -> None:
-        name = {State.MASTER: "master", State.BACKUP: "backup", State.FAULT: "fault", State.INIT: "stop"}[state]
-        label = "STOP" if state is State.INIT else state.value
-        for kind, script in inst.spec.notify:
-            if kind not in (name, "notify"):
-                continue
-            try:
-                argv, run_as = check_script(script.command, user=script.user or self.script_user, group=script.group,
-                                            security=self.script_security)
-            except ScriptError as exc:
-                log.error("(%s) notify script refused: %s", inst.spec.name, exc)
-                continue
-            if kind == "notify":
-                argv = argv + ("INSTANCE", inst.spec.name, label, str(inst.machine.priority))
-            res = await run_script(argv, run_as=run_as, timeout=30)
-            if not res.ok:
-                log.warning("(%s) notify %s %s", inst.spec.name, " ".join(argv),
-                            "timed out" if res.timed_out else f"exited {res.returncode}")
+        await self.notifier.notify(inst.spec.notify,
+                                   Notification("INSTANCE", inst.spec.name, state, inst.machine.priority))
 
     # ---- tracking --------------------------------------------------------------------------
 
@@ -497,6 +495,9 @@ class Engine:
         for t in self.tasks:
             t.cancel()
         await asyncio.gather(*(i.close(release) for i in self.instances.values()), return_exceptions=True)
+        if self.pending:
+            await asyncio.wait(list(self.pending), timeout=self.notifier.timeout)
+        self.notifier.close()
         loop = asyncio.get_running_loop()
         for link in self.links.values():
             for fd in link.transport.filenos():

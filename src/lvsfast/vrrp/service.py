@@ -11,6 +11,7 @@ from typing import Any
 
 from lvsfast.config.model import Config
 from lvsfast.vrrp import spec as specs
+from lvsfast.vrrp.notify import Notifier
 from lvsfast.vrrp.runner import Engine
 
 log = logging.getLogger("lvsfast.vrrp")
@@ -41,7 +42,10 @@ class VrrpService:
         g = config.global_defs
         self.engine = Engine(list(self.specs.values()), self.scripts, emit=self.emit,
                              script_security=g.enable_script_security, script_user=g.script_user,
-                             processes=specs.processes(config), files=specs.track_files(config))
+                             processes=specs.processes(config), files=specs.track_files(config),
+                             notifier=Notifier(fifo=specs.notify_fifo(config), security=g.enable_script_security,
+                                               user=g.script_user),
+                             group_notify=specs.group_notify(config))
         await self.engine.start()
 
     async def reload(self, config: Config) -> None:

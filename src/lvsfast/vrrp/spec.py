@@ -173,3 +173,20 @@ def processes(cfg: m.Config) -> dict:
 def track_files(cfg: m.Config) -> dict[str, str]:
     """vrrp_track_file name -> the file's path."""
     return {f.name: f.path for f in cfg.vrrp_track_files if f.path}
+
+
+def notify_fifo(cfg: m.Config) -> str | None:
+    """The FIFO VRRP notifications go to: vrrp_notify_fifo, else notify_fifo."""
+    g = cfg.global_defs
+    fifo = g.vrrp_notify_fifo or g.notify_fifo
+    return fifo.command if fifo else None
+
+
+def group_notify(cfg: m.Config) -> dict[str, tuple[tuple[str, m.Script], ...]]:
+    """Each vrrp_sync_group's notify scripts as (kind, script) pairs, like InstanceSpec.notify."""
+    out = {}
+    for sg in cfg.vrrp_sync_groups:
+        out[sg.name] = tuple((k, s) for k, s in (("master", sg.notify_master), ("backup", sg.notify_backup),
+                                                   ("fault", sg.notify_fault), ("stop", sg.notify_stop),
+                                                   ("notify", sg.notify)) if s is not None)
+    return out
