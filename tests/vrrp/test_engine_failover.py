@@ -151,3 +151,16 @@ def test_track_file_weight_and_track_process_fault(vlab, tmp_path):
         assert vlab.ping()
     finally:
         proc.kill()
+
+
+def test_stale_vip_from_a_crash_does_not_survive_on_a_backup(vlab):
+    vlab.start_lvsfast("r1", instance_conf(priority=150, advert_int=0.1))
+    vlab.wait_master("r1")
+    # r2 "crashed" while master: its VIP is still in the kernel when it starts again.
+    vlab.routers["r2"].ns.ip("addr", "add", f"{VIP}/24", "dev", "eth0")
+    vlab.start_lvsfast("r2", instance_conf(priority=100, advert_int=0.1))
+    wait_for(lambda: vlab.routers["r2"].state() == "BACKUP", timeout=10, what="r2 backup")
+    assert not vlab.routers["r2"].has(VIP)
+    vlab.client.run("ip", "neigh", "flush", "dev", "eth0", check=False)
+    assert vlab.ping()
+    assert "removed stale VIPs" in vlab.routers["r2"].log.read_text()
