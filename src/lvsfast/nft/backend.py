@@ -12,6 +12,7 @@ import logging
 from lvsfast.dataplane.backend import BackendError
 from lvsfast.dataplane.diff import Op, diff
 from lvsfast.dataplane.model import Table
+from lvsfast.nft import fastpath
 from lvsfast.nft.libnft import Nft, NftError
 from lvsfast.nft.parse import table_from_json
 from lvsfast.nft.render import TABLE, transaction
@@ -48,6 +49,44 @@ class NftBackend:
         self._nft = Nft()
         self._state: Table | None = None  # what our table holds, as last read or written
         self._exists = False
+        self._nl: fastpath.NlSocket | None = None
+        self.fast_updates = 0  # how many applies took the raw-netlink path (for tests and bench)
+
+    def _fast(self, desired: Table) -> bool:
+        """Send a dests-only change of existing plain services as raw netlink; False if not such a change."""
+        cur = self._state
+        if cur is None or not self._exists or cur.services.keys() != desired.services.keys():
+            return False
+        changed = []
+        for key, svc in desired.services.items():
+            old, new = cur.dests.get(key, {}), desired.dests.get(key, {})
+            if cur.services[key] != svc:
+                return False
+            if dict(old) != dict(new):
+                if not fastpath.eligible(cur.services[key], svc):
+                    return False
+                changed.append((svc, old, new))
+        if not changed:
+            return True
+        if check(desired):
+            return False
+        if self._nl is None:
+            self._nl = fastpath.NlSocket()
+
+        def build(seq: int) -> list[bytes]:
+            msgs: list[bytes] = []
+            for svc, old, new in changed:
+                msgs += fastpath.update_batch(self.table, svc, old, new, seq + len(msgs))
+            return msgs
+
+        try:
+            self._nl.batch(build)
+        except OSError as exc:
+            self._state = None
+            names = ", ".join(str(svc.key) for svc, _, _ in changed)
+            raise BackendError(f"nftables: update of {names} in table ip {self.table} refused: {exc}") from exc
+        self.fast_updates += 1
+        return True
 
     def _read_sync(self) -> Table:
         try:
@@ -82,6 +121,11 @@ class NftBackend:
             raise BackendError(f"nftables: transaction on table ip {self.table} refused: {exc}") from exc
 
     async def apply(self, desired: Table, *, reread: bool = False) -> list[Op]:
+        if not reread and self._state is not None:
+            before = self._state
+            if self._fast(desired):
+                self._state = desired
+                return diff(before, desired)
         text, ops = self.script(desired, reread=reread)
         if not text:
             return []
@@ -107,3 +151,6 @@ class NftBackend:
             self._state = None
             self._exists = False
             self._nft.close()
+            if self._nl is not None:
+                self._nl.close()
+                self._nl = None
