@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import threading
 from dataclasses import dataclass
 
@@ -71,3 +72,88 @@ class MiniHTTP:
     def close(self) -> None:
         self._stop = True
         self.sock.close()
+
+
+class _UdpProto(asyncio.DatagramProtocol):
+    def __init__(self, owner) -> None:
+        self.owner = owner
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        reply = self.owner.answer(data)
+        if reply is not None:
+            self.transport.sendto(reply, addr)
+
+
+class UdpEcho:
+    """Echoes each datagram back, or stays silent when ``silent`` is set."""
+
+    silent = False
+
+    @classmethod
+    async def start(cls, host: str = "127.0.0.1"):
+        self = cls()
+        loop = asyncio.get_running_loop()
+        self.transport, _ = await loop.create_datagram_endpoint(lambda: _UdpProto(self), local_addr=(host, 0))
+        self.host, self.port = self.transport.get_extra_info("sockname")[:2]
+        return self
+
+    def answer(self, data: bytes) -> bytes | None:
+        return None if self.silent else data
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+class DnsServer(UdpEcho):
+    """Answers every query with its question and one A record, with ``rcode`` in the flags."""
+
+    rcode = 0
+
+    def answer(self, data: bytes) -> bytes | None:
+        if self.silent or len(data) < 12:
+            return None
+        qid = int.from_bytes(data[:2], "big")
+        question = data[12:]
+        if self.rcode:
+            head = struct.pack("!HHHHHH", qid, 0x8180 | self.rcode, 1, 0, 0, 0)
+            return head + question
+        head = struct.pack("!HHHHHH", qid, 0x8180, 1, 1, 0, 0)
+        return head + question + struct.pack("!HHHIH4s", 0xC00C, 1, 1, 60, 4, bytes([192, 0, 2, 1]))
+
+
+class SmtpServer:
+    """Greets with ``greeting`` (None: accepts and never speaks), answers HELO with 250."""
+
+    greeting: bytes | None = b"220 test ESMTP\r\n"
+
+    @classmethod
+    async def start(cls, host: str = "127.0.0.1"):
+        self = cls()
+        self.helos: list[str] = []
+        self.server = await asyncio.start_server(self._client, host, 0)
+        self.host, self.port = self.server.sockets[0].getsockname()[:2]
+        return self
+
+    async def _client(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            if self.greeting is None:
+                await asyncio.sleep(30)
+                return
+            w.write(self.greeting)
+            line = await r.readline()
+            if line.upper().startswith(b"HELO "):
+                self.helos.append(line[5:].strip().decode())
+                w.write(b"250-test\r\n250 OK\r\n")
+                await r.readline()
+                w.write(b"221 bye\r\n")
+            await w.drain()
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            w.close()
+
+    def close(self) -> None:
+        self.server.close()

@@ -13,13 +13,15 @@ import asyncio
 import ipaddress
 import logging
 import random
+import socket
 import ssl
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lvsfast.check import probes
+from lvsfast.check import probes, protocols
 from lvsfast.check.state import CheckState, Timing
-from lvsfast.config.model import Config, HttpCheck, MiscCheck, RealServer, TcpCheck, VirtualServer
+from lvsfast.config.model import (Config, DnsCheck, FileCheck, HttpCheck, MiscCheck, PingCheck, RealServer, SmtpCheck,
+                                  TcpCheck, UdpCheck, VirtualServer)
 from lvsfast.dataplane import from_config
 from lvsfast.dataplane.model import DestKey, ServiceKey, Table
 from lvsfast.dataplane.pool import Override, Pool
@@ -27,7 +29,7 @@ from lvsfast.scripts import ScriptError, check_script, run_script
 
 log = logging.getLogger("lvsfast.check")
 
-SUPPORTED = (TcpCheck, HttpCheck, MiscCheck)
+SUPPORTED = (TcpCheck, HttpCheck, MiscCheck, DnsCheck, SmtpCheck, UdpCheck, PingCheck, FileCheck)
 
 
 def _host(ip: str) -> str:
@@ -42,6 +44,7 @@ class Check:
     state: CheckState
     label: str
     dynamic_weight: int | None = None
+    seq: int = 0
     task: asyncio.Task | None = None
 
 
@@ -229,6 +232,30 @@ class CheckerService:
                 ok, why, weight = await probes.misc(chk, bool(g and g.enable_script_security), g.script_user if g else None)
                 if weight != c.dynamic_weight:
                     c.dynamic_weight = weight
+                return ok, why
+            bind = (chk.bindto, chk.bind_port or 0) if chk.bindto else None
+            if isinstance(chk, DnsCheck):
+                return await protocols.dns(chk, ip, port, self.rng.randrange(1 << 16), bind)
+            if isinstance(chk, UdpCheck):
+                return await protocols.udp(chk, ip, port, self.rng.randbytes(16), bind)
+            if isinstance(chk, SmtpCheck):
+                helo = chk.helo_name or socket.gethostname()
+                for host in chk.hosts or (None,):
+                    h_ip = (host.connect_ip if host and host.connect_ip else ip)
+                    h_port = (host.connect_port if host and host.connect_port else port)
+                    h_bind = (host.bindto, host.bind_port or 0) if host and host.bindto else bind
+                    ok, why = await protocols.smtp(chk, h_ip, h_port, helo, h_bind)
+                    if not ok:
+                        return ok, why
+                return True, why
+            if isinstance(chk, PingCheck):
+                c.seq = (c.seq + 1) & 0xFFFF
+                return await protocols.ping(ip, chk.connect_timeout, self.rng.randrange(1 << 16), c.seq)
+            if isinstance(chk, FileCheck):
+                files = self.config.vrrp_track_files if self.config else ()
+                track = protocols.find_track_file(files, chk.track_file)
+                ok, why, offset = protocols.file_verdict(chk, track, protocols.read_track_file(track.path if track else None))
+                c.dynamic_weight = None if offset is None else max(0, real.rs.weight + offset)
                 return ok, why
         except Exception as exc:  # a checker bug must not kill the loop; it is a failed check
             log.exception("%s: checker error", c.label)
