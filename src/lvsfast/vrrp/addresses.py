@@ -14,6 +14,7 @@ import asyncio
 import errno
 import logging
 import socket
+import subprocess
 from dataclasses import dataclass, field
 
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from lvsfast.config.model import VirtualAddress, VirtualRoute
+from lvsfast.config.model import VirtualAddress, VirtualRoute, VirtualRule
 
 log = logging.getLogger("lvsfast.vrrp")
 
@@ -46,8 +47,12 @@ class AddressManager:
     interface: str
     vips: tuple[VirtualAddress, ...]
     routes: tuple[VirtualRoute, ...] = ()
+    rules: tuple[VirtualRule, ...] = ()
+    block: bool = False  # strict mode without accept: drop traffic to the VIPs we hold
     added: set[tuple[str, str, int]] = field(default_factory=set)
     added_routes: list[dict] = field(default_factory=list)
+    added_rules: list[dict] = field(default_factory=list)
+    blocked: set[tuple[int, str]] = field(default_factory=set)
     _ifindex: dict[str, int] = field(default_factory=dict)
 
     def _index(self, ipr: IPRoute, dev: str) -> int:
@@ -98,6 +103,10 @@ class AddressManager:
                 done.append(f"{v.address}/{v.prefix}")
             for r in self.routes:
                 self._route(ipr, "add", r)
+            for r in self.rules:
+                self._rule(ipr, r)
+        if self.block:
+            self._block(True)
         return done
 
     async def release(self) -> list[str]:
@@ -106,7 +115,15 @@ class AddressManager:
 
     def _release(self) -> list[str]:
         done = []
+        if self.blocked:
+            self._block(False)
         with IPRoute() as ipr:
+            for rule in reversed(self.added_rules):
+                try:
+                    ipr.rule("del", **rule)
+                except NetlinkError:
+                    pass
+            self.added_rules.clear()
             for rt in reversed(self.added_routes):
                 try:
                     ipr.route("del", **rt)
@@ -173,6 +190,59 @@ class AddressManager:
         except NetlinkError as exc:
             if exc.code != errno.EEXIST:
                 log.error("cannot add route %s: %s", r.destination, exc)
+
+
+    def _rule(self, ipr: IPRoute, r: VirtualRule) -> None:
+        kw: dict = {"family": socket.AF_INET if r.family == 4 else socket.AF_INET6}
+        for attr, addr in (("src", r.from_), ("dst", r.to)):
+            if addr and addr != "all":
+                a, _, plen = addr.partition("/")
+                kw[attr] = a
+                kw[f"{attr}_len"] = int(plen) if plen else (32 if r.family == 4 else 128)
+        if r.table and r.table.isdigit():
+            kw["table"] = int(r.table)
+        if r.preference is not None:
+            kw["priority"] = r.preference
+        if r.iif:
+            kw["iifname"] = r.iif
+        if r.oif:
+            kw["oifname"] = r.oif
+        try:
+            ipr.rule("add", **kw)
+            self.added_rules.append(kw)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                log.error("cannot add rule %s: %s", " ".join(r.options) or kw, exc)
+
+    def _block(self, on: bool) -> None:
+        """Strict mode without ``accept``: a non-owner master drops what is sent to its VIPs
+        (RFC 5798 Accept_Mode False), through an nftables table of lvsfast's own."""
+        want = {(v.family, v.address) for v in self.vips}
+        todo = want - self.blocked if on else set(self.blocked)
+        if not todo:
+            return
+        cmds = ["add table inet lvsfast_vrrp",
+                "add set inet lvsfast_vrrp vips4 { type ipv4_addr; }",
+                "add set inet lvsfast_vrrp vips6 { type ipv6_addr; }",
+                "add chain inet lvsfast_vrrp input { type filter hook input priority -1; policy accept; }"]
+        try:
+            have = subprocess.run(["nft", "list", "chain", "inet", "lvsfast_vrrp", "input"], capture_output=True,
+                                  text=True, timeout=10).stdout
+            if "@vips4" not in have:
+                cmds += ["add rule inet lvsfast_vrrp input ip daddr @vips4 drop",
+                         "add rule inet lvsfast_vrrp input ip6 daddr @vips6 drop"]
+            verb = "add" if on else "delete"
+            for fam, addr in sorted(todo):
+                cmds.append(f"{verb} element inet lvsfast_vrrp vips{fam} {{ {addr} }}")
+            res = subprocess.run(["nft", "-f", "-"], input="\n".join(cmds) + "\n", capture_output=True, text=True,
+                                 timeout=10)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.error("cannot %s VIP traffic (strict mode): %s", "block" if on else "unblock", exc)
+            return
+        if res.returncode != 0:
+            log.error("cannot %s VIP traffic (strict mode): %s", "block" if on else "unblock", res.stderr.strip())
+            return
+        self.blocked = self.blocked | todo if on else set()
 
 
 async def _selftest() -> None:  # pragma: no cover - manual aid

@@ -52,7 +52,8 @@ class Instance:
         self.engine = engine
         self.machine = Machine(spec.params)
         self.base_priority = spec.params.priority
-        self.addresses = AddressManager(spec.interface, spec.vips)
+        self.addresses = AddressManager(spec.interface, spec.vips + spec.excluded, spec.routes, spec.rules,
+                                        block=spec.strict and not spec.accept)
         self.garp = GarpSchedule(spec.garp)
         self.link: Link | None = None
         self.builders: list[tuple[str, AdvertBuilder]] = []

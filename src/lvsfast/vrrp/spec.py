@@ -61,6 +61,10 @@ class InstanceSpec:
     tracks: tuple[TrackSpec, ...]
     notify: tuple[tuple[str, m.Script], ...]  # (kind, script): master/backup/fault/stop/notify
     sync_group: str | None
+    routes: tuple[m.VirtualRoute, ...] = ()
+    rules: tuple[m.VirtualRule, ...] = ()
+    strict: bool = False
+    accept: bool = True  # False: traffic to the VIPs is dropped while we are a non-owner master
 
     @property
     def name(self) -> str:
@@ -104,9 +108,18 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         raise SpecError(f"{vi.name}: needs an interface and a virtual_router_id")
     family = vi.family
     version = resolve.vrrp_version(vi, g)
+    strict = resolve.strict_mode(vi, g)
+    if strict:
+        # keepalived's vrrp_strict: what RFC 5798 does not allow is refused, not tolerated.
+        if vi.unicast_peer:
+            raise SpecError(f"{vi.name}: unicast_peer is not allowed in strict mode (vrrp_strict)")
+        if not vi.virtual_ipaddress:
+            raise SpecError(f"{vi.name}: strict mode (vrrp_strict) needs at least one virtual_ipaddress")
+        if version == 2 and family == 6:
+            raise SpecError(f"{vi.name}: VRRPv2 cannot carry IPv6 in strict mode (vrrp_strict)")
     src = vi.unicast_src_ip or vi.mcast_src_ip or address_of(vi.interface, family)
     auth_type, auth_pass = AUTH_NONE, b""
-    if vi.authentication is not None and version == 2:
+    if vi.authentication is not None and version == 2 and not strict:
         auth_type = AUTH_PASS if vi.authentication.auth_type == "PASS" else AUTH_AH
         auth_pass = vi.authentication.auth_pass[:8].encode()
     gs = resolve.garp(vi, g)
@@ -143,7 +156,9 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         vips=vi.virtual_ipaddress, excluded=vi.virtual_ipaddress_excluded,
         auth_type=auth_type, auth_pass=auth_pass,
         checksum_as_v2=g.v3_checksum_as_v2 if vi.v3_checksum_as_v2 is None else vi.v3_checksum_as_v2,
-        garp=garp, tracks=tuple(tracks), notify=notify, sync_group=sg.name if sg else None)
+        garp=garp, tracks=tuple(tracks), notify=notify, sync_group=sg.name if sg else None,
+        routes=vi.virtual_routes, rules=vi.virtual_rules, strict=strict,
+        accept=resolve.accept_mode(vi, g) or vi.priority == 255)
 
 
 def scripts(cfg: m.Config) -> dict[str, ScriptSpec]:
