@@ -57,6 +57,7 @@ class Options:
     lvs_backend: str | None = None  # overrides global_defs' lvs_backend
     control_socket: str = DEFAULT_CONTROL_SOCKET
     dump_dir: str = "/tmp"
+    metrics: str | None = None  # [ADDR:]PORT for the Prometheus endpoint; off by default
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
       help="lvsfast: load-balancing data plane (overrides global_defs' lvs_backend)")
     a("--control-socket", metavar="PATH", default=DEFAULT_CONTROL_SOCKET,
       help=f"lvsfast: UNIX socket for lvsfastctl (default {DEFAULT_CONTROL_SOCKET})")
+    a("--metrics", metavar="[ADDR:]PORT",
+      help="lvsfast: serve Prometheus metrics (off by default; ADDR defaults to 127.0.0.1)")
     return p
 
 
@@ -110,7 +113,7 @@ def _options(ns: argparse.Namespace) -> Options:
         pid=ns.pid, vrrp_pid=ns.vrrp_pid, checkers_pid=ns.checkers_pid, dump_conf=ns.dump_conf,
         config_id=ns.config_id, dont_respawn=ns.dont_respawn, dont_release_vrrp=ns.dont_release_vrrp,
         dont_release_ipvs=ns.dont_release_ipvs, release_vips=ns.release_vips, all_config=ns.all_config,
-        lvs_backend=ns.lvs_backend, control_socket=ns.control_socket)
+        lvs_backend=ns.lvs_backend, control_socket=ns.control_socket, metrics=ns.metrics)
 
 
 def version_text() -> str:

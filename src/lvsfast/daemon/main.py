@@ -116,9 +116,34 @@ async def _main(options: Any, load_config: Callable[[], Any], config: Any,
     except (OSError, RuntimeError) as exc:
         log.error("control socket: %s", exc)
         return 1
+    metrics = None
+    refresher = None
+    if _opt(options, "metrics"):
+        from lvsfast.daemon import metrics as prom
+
+        snapshot = prom.Snapshot()
+        try:
+            metrics = prom.serve(_opt(options, "metrics"), snapshot)
+        except (OSError, ValueError) as exc:
+            log.error("metrics endpoint: %s", exc)
+            await control.close()
+            return 1
+
+        async def refresh() -> None:
+            while True:
+                try:
+                    snapshot.set(await sup.status())
+                except Exception as exc:  # a slow child must not stop the refresher
+                    log.debug("metrics refresh: %s", exc)
+                await asyncio.sleep(2)
+        refresher = asyncio.ensure_future(refresh())
     try:
         return await sup.run(config)
     finally:
+        if refresher is not None:
+            refresher.cancel()
+        if metrics is not None:
+            metrics.shutdown()
         await control.close()
 
 
