@@ -41,6 +41,29 @@ def check(desired: Table) -> list[str]:
     return errors
 
 
+def changed_part(current: Table, desired: Table) -> tuple[Table, Table]:
+    """The services that differ, from each side. Identity first: Table.with_dest shares unchanged
+    services' dicts, so a one-server change costs a pass over services, not over real servers."""
+    keys = []
+    cs, cd = current.services, current.dests
+    if cs is not desired.services:
+        for key, svc in desired.services.items():
+            have = cs.get(key)
+            if have is not svc and have != svc:
+                keys.append(key)
+        keys += [k for k in cs if k not in desired.services]
+    seen = set(keys)
+    for key, b in desired.dests.items():
+        a = cd.get(key)
+        if a is not b and key not in seen and key in desired.services and dict(a or {}) != dict(b or {}):
+            keys.append(key)
+
+    def part(t: Table) -> Table:
+        return Table({k: t.services[k] for k in keys if k in t.services},
+                     {k: t.dests.get(k, {}) for k in keys if k in t.services})
+    return part(current), part(desired)
+
+
 class NftBackend:
     name = "nftables"
 
@@ -52,24 +75,18 @@ class NftBackend:
         self._nl: fastpath.NlSocket | None = None
         self.fast_updates = 0  # how many applies took the raw-netlink path (for tests and bench)
 
-    def _fast(self, desired: Table) -> bool:
-        """Send a dests-only change of existing plain services as raw netlink; False if not such a change."""
-        cur = self._state
-        if cur is None or not self._exists or cur.services.keys() != desired.services.keys():
+    def _fast(self, cur: Table, desired: Table) -> bool:
+        """Send a dests-only change of existing plain services as raw netlink; False if not such a change.
+
+        ``cur`` and ``desired`` hold only the services that differ.
+        """
+        if not self._exists or cur.services.keys() != desired.services.keys():
             return False
         changed = []
         for key, svc in desired.services.items():
-            old, new = cur.dests.get(key, {}), desired.dests.get(key, {})
-            if cur.services[key] != svc:
+            if cur.services[key] != svc or not fastpath.eligible(cur.services[key], svc):
                 return False
-            if dict(old) != dict(new):
-                if not fastpath.eligible(cur.services[key], svc):
-                    return False
-                changed.append((svc, old, new))
-        if not changed:
-            return True
-        if check(desired):
-            return False
+            changed.append((svc, cur.dests.get(key, {}), desired.dests.get(key, {})))
         if self._nl is None:
             self._nl = fastpath.NlSocket()
 
@@ -105,13 +122,13 @@ class NftBackend:
 
     def script(self, desired: Table, *, reread: bool = False) -> tuple[str, list[Op]]:
         """The transaction ``apply`` would run, and the operations it stands for."""
-        errors = check(desired)
-        if errors:
-            raise BackendError("; ".join(errors))
         if self._state is None or reread:
             self._state = self._read_sync()
-        current = self._state
-        return transaction(current, desired, exists=self._exists, table=self.table), diff(current, desired)
+        cur, want = changed_part(self._state, desired)
+        errors = check(want)
+        if errors:
+            raise BackendError("; ".join(errors))
+        return transaction(cur, want, exists=self._exists, table=self.table), diff(cur, want)
 
     def _run(self, text: str) -> None:
         try:
@@ -121,18 +138,24 @@ class NftBackend:
             raise BackendError(f"nftables: transaction on table ip {self.table} refused: {exc}") from exc
 
     async def apply(self, desired: Table, *, reread: bool = False) -> list[Op]:
-        if not reread and self._state is not None:
-            before = self._state
-            if self._fast(desired):
-                self._state = desired
-                return diff(before, desired)
-        text, ops = self.script(desired, reread=reread)
-        if not text:
+        if self._state is None or reread:
+            self._state = self._read_sync()
+        cur, want = changed_part(self._state, desired)
+        if not cur.services and not want.services:
+            if not self._exists:
+                self._run(transaction(cur, want, exists=False, table=self.table))
+                self._exists = True
             return []
-        if len(text) > _THREAD_ABOVE:
-            await asyncio.to_thread(self._run, text)
-        else:
-            self._run(text)
+        errors = check(want)
+        if errors:
+            raise BackendError("; ".join(errors))
+        ops = diff(cur, want)
+        if not self._fast(cur, want):
+            text = transaction(cur, want, exists=self._exists, table=self.table)
+            if len(text) > _THREAD_ABOVE:
+                await asyncio.to_thread(self._run, text)
+            else:
+                self._run(text)
         self._state = desired
         self._exists = True
         return ops
