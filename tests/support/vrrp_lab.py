@@ -56,7 +56,11 @@ class Router:
         except (RuntimeError, OSError, KeyError, TypeError, ValueError):
             return None
 
+    state_of: object = None  # another implementation's own state reader (FRR)
+
     def state(self, instance: str = "VI_1") -> str:
+        if self.state_of is not None and self.kind not in ("lvsfast", "keepalived"):
+            return self.state_of(instance)
         if self.kind == "keepalived":
             if self.proc is None or self.proc.poll() is not None:
                 return "down"
