@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import re
 import ssl
 from typing import Sequence
@@ -37,36 +38,83 @@ async def tcp(ip: str, port: int, timeout: float, bind: tuple[str, int] | None =
     return True, "connected"
 
 
-def _dechunk(body: bytes) -> bytes:
-    out, pos = bytearray(), 0
-    while True:
-        end = body.find(b"\r\n", pos)
-        if end < 0:
-            return bytes(out)
-        size = int(body[pos:end].split(b";")[0] or b"0", 16)
-        if size == 0:
-            return bytes(out)
-        out += body[end + 2:end + 2 + size]
-        pos = end + 2 + size + 2
+async def _fetch_raw(r: asyncio.StreamReader, w: asyncio.StreamWriter, request: bytes) -> tuple[bytes, bytes]:
+    """(raw header, de-chunked body) of one request; genhash shows both."""
+    w.write(request)
+    await w.drain()
+    head = await r.readuntil(b"\r\n\r\n")
+    _, headers, body = await _body(r, head)
+    return head, body
 
 
 async def _fetch(r: asyncio.StreamReader, w: asyncio.StreamWriter, request: bytes) -> tuple[int, dict, bytes]:
     w.write(request)
     await w.drain()
     head = await r.readuntil(b"\r\n\r\n")
+    return await _body(r, head)
+
+
+async def _body(r: asyncio.StreamReader, head: bytes) -> tuple[int, dict, bytes]:
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
         raise ValueError(f"not an HTTP response: {lines[0][:60]!r}")
     headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
     length = headers.get("content-length")
-    if length is not None and length.isdigit():
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = await _read_chunked(r)
+    elif length is not None and length.isdigit():
         body = await r.readexactly(min(int(length), MAX_BODY))
     else:
-        body = await r.read(MAX_BODY)
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        body = _dechunk(body)
+        body = await _read_to_eof(r)
     return int(parts[1]), headers, body
+
+
+async def _read_to_eof(r: asyncio.StreamReader) -> bytes:
+    # read(n) returns whatever has arrived; a body in several segments needs the loop.
+    out = bytearray()
+    while len(out) < MAX_BODY:
+        part = await r.read(MAX_BODY - len(out))
+        if not part:
+            break
+        out += part
+    return bytes(out)
+
+
+async def _read_chunked(r: asyncio.StreamReader) -> bytes:
+    """Chunks as they arrive (a keep-alive 1.1 server never closes, so EOF cannot end it)."""
+    out = bytearray()
+    while True:
+        line = await r.readuntil(b"\r\n")
+        size = int(line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            return bytes(out)
+        if len(out) + size > MAX_BODY:
+            raise ValueError(f"chunked body over {MAX_BODY} bytes")
+        out += await r.readexactly(size)
+        await r.readexactly(2)
+
+
+def cert_matches(cert: dict, name: str) -> bool:
+    """RFC 6125 in short: a DNS subjectAltName equal to ``name``, or a leftmost-label wildcard;
+    IP names against an IP. The common name only when the certificate has no DNS names."""
+    name = name.lower().rstrip(".")
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        ip = None
+    sans = cert.get("subjectAltName", ())
+    if ip is not None:
+        return any(k == "IP Address" and ipaddress.ip_address(v.strip()) == ip for k, v in sans)
+    dns = [v.lower().rstrip(".") for k, v in sans if k == "DNS"]
+    if not dns:
+        dns = [v.lower() for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"]
+    for pattern in dns:
+        if pattern == name:
+            return True
+        if pattern.startswith("*.") and "." in name and name.split(".", 1)[1] == pattern[2:]:
+            return True
+    return False
 
 
 async def http(check: HttpCheck, url: Url, ip: str, port: int, ssl_ctx: ssl.SSLContext | None) -> tuple[bool, str]:
@@ -78,14 +126,22 @@ async def http(check: HttpCheck, url: Url, ip: str, port: int, ssl_ctx: ssl.SSLC
     what = f"{check.kind} {_host(ip)}:{port} {url.path}"
     try:
         sni = host if (ssl_ctx is not None and check.enable_sni) else None
-        r, w = await asyncio.wait_for(asyncio.open_connection(ip, port, ssl=ssl_ctx, server_hostname=sni if ssl_ctx else None),
+        r, w = await asyncio.wait_for(asyncio.open_connection(ip, port, ssl=ssl_ctx, server_hostname=(sni or "") if ssl_ctx else None),
                                       check.connect_timeout)
     except asyncio.TimeoutError:
         return False, f"{what}: connect timed out after {check.connect_timeout:g}s"
+    except ssl.SSLCertVerificationError as exc:
+        return False, f"{what}: certificate not accepted: {exc.verify_message or exc.reason}"
     except ssl.SSLError as exc:
         return False, f"{what}: TLS failed: {exc.reason or exc}"
     except OSError as exc:
         return False, f"{what}: connect failed: {exc.strerror or exc}"
+    name = url.virtualhost or check.virtualhost
+    if ssl_ctx is not None and ssl_ctx.verify_mode == ssl.CERT_REQUIRED and name:
+        cert = w.get_extra_info("peercert") or {}
+        if not cert_matches(cert, name):
+            w.close()
+            return False, f"{what}: certificate does not match {name}"
     try:
         status, _, body = await asyncio.wait_for(_fetch(r, w, request), check.connect_timeout)
     except asyncio.TimeoutError:

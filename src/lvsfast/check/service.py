@@ -113,6 +113,8 @@ class CheckerService:
         s = config.ssl
         if s is not None and getattr(s, "ca", None):
             ctx.load_verify_locations(s.ca)
+            # The chain is verified here; the name (virtualhost) by probes.http, since SNI is optional.
+            ctx.check_hostname = False
         else:
             # keepalived's SSL_GET does not verify the server unless a CA is configured.
             ctx.check_hostname = False

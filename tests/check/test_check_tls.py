@@ -1,0 +1,96 @@
+"""SSL_GET against a real TLS server with certificates made by ``cryptography``: a CA from the
+SSL block verifies the chain and the virtualhost name; SNI only with enable_sni; client
+certificates from the SSL block; chunked HTTP/1.1 bodies hashed after de-chunking."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import pytest
+
+from lvsfast.check import probes
+from lvsfast.check.service import CheckerService
+from lvsfast.config import loads
+from lvsfast.config.model import HttpCheck, Url
+from support.servers import TlsHTTP, make_pki
+
+DIGEST = hashlib.md5(b"hello\n").hexdigest()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(str(tmp_path_factory.mktemp("pki")))
+
+
+def ctx(pki, ca=True, client=False):
+    lines = []
+    if ca:
+        lines.append(f"    ca {pki['ca']}.crt")
+    if client:
+        lines += [f"    certificate {pki['client']}.crt", f"    key {pki['client']}.key"]
+    conf = ("SSL {\n" + "\n".join(lines) + "\n}\n") if lines else ""
+    return CheckerService()._ssl(loads(conf))
+
+
+def check(sni=True, vhost="www.test"):
+    return HttpCheck(kind="SSL_GET", connect_timeout=1.0, virtualhost=vhost, enable_sni=sni, http_protocol="1.1",
+                     urls=(Url(path="/", digest=DIGEST),))
+
+
+def probe(pki, cert, context, chk, require_client=False):
+    async def body():
+        srv = await TlsHTTP.start(pki, cert, require_client=require_client)
+        try:
+            res = await probes.http(chk, chk.urls[0], "127.0.0.1", srv.port, context)
+            return res, srv
+        finally:
+            srv.close()
+    return asyncio.run(body())
+
+
+def test_valid_certificate_with_sni_and_chunked_digest(pki):
+    (ok, why), srv = probe(pki, "valid", ctx(pki), check())
+    assert ok, why
+    assert srv.sni == ["www.test"]
+
+
+def test_no_sni_unless_enabled(pki):
+    (ok, why), srv = probe(pki, "valid", ctx(pki), check(sni=False))
+    assert ok, why
+    assert srv.sni == [None]
+
+
+@pytest.mark.parametrize("cert,reason", [
+    ("expired", "certificate not accepted: certificate has expired"),
+    ("selfsigned", "certificate not accepted:"),
+    ("wrongname", "certificate does not match www.test"),
+])
+def test_bad_certificates_fail_with_a_ca(pki, cert, reason):
+    (ok, why), _ = probe(pki, cert, ctx(pki), check())
+    assert not ok and reason in why, why
+    assert why.startswith("SSL_GET 127.0.0.1:")
+
+
+def test_without_a_ca_nothing_is_verified(pki):
+    # keepalived's SSL_GET checks the service, not its certificate, unless a CA is configured.
+    for cert in ("expired", "selfsigned", "wrongname"):
+        (ok, why), _ = probe(pki, cert, ctx(pki, ca=False), check())
+        assert ok, why
+
+
+def test_client_certificate_from_ssl_block(pki):
+    (ok, why), srv = probe(pki, "valid", ctx(pki, client=True), check(), require_client=True)
+    assert ok, why
+    assert srv.client_cn == ["checker.test"]
+    (ok, why), _ = probe(pki, "valid", ctx(pki), check(), require_client=True)
+    assert not ok
+
+
+def test_cert_matches_rules():
+    cert = {"subject": ((("commonName", "x.test"),),), "subjectAltName": (("DNS", "*.example.test"), ("DNS", "a.test"))}
+    assert probes.cert_matches(cert, "www.example.test")
+    assert probes.cert_matches(cert, "A.test.")
+    assert not probes.cert_matches(cert, "a.b.example.test")
+    assert not probes.cert_matches(cert, "x.test")  # CN ignored when DNS names exist
+    assert probes.cert_matches({"subject": ((("commonName", "x.test"),),)}, "x.test")
+    assert probes.cert_matches({"subjectAltName": (("IP Address", "127.0.0.1"),)}, "127.0.0.1")
