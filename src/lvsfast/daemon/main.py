@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -88,6 +89,10 @@ def run(options: Any, load_config: Callable[[], Any],
         return 1
     # Fork after imports: the children then share the interpreter's and our modules' pages.
     preload({n: specs[n] for n in names})
+    # Move everything imported so far out of the collector's reach: a child's collections would
+    # otherwise write to those objects' headers and un-share their pages (copy-on-write).
+    gc.collect()
+    gc.freeze()
     children = {n: ChildState(n, specs[n], pid_paths.get(n)) for n in names}
     try:
         loop = _new_loop()
