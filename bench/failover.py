@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Client-visible failover outage, lvsfast against keepalived 2.2.7 in the same run.
+
+    python bench/failover.py [--quick] [--rounds N] [--json PATH]
+
+What: the longest gap between ping replies a client sees while the master router goes away.
+How: a switch namespace with a bridge, two routers (priority 150 and 100) and a client that
+pings the VIP every 1 ms (``ping -D -i 0.001``). Once r1 is master and the pings flow, r1 either
+stops gracefully (SIGTERM: a priority-0 advert) or its switch port goes down (cable cut). The
+outage is the longest gap between replies until r2 is master and 0.5 s more. Cases: advert_int
+1 s (VRRPv2), 0.1 s and 0.01 s (VRRPv3); each with lvsfast on both routers, then keepalived on
+both. Medians over the rounds, with min and max.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from lvsfast.lab.netns import Lab, wait_for  # noqa: E402
+from support.vrrp_lab import VrrpLab, instance_conf, longest_gap  # noqa: E402
+
+CASES = [(2, 1.0), (3, 0.1), (3, 0.01)]
+ACTIONS = ["graceful stop", "cable cut"]
+IMPLS = ["lvsfast", "keepalived"]
+
+
+def one(impl: str, version: int, adv: float, action: str) -> float:
+    with tempfile.TemporaryDirectory(prefix="lvsfast-failover-") as wd:
+        lab = Lab()
+        try:
+            vlab = VrrpLab.build(lab, Path(wd))
+            start = vlab.start_lvsfast if impl == "lvsfast" else vlab.start_keepalived
+            start("r1", instance_conf(priority=150, version=version, advert_int=adv))
+            start("r2", instance_conf(priority=100, version=version, advert_int=adv))
+            wait_for(lambda: vlab.routers["r1"].state() == "MASTER" and vlab.routers["r2"].state() == "BACKUP",
+                     timeout=30, what="r1 master")
+            time.sleep(max(1.0, 4 * adv))
+            pinger = vlab.pinger(interval=0.001)
+            time.sleep(1.0)
+            if action == "graceful stop":
+                vlab.stop("r1")
+            else:
+                vlab.cut("r1")
+            wait_for(lambda: vlab.routers["r2"].state() == "MASTER", timeout=30, what="r2 master")
+            time.sleep(0.5)
+            gap, replies = longest_gap(pinger)
+            return gap * 1000
+        finally:
+            lab.close()
+
+
+def summary(xs: list[float]) -> dict:
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one round per case")
+    ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--only", default="", help="comma-separated advert_int values, e.g. 0.01,0.1")
+    args = ap.parse_args()
+    rounds = args.rounds or (1 if args.quick else 5)
+    cases = [c for c in CASES if not args.only or f"{c[1]:g}" in args.only.split(",")]
+    results, series = [], {}
+    for version, adv in cases:
+        for action in ACTIONS:
+            got: dict[str, list[float]] = {i: [] for i in IMPLS}
+            for _ in range(rounds):
+                for impl in IMPLS:  # interleaved, so drift in machine load hits both alike
+                    got[impl].append(one(impl, version, adv, action))
+            case = f"{action}, advert_int {adv:g} (v{version})"
+            series[case] = got
+            lv, ka = summary(got["lvsfast"]), summary(got["keepalived"])
+            print(f"{case:40s} lvsfast median {lv['median']:8.1f} ms [{lv['min']:.1f}-{lv['max']:.1f}]   "
+                  f"keepalived {ka['median']:8.1f} ms [{ka['min']:.1f}-{ka['max']:.1f}]   "
+                  f"ratio {lv['median'] / ka['median']:.2f}", flush=True)
+            results.append({"case": case, "metric": "outage", "unit": "ms", "better": "lower", "lvsfast": lv,
+                            "baseline_name": "keepalived 2.2.7", "baseline": ka})
+    out = {"scenario": "failover", "what": "client-visible outage (longest gap between 1 ms pings)",
+           "how": __doc__, "results": results, "series": series}
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
