@@ -93,3 +93,27 @@ def test_nft_select_auto_picks_nftables_without_ipvs(caplog, monkeypatch):
     assert select.choose("nftables") == "nftables"
     with pytest.raises(ValueError):
         select.choose("bogus")
+
+
+def test_nft_maglev_moves_little_when_one_leaves():
+    from lvsfast.nft.render import maglev, maglev_size
+    ds = [Dest(DestKey(f"10.1.0.{i}", 80)) for i in range(1, 11)]
+    size = maglev_size(len(ds))
+    before = maglev(ds, size)
+    after = maglev(ds[:-1], size)
+    gone = ds[-1].key
+    moved = sum(1 for a, b in zip(before, after) if a != b and a != gone)
+    assert sum(1 for a in before if a == gone) > 0
+    assert moved / size < 0.05  # only the leaver's slots change, give or take Maglev's small churn
+    counts = {d.key: before.count(d.key) for d in ds}
+    assert max(counts.values()) - min(counts.values()) <= 2  # even weights, even share
+
+
+def test_nft_weighted_ranges():
+    from lvsfast.nft.render import ranges
+    k = ServiceKey(4, "tcp", "10.0.0.1", 80)
+    ds = {DestKey(f"10.1.0.{i}", 80): Dest(DestKey(f"10.1.0.{i}", 80), w) for i, w in ((1, 1), (2, 0), (3, 3))}
+    total, rs = ranges(Service(k, "wrr"), ds)
+    assert total == 4 and [(lo, hi, d.key.address) for lo, hi, d in rs] == [(0, 0, "10.1.0.1"), (1, 3, "10.1.0.3")]
+    total, rs = ranges(Service(k, "rr"), ds)
+    assert total == 2  # rr: one slot each, weight 0 left out

@@ -57,7 +57,7 @@ def ranges(svc: Service, dests: Dests) -> tuple[int, list[tuple[int, int, Dest]]
 
 
 def maglev_size(n: int) -> int:
-    return next((m for m in MAGLEV_SIZES if m >= 10 * n), MAGLEV_SIZES[-1])
+    return next((m for m in MAGLEV_SIZES if m >= 50 * n), MAGLEV_SIZES[-1])
 
 
 def maglev(dests: Iterable[Dest], size: int) -> list[DestKey]:
