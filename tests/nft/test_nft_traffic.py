@@ -84,11 +84,13 @@ def test_nft_down_server_gets_no_new_connections_established_continue(nlab):
     assert victim not in nlab.get(CLIENTS[2], 12)
     ka.stdin.write("\n"); ka.stdin.flush()
     assert ka.stdout.readline().strip() == victim  # conntrack keeps the established flow
+    assert nlab.connections().get(SERVERS[victim], 0) == 1  # what a drain waits on
     nlab.apply(table("rr", others))  # removed by the checker altogether
     assert victim not in nlab.get(CLIENTS[2], 12)
     ka.stdin.write("\n"); ka.stdin.flush()
     assert ka.stdout.readline().strip() == victim
     ka.stdin.close()
+    ka.wait(10)
 
 
 def _objects(doc: dict) -> dict:

@@ -4,7 +4,7 @@ Also runnable as a script inside a namespace (``ip netns exec NS python tests/su
 ``server NAME PORT`` (HTTP/1.1 server answering its name), ``apply`` (a Table as JSON on stdin,
 applied with a fresh NftBackend: read, diff, one transaction), ``close``, and
 ``client VIP PORT SRC N`` (N requests from SRC, one name per line) or ``keepalive VIP PORT SRC``
-(one connection; a request per line read on stdin).
+(one connection; a request per line read on stdin), ``conns`` (live NAT flows per real server).
 """
 from __future__ import annotations
 
@@ -54,6 +54,10 @@ class NftLab:
 
     def close_backend(self) -> None:
         self.router.run(PY, HERE, "close")
+
+    def connections(self) -> dict[str, int]:
+        """Live NAT flows per real server address, as lvsfast.nft.conntrack counts them."""
+        return json.loads(self.router.run(PY, HERE, "conns").stdout)
 
     def nft_json(self) -> dict:
         out = self.router.run("nft", "-j", "list", "table", "ip", "lvsfast").stdout
@@ -135,6 +139,16 @@ def _close() -> None:
     asyncio.run(NftBackend().close())
 
 
+def _conns() -> None:
+    import asyncio
+    from lvsfast.nft.conntrack import connections
+    counts = asyncio.run(connections())
+    out: dict[str, int] = {}
+    for (_svc, rs), n in counts.items():
+        out[rs.address] = out.get(rs.address, 0) + n
+    print(json.dumps(out))
+
+
 def _client(vip: str, port: int, src: str, n: int) -> None:
     import http.client
     for _ in range(n):
@@ -160,6 +174,8 @@ if __name__ == "__main__":
         _apply()
     elif cmd == "close":
         _close()
+    elif cmd == "conns":
+        _conns()
     elif cmd == "client":
         _client(args[0], int(args[1]), args[2], int(args[3]))
     elif cmd == "keepalive":
