@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lvsfast.check import probes, protocols
+from lvsfast.check.quorum import Quorum, QuorumChange
 from lvsfast.check.state import CheckState, Timing
 from lvsfast.config.model import (Config, DnsCheck, FileCheck, HttpCheck, MiscCheck, PingCheck, RealServer, SmtpCheck,
                                   TcpCheck, UdpCheck, VirtualServer)
@@ -81,6 +82,7 @@ class CheckerService:
         self.rng = random.Random()
         self._dirty = False
         self._master: dict[str, bool] = {}
+        self._quorum: dict[str, Quorum] = {}
         self._vips_mastered: set[str] = set()
         self.applied = 0
         self.last_error = ""
@@ -92,8 +94,25 @@ class CheckerService:
             self.backend = self._make_backend(config)
         self._load(config)
         self._update_table()
+        self._restore_overrides()
         await self._apply()
         self._tick_task = asyncio.create_task(self._drain_ticker())
+
+    def _restore_overrides(self) -> None:
+        """Runtime state survives restarts: it wins over the config until ``enable`` clears it."""
+        from lvsfast.dataplane import runtime_state
+
+        try:
+            saved = runtime_state.load(self.state_path)
+        except ValueError as exc:
+            log.error("%s", exc)
+            return
+        now = asyncio.get_running_loop().time()
+        for pair, ov in saved.items():
+            try:
+                self.pool.set_override(pair, ov, now)
+            except KeyError:
+                log.info("runtime state for %s -> %s dropped: no longer configured", pair[0], pair[1])
 
     def _make_backend(self, config: Config):
         from lvsfast.dataplane.select import choose
@@ -317,15 +336,34 @@ class CheckerService:
                         dests[key].pop(d.key, None)
                 if real.up:
                     alive_weight += dyn if dyn is not None else real.rs.weight
-            if vs.sorry_server is not None and alive_weight < vs.quorum - vs.hysteresis:
-                for key in from_config.service_keys(vs, self.config):
-                    d = from_config.dest(vs, vs.sorry_server, key, weight=1)
-                    if vs.sorry_server.inhibit:
-                        # sorry_server_inhibit: keep the real servers at weight 0 instead of removing them.
-                        for rs_key, rs_d in list(dests[key].items()):
-                            dests[key][rs_key] = replace(rs_d, weight=0)
+            q = self._quorum.get(vs.name)
+            if q is None or (q.quorum, q.hysteresis) != (vs.quorum, vs.hysteresis):
+                q = self._quorum[vs.name] = Quorum(vs.quorum, vs.hysteresis, q.up if q else None)
+            change = q.update(alive_weight)
+            if change is not None:
+                self._quorum_changed(vs, change)
+            if vs.sorry_server is None:
+                continue
+            for key in from_config.service_keys(vs, self.config):
+                d = from_config.dest(vs, vs.sorry_server, key, weight=1)
+                if not q.up:
+                    # Quorum lost: the sorry server takes over from the alive real servers.
+                    for real in reals:
+                        for k in real.keys if real.up else ():
+                            dests.get(k, {}).pop(from_config.dest(vs, real.rs, k).key, None)
                     dests[key][d.key] = d
+                elif vs.sorry_server.inhibit:
+                    # sorry_server_inhibit: the idle sorry server stays in at weight 0.
+                    dests[key][d.key] = replace(d, weight=0)
         return Table(full.services, dests)
+
+    def _quorum_changed(self, vs: VirtualServer, change: QuorumChange) -> None:
+        log.info("%s: quorum %s (%s)%s", vs.name, "gained" if change.up else "lost", change.reason,
+                 "; sorry server " + ("out" if change.up else "in") if vs.sorry_server is not None else "")
+        script = vs.quorum_up if change.up else vs.quorum_down
+        if script is not None:
+            asyncio.ensure_future(self._notify(script.command, script.user, script.group))
+        self.emit("quorum", virtual=vs.name, up=change.up)
 
     def _update_table(self) -> None:
         assert self.config is not None
@@ -356,18 +394,54 @@ class CheckerService:
             await asyncio.sleep(1)
             if not self.pool.draining:
                 continue
-            active: dict = {}
-            states = getattr(self.backend, "active_connections", None)
-            if states is not None:
-                try:
-                    active = await states(list(self.pool.draining))
-                except Exception as exc:
-                    log.debug("connection counts unavailable: %s", exc)
+            try:
+                active = await self._connections(list(self.pool.draining))
+            except Exception as exc:
+                log.debug("connection counts unavailable: %s", exc)
+                active = {pair: 1 for pair in self.pool.draining}  # unknown: wait for drain_timeout
             if self.pool.tick(asyncio.get_running_loop().time(), active):
                 for line in self.pool.log:
                     log.info(line)
                 self.pool.log.clear()
                 await self._apply()
+
+    async def _connections(self, pairs: list) -> dict:
+        """Connections still using each draining real server: IPVS's counters, or conntrack's
+        entries DNATed to it (nftables)."""
+        out: dict = {}
+        if hasattr(self.backend, "dest_states"):
+            for skey in {s for s, _ in pairs}:
+                for st in await self.backend.dest_states(skey):
+                    out[(skey, st.dest.key)] = st.active_conns + st.inactive_conns
+            return {p: out.get(p, 0) for p in pairs}
+        proc = await asyncio.create_subprocess_exec("conntrack", "-L", stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.DEVNULL)
+        text = (await proc.communicate())[0].decode(errors="replace")
+        replies: dict[tuple[str, int], int] = {}
+        for line in text.splitlines():
+            # A DNATed flow's reply tuple (the second src=/sport=) comes from the real server.
+            words = line.split()
+            srcs = [w[4:] for w in words if w.startswith("src=")]
+            sports = [w[6:] for w in words if w.startswith("sport=")]
+            if len(srcs) >= 2 and len(sports) >= 2 and sports[1].isdigit():
+                key = (srcs[1], int(sports[1]))
+                replies[key] = replies.get(key, 0) + 1
+        return {(skey, dkey): replies.get((dkey.address, dkey.port), 0) for skey, dkey in pairs}
+
+    def _save_overrides(self) -> None:
+        from lvsfast.dataplane import runtime_state
+
+        try:
+            runtime_state.save(self.state_path, self.pool.overrides)
+        except OSError as exc:
+            log.error("runtime state not saved to %s: %s", self.state_path, exc)
+
+    @property
+    def state_path(self) -> str:
+        sock = getattr(self.options, "control_socket", None)
+        if sock and sock != "/run/lvsfast/lvsfast.sock":
+            return f"{sock}.state.json"  # two daemons on one host keep separate state
+        return "/var/lib/lvsfast/runtime-state.json"
 
     # ---- control ---------------------------------------------------------------------------
 
@@ -381,8 +455,11 @@ class CheckerService:
                 d = table.dests.get(key, {}).get(DestKey(str(ipaddress.ip_address(real.rs.address)),
                                                          real.rs.port or key.port))
                 weight = d.weight if d else None
+            ov = next((o for (k, d), o in self.pool.overrides.items() if k in real.keys
+                       and d.address == str(ipaddress.ip_address(real.rs.address))), None)
             vs["real_servers"][real.name] = {
                 "up": real.up, "weight": weight, "configured_weight": real.rs.weight, "reason": real.reason(),
+                "override": None if ov is None else {"state": ov.state, "weight": ov.weight},
                 "checkers": [{"check": c.label, "up": c.state.up, "runs": c.state.runs} for c in real.checks],
             }
         return out
@@ -404,6 +481,7 @@ class CheckerService:
               "weight": Override(weight=args.get("weight"))}[action]
         now = asyncio.get_running_loop().time()
         msgs = [self.pool.set_override(pair, ov, now) for pair in matches]
+        self._save_overrides()
         await self._apply()
         return "; ".join(msgs)
 
