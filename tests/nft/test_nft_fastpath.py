@@ -117,3 +117,33 @@ def test_nft_weighted_ranges():
     assert total == 4 and [(lo, hi, d.key.address) for lo, hi, d in rs] == [(0, 0, "10.1.0.1"), (1, 3, "10.1.0.3")]
     total, rs = ranges(Service(k, "rr"), ds)
     assert total == 2  # rr: one slot each, weight 0 left out
+
+
+SLOW_HELPER = r'''
+import asyncio
+from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table
+from lvsfast.nft.backend import NftBackend
+
+async def main():
+    b = NftBackend()
+    k, k2 = ServiceKey(4, "tcp", "10.0.0.100", 80), ServiceKey(4, "udp", "10.0.0.100", 53)
+    rs = lambda i, w: Dest(DestKey(f"10.1.0.{i}", 8080), w)
+    ds = {rs(i, i).key: rs(i, i) for i in (1, 2, 3)}
+    t = Table({k: Service(k, "sh", frozenset({"sh-port"})),
+               k2: Service(k2, "mh", frozenset({"mh-port"}), persistence_timeout=60, persistence_granularity=24)},
+              {k: ds, k2: ds})
+    steps = [t, t.with_dest(k2, rs(1, 0)).with_dest(k, rs(1, 5)), t.without_dest(k2, rs(2, 1).key),
+             Table({k2: Service(k2, "wrr", persistence_timeout=30)}, {k2: ds}), Table()]
+    for step in steps:
+        await b.apply(step)
+        assert await b.read() == step, step
+    await b.close()
+    print("ok")
+
+asyncio.run(main())
+'''
+
+
+def test_nft_persistent_and_port_hash_services_change_through_libnftables(router):
+    import sys
+    assert router.run(sys.executable, "-c", SLOW_HELPER).stdout.strip() == "ok"

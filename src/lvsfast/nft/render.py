@@ -229,6 +229,7 @@ def _dest_chain(sc: Script, svc: Service, d: Dest) -> None:
 
 def _drop_dest_chain(sc: Script, svc: Service, key: DestKey) -> None:
     c, tag = chain_name(svc.key), dest_tag(key)
+    sc.add(f"flush chain {sc.t} {c}_{tag}")  # a chain with rules cannot be deleted
     sc.add(f"delete chain {sc.t} {c}_{tag}")
     sc.add(f"delete set {sc.t} {c}_p_{tag}")
 
@@ -313,6 +314,8 @@ def update(sc: Script, old_svc: Service, old: Dests, svc: Service, new: Dests) -
     if s_old.mod != s_new.mod or persist:
         sc.add(f"flush chain {t} {c}")
     if persist:
+        # Nothing may still jump to a dest chain that goes: the slot verdict map is refilled below.
+        sc.add(f"flush map {t} {c}_v")
         was = {d.key for d in active(old)}
         now = {d.key: d for d in active(new)}
         for k in was - now.keys():
@@ -328,7 +331,8 @@ def update(sc: Script, old_svc: Service, old: Dests, svc: Service, new: Dests) -
             body = ", ".join(f"{n[0]} : {_target(svc.key, new[n[2]])}" for _, n in changed)
             sc.add(f"add element {t} {mapname} {{ {body} }}")
     elif s_old.elems != s_new.elems or persist or s_old.mod != s_new.mod:
-        sc.add(f"flush map {t} {mapname}")
+        if not persist:
+            sc.add(f"flush map {t} {mapname}")
         _fill_slots(sc, svc, new, s_new, persist)
     if s_old.mod != s_new.mod or persist:
         _rules(sc, svc, new, s_new)
