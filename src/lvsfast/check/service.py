@@ -83,6 +83,8 @@ class CheckerService:
         self._dirty = False
         self._master: dict[str, bool] = {}
         self._quorum: dict[str, Quorum] = {}
+        # Set to a list to record how late each check started (bench/checker_scale.py).
+        self.lateness: list[float] | None = None
         self._vips_mastered: set[str] = set()
         self.applied = 0
         self.last_error = ""
@@ -218,6 +220,8 @@ class CheckerService:
             delay = c.state.next_at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if self.lateness is not None:
+                self.lateness.append(loop.time() - c.state.next_at)
             if self._suspended(real):
                 c.state.next_at = loop.time() + c.state.timing.delay_loop
                 continue

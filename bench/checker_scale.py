@@ -1,0 +1,167 @@
+"""The checker at scale: N local listeners checked with TCP_CHECK, then HTTP_GET, at delay_loop 1.
+
+    python bench/checker_scale.py --n 1000 5000 20000 --seconds 10 [--json out.json]
+
+Listeners run in a child process (their CPU is not the checker's) on 127.0.1.x addresses and
+many ports. The checker is the real CheckerService on uvloop with a backend that only records,
+and every real server in one virtual server's config as keepalived.conf text. Per N and check:
+checks/s achieved against the N/s the schedule asks for, the checker's CPU % (of one core) and
+RSS, and the p50/p99 lateness of check starts (how long after its scheduled time a check began).
+Measured after one warm-up delay_loop; results are this machine's (2 shared cores).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+PORTS_PER_ADDR = 2000
+HTTP_REPLY = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
+
+
+def addresses(n: int) -> list[tuple[str, int]]:
+    return [(f"127.0.1.{1 + i // PORTS_PER_ADDR}", 20000 + i % PORTS_PER_ADDR) for i in range(n)]
+
+
+def _raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _listeners(n: int, ready, stop) -> None:
+    import uvloop
+
+    _raise_nofile()
+
+    async def client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            data = await r.read(1024)  # TCP_CHECK closes at once: an empty read
+            if data:
+                w.write(HTTP_REPLY)
+                await w.drain()
+        except OSError:
+            pass
+        finally:
+            w.close()
+
+    async def main() -> None:
+        servers = [await asyncio.start_server(client, host, port, backlog=64, reuse_address=True)
+                   for host, port in addresses(n)]
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        for s in servers:
+            s.close()
+
+    uvloop.run(main())
+
+
+class Recorder:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.applies = 0
+
+    async def apply(self, desired):
+        self.applies += 1
+        return []
+
+    async def close(self, desired=None):
+        pass
+
+
+def config_text(n: int, check: str) -> str:
+    block = {"TCP": "TCP_CHECK {\n connect_timeout 2\n retry 0\n}",
+             "HTTP": "HTTP_GET {\n url {\n path /\n status_code 200\n }\n connect_timeout 2\n retry 0\n}"}[check]
+    reals = "".join(f" real_server {h} {p} {{\n  {block}\n }}\n" for h, p in addresses(n))
+    return (f"virtual_server 192.0.2.1 80 {{\n delay_loop 1\n warmup 1\n lb_algo rr\n lb_kind NAT\n"
+            f" protocol TCP\n{reals}}}\n")
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def measure(n: int, check: str, seconds: float) -> dict:
+    from lvsfast.check.service import CheckerService
+    from lvsfast.config import loads
+
+    t0 = time.monotonic()
+    cfg = loads(config_text(n, check))
+    parse_s = time.monotonic() - t0
+    svc = CheckerService(backend=Recorder())
+    await svc.start(cfg)
+    await asyncio.sleep(1.5)  # warmup spreads the first runs over 1 s
+    runs0 = sum(c.state.runs for r in svc.reals.values() for c in r.checks)
+    svc.lateness = []
+    cpu0, w0 = _cpu(), time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu1, w1 = _cpu(), time.monotonic()
+    runs1 = sum(c.state.runs for r in svc.reals.values() for c in r.checks)
+    late = sorted(svc.lateness)
+    down = sum(1 for r in svc.reals.values() if not r.up)
+    await svc.stop()
+
+    def pct(p: float) -> float:
+        return late[min(len(late) - 1, int(p * len(late)))] * 1000 if late else float("nan")
+
+    return {"n": n, "check": check, "scheduled_per_s": n, "achieved_per_s": round((runs1 - runs0) / (w1 - w0), 1),
+            "cpu_pct": round(100 * (cpu1 - cpu0) / (w1 - w0), 1), "rss_mb": round(_rss_mb(), 1),
+            "lateness_p50_ms": round(pct(0.50), 1), "lateness_p99_ms": round(pct(0.99), 1),
+            "servers_down": down, "config_parse_s": round(parse_s, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, nargs="+", default=[1000, 5000, 20000])
+    ap.add_argument("--checks", nargs="+", default=["TCP", "HTTP"], choices=["TCP", "HTTP"])
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    _raise_nofile()
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    import uvloop
+
+    results = []
+    ctx = mp.get_context("spawn")
+    for n in a.n:
+        ready, stop = ctx.Event(), ctx.Event()
+        child = ctx.Process(target=_listeners, args=(n, ready, stop), daemon=True)
+        child.start()
+        if not ready.wait(120):
+            raise SystemExit("listeners did not start")
+        try:
+            for check in a.checks:
+                res = uvloop.run(measure(n, check, a.seconds))
+                results.append(res)
+                print(json.dumps(res), flush=True)
+        finally:
+            stop.set()
+            child.join(10)
+            if child.is_alive():
+                child.kill()
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
