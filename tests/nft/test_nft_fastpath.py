@@ -147,3 +147,42 @@ asyncio.run(main())
 def test_nft_persistent_and_port_hash_services_change_through_libnftables(router):
     import sys
     assert router.run(sys.executable, "-c", SLOW_HELPER).stdout.strip() == "ok"
+
+
+REPAIR_HELPER = r'''
+import asyncio, subprocess
+from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table
+from lvsfast.nft.backend import NftBackend
+
+def nft(cmd):
+    subprocess.run(["nft", cmd], check=True)
+
+async def main():
+    b = NftBackend()
+    k, k2 = ServiceKey(4, "tcp", "10.0.0.100", 80), ServiceKey(4, "tcp", "10.0.0.100", 81)
+    rs = lambda i, w: Dest(DestKey(f"10.1.0.{i}", 8080), w)
+    ds = {rs(i, i).key: rs(i, i) for i in (1, 2, 3)}
+    t = Table({k: Service(k, "wrr"), k2: Service(k2, "mh")}, {k: ds, k2: ds})
+    await b.apply(t)
+    nft("delete element ip lvsfast services { 10.0.0.100 . tcp . 81 }")  # an outside deletion
+    await b.apply(t, reread=True)
+    assert await b.read() == t
+    rules = subprocess.run(["nft", "list", "chain", "ip", "lvsfast", "s_tcp_10_0_0_100_81"],
+                           capture_output=True, text=True, check=True).stdout
+    assert rules.count("dnat") == 1, rules  # restored, not duplicated
+    nft("flush chain ip lvsfast s_tcp_10_0_0_100_80; delete map ip lvsfast s_tcp_10_0_0_100_80_m")
+    await b.apply(t, reread=True)
+    assert await b.read() == t
+    nft("flush ruleset")  # a firewall restart
+    await b.apply(t, reread=True)
+    assert await b.read() == t
+    await b.close()
+    print("ok")
+
+asyncio.run(main())
+'''
+
+
+def test_nft_repair_after_outside_changes(router):
+    import sys
+    assert router.run(sys.executable, "-c", REPAIR_HELPER).stdout.strip() == "ok"

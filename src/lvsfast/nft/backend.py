@@ -152,13 +152,35 @@ class NftBackend:
         ops = diff(cur, want)
         if not self._fast(cur, want):
             text = transaction(cur, want, exists=self._exists, table=self.table)
-            if len(text) > _THREAD_ABOVE:
-                await asyncio.to_thread(self._run, text)
-            else:
-                self._run(text)
+            try:
+                if len(text) > _THREAD_ABOVE:
+                    await asyncio.to_thread(self._run, text)
+                else:
+                    self._run(text)
+            except BackendError as exc:
+                if not reread:
+                    raise
+                # The table was damaged from outside in a way the diff cannot mend: start over.
+                log.warning("nftables: %s; rebuilding table ip %s", exc, self.table)
+                await self.rebuild(desired)
         self._state = desired
         self._exists = True
         return ops
+
+    async def rebuild(self, desired: Table) -> None:
+        """Replace our whole table in one transaction (repair of a table changed from outside).
+
+        Established connections are untouched (conntrack keeps their NAT); persistence sets restart.
+        """
+        errors = check(desired)
+        if errors:
+            raise BackendError("; ".join(errors))
+        self._read_sync()
+        text = (f"delete table ip {self.table}\n" if self._exists else "") + transaction(
+            Table(), desired, exists=False, table=self.table)
+        await asyncio.to_thread(self._run, text)
+        self._state = desired
+        self._exists = True
 
     async def close(self, desired: Table | None = None) -> None:
         """Delete our table (only ours) and free the libnftables context."""

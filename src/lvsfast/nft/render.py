@@ -257,8 +257,11 @@ def create(sc: Script, svc: Service, dests: Dests, *, with_chain: bool = True) -
     t, c = sc.t, chain_name(svc.key)
     s = slots(svc, dests)
     if with_chain:
+        # Flushed after adding: after an outside deletion of the jump, parts may still be there.
         sc.add(f"add chain {t} {c}")
+        sc.add(f"flush chain {t} {c}")
     sc.add(f"add set {t} {c}_d {{ type ipv4_addr . inet_service . mark ; }}")
+    sc.add(f"flush set {t} {c}_d")
     if dests:
         sc.add(f"add element {t} {c}_d {{ {_dest_elems(dests.values())} }}")
     if svc.persistence_timeout:
@@ -266,6 +269,7 @@ def create(sc: Script, svc: Service, dests: Dests, *, with_chain: bool = True) -
             _dest_chain(sc, svc, d)
     # After the chains its verdicts name: nft resolves them when the map is declared.
     _slot_map(sc, svc, s)
+    sc.add(f"flush map {t} {c}_v" if svc.persistence_timeout else f"flush map {t} {c}_m")
     _fill_slots(sc, svc, dests, s, bool(svc.persistence_timeout))
     _rules(sc, svc, dests, s)
     if with_chain:
