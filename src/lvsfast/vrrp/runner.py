@@ -122,6 +122,11 @@ class Instance:
 
     def _fire(self) -> None:
         self.timer = None
+        if self.machine.state is State.BACKUP and self.link is not None:
+            # The loop runs due timers before it polls sockets: after a stall (a busy core, GC),
+            # adverts that arrived in time are still unread. Read them first, so a late loop is
+            # not taken for a dead master.
+            self.engine._readable(self.link)
         self.feed(Tick(self.engine.now()))
 
     def send(self, priority: int) -> None:
