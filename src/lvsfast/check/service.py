@@ -255,7 +255,7 @@ class CheckerService:
             if isinstance(chk, MiscCheck):
                 g = self.config.global_defs if self.config else None
                 ok, why, weight = await probes.misc(chk, bool(g and g.enable_script_security), g.script_user if g else None)
-                if weight != c.dynamic_weight:
+                if weight is not None:  # exit 0 leaves the weight as it was (keepalived: "unchanged")
                     c.dynamic_weight = weight
                 return ok, why
             bind = (chk.bindto, chk.bind_port or 0) if chk.bindto else None
