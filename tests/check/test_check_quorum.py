@@ -69,3 +69,34 @@ def test_sorry_server_takes_over_and_scripts_run(tmp_path):
     finally:
         for s in servers:
             s.close()
+
+
+def test_omega_runs_down_scripts_on_shutdown(tmp_path):
+    srv = MiniHTTP()
+    rs_down, q_down = tmp_path / "rs_down", tmp_path / "q_down"
+    cfg = loads(f"""virtual_server 192.0.2.100 80 {{
+    delay_loop 0.3
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    omega
+    quorum_down "/usr/bin/touch {q_down}"
+    real_server {srv.host} {srv.port} {{
+        notify_down "/usr/bin/touch {rs_down}"
+{HTTP}
+    }}
+}}
+""")
+
+    async def body():
+        be = RecordingBackend()
+        svc = CheckerService(backend=be)
+        await svc.start(cfg)
+        assert await wait_until(lambda: be.tables and be.reals())
+        assert not rs_down.exists() and not q_down.exists()
+        await svc.stop()
+        assert rs_down.exists() and q_down.exists()
+    try:
+        asyncio.run(body())
+    finally:
+        srv.close()

@@ -200,11 +200,29 @@ class CheckerService:
             self._cancel(real)
         if getattr(self, "_tick_task", None):
             self._tick_task.cancel()
+        await self._omega()
         if self.backend is not None:
             try:
                 await self.backend.close(None)
             except Exception as exc:
                 log.error("data plane close failed: %s", exc)
+
+    async def _omega(self) -> None:
+        """``omega``: on shutdown, the real servers still up and a held quorum go down, so their
+        notify_down and quorum_down scripts run (bounded, as a stop must end)."""
+        scripts = []
+        for real in self.reals.values():
+            if real.vs.omega and real.up and real.rs.notify_down is not None:
+                log.info("%s %s: DOWN (shutdown, omega)", real.vs.name, real.name)
+                scripts.append(real.rs.notify_down)
+        for vs in self.config.virtual_servers if self.config else ():
+            q = self._quorum.get(vs.name)
+            if vs.omega and q is not None and q.up and vs.quorum_down is not None:
+                log.info("%s: quorum lost (shutdown, omega)", vs.name)
+                scripts.append(vs.quorum_down)
+        if scripts:
+            await asyncio.wait([asyncio.ensure_future(self._notify(sc.command, sc.user, sc.group)) for sc in scripts],
+                               timeout=10)
 
     # ---- checks ----------------------------------------------------------------------------
 
