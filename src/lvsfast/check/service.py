@@ -22,7 +22,7 @@ from lvsfast.check import probes, protocols
 from lvsfast.check.quorum import Quorum, QuorumChange
 from lvsfast.check.state import CheckState, Timing
 from lvsfast.config.model import (Config, DnsCheck, FileCheck, HttpCheck, MiscCheck, PingCheck, RealServer, SmtpCheck,
-                                  TcpCheck, UdpCheck, VirtualServer)
+                                  TcpCheck, UdpCheck, Url, VirtualServer)
 from lvsfast.dataplane import from_config
 from lvsfast.dataplane.model import DestKey, ServiceKey, Table
 from lvsfast.dataplane.pool import Override, Pool
@@ -46,6 +46,7 @@ class Check:
     label: str
     dynamic_weight: int | None = None
     seq: int = 0
+    url_index: int = 0
     task: asyncio.Task | None = None
 
 
@@ -262,10 +263,19 @@ class CheckerService:
                 return ok, f"TCP_CHECK {_host(ip)}:{port}: {why}"
             if isinstance(chk, HttpCheck):
                 ctx = self.ssl_ctx if chk.tls else None
-                for url in chk.urls or (None,):
-                    if url is None:
-                        from lvsfast.config.model import Url
-                        url = Url()
+                urls = chk.urls or (Url(),)
+                if not c.state.up and not chk.fast_recovery and len(urls) > 1:
+                    # keepalived recovers one url per delay_loop; fast_recovery checks them all at once.
+                    ok, why = await probes.http(chk, urls[c.url_index], ip, port, ctx)
+                    if not ok:
+                        c.url_index = 0
+                        return ok, why
+                    c.url_index += 1
+                    if c.url_index < len(urls):
+                        return False, f"{why} (recovering: url {c.url_index} of {len(urls)} passed)"
+                    c.url_index = 0
+                    return ok, why
+                for url in urls:
                     ok, why = await probes.http(chk, url, ip, port, ctx)
                     if not ok:
                         return ok, why
@@ -436,19 +446,10 @@ class CheckerService:
                 for st in await self.backend.dest_states(skey):
                     out[(skey, st.dest.key)] = st.active_conns + st.inactive_conns
             return {p: out.get(p, 0) for p in pairs}
-        proc = await asyncio.create_subprocess_exec("conntrack", "-L", stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.DEVNULL)
-        text = (await proc.communicate())[0].decode(errors="replace")
-        replies: dict[tuple[str, int], int] = {}
-        for line in text.splitlines():
-            # A DNATed flow's reply tuple (the second src=/sport=) comes from the real server.
-            words = line.split()
-            srcs = [w[4:] for w in words if w.startswith("src=")]
-            sports = [w[6:] for w in words if w.startswith("sport=")]
-            if len(srcs) >= 2 and len(sports) >= 2 and sports[1].isdigit():
-                key = (srcs[1], int(sports[1]))
-                replies[key] = replies.get(key, 0) + 1
-        return {(skey, dkey): replies.get((dkey.address, dkey.port), 0) for skey, dkey in pairs}
+        from lvsfast.nft.conntrack import connections
+
+        counts = await connections()
+        return {pair: counts.get(pair, 0) for pair in pairs}
 
     def _save_overrides(self) -> None:
         from lvsfast.dataplane import runtime_state
