@@ -245,6 +245,39 @@ class AddressManager:
         self.blocked = self.blocked | todo if on else set()
 
 
+def ensure_vmac(name: str, base: str, mac: str) -> bool:
+    """use_vmac: a macvlan (bridge mode) on ``base`` with the virtual router MAC; True if we made it.
+
+    The base interface stops answering ARP for addresses it does not hold (arp_ignore 1), so
+    only the macvlan answers for the VIPs, with the virtual MAC that moves with mastership.
+    These sysctls are left set on the base interface (as keepalived does)."""
+    with IPRoute() as ipr:
+        if ipr.link_lookup(ifname=name):
+            return False
+        found = ipr.link_lookup(ifname=base)
+        if not found:
+            raise OSError(errno.ENODEV, f"interface {base} does not exist")
+        ipr.link("add", ifname=name, kind="macvlan", link=found[0], macvlan_mode="bridge", address=mac)
+        idx = ipr.link_lookup(ifname=name)[0]
+        ipr.link("set", index=idx, state="up")
+    # arp_announce 2 on the base: its own ARP requests name its own address, never a VIP, or
+    # they would point the neighbours' entries for the VIP back at the base MAC.
+    for dev, knob in ((base, "arp_ignore"), (base, "arp_announce"), (name, "arp_ignore")):
+        try:
+            with open(f"/proc/sys/net/ipv4/conf/{dev}/{knob}", "w") as f:
+                f.write("2" if knob == "arp_announce" else "1")
+        except OSError as exc:
+            log.warning("cannot set %s on %s: %s", knob, dev, exc)
+    return True
+
+
+def remove_link(name: str) -> None:
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=name)
+        if found:
+            ipr.link("del", index=found[0])
+
+
 async def _selftest() -> None:  # pragma: no cover - manual aid
     m = AddressManager("lo", (VirtualAddress("192.0.2.1", 32, 4),))
     print(await m.take(), await m.release())

@@ -16,9 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from pyroute2.netlink.exceptions import NetlinkError
+
 from lvsfast.scripts import ScriptError, check_script, run_script
 from lvsfast.vrrp import ah
-from lvsfast.vrrp.addresses import AddressManager
+from lvsfast.vrrp.addresses import AddressManager, ensure_vmac, in_netlink_thread, remove_link
 from lvsfast.vrrp.garp import GarpSchedule
 from lvsfast.vrrp.machine import (Action, Advert, Announce, Fault, ForceState, Machine, PriorityChange, Recover,
                                   ReleaseAddresses, SendAdvert, Start, State, Stop, TakeAddresses, Tick, Transition)
@@ -52,7 +54,7 @@ class Instance:
         self.engine = engine
         self.machine = Machine(spec.params)
         self.base_priority = spec.params.priority
-        self.addresses = AddressManager(spec.interface, spec.vips + spec.excluded, spec.routes, spec.rules,
+        self.addresses = AddressManager(spec.vmac or spec.interface, spec.vips + spec.excluded, spec.routes, spec.rules,
                                         block=spec.strict and not spec.accept)
         self.garp = GarpSchedule(spec.garp)
         self.link: Link | None = None
@@ -174,7 +176,7 @@ class Instance:
         if rounds and self.machine.state is State.MASTER:
             for _ in range(rounds):
                 for v in self.spec.vips:
-                    dev = v.dev or self.spec.interface
+                    dev = v.dev or self.addresses.interface
                     try:
                         sender = self.senders.get(dev) or self.senders.setdefault(dev, FrameSender(dev))
                         if v.family == 4:
@@ -274,6 +276,7 @@ class Engine:
         self.notifier = notifier or Notifier(security=script_security, user=script_user)
         self.group_notify = group_notify or {}
         self.pending: set[asyncio.Future] = set()
+        self.vmacs: set[str] = set()
         self.emit = emit or (lambda *a, **k: None)
         self.script_security = script_security
         self.script_user = script_user
@@ -318,6 +321,14 @@ class Engine:
         for key in touched:
             self._rebuild_receiver(key)
         for inst in new:
+            if inst.spec.vmac:
+                try:
+                    if await in_netlink_thread(ensure_vmac, inst.spec.vmac, inst.spec.interface, inst.spec.vmac_mac):
+                        self.vmacs.add(inst.spec.vmac)
+                        log.info("(%s) created %s (%s) on %s", inst.spec.name, inst.spec.vmac, inst.spec.vmac_mac,
+                                 inst.spec.interface)
+                except (OSError, NetlinkError) as exc:
+                    log.error("(%s) cannot create %s: %s", inst.spec.name, inst.spec.vmac, exc)
             inst.open(self.links[(inst.spec.interface, inst.spec.family, inst.spec.src)])
             stale = await inst.addresses.remove_stale()
             if stale:
@@ -504,6 +515,12 @@ class Engine:
         if self.pending:
             await asyncio.wait(list(self.pending), timeout=self.notifier.timeout)
         self.notifier.close()
+        for name in sorted(self.vmacs):  # remove only the macvlans we created
+            try:
+                await in_netlink_thread(remove_link, name)
+            except (OSError, NetlinkError) as exc:
+                log.warning("cannot remove %s: %s", name, exc)
+        self.vmacs.clear()
         loop = asyncio.get_running_loop()
         for link in self.links.values():
             for fd in link.transport.filenos():

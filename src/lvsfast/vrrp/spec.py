@@ -14,7 +14,7 @@ from lvsfast.config import model as m
 from lvsfast.config import resolve
 from lvsfast.vrrp.garp import GarpPolicy
 from lvsfast.vrrp.machine import Params, State
-from lvsfast.vrrp.wire_types import AUTH_AH, AUTH_NONE, AUTH_PASS, MCAST_V4, MCAST_V6, InstanceWire
+from lvsfast.vrrp.wire_types import AUTH_AH, AUTH_NONE, AUTH_PASS, MCAST_V4, MCAST_V6, InstanceWire, vrrp_mac
 
 
 class SpecError(ValueError):
@@ -65,6 +65,8 @@ class InstanceSpec:
     rules: tuple[m.VirtualRule, ...] = ()
     strict: bool = False
     accept: bool = True  # False: traffic to the VIPs is dropped while we are a non-owner master
+    vmac: str = ""  # use_vmac: the macvlan holding the VIPs ("" = the interface itself)
+    vmac_mac: str = ""
 
     @property
     def name(self) -> str:
@@ -158,7 +160,10 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         checksum_as_v2=g.v3_checksum_as_v2 if vi.v3_checksum_as_v2 is None else vi.v3_checksum_as_v2,
         garp=garp, tracks=tuple(tracks), notify=notify, sync_group=sg.name if sg else None,
         routes=vi.virtual_routes, rules=vi.virtual_rules, strict=strict,
-        accept=resolve.accept_mode(vi, g) or vi.priority == 255)
+        accept=resolve.accept_mode(vi, g) or vi.priority == 255,
+        vmac=(vi.use_vmac.name or f"vrrp.{vi.virtual_router_id}") if vi.use_vmac else "",
+        vmac_mac=(vi.use_vmac.mac or ":".join(f"{b:02x}" for b in vrrp_mac(vi.virtual_router_id, family)))
+        if vi.use_vmac else "")
 
 
 def scripts(cfg: m.Config) -> dict[str, ScriptSpec]:
