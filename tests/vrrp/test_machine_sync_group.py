@@ -18,7 +18,8 @@ class Router:
             if isinstance(a, Transition):
                 self.lines.append(a.log_line(name))
                 if not forced:
-                    for other, fev in propagate("G", self.m, name, a.new, ev.now):
+                    faulted = [n for n, m in self.m.items() if m.faulted]
+                    for other, fev in propagate("G", self.m, name, a.new, ev.now, faulted):
                         self.feed(other, fev, forced=True)
 
     def states(self) -> dict[str, str]:
@@ -44,7 +45,11 @@ def test_a_member_with_its_own_fault_stays_in_fault():
     r.feed("VI_2", Fault(1.0, "script down"))
     r.feed("VI_1", Fault(1.1, "link down"))
     r.feed("VI_1", Recover(2.0))
-    assert r.m["VI_2"].state is State.FAULT
+    # VI_2's own fault holds the whole group in FAULT.
+    assert r.states() == {"VI_1": "FAULT", "VI_2": "FAULT"}
+    assert "(VI_1) Entering FAULT STATE (sync group G: VI_2 is in FAULT)" in r.lines
+    r.feed("VI_2", Recover(3.0))
+    assert r.states() == {"VI_1": "BACKUP", "VI_2": "BACKUP"}
 
 
 def test_stop_is_not_propagated():

@@ -398,7 +398,9 @@ class Engine:
         if group and not forced and tr.new in FOLLOWED:
             self._later(self.notifier.notify(self.group_notify.get(group, ()), Notification("GROUP", group, tr.new)))
         if group and not forced:
-            for other, ev in propagate(group, self.groups.get(group, []), inst.spec.name, tr.new, self.now()):
+            members = self.groups.get(group, [])
+            faulted = [n for n in members if n in self.instances and self.instances[n].machine.faulted]
+            for other, ev in propagate(group, members, inst.spec.name, tr.new, self.now(), faulted):
                 self.instances[other].feed(ev)
 
     def _later(self, coro) -> None:

@@ -13,9 +13,17 @@ from lvsfast.vrrp.machine import ForceState, State
 FOLLOWED = (State.MASTER, State.BACKUP, State.FAULT)
 
 
-def propagate(group: str, members: Iterable[str], who: str, new: State, now: float) -> list[tuple[str, ForceState]]:
-    """The events that move the other members of ``group`` after ``who`` entered ``new``."""
+def propagate(group: str, members: Iterable[str], who: str, new: State, now: float,
+              faulted: Iterable[str] = ()) -> list[tuple[str, ForceState]]:
+    """The events that move the members of ``group`` after ``who`` entered ``new``.
+
+    ``faulted`` names the members whose own tracking holds them in FAULT: while one is, the
+    group stays in FAULT, so ``who`` is sent back there instead of pulling the others along."""
     if new not in FOLLOWED:
         return []
+    if new is not State.FAULT:
+        held = [m for m in faulted if m != who]
+        if held:
+            return [(who, ForceState(now, State.FAULT, f"sync group {group}: {held[0]} is in FAULT"))]
     reason = f"sync group {group}: {who} is {new.value}"
     return [(m, ForceState(now, new, reason)) for m in members if m != who]
