@@ -71,6 +71,11 @@ class MiniHTTP:
 
     def close(self) -> None:
         self._stop = True
+        try:
+            # close() alone leaves a thread blocked in accept() listening; shutdown wakes it.
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 

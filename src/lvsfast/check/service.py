@@ -30,6 +30,8 @@ from lvsfast.scripts import ScriptError, check_script, run_script
 
 log = logging.getLogger("lvsfast.check")
 
+FLUSH_DELAY = 0.05
+
 SUPPORTED = (TcpCheck, HttpCheck, MiscCheck, DnsCheck, SmtpCheck, UdpCheck, PingCheck, FileCheck)
 
 
@@ -337,7 +339,9 @@ class CheckerService:
     def _mark_dirty(self) -> None:
         if not self._dirty:
             self._dirty = True
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush()))
+            # Gathered for FLUSH_DELAY: with thousands of servers each flush costs O(servers),
+            # so a burst of changes must become one backend transaction, not one per change.
+            asyncio.get_running_loop().call_later(FLUSH_DELAY, lambda: asyncio.ensure_future(self._flush()))
 
     async def _flush(self) -> None:
         self._dirty = False
