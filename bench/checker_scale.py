@@ -33,7 +33,10 @@ def addresses(n: int) -> list[tuple[str, int]]:
 
 def _raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:  # root may raise the hard limit; 20,000 listeners need more than a default 20,000
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(hard, 65536), max(hard, 65536)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _listeners(n: int, ready, stop) -> None:
@@ -117,6 +120,9 @@ async def measure(n: int, check: str, seconds: float) -> dict:
     runs1 = sum(c.state.runs for r in svc.reals.values() for c in r.checks)
     late = sorted(svc.lateness)
     down = sum(1 for r in svc.reals.values() if not r.up)
+    from collections import Counter
+
+    reasons = Counter(r.reason().split(": ", 1)[-1] for r in svc.reals.values() if not r.up).most_common(3)
     await svc.stop()
 
     def pct(p: float) -> float:
@@ -125,7 +131,7 @@ async def measure(n: int, check: str, seconds: float) -> dict:
     return {"n": n, "check": check, "scheduled_per_s": n, "achieved_per_s": round((runs1 - runs0) / (w1 - w0), 1),
             "cpu_pct": round(100 * (cpu1 - cpu0) / (w1 - w0), 1), "rss_mb": round(_rss_mb(), 1),
             "lateness_p50_ms": round(pct(0.50), 1), "lateness_p99_ms": round(pct(0.99), 1),
-            "servers_down": down, "config_parse_s": round(parse_s, 2)}
+            "servers_down": down, "down_reasons": reasons, "config_parse_s": round(parse_s, 2)}
 
 
 def main() -> None:
