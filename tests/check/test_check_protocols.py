@@ -184,3 +184,32 @@ virtual_server 192.0.2.100 53 {{
             await svc.stop()
             srv.close()
     asyncio.run(body())
+
+
+def test_http_and_tcp_bindto_source_address():
+    from lvsfast.check import probes
+    from lvsfast.config.model import HttpCheck, Url
+
+    async def body():
+        peers = []
+
+        async def client(r, w):
+            peers.append(w.get_extra_info("peername")[0])
+            try:
+                await r.readuntil(b"\r\n\r\n")
+                w.write(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+                await w.drain()
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            w.close()
+        srv = await asyncio.start_server(client, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        try:
+            chk = HttpCheck(connect_timeout=1.0, bindto="127.0.0.7")
+            assert (await probes.http(chk, Url(), "127.0.0.1", port, None))[0]
+            assert (await probes.tcp("127.0.0.1", port, 1.0, ("127.0.0.8", 0)))[0]
+            await asyncio.sleep(0.05)
+        finally:
+            srv.close()
+        assert peers == ["127.0.0.7", "127.0.0.8"]
+    asyncio.run(body())

@@ -139,7 +139,9 @@ async def http(check: HttpCheck, url: Url, ip: str, port: int, ssl_ctx: ssl.SSLC
     what = f"{check.kind} {_host(ip)}:{port} {url.path}"
     try:
         sni = host if (ssl_ctx is not None and check.enable_sni) else None
-        r, w = await asyncio.wait_for(asyncio.open_connection(ip, port, ssl=ssl_ctx, server_hostname=(sni or "") if ssl_ctx else None),
+        r, w = await asyncio.wait_for(asyncio.open_connection(
+            ip, port, ssl=ssl_ctx, server_hostname=(sni or "") if ssl_ctx else None,
+            local_addr=(check.bindto, check.bind_port or 0) if check.bindto else None),
                                       check.connect_timeout)
     except asyncio.TimeoutError:
         return False, f"{what}: connect timed out after {check.connect_timeout:g}s"
