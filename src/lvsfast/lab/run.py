@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        print(f"building the lab (logs in {workdir}) ...", flush=True)
+        print(f"building the lab (namespaces {run.topo.lab.prefix}-*, logs in {workdir}) ...", flush=True)
         run.start()
         return tour(run) if args.tour else interactive(run)
     except KeyboardInterrupt:
