@@ -151,14 +151,19 @@ class VrrpLab:
 
     def pinger(self, addr: str = VIP, interval: float = 0.01) -> subprocess.Popen:
         """Continuous pings with timestamps; :func:`longest_gap` reads the outage from them."""
-        return self.lab.spawn(self.client, "ping", "-D", "-n", "-i", str(interval), "-W", "1", addr,
-                              stdout=subprocess.PIPE, text=True)
+        # To a file, not a pipe: an unread pipe fills and blocks ping, which would fake an outage.
+        out = self.workdir / f"ping-{time.monotonic_ns()}.out"
+        proc = self.lab.spawn(self.client, "ping", "-D", "-n", "-i", str(interval), "-W", "1", addr,
+                              stdout=open(out, "w"), stderr=subprocess.DEVNULL)
+        proc.out_path = out
+        return proc
 
 
 def longest_gap(proc: subprocess.Popen) -> tuple[float, int]:
     """Stop a pinger and return (longest gap between replies in seconds, replies)."""
     proc.send_signal(signal.SIGINT)
-    out = proc.communicate(timeout=10)[0]
+    proc.wait(10)
+    out = proc.out_path.read_text()
     times = [float(m) for m in re.findall(r"^\[(\d+\.\d+)\] \d+ bytes from", out, re.M)]
     if len(times) < 2:
         return float("inf"), len(times)
