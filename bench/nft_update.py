@@ -14,6 +14,8 @@ Usage: ``python bench/nft_update.py [--sizes 1000,10000,50000] [--rounds N]`` (r
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+import json
 import asyncio
 import os
 import statistics
@@ -78,14 +80,30 @@ async def measure(n: int, rounds: int) -> dict[str, list[float]]:
     return out
 
 
-def inner(sizes: list[int], rounds: int) -> None:
+def _st(values: list[float]) -> dict:
+    ms = [v * 1000 for v in values]
+    return {"median": statistics.median(ms), "min": min(ms), "max": max(ms), "n": len(ms)}
+
+
+def inner(sizes: list[int], rounds: int, json_path: str = "") -> None:
+    results, series = [], {"one weight change": [], "rebuild the whole table": []}
     print(f"{'real servers':>12} {'services':>8} | {'build ms':>22} | {'rebuild ms':>22} | "
           f"{'1 weight ms':>22} | {'1 weight + read ms':>22} | rebuild/weight")
     for n in sizes:
         r = asyncio.run(measure(n, rounds))
         ratio = statistics.median(r["rebuild"]) / statistics.median(r["weight"])
+        results.append({"case": f"{n} real servers", "metric": "one weight change", "unit": "ms", "better": "lower",
+                        "lvsfast": _st(r["weight"]), "baseline_name": "rebuilding the whole table",
+                        "baseline": _st(r["rebuild"])})
+        series["one weight change"].append((n, statistics.median(r["weight"]) * 1000))
+        series["rebuild the whole table"].append((n, statistics.median(r["rebuild"]) * 1000))
         print(f"{n:>12} {max(1, n // PER_SERVICE):>8} | {stats(r['build']):>22} | {stats(r['rebuild']):>22} | "
               f"{stats(r['weight']):>22} | {stats(r['weight+read']):>22} | {ratio:8.0f}x", flush=True)
+    if json_path:
+        Path(json_path).write_text(json.dumps({
+            "scenario": "nft", "what": "nftables update time: one weight change vs rebuilding the whole table",
+            "how": "bench/nft_update.py: wrr services of 50 real servers in a namespace; medians over rounds",
+            "results": results, "series": {"size_vs_time": series}}, indent=1))
 
 
 def main() -> None:
@@ -93,16 +111,21 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000,50000")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="1,000 and 10,000 real servers, 5 rounds")
+    ap.add_argument("--json", default="", help="write the harness's result format here")
     a = ap.parse_args()
+    if a.quick:
+        a.sizes, a.rounds = "1000,10000", 5
     sizes = [int(x) for x in a.sizes.split(",")]
     if a.inside:
-        inner(sizes, a.rounds)
+        inner(sizes, a.rounds, a.json)
         return
     ns = f"lfbench{uuid.uuid4().hex[:6]}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
         rc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__),
-                             "--inside", "--sizes", a.sizes, "--rounds", str(a.rounds)]).returncode
+                             "--inside", "--sizes", a.sizes, "--rounds", str(a.rounds),
+                             "--json", os.path.abspath(a.json) if a.json else ""]).returncode
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)
     sys.exit(rc)
