@@ -49,9 +49,10 @@ class TestNatTraffic:
         run(b.close())
         assert hits == Counter(dict(zip(lab.servers, [10, 20, 30])))
 
-    def test_sh_keeps_each_client_on_one_server(self, lab: NatLab) -> None:
+    @pytest.mark.parametrize("sched", ["sh", "mh"])
+    def test_source_hashing_keeps_each_client_on_one_server(self, lab: NatLab, sched: str) -> None:
         b = IPVSBackend()
-        run(b.apply(table("sh", [1, 1, 1], lab)))
+        run(b.apply(table(sched, [1, 1, 1], lab)))
         seen = {src: {lab.request(src) for _ in range(8)} for src in (NatLab.CLIENT, "10.0.1.3")}
         run(b.close())
         assert all(len(servers) == 1 for servers in seen.values()), seen

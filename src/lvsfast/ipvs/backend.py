@@ -16,6 +16,7 @@ meaningless, and tunnel parameters only matter for TUN.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import errno
 import os
 from typing import Iterable
@@ -239,6 +240,17 @@ class IPVSBackend:
         everything else (the rest of the batch still applies); the next apply re-reads the kernel.
         """
         sock = await self.open()
+        # Loading 100,000 entries allocates millions of small objects: the cyclic GC would walk
+        # them again and again, and none of them form cycles (as the config loader does).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return await self._apply(sock, desired)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    async def _apply(self, sock: IPVSSocket, desired: Table) -> list[Op]:
         if self._known is None:
             await self.read()
             self._applied.clear()
