@@ -89,6 +89,7 @@ class CheckerService:
         # Set to a list to record how late each check started (bench/checker_scale.py).
         self.lateness: list[float] | None = None
         self._vips_mastered: set[str] = set()
+        self._sync_state: str | None = None
         self.applied = 0
         self.last_error = ""
 
@@ -101,6 +102,7 @@ class CheckerService:
         self._update_table()
         self._restore_overrides()
         await self._apply()
+        await self._ipvs_extras()
         self._tick_task = asyncio.create_task(self._drain_ticker())
 
     def _restore_overrides(self) -> None:
@@ -204,6 +206,16 @@ class CheckerService:
         if getattr(self, "_tick_task", None):
             self._tick_task.cancel()
         await self._omega()
+        if self._sync_state is not None and hasattr(self.backend, "stop_sync_daemon"):
+            from lvsfast.ipvs import wire
+
+            sd = self.config.global_defs.lvs_sync_daemon if self.config else None
+            if sd is not None:
+                try:
+                    await self.backend.stop_sync_daemon(wire.SyncDaemon(self._sync_state, sd.interface, sd.sync_id or 0))
+                except Exception as exc:
+                    log.error("lvs_sync_daemon stop: %s", exc)
+            self._sync_state = None
         if self.backend is not None:
             try:
                 await self.backend.close(None)
@@ -519,3 +531,42 @@ class CheckerService:
                 self._vips_mastered |= vips
             else:
                 self._vips_mastered -= vips
+            sd = self.config.global_defs.lvs_sync_daemon if self.config else None
+            if sd is not None and event.get("instance") == sd.vrrp_instance:
+                asyncio.ensure_future(self._sync_daemon("master" if event.get("state") == "MASTER" else "backup"))
+
+    # ---- IPVS extras: connection timeouts and the sync daemon (keepalived's global_defs) -------
+
+    async def _ipvs_extras(self) -> None:
+        if not hasattr(self.backend, "set_timeouts") or self.config is None:
+            return
+        from lvsfast.ipvs import wire
+
+        g = self.config.global_defs
+        t = g.lvs_timeouts
+        if t is not None and (t.tcp or t.tcpfin or t.udp):
+            try:
+                await self.backend.set_timeouts(wire.Timeouts(t.tcp or 0, t.tcpfin or 0, t.udp or 0))
+            except Exception as exc:
+                log.error("lvs_timeouts: %s", exc)
+        if g.lvs_sync_daemon is not None:
+            # keepalived starts as a sync backup; the VRRP instance's mastership switches it.
+            await self._sync_daemon("backup")
+
+    async def _sync_daemon(self, state: str) -> None:
+        sd = self.config.global_defs.lvs_sync_daemon if self.config else None
+        if sd is None or not hasattr(self.backend, "start_sync_daemon") or state == self._sync_state:
+            return
+        from lvsfast.ipvs import wire
+
+        def daemon(st: str) -> "wire.SyncDaemon":
+            return wire.SyncDaemon(st, sd.interface, sd.sync_id or 0, sd.maxlen or 0, sd.group or "", sd.port or 0,
+                                   sd.ttl or 0)
+        try:
+            if self._sync_state is not None:
+                await self.backend.stop_sync_daemon(daemon(self._sync_state))
+            await self.backend.start_sync_daemon(daemon(state))
+            self._sync_state = state
+            log.info("lvs_sync_daemon on %s: %s (instance %s)", sd.interface, state, sd.vrrp_instance)
+        except Exception as exc:
+            log.error("lvs_sync_daemon %s: %s", state, exc)
