@@ -59,3 +59,37 @@ class TestCheckerOnIpvs:
             for st in ("master", "backup"):
                 subprocess.run(["ipvsadm", "--stop-daemon", st], capture_output=True)
             sh("ipvsadm", "--set", "900", "120", "300")
+
+
+class TestDriftOnIpvs:
+    __test__ = IN_VM
+
+    def test_ipvsadm_clear_is_repaired_and_foreign_services_kept(self) -> None:
+        need_ipvs()
+        sh("ipvsadm", "-C")
+        conf = CONF.replace("    lvs_timeouts tcp 905 tcpfin 125 udp 305\n    lvs_sync_daemon lo VI_1 id 7\n", "")
+
+        async def body() -> None:
+            svc = CheckerService(backend=IPVSBackend())
+            await svc.start(loads(conf))
+            try:
+                assert "127.0.0.1:18099" in sh("ipvsadm", "-Ln")
+                sh("ipvsadm", "-C")  # keepalived never restores this, even on reload (#1018, #1877)
+                sh("ipvsadm", "-A", "-t", "10.9.9.9:81", "-s", "rr")  # someone else's service
+                for _ in range(100):
+                    if "127.0.0.1:18099" in sh("ipvsadm", "-Ln"):
+                        break
+                    await asyncio.sleep(0.1)
+                out = sh("ipvsadm", "-Ln")
+                assert "10.9.3.1:80" in out and "127.0.0.1:18099" in out
+                assert "10.9.9.9:81" in out  # not ours: left alone
+                assert svc.stats()["drift_repairs"] >= 1
+            finally:
+                await svc.stop()
+            out = sh("ipvsadm", "-Ln")
+            assert "10.9.3.1" not in out and "10.9.9.9:81" in out
+
+        try:
+            asyncio.run(body())
+        finally:
+            sh("ipvsadm", "-C")

@@ -90,6 +90,8 @@ class CheckerService:
         self.lateness: list[float] | None = None
         self._vips_mastered: set[str] = set()
         self._sync_state: str | None = None
+        self._backend_lock = asyncio.Lock()
+        self.repairs = 0
         self.applied = 0
         self.last_error = ""
 
@@ -104,6 +106,7 @@ class CheckerService:
         await self._apply()
         await self._ipvs_extras()
         self._tick_task = asyncio.create_task(self._drain_ticker())
+        self._drift_task = asyncio.create_task(self._repair_drift())
 
     def _restore_overrides(self) -> None:
         """Runtime state survives restarts: it wins over the config until ``enable`` clears it."""
@@ -203,8 +206,9 @@ class CheckerService:
     async def stop(self) -> None:
         for real in self.reals.values():
             self._cancel(real)
-        if getattr(self, "_tick_task", None):
-            self._tick_task.cancel()
+        for task in (getattr(self, "_tick_task", None), getattr(self, "_drift_task", None)):
+            if task is not None:
+                task.cancel()
         await self._omega()
         if self._sync_state is not None and hasattr(self.backend, "stop_sync_daemon"):
             from lvsfast.ipvs import wire
@@ -429,13 +433,45 @@ class CheckerService:
     async def _apply(self) -> None:
         if self.backend is None:
             return
-        try:
-            ops = await self.backend.apply(self.pool.table())
-            self.applied += len(ops)
-            self.last_error = ""
-        except Exception as exc:
-            self.last_error = str(exc)
-            log.error("data plane update failed: %s", exc)
+        async with self._backend_lock:  # one backend transaction at a time (its view of the kernel)
+            try:
+                ops = await self.backend.apply(self.pool.table())
+                self.applied += len(ops)
+                self.last_error = ""
+            except Exception as exc:
+                self.last_error = str(exc)
+                log.error("data plane update failed: %s", exc)
+
+    async def _repair_drift(self) -> None:
+        """Put back what something outside lvsfast changed in our kernel entries (``drift_repair``).
+
+        Neither IPVS nor our use of nftables gets change notifications here, so this compares
+        the kernel with the desired table periodically: every 2 s, stretched to ten times the
+        cost of one comparison so a huge table never keeps a core busy. Entries we do not own
+        are never touched: the backends only diff what they own.
+        """
+        loop = asyncio.get_running_loop()
+        interval = 2.0
+        while True:
+            await asyncio.sleep(interval)
+            if self.backend is None or self.config is None or not self.config.global_defs.drift_repair:
+                continue
+            t0 = loop.time()
+            async with self._backend_lock:
+                try:
+                    if hasattr(self.backend, "refresh"):
+                        await self.backend.refresh()
+                        ops = await self.backend.apply(self.pool.table())
+                    else:
+                        ops = await self.backend.apply(self.pool.table(), reread=True)
+                except Exception as exc:
+                    log.error("drift check failed: %s", exc)
+                    ops = []
+            if ops:
+                self.repairs += 1
+                shown = "; ".join(str(op) for op in ops[:5]) + (f"; and {len(ops) - 5} more" if len(ops) > 5 else "")
+                log.warning("kernel entries changed outside lvsfast; restored %d: %s", len(ops), shown)
+            interval = max(2.0, 10 * (loop.time() - t0))
 
     async def _drain_ticker(self) -> None:
         while True:
@@ -504,7 +540,7 @@ class CheckerService:
         return out
 
     def stats(self, clear: bool = False) -> dict[str, Any]:
-        return {"applied_ops": self.applied, "checks": sum(c.state.runs for r in self.reals.values() for c in r.checks)}
+        return {"applied_ops": self.applied, "drift_repairs": self.repairs, "checks": sum(c.state.runs for r in self.reals.values() for c in r.checks)}
 
     async def command(self, op: str, args: dict[str, Any]) -> Any:
         if op != "server":
