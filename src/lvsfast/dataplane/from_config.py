@@ -7,9 +7,8 @@ virtual_server_group) into the kernel services it stands for, and a real server 
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterator
-
-from lvsfast.config.model import Config, RealServer, SorryServer, VirtualServer, VirtualServerGroup
+from lvsfast.config import resolve
+from lvsfast.config.model import Config, RealServer, SorryServer, VirtualServer
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table
 
 # keepalived's flag-N are IPVS's SCHED1..3; sh and mh give 1 and 2 a meaning.
@@ -35,27 +34,11 @@ def _granularity(vs: VirtualServer, family: int) -> int:
     return ipaddress.ip_network(f"0.0.0.0/{g}").prefixlen if family == 4 else 128
 
 
-def _group_keys(vs: VirtualServer, group: VirtualServerGroup) -> Iterator[ServiceKey]:
-    proto = vs.protocol.lower()
-    for e in group.entries:
-        if e.fwmark is not None:
-            yield ServiceKey(e.family, proto, None, 0, e.fwmark)
-            continue
-        first = ipaddress.ip_address(e.address)
-        last = ipaddress.ip_address(e.last) if e.last else first
-        for n in range(int(first), int(last) + 1):
-            yield ServiceKey(e.family, proto, str(ipaddress.ip_address(n)), e.port or 0)
-
-
 def service_keys(vs: VirtualServer, config: Config) -> list[ServiceKey]:
     """Every kernel service this virtual_server stands for (several for a group)."""
     proto = vs.protocol.lower()
-    if vs.group is not None:
-        group = next((g for g in config.virtual_server_groups if g.name == vs.group), None)
-        return list(_group_keys(vs, group)) if group else []
-    if vs.fwmark is not None:
-        return [ServiceKey(vs.ip_family or vs.family, proto, None, 0, vs.fwmark)]
-    return [ServiceKey(vs.family, proto, str(ipaddress.ip_address(vs.address)), vs.port or 0)]
+    return [ServiceKey(a.family, proto, str(ipaddress.ip_address(a.address)) if a.address else None, a.port,
+                       a.fwmark or 0) for a in resolve.service_addresses(vs, config)]
 
 
 def service(vs: VirtualServer, key: ServiceKey) -> Service:

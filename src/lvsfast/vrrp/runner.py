@@ -8,7 +8,6 @@ of one instance run in order on a queue, so a quick MASTER -> BACKUP -> MASTER n
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import socket
@@ -24,7 +23,6 @@ from lvsfast.vrrp.addresses import AddressManager, ensure_vmac, in_netlink_threa
 from lvsfast.vrrp.garp import GarpSchedule
 from lvsfast.vrrp.machine import (Action, Advert, Announce, Fault, ForceState, Machine, PriorityChange, Recover,
                                   ReleaseAddresses, SendAdvert, Start, State, Stop, TakeAddresses, Tick, Transition)
-from lvsfast.vrrp.reasons import describe
 from lvsfast.vrrp.spec import InstanceSpec, ScriptSpec
 from lvsfast.vrrp.notify import Notification, Notifier
 from lvsfast.vrrp.sync_group import FOLLOWED, propagate
@@ -375,21 +373,17 @@ class Engine:
         for pkt, src, dst, ttl, ifindex in batch:
             res = link.receiver.decode(pkt, src, dst, ttl)
             if isinstance(res, int):
-                reason, vrid, version, name = link.receiver.last
-                key = (reason, vrid)
+                key = link.receiver.last[:2]  # (reason, vrid)
                 # One line per reason and VRID every 10 s: a storm of bad packets must not flood the log.
                 if now - link.drops_logged.get(key, -1e9) >= 10:
                     link.drops_logged[key] = now
-                    inst = link.instances.get(vrid)
-                    log.warning(describe(reason, ifname=link.transport.ifname, vrid=vrid, got_version=version,
-                                         instance=name, our_version=inst.spec.params.version if inst else 0))
+                    log.warning(link.receiver.describe_last())
                 continue
             inst = link.instances.get(res.vrid)
             if inst is None or inst.machine.state is State.INIT:
                 continue
             inst.received += 1
-            af = socket.AF_INET if link.transport.family == 4 else socket.AF_INET6
-            inst.feed(Advert(now, res.priority, socket.inet_pton(af, res.src), res.interval_cs))
+            inst.feed(Advert(now, res.priority, res.src_packed, res.interval_cs))
 
     def transitioned(self, inst: Instance, tr: Transition, forced: bool) -> None:
         self.emit("vrrp_state", instance=inst.spec.name, state=tr.new.value, vips=[v.address for v in inst.spec.vips])
@@ -432,8 +426,6 @@ class Engine:
 
     def _broadcast(self, kind: str, name: str, ok: bool, value: int = 0) -> None:
         for inst in self.instances.values():
-            if inst.machine.state is State.INIT and kind != "interface":
-                pass
             if any(t.kind == kind and t.name == name for t in inst.spec.tracks) or \
                     (kind == "interface" and name == inst.spec.interface):
                 inst.track(kind, name, ok, value)
