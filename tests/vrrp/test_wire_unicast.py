@@ -5,7 +5,6 @@ unicast peer it was configured with; keepalived's unicast adverts reach our unbo
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 
@@ -13,24 +12,14 @@ import pytest
 
 from support import keepalived as ka
 from support.netns import lab  # noqa: F401  (fixture)
+from support.vrrp_segment import peer, segment  # noqa: F401  (fixture)
 
 PY = sys.executable
 
 
 @pytest.fixture
-def pair(lab):
-    sw, a, b, c = lab.ns("sw"), lab.ns("ka"), lab.ns("me"), lab.ns("cl")
-    lab.bridge(sw)
-    for i, ns in enumerate((a, b, c), start=1):
-        lab.plug(sw, ns, "eth0")
-        ns.ip("addr", "add", f"10.0.0.{i}/24", "dev", "eth0")
-        ns.ip("-6", "addr", "add", f"2001:db8::{i}/64", "dev", "eth0", "nodad")
-    return lab, a, b, c
-
-
-def peer(ns, *args: str) -> list[dict]:
-    out = ns.run(PY, "-m", "support.vrrp_peer", *args, timeout=30, env=ka.peer_env())
-    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+def pair(segment):
+    return segment
 
 
 UNICAST = "    unicast_src_ip 10.0.0.1\n    unicast_peer {\n        10.0.0.2\n    }\n"
