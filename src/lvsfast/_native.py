@@ -17,6 +17,7 @@ TWINS: dict[str, str] = {
     "checksum": "lvsfast.vrrp._checksum_py",
     "vrrp_wire": "lvsfast.vrrp._wire_py",
     "vrrp_socket": "lvsfast.vrrp._socket_py",
+    "tcp_probe": "lvsfast.check._tcp_probe_py",
 }
 
 

@@ -3,15 +3,21 @@ data-plane backend (IPVS or nftables) is made to match.
 
 Per real server, every checker must pass for it to be up (keepalived's rule). A server that
 fails leaves at once (or goes to weight 0 with inhibit_on_failure); one removed from the
-config by a reload drains first (:mod:`lvsfast.dataplane.pool`). Each check runs as its own
-task, so one slow server never delays another's checks. Table updates are coalesced: many
-changes in one loop turn become one backend transaction.
+config by a reload drains first (:mod:`lvsfast.dataplane.pool`). One timer queue
+(:mod:`lvsfast.check.timer_queue`) says which check is due; a due check starts and the queue
+moves on, so one slow server never delays another's checks. TCP checks, the ones run by the
+thousand, go to one batched prober (:mod:`lvsfast.check.tcp_probe`, compiled) with no task or
+Python socket each;
+the other kinds run as a task per attempt. Table updates are coalesced: many changes in one
+loop turn become one backend transaction.
 """
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
+import os
 import random
 import socket
 import ssl
@@ -21,6 +27,8 @@ from typing import Any
 from lvsfast.check import probes, protocols
 from lvsfast.check.quorum import Quorum, QuorumChange
 from lvsfast.check.state import CheckState, Timing
+from lvsfast.check.tcp_probe import CONNECTED, TcpProber
+from lvsfast.check.timer_queue import TimerQueue
 from lvsfast.config.model import (Config, DnsCheck, FileCheck, HttpCheck, MiscCheck, PingCheck, RealServer, SmtpCheck,
                                   TcpCheck, UdpCheck, Url, VirtualServer)
 from lvsfast.dataplane import from_config
@@ -31,6 +39,9 @@ from lvsfast.scripts import ScriptError, check_script, run_script
 log = logging.getLogger("lvsfast.check")
 
 FLUSH_DELAY = 0.05
+# Due checks started per loop turn: a crowd due at once (no warmup) must not hold the loop for
+# long, or replies already in would wait behind the starts.
+START_BATCH = 256
 
 SUPPORTED = (TcpCheck, HttpCheck, MiscCheck, DnsCheck, SmtpCheck, UdpCheck, PingCheck, FileCheck)
 
@@ -39,17 +50,23 @@ def _host(ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
 
-@dataclass
+@dataclass(eq=False)
 class Check:
-    """One checker of one real server, with its own task."""
+    """One checker of one real server; hashed by identity, as the timer queue's item."""
 
     config: Any
     state: CheckState
     label: str
+    real: "Real | None" = None
     dynamic_weight: int | None = None
     seq: int = 0
     url_index: int = 0
+    running: bool = False
+    cancelled: bool = False
     task: asyncio.Task | None = None
+    # TCP_CHECK's target, resolved once: (family, packed address, port, packed bind address, bind port).
+    target: tuple | None = None
+    token: int = 0
 
 
 @dataclass
@@ -94,6 +111,12 @@ class CheckerService:
         self.repairs = 0
         self.applied = 0
         self.last_error = ""
+        self._due: TimerQueue[Check] = TimerQueue()
+        self._wake: asyncio.TimerHandle | None = None
+        self._wake_at = 0.0
+        self._prober: TcpProber | None = None
+        self._tokens: dict[int, Check] = {}
+        self._next_token = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -187,14 +210,31 @@ class CheckerService:
                 real.checks.append(c)
             self.reals[key] = real
             for c in real.checks:
-                c.task = asyncio.create_task(self._run(real, c))
+                c.real = real
+                if isinstance(c.config, TcpCheck):
+                    self._tcp_target(c)
+                self._due.push(c.state.next_at, c)
+        self._rearm()
 
     @staticmethod
     def _same_checks(old: Real, new: tuple[VirtualServer, RealServer]) -> bool:
         return old.rs.checkers == new[1].checkers
 
+    def _tcp_target(self, c: Check) -> None:
+        chk, rs = c.config, c.real.rs
+        ip = chk.connect_ip or rs.address
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        bind = socket.inet_pton(family, chk.bindto) if chk.bindto else None
+        c.target = (family, socket.inet_pton(family, ip), chk.connect_port or rs.port or 0, bind, chk.bind_port or 0)
+        self._next_token += 1
+        c.token = self._next_token
+        self._tokens[c.token] = c
+
     def _cancel(self, real: Real) -> None:
         for c in real.checks:
+            c.cancelled = True
+            self._due.remove(c)
+            self._tokens.pop(c.token, None)
             if c.task is not None:
                 c.task.cancel()
 
@@ -206,6 +246,13 @@ class CheckerService:
     async def stop(self) -> None:
         for real in self.reals.values():
             self._cancel(real)
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
+        if self._prober is not None:
+            asyncio.get_running_loop().remove_reader(self._prober.fileno())
+            self._prober.close()
+            self._prober = None
         for task in (getattr(self, "_tick_task", None), getattr(self, "_drift_task", None)):
             if task is not None:
                 task.cancel()
@@ -251,24 +298,102 @@ class CheckerService:
         # ha_suspend: check only while this router holds the virtual server's address.
         return real.vs.address is not None and real.vs.address not in self._vips_mastered
 
-    async def _run(self, real: Real, c: Check) -> None:
+    def _rearm(self) -> None:
+        """Keep the one loop timer at the earliest due check or TCP deadline."""
+        at = self._due.next_at()
+        if self._prober is not None:
+            deadline = self._prober.next_deadline()
+            if deadline is not None and (at is None or deadline < at):
+                at = deadline
+        if at is None:
+            return
+        if self._wake is not None:
+            if self._wake_at <= at:
+                return
+            self._wake.cancel()
+        self._wake_at = at
+        self._wake = asyncio.get_running_loop().call_at(at, self._tick)
+
+    def _tick(self) -> None:
+        self._wake = None
         loop = asyncio.get_running_loop()
-        while True:
-            delay = c.state.next_at - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if self.lateness is not None:
-                self.lateness.append(loop.time() - c.state.next_at)
-            if self._suspended(real):
-                c.state.next_at = loop.time() + c.state.timing.delay_loop
+        now = loop.time()
+        if self._prober is not None:
+            expired: list[tuple[int, int]] = []
+            self._prober.expire(now, expired)
+            self._tcp_results(expired)
+        due = self._due.pop_due(now, START_BATCH)
+        lateness = self.lateness
+        for at, c in due:
+            if lateness is not None:
+                lateness.append(now - at)
+            if self._suspended(c.real):
+                c.state.next_at = now + c.state.timing.delay_loop
+                self._due.push(c.state.next_at, c)
                 continue
-            ok, reason = await self._probe(real, c)
-            change = c.state.result(loop.time(), ok, reason)
-            if change is not None:
-                log.info("%s on %s: %s %s", c.label, real.vs.name, "UP" if change.up else "DOWN", change.reason)
-                self._changed(real, change.up)
-            elif c.dynamic_weight is not None:
-                self._mark_dirty()
+            c.running = True
+            if c.target is not None:
+                self._tcp_start(c, now)
+            else:
+                c.task = loop.create_task(self._attempt(c))
+        if len(due) == START_BATCH:
+            # More are due: let replies and timers in first, then go on.
+            self._wake_at = now
+            self._wake = loop.call_soon(self._tick)  # type: ignore[assignment]
+        else:
+            self._rearm()
+
+    def _tcp_start(self, c: Check, now: float) -> None:
+        if self._prober is None:
+            self._prober = TcpProber()
+            asyncio.get_running_loop().add_reader(self._prober.fileno(), self._tcp_ready)
+        family, addr, port, bind, bind_port = c.target
+        try:
+            rc = self._prober.start(c.token, family, addr, port, c.config.connect_timeout, now, bind, bind_port)
+        except (OSError, ValueError) as exc:
+            rc = getattr(exc, "errno", None) or errno.EINVAL
+        if rc:
+            self._tcp_results([(c.token, 0 if rc == CONNECTED else rc)])
+
+    def _tcp_ready(self) -> None:
+        done: list[tuple[int, int]] = []
+        self._prober.harvest(done)
+        self._tcp_results(done)
+
+    def _tcp_results(self, results: list[tuple[int, int]]) -> None:
+        tokens = self._tokens
+        for token, err in results:
+            c = tokens.get(token)
+            if c is None:
+                continue  # its server left the config while the connect was under way
+            if err == 0:
+                self._finish(c, True, c.label + ": connected")
+                continue
+            chk = c.config
+            why = (f"connect timed out after {chk.connect_timeout:g}s" if err == errno.ETIMEDOUT
+                   else f"connect failed: {os.strerror(err)}")
+            self._finish(c, False, f"TCP_CHECK {_host(chk.connect_ip or c.real.rs.address)}:"
+                                   f"{chk.connect_port or c.real.rs.port or 0}: {why}")
+
+    async def _attempt(self, c: Check) -> None:
+        ok, reason = await self._probe(c.real, c)
+        c.task = None
+        self._finish(c, ok, reason)
+
+    def _finish(self, c: Check, ok: bool, reason: str) -> None:
+        c.running = False
+        if c.cancelled:
+            return
+        real = c.real
+        change = c.state.result(asyncio.get_running_loop().time(), ok, reason)
+        if change is not None:
+            log.info("%s on %s: %s %s", c.label, real.vs.name, "UP" if change.up else "DOWN", change.reason)
+            self._changed(real, change.up)
+        elif c.dynamic_weight is not None:
+            self._mark_dirty()
+        self._due.push(c.state.next_at, c)
+        if self._wake is None or c.state.next_at < self._wake_at:
+            self._rearm()
 
     async def _probe(self, real: Real, c: Check) -> tuple[bool, str]:
         chk = c.config
