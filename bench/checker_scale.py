@@ -1,13 +1,16 @@
 """The checker at scale: N local listeners checked with TCP_CHECK, then HTTP_GET, at delay_loop 1.
 
-    python bench/checker_scale.py --n 1000 5000 20000 --seconds 10 [--json out.json]
+    python bench/checker_scale.py --n 1000 5000 20000 --seconds 10 [--impls lvsfast keepalived] [--json out.json]
 
 Listeners run in a child process (their CPU is not the checker's): wildcard sockets on 10
-ports in the bench's own network namespace, so each real server is a distinct 127.1.x.y:port. The checker is the real CheckerService on uvloop with a backend that only records,
-and every real server in one virtual server's config as keepalived.conf text. Per N and check:
-checks/s achieved against the N/s the schedule asks for, the checker's CPU % (of one core) and
-RSS, and the p50/p99 lateness of check starts (how long after its scheduled time a check began).
-Measured after one warm-up delay_loop; results are this machine's (2 shared cores).
+ports in the bench's own network namespace, so each real server is a distinct 127.1.x.y:port.
+lvsfast's checker is the real CheckerService on uvloop with a backend that only records.
+keepalived 2.2.7's checker (``keepalived -C``) runs the same keepalived.conf; it needs IPVS, so
+it runs only where the kernel has it (inside the VM: scripts/vm.sh). Per N, check and
+implementation: checks/s as the servers counted them (accepted connections) against the N/s
+the schedule asks for; the checker's CPU % of one core, CPU microseconds per check (kernel
+part shown), and RSS; for lvsfast also the p50/p99 lateness of check starts. Measured after
+the first delay_loop; results are this machine's (2 shared cores).
 """
 from __future__ import annotations
 
@@ -17,7 +20,11 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,7 +48,7 @@ def _raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _listeners(n: int, ready, stop) -> None:
+def _listeners(n: int, ready, stop, accepted) -> None:
     """A bare epoll server: accept, answer HTTP if a request comes, close. Light enough that
     20,000 checks a second are limited by the checker, not by the servers."""
     import select
@@ -71,6 +78,7 @@ def _listeners(n: int, ready, stop) -> None:
                     except OSError:
                         break
                     c.setblocking(False)
+                    accepted.value += 1  # one process writes it: no lock needed
                     conns[c.fileno()] = c
                     ep.register(c.fileno(), select.EPOLLIN | select.EPOLLRDHUP)
                 continue
@@ -126,7 +134,7 @@ def _rss_mb() -> float:
     return 0.0
 
 
-async def measure(n: int, check: str, seconds: float) -> dict:
+async def measure(n: int, check: str, seconds: float, accepted) -> dict:
     from lvsfast.check.service import CheckerService
     from lvsfast.config import loads
 
@@ -135,14 +143,12 @@ async def measure(n: int, check: str, seconds: float) -> dict:
     parse_s = time.monotonic() - t0
     svc = CheckerService(backend=Recorder())
     await svc.start(cfg)
-    if os.environ.get("XFREEZE"):
-        import gc; gc.freeze()
     await asyncio.sleep(1.5)  # warmup spreads the first runs over 1 s
     runs0 = sum(c.state.runs for r in svc.reals.values() for c in r.checks)
     svc.lateness = []
-    cpu0, sys0, w0 = _cpu(), _sys(), time.monotonic()
+    cpu0, sys0, acc0, w0 = _cpu(), _sys(), accepted.value, time.monotonic()
     await asyncio.sleep(seconds)
-    cpu1, sys1, w1 = _cpu(), _sys(), time.monotonic()
+    cpu1, sys1, acc1, w1 = _cpu(), _sys(), accepted.value, time.monotonic()
     runs1 = sum(c.state.runs for r in svc.reals.values() for c in r.checks)
     late = sorted(svc.lateness)
     down = sum(1 for r in svc.reals.values() if not r.up)
@@ -154,12 +160,76 @@ async def measure(n: int, check: str, seconds: float) -> dict:
     def pct(p: float) -> float:
         return late[min(len(late) - 1, int(p * len(late)))] * 1000 if late else float("nan")
 
-    return {"n": n, "check": check, "scheduled_per_s": n, "achieved_per_s": round((runs1 - runs0) / (w1 - w0), 1),
+    checks = max(1, acc1 - acc0)
+    return {"impl": "lvsfast", "n": n, "check": check, "scheduled_per_s": n,
+            "achieved_per_s": round((acc1 - acc0) / (w1 - w0), 1),
+            "completed_per_s": round((runs1 - runs0) / (w1 - w0), 1),
             "cpu_pct": round(100 * (cpu1 - cpu0) / (w1 - w0), 1),
-            "cpu_us_per_check": round(1e6 * (cpu1 - cpu0) / max(1, runs1 - runs0), 1),
-            "kernel_us_per_check": round(1e6 * (sys1 - sys0) / max(1, runs1 - runs0), 1), "rss_mb": round(_rss_mb(), 1),
+            "cpu_us_per_check": round(1e6 * (cpu1 - cpu0) / checks, 1),
+            "kernel_us_per_check": round(1e6 * (sys1 - sys0) / checks, 1),
+            "rss_mb": round(_rss_mb(), 1),
             "lateness_p50_ms": round(pct(0.50), 1), "lateness_p99_ms": round(pct(0.99), 1),
-            "servers_down": down, "down_reasons": reasons, "config_parse_s": round(parse_s, 2)}
+            "lateness_sample_ms": [round(x * 1000, 2) for x in late[::max(1, len(late) // 2000)]],
+            "servers_down": down, "down_reasons": reasons, "config_parse_s": round(parse_s, 2),
+            "compiled_core": __import__("lvsfast").compiled_core()}
+
+
+def _proc_cpu(pid: int) -> tuple[float, float]:
+    """(user+system, system) seconds of one process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, int(fields[12]) / tick
+
+
+def _proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def keepalived_usable() -> bool:
+    return shutil.which("keepalived") is not None and subprocess.run(
+        ["modprobe", "ip_vs"], capture_output=True).returncode == 0
+
+
+def measure_keepalived(n: int, check: str, seconds: float, accepted) -> dict:
+    """keepalived's checker child on the same servers: CPU from /proc, checks as the servers count them."""
+    with tempfile.TemporaryDirectory(prefix="lvsfast-chkbench-") as wd:
+        conf = Path(wd, "keepalived.conf")
+        conf.write_text("global_defs {\n router_id chkbench\n}\n" + config_text(n, check))
+        pid, cpid = Path(wd, "k.pid"), Path(wd, "c.pid")
+        proc = subprocess.Popen(["keepalived", "-C", "-n", "-f", str(conf), "-p", str(pid), "-c", str(cpid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            end = time.monotonic() + 120
+            while not (cpid.exists() and cpid.read_text().strip()) and time.monotonic() < end:
+                time.sleep(0.1)
+            child = int(cpid.read_text())
+            # Settled once the servers see the scheduled rate (loading N IPVS entries comes first).
+            last, steady = accepted.value, 0
+            while steady < 2 and time.monotonic() < end:
+                time.sleep(1)
+                rate, last = accepted.value - last, accepted.value
+                steady = steady + 1 if rate >= 0.5 * n else 0
+            (cpu0, sys0), acc0, w0 = _proc_cpu(child), accepted.value, time.monotonic()
+            time.sleep(seconds)
+            (cpu1, sys1), acc1, w1 = _proc_cpu(child), accepted.value, time.monotonic()
+            rss = _proc_rss_mb(child)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            subprocess.run(["ipvsadm", "-C"], capture_output=True)
+    checks = max(1, acc1 - acc0)
+    return {"impl": "keepalived", "n": n, "check": check, "scheduled_per_s": n,
+            "achieved_per_s": round((acc1 - acc0) / (w1 - w0), 1),
+            "cpu_pct": round(100 * (cpu1 - cpu0) / (w1 - w0), 1),
+            "cpu_us_per_check": round(1e6 * (cpu1 - cpu0) / checks, 1),
+            "kernel_us_per_check": round(1e6 * (sys1 - sys0) / checks, 1), "rss_mb": round(rss, 1)}
 
 
 NETNS_ENV = "LVSFAST_CHECKER_BENCH_NETNS"
@@ -192,6 +262,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true", help="1,000 servers, 5 s per check type")
+    ap.add_argument("--impls", nargs="+", default=["lvsfast", "keepalived"], choices=["lvsfast", "keepalived"],
+                    help="keepalived runs only where the kernel has IPVS")
     a = ap.parse_args()
     if a.quick:
         a.n, a.seconds = [1000], 5.0
@@ -201,41 +273,74 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     import uvloop
 
+    impls = [i for i in a.impls if i != "keepalived" or keepalived_usable()]
+    skipped = sorted(set(a.impls) - set(impls))
+    if skipped:
+        print(f"not measured here (no IPVS): {', '.join(skipped)}", file=sys.stderr)
     results = []
     ctx = mp.get_context("spawn")
     for n in a.n:
-        ready, stop = ctx.Event(), ctx.Event()
-        child = ctx.Process(target=_listeners, args=(n, ready, stop), daemon=True)
+        ready, stop, accepted = ctx.Event(), ctx.Event(), ctx.Value("q", 0, lock=False)
+        child = ctx.Process(target=_listeners, args=(n, ready, stop, accepted), daemon=True)
         child.start()
         if not ready.wait(120):
             raise SystemExit("listeners did not start")
         try:
             for check in a.checks:
-                res = uvloop.run(measure(n, check, a.seconds))
-                results.append(res)
-                print(json.dumps(res), flush=True)
+                for impl in impls:
+                    if impl == "lvsfast":
+                        res = uvloop.run(measure(n, check, a.seconds, accepted))
+                    else:
+                        res = measure_keepalived(n, check, a.seconds, accepted)
+                    results.append(res)
+                    print(json.dumps({k: v for k, v in res.items() if k != "lateness_sample_ms"}), flush=True)
         finally:
             stop.set()
             child.join(10)
             if child.is_alive():
                 child.kill()
     if a.json:
-        def one(x: float) -> dict:
-            return {"median": x, "min": x, "max": x, "n": 1}
-        rows = []
-        for r in results:
-            case = f"{r['n']} servers, {r['check']}"
+        write_json(Path(a.json), results, skipped)
+
+
+def write_json(path: Path, results: list[dict], skipped: list[str]) -> None:
+    def one(x: float) -> dict:
+        return {"median": x, "min": x, "max": x, "n": 1}
+
+    ka = {(r["n"], r["check"]): r for r in results if r["impl"] == "keepalived"}
+    rows = []
+    series: dict[str, list[float]] = {}
+    for r in results:
+        if r["impl"] != "lvsfast":
+            continue
+        case = f"{r['n']} servers, {r['check']}"
+        k = ka.get((r["n"], r["check"]))
+        rows.append({"case": case, "metric": "checks per second", "unit": "/s", "better": "higher",
+                     "lvsfast": one(r["achieved_per_s"]), "baseline_name": "the schedule",
+                     "baseline": one(r["scheduled_per_s"])})
+        if k is not None:
             rows.append({"case": case, "metric": "checks per second", "unit": "/s", "better": "higher",
-                         "lvsfast": one(r["achieved_per_s"]), "baseline_name": "the schedule",
-                         "baseline": one(r["scheduled_per_s"])})
-            rows.append({"case": case, "metric": "p99 lateness", "unit": "ms", "better": "lower",
-                         "lvsfast": one(r["lateness_p99_ms"]), "baseline_name": "", "baseline": None})
-            rows.append({"case": case, "metric": "checker CPU", "unit": "%", "better": "lower",
-                         "lvsfast": one(r["cpu_pct"]), "baseline_name": "", "baseline": None})
-        Path(a.json).write_text(json.dumps({
-            "scenario": "checker", "what": "health checks per second, CPU and lateness at scale",
-            "how": "bench/checker_scale.py: N loopback listeners, TCP_CHECK then HTTP_GET at delay_loop 1, "
-                   "the checker service with a recording backend", "results": rows, "raw": results}, indent=1))
+                         "lvsfast": one(r["achieved_per_s"]), "baseline_name": "keepalived 2.2.7",
+                         "baseline": one(k["achieved_per_s"])})
+        rows.append({"case": case, "metric": "CPU per check", "unit": "us", "better": "lower",
+                     "lvsfast": one(r["cpu_us_per_check"]),
+                     "baseline_name": "keepalived 2.2.7" if k else "", "baseline": one(k["cpu_us_per_check"]) if k else None})
+        rows.append({"case": case, "metric": "checker CPU", "unit": "%", "better": "lower",
+                     "lvsfast": one(r["cpu_pct"]),
+                     "baseline_name": "keepalived 2.2.7" if k else "", "baseline": one(k["cpu_pct"]) if k else None})
+        rows.append({"case": case, "metric": "checker RSS", "unit": "MB", "better": "lower",
+                     "lvsfast": one(r["rss_mb"]),
+                     "baseline_name": "keepalived 2.2.7" if k else "", "baseline": one(k["rss_mb"]) if k else None})
+        rows.append({"case": case, "metric": "p99 lateness", "unit": "ms", "better": "lower",
+                     "lvsfast": one(r["lateness_p99_ms"]), "baseline_name": "", "baseline": None})
+        series[case] = r.get("lateness_sample_ms", [])
+    path.write_text(json.dumps({
+        "scenario": "checker", "what": "health checks per second, CPU per check, RSS and lateness at scale",
+        "how": "bench/checker_scale.py: N servers on loopback in the bench's own netns, TCP_CHECK then HTTP_GET at "
+               "delay_loop 1; lvsfast's checker service with a recording backend"
+               + ("; keepalived -C on the same servers" if ka else f"; not measured here (no IPVS): {', '.join(skipped)}"),
+        "results": rows, "series": {"lateness_ms": series},
+        "raw": [{k: v for k, v in r.items() if k != "lateness_sample_ms"} for r in results]}, indent=1))
 
 
 if __name__ == "__main__":
