@@ -186,3 +186,35 @@ asyncio.run(main())
 def test_nft_repair_after_outside_changes(router):
     import sys
     assert router.run(sys.executable, "-c", REPAIR_HELPER).stdout.strip() == "ok"
+
+
+GENERATION_HELPER = r'''
+import asyncio, subprocess
+from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table
+from lvsfast.nft.backend import NftBackend
+
+async def main():
+    b = NftBackend()
+    k = ServiceKey(4, "tcp", "10.0.0.100", 80)
+    d = Dest(DestKey("10.1.0.1", 8080), 1)
+    t = Table({k: Service(k, "rr")}, {k: {d.key: d}})
+    await b.apply(t)
+    assert await b.apply(t, reread=True) == [] and b.rereads_skipped == 0  # first check reads
+    assert await b.apply(t, reread=True) == [] and b.rereads_skipped == 1  # nothing committed since
+    subprocess.run(["nft", "add table ip somebody_else"], check=True)  # any commit: read again
+    assert await b.apply(t, reread=True) == [] and b.rereads_skipped == 1
+    assert await b.apply(t, reread=True) == [] and b.rereads_skipped == 2
+    subprocess.run(["nft", "flush ruleset"], check=True)
+    ops = await b.apply(t, reread=True)
+    assert ops and await b.read() == t and b.rereads_skipped == 2
+    await b.close()
+    print("ok")
+
+asyncio.run(main())
+'''
+
+
+def test_nft_repair_skips_the_listing_while_the_ruleset_generation_is_unchanged(router):
+    import sys
+    out = router.run(sys.executable, "-c", GENERATION_HELPER)
+    assert out.stdout.strip() == "ok", out.stdout + out.stderr

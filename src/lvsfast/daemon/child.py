@@ -9,6 +9,7 @@ import signal
 import socket
 from typing import Any
 
+from lvsfast import heap
 from lvsfast.daemon import logs, pidfile
 from lvsfast.daemon.channel import Channel
 from lvsfast.daemon.subsystem import resolve
@@ -77,6 +78,7 @@ async def _serve(name: str, factory_spec: str, sock: socket.socket, config: Any,
             return subsystem.stats(clear=bool(msg.get("clear")))
         if op == "reload":
             await subsystem.reload(msg["config"])
+            heap.trim()
             return True
         if op == "stop":
             stopping.set()
@@ -89,6 +91,7 @@ async def _serve(name: str, factory_spec: str, sock: socket.socket, config: Any,
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     await channel.start(on_request, subsystem.on_event)
     await subsystem.start(config)
+    heap.trim()
     log.info("%s child started (pid %d)", name, os.getpid())
     closed = asyncio.create_task(channel.closed.wait())
     stop = asyncio.create_task(stopping.wait())

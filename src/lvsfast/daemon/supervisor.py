@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from lvsfast import heap
 from lvsfast.daemon import backoff, pidfile
 from lvsfast.daemon.channel import Channel, ChannelClosed
 from lvsfast.daemon.child import run_child
@@ -78,6 +79,7 @@ class Supervisor:
         for child in self.children.values():
             self._spawn(child)
         watchdog = asyncio.create_task(self._watchdog()) if self.notifier.watchdog_interval else None
+        heap.trim()
         self.notifier.ready("running")
         log.info("lvsfast started, children: %s", ", ".join(f"{c.name}={c.pid}" for c in self.children.values()))
         await self._done.wait()
@@ -189,6 +191,7 @@ class Supervisor:
             except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
                 errors.append(f"{child.name}: {exc}")
         self.reloads += 1
+        heap.trim()  # the old config and the parse's garbage
         if errors:
             log.error("reload applied with errors: %s", "; ".join(errors))
         else:

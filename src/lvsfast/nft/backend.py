@@ -74,6 +74,8 @@ class NftBackend:
         self._exists = False
         self._nl: fastpath.NlSocket | None = None
         self.fast_updates = 0  # how many applies took the raw-netlink path (for tests and bench)
+        self._seen_generation: int | None = None  # ruleset generation at the last full re-read
+        self.rereads_skipped = 0
 
     def _fast(self, cur: Table, desired: Table) -> bool:
         """Send a dests-only change of existing plain services as raw netlink; False if not such a change.
@@ -137,7 +139,27 @@ class NftBackend:
             self._state = None  # unknown now: read again next time
             raise BackendError(f"nftables: transaction on table ip {self.table} refused: {exc}") from exc
 
+    def _unchanged_since_read(self) -> bool:
+        """True when no transaction at all was committed since our last full re-read: then the
+        kernel still holds what we know, and repair needs no listing (which is what costs, in
+        time and in the memory of parsing it). The generation is taken before reading, so a
+        change that lands during the read is seen by the next check."""
+        try:
+            if self._nl is None:
+                self._nl = fastpath.NlSocket()
+            gen = self._nl.generation()
+        except OSError:
+            self._seen_generation = None
+            return False
+        if gen == self._seen_generation and self._state is not None:
+            return True
+        self._seen_generation = gen
+        return False
+
     async def apply(self, desired: Table, *, reread: bool = False) -> list[Op]:
+        if reread and self._unchanged_since_read():
+            reread = False
+            self.rereads_skipped += 1
         if self._state is None or reread:
             self._state = self._read_sync()
         cur, want = changed_part(self._state, desired)

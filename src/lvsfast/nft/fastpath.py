@@ -23,6 +23,8 @@ NFNL_SUBSYS_NFTABLES = 10
 NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END = 0x10, 0x11
 NFT_MSG_NEWRULE, NFT_MSG_DELRULE = 6, 8
 NFT_MSG_NEWSETELEM, NFT_MSG_DELSETELEM = 12, 14
+NFT_MSG_NEWGEN, NFT_MSG_GETGEN = 15, 16
+NFTA_GEN_ID = 1
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLM_F_APPEND = 1, 4, 0x400, 0x800
 NLA_F_NESTED = 0x8000
 NLMSG_ERROR = 2
@@ -214,6 +216,31 @@ class NlSocket:
                         raise OSError(-code, f"nf_tables refused message {seq - begin_seq}: {os.strerror(-code)}")
                     if seq == lseq:
                         return
+                off += (ln + 3) & ~3
+
+    def generation(self) -> int:
+        """The ruleset generation: nf_tables counts every committed transaction in this netns,
+        so an unchanged number means nobody (us included) changed any table since."""
+        seq = self.seq
+        self.seq += 1
+        self.sock.send(_msg(_nft(NFT_MSG_GETGEN), NLM_F_REQUEST, seq, b"", family=0))
+        while True:
+            buf = self.sock.recv(65536)
+            off = 0
+            while off < len(buf):
+                ln, mtype, flags, mseq, pid = struct.unpack_from("=IHHII", buf, off)
+                if mseq == seq:
+                    if mtype == NLMSG_ERROR:
+                        (code,) = struct.unpack_from("=i", buf, off + 16)
+                        raise OSError(-code, f"nf_tables generation: {os.strerror(-code)}")
+                    if mtype == _nft(NFT_MSG_NEWGEN):
+                        a = off + 20
+                        while a + 4 <= off + ln:
+                            alen, atype = struct.unpack_from("=HH", buf, a)
+                            if atype & 0x3FFF == NFTA_GEN_ID:
+                                return struct.unpack_from("!I", buf, a + 4)[0]
+                            a += (alen + 3) & ~3
+                        raise OSError(errno.EPROTO, "nf_tables generation: no id in the answer")
                 off += (ln + 3) & ~3
 
     def close(self) -> None:

@@ -10,6 +10,8 @@ import ctypes.util
 import json
 from typing import Any
 
+from lvsfast import heap
+
 _OUTPUT_HANDLE = 1 << 3
 _OUTPUT_JSON = 1 << 4
 
@@ -42,22 +44,38 @@ def _load() -> ctypes.CDLL:
 class Nft:
     """A libnftables context in the calling process's network namespace."""
 
+    # A context keeps its cache of the ruleset (several MB for a table of 1,000 real servers)
+    # until freed. After a run this large the context is dropped, and made again (about 6 ms)
+    # on the next run: big transactions are rare, and the memory is the daemon's budget.
+    KEEP_BELOW = 32 * 1024
+
     def __init__(self) -> None:
         self._lib = _load()
-        self._ctx = self._lib.nft_ctx_new(0)
-        if not self._ctx:
+        self._closed = False
+        self._ctx = self._new()
+
+    def _new(self) -> int:
+        ctx = self._lib.nft_ctx_new(0)
+        if not ctx:
             raise NftError("nft_ctx_new failed")
-        self._lib.nft_ctx_buffer_output(self._ctx)
-        self._lib.nft_ctx_buffer_error(self._ctx)
+        self._lib.nft_ctx_buffer_output(ctx)
+        self._lib.nft_ctx_buffer_error(ctx)
+        return ctx
 
     def run(self, script: str, *, json_output: bool = False) -> str:
         """Run ``script`` as one transaction; return its output or raise NftError with nft's message."""
-        if self._ctx is None:
+        if self._closed:
             raise NftError("libnftables context is closed")
+        if self._ctx is None:
+            self._ctx = self._new()
         self._lib.nft_ctx_output_set_flags(self._ctx, (_OUTPUT_JSON | _OUTPUT_HANDLE) if json_output else 0)
         rc = self._lib.nft_run_cmd_from_buffer(self._ctx, script.encode())
         out = (self._lib.nft_ctx_get_output_buffer(self._ctx) or b"").decode()
         err = (self._lib.nft_ctx_get_error_buffer(self._ctx) or b"").decode()
+        if len(script) + len(out) >= self.KEEP_BELOW:
+            self._lib.nft_ctx_free(self._ctx)
+            self._ctx = None
+            heap.trim()
         if rc != 0:
             raise NftError(err.strip() or f"libnftables returned {rc}")
         return out
@@ -67,6 +85,7 @@ class Nft:
         return json.loads(out)["nftables"] if out.strip() else []
 
     def close(self) -> None:
+        self._closed = True
         if self._ctx is not None:
             self._lib.nft_ctx_free(self._ctx)
             self._ctx = None
