@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given, strategies as st
 from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
 from pyroute2.netlink.generic.ipvs import ipvsmsg
 
@@ -202,3 +203,15 @@ def test_ipvs_parse_messages_splits_acks() -> None:
     replies = list(wire.parse_messages(ack + done + b"\x01\x02"))
     assert [(r.type, r.seq) for r in replies] == [(wire.NLMSG_ERROR, 5), (wire.NLMSG_DONE, 6)]
     assert wire.error_code(replies[0]) == -17
+
+
+@given(st.integers(0, 2**16 - 1), st.integers(0, 2**31), st.sampled_from(["nat", "dr"]), st.booleans(),
+       st.booleans(), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1))
+def test_ipvs_one_pack_dest_message_equals_attribute_by_attribute(port, weight, fwd, v6, fwmark, uth, lth) -> None:
+    addr = "2001:db8::7" if v6 else "10.9.8.7"
+    key = (ServiceKey(6 if v6 else 4, "tcp", None, 0, fwmark=77) if fwmark
+           else ServiceKey(6 if v6 else 4, "udp", "2001:db8::1" if v6 else "10.0.0.1", 53))
+    d = Dest(DestKey(addr, port), weight, fwd, u_threshold=uth, l_threshold=lth)
+    slow = wire.message(0x23, wire.IPVS_CMD_SET_DEST, wire._nest(wire.IPVS_CMD_ATTR_SERVICE, wire.service_key_attrs(key))
+                        + wire._nest(wire.IPVS_CMD_ATTR_DEST, wire.dest_attrs(d)), seq=5)
+    assert wire.dest_msg(0x23, wire.IPVS_CMD_SET_DEST, key, d, seq=5) == slow
