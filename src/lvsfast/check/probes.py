@@ -1,4 +1,5 @@
-"""The checks themselves, on asyncio streams: TCP connect, HTTP/HTTPS fetch, MISC script.
+"""The checks themselves: TCP connect, HTTP/HTTPS fetch (a bare protocol on the loop),
+MISC script. genhash's fetch, run once by a person, keeps asyncio streams.
 
 Each probe returns ``(ok, reason)``; the reason is what the log line says on a change, e.g.
 "status 503 not in 200-299". A probe never raises for the server's behaviour: resets, silence,
@@ -130,6 +131,108 @@ def cert_matches(cert: dict, name: str) -> bool:
     return False
 
 
+class _Fetch(asyncio.Protocol):
+    """One HTTP exchange on a bare transport: send the request, gather the answer until it is
+    complete (Content-Length met, the last chunk, or the server's close). Thousands of checks
+    a second make streams too dear: no reader, writer or extra task per check here."""
+
+    def __init__(self, request: bytes, done: asyncio.Future) -> None:
+        self.request = request
+        self.done = done
+        self.buf = bytearray()
+        self.head_end = -1
+        self.length: int | None = None
+        self.chunked = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        if self.head_end < 0:
+            self.head_end = buf.find(b"\r\n\r\n")
+            if self.head_end < 0:
+                if len(buf) > MAX_BODY:
+                    self._finish()
+                return
+            self.head_end += 4
+            head = bytes(buf[:self.head_end]).lower()
+            self.chunked = b"\ntransfer-encoding: chunked" in head.replace(b"\r\n", b"\n")
+            m = re.search(rb"\ncontent-length:[ \t]*(\d+)", head.replace(b"\r\n", b"\n"))
+            if m and not self.chunked:
+                self.length = int(m.group(1))
+        body = len(buf) - self.head_end
+        if (self.length is not None and body >= min(self.length, MAX_BODY)) or body > MAX_BODY or (
+                self.chunked and buf.endswith(b"\r\n\r\n") and _chunks(bytes(buf[self.head_end:])) is not None):
+            self._finish()
+
+    def eof_received(self) -> bool:
+        self._finish()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            if exc is not None and not self.buf:
+                self.done.set_exception(exc)
+            else:
+                self.done.set_result(bytes(self.buf))
+
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(bytes(self.buf))
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _chunks(body: bytes) -> bytes | None:
+    """The de-chunked body, or None while the last chunk has not arrived."""
+    out = bytearray()
+    pos = 0
+    while True:
+        eol = body.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        size_text = body[pos:eol].split(b";")[0].strip() or b"0"
+        size = int(size_text, 16)
+        if size == 0:
+            return bytes(out)
+        if len(out) + size > MAX_BODY:
+            raise ValueError(f"chunked body over {MAX_BODY} bytes")
+        if eol + 2 + size + 2 > len(body):
+            return None
+        out += body[eol + 2:eol + 2 + size]
+        pos = eol + 2 + size + 2
+
+
+def _response(raw: bytes) -> tuple[int, bytes]:
+    """(status, body) of a complete answer; ValueError for what is not HTTP."""
+    head_end = raw.find(b"\r\n\r\n")
+    if head_end < 0:
+        first = raw.split(b"\r\n", 1)[0][:60]
+        raise ValueError(f"no complete header: {first!r}" if raw else "connection closed without an answer")
+    head = raw[:head_end].decode("latin-1")
+    lines = head.split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise ValueError(f"not an HTTP response: {lines[0][:60]!r}")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+    body = raw[head_end + 4:]
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        chunks = _chunks(body)
+        if chunks is None:
+            raise ValueError("chunked body cut short")
+        return int(parts[1]), chunks
+    length = headers.get("content-length")
+    if length is not None and length.isdigit():
+        if len(body) < min(int(length), MAX_BODY):
+            raise ValueError(f"body cut short: {len(body)} of {length} bytes")
+        body = body[:int(length)]
+    return int(parts[1]), body[:MAX_BODY]
+
+
 async def http(check: HttpCheck, url: Url, ip: str, port: int, ssl_ctx: ssl.SSLContext | None) -> tuple[bool, str]:
     host = url.virtualhost or check.virtualhost or ip
     version = "1.1" if check.http_protocol == "1.1" else "1.0"
@@ -137,13 +240,16 @@ async def http(check: HttpCheck, url: Url, ip: str, port: int, ssl_ctx: ssl.SSLC
     request = (f"GET {url.path} HTTP/{version}\r\nHost: {_host(host) if host == ip else host}\r\n"
                f"User-Agent: lvsfast\r\n{conn}\r\n").encode()
     what = f"{check.kind} {_host(ip)}:{port} {url.path}"
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future = loop.create_future()
     try:
         sni = host if (ssl_ctx is not None and check.enable_sni) else None
-        r, w = await asyncio.wait_for(asyncio.open_connection(
-            ip, port, ssl=ssl_ctx, server_hostname=(sni or "") if ssl_ctx else None,
-            local_addr=(check.bindto, check.bind_port or 0) if check.bindto else None),
-                                      check.connect_timeout)
-    except asyncio.TimeoutError:
+        async with asyncio.timeout(check.connect_timeout):
+            transport, _ = await loop.create_connection(
+                lambda: _Fetch(request, done), ip, port, ssl=ssl_ctx,
+                server_hostname=(sni or "") if ssl_ctx else None,
+                local_addr=(check.bindto, check.bind_port or 0) if check.bindto else None)
+    except TimeoutError:
         return False, f"{what}: connect timed out after {check.connect_timeout:g}s"
     except ssl.SSLCertVerificationError as exc:
         return False, f"{what}: certificate not accepted: {exc.verify_message or exc.reason}"
@@ -151,20 +257,22 @@ async def http(check: HttpCheck, url: Url, ip: str, port: int, ssl_ctx: ssl.SSLC
         return False, f"{what}: TLS failed: {exc.reason or exc}"
     except OSError as exc:
         return False, f"{what}: connect failed: {exc.strerror or exc}"
-    name = url.virtualhost or check.virtualhost
-    if ssl_ctx is not None and ssl_ctx.verify_mode == ssl.CERT_REQUIRED and name:
-        cert = w.get_extra_info("peercert") or {}
-        if not cert_matches(cert, name):
-            w.close()
-            return False, f"{what}: certificate does not match {name}"
     try:
-        status, _, body = await asyncio.wait_for(_fetch(r, w, request), check.connect_timeout)
-    except asyncio.TimeoutError:
-        return False, f"{what}: no complete answer within {check.connect_timeout:g}s"
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-        return False, f"{what}: {exc.__class__.__name__}: {exc}"
+        name = url.virtualhost or check.virtualhost
+        if ssl_ctx is not None and ssl_ctx.verify_mode == ssl.CERT_REQUIRED and name:
+            cert = transport.get_extra_info("peercert") or {}
+            if not cert_matches(cert, name):
+                return False, f"{what}: certificate does not match {name}"
+        try:
+            async with asyncio.timeout(check.connect_timeout):
+                raw = await done
+            status, body = _response(raw)
+        except TimeoutError:
+            return False, f"{what}: no complete answer within {check.connect_timeout:g}s"
+        except (OSError, ValueError) as exc:
+            return False, f"{what}: {exc.__class__.__name__}: {exc}"
     finally:
-        w.close()
+        transport.close()
     if not url.status_ok(status):
         return False, f"{what}: status {status} not in {_ranges(url.status_code)}"
     if url.digest is not None:
