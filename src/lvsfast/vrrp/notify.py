@@ -83,6 +83,25 @@ class Notifier:
             runs.append(self._run(n.name, argv + extra, run_as))
         await asyncio.gather(*runs)
 
+    async def rx_lower_pri(self, notify: Sequence[tuple[str, object]], name: str, priority: int) -> None:
+        """``notify_master_rx_lower_pri``: this master heard a lower priority advert (another
+        router thinks it is master). The script runs as configured; the FIFO gets
+        ``INSTANCE "name" MASTER_RX_LOWER_PRI priority``, as keepalived writes it."""
+        if self.fifo:
+            self.write_fifo(f'INSTANCE "{name}" MASTER_RX_LOWER_PRI {priority}\n')
+        runs = []
+        for kind, script in notify:
+            if kind != "rx_lower_pri":
+                continue
+            try:
+                argv, run_as = check_script(script.command, user=script.user or self.user,  # type: ignore[attr-defined]
+                                            group=script.group, security=self.security)  # type: ignore[attr-defined]
+            except ScriptError as exc:
+                log.error("(%s) notify_master_rx_lower_pri refused: %s", name, exc)
+                continue
+            runs.append(self._run(name, argv, run_as))
+        await asyncio.gather(*runs)
+
     async def _run(self, name: str, argv: tuple[str, ...], run_as) -> None:
         res = await run_script(argv, run_as=run_as, timeout=self.timeout)
         if not res.ok:

@@ -105,6 +105,7 @@ class Instance:
                 self.ops.put_nowait(self._release)
             elif isinstance(a, Announce):
                 self.garp.lower_priority_seen(now)
+                self.engine.lower_priority_seen(self)
             elif isinstance(a, Transition):
                 log.info(a.log_line(self.spec.name))
                 self.engine.transitioned(self, a, forced)
@@ -402,6 +403,10 @@ class Engine:
         task = asyncio.ensure_future(coro)
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
+
+    def lower_priority_seen(self, inst: Instance) -> None:
+        if any(kind == "rx_lower_pri" for kind, _ in inst.spec.notify) or self.notifier.fifo:
+            self._later(self.notifier.rx_lower_pri(inst.spec.notify, inst.spec.name, inst.machine.priority))
 
     async def _notify(self, inst: Instance, state: State) -> None:
         await self.notifier.notify(inst.spec.notify,

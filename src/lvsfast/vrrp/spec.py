@@ -59,7 +59,7 @@ class InstanceSpec:
     checksum_as_v2: bool
     garp: GarpPolicy
     tracks: tuple[TrackSpec, ...]
-    notify: tuple[tuple[str, m.Script], ...]  # (kind, script): master/backup/fault/stop/notify
+    notify: tuple[tuple[str, m.Script], ...]  # (kind, script): master/backup/fault/stop/notify/rx_lower_pri
     sync_group: str | None
     routes: tuple[m.VirtualRoute, ...] = ()
     rules: tuple[m.VirtualRule, ...] = ()
@@ -148,7 +148,8 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         for t in items:
             tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind), t.reverse))
     notify = tuple((k, s) for k, s in (("master", vi.notify_master), ("backup", vi.notify_backup),
-                                       ("fault", vi.notify_fault), ("stop", vi.notify_stop), ("notify", vi.notify))
+                                       ("fault", vi.notify_fault), ("stop", vi.notify_stop), ("notify", vi.notify),
+                                       ("rx_lower_pri", vi.notify_master_rx_lower_pri))
                    if s is not None)
     sg = resolve.sync_group_of(vi, cfg)
     peers = tuple(p.address for p in vi.unicast_peer)
