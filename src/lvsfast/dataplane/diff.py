@@ -6,16 +6,17 @@ as the kernel allows. A service whose key changes is a different service.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table
 
 OpKind = Literal["add_service", "edit_service", "del_service", "add_dest", "edit_dest", "del_dest"]
 
 
-@dataclass(frozen=True, slots=True)
-class Op:
+class Op(NamedTuple):
+    """One change to the kernel's table. A named tuple rather than a frozen dataclass: loading
+    100,000 real servers makes 100,000 of these, and a tuple is built four times faster."""
+
     kind: OpKind
     service: ServiceKey
     svc: Service | None = None

@@ -193,9 +193,18 @@ class IPVSBackend:
         msgs = []
         failures: list[str] = []
         encodable: list[Op] = []
+        fid = sock.family_id
+        dest_msg, new_dest, set_dest = wire.dest_msg, wire.IPVS_CMD_NEW_DEST, wire.IPVS_CMD_SET_DEST
         for op in ops:
             try:
-                msgs.append(self._encode(sock.family_id, op))
+                # Real servers are nearly all of a big load: encoded here without the dispatch.
+                kind = op.kind
+                if kind == "add_dest":
+                    msgs.append(dest_msg(fid, new_dest, op.service, op.dest))
+                elif kind == "edit_dest":
+                    msgs.append(dest_msg(fid, set_dest, op.service, op.dest))
+                else:
+                    msgs.append(self._encode(fid, op))
                 encodable.append(op)
             except wire.WireError as e:
                 failures.append(f"IPVS: {op}: {e}")
@@ -205,8 +214,11 @@ class IPVSBackend:
         # Our own dicts, changed in place so tracking costs what the change costs.
         services: dict = self._known.services  # type: ignore[assignment]
         dests: dict = self._known.dests  # type: ignore[assignment]
+        if result is None or not any(result.errors):
+            self._track_all(encodable, services, dests)
+            return failures
         for i, op in enumerate(encodable):
-            code = result.errors[i] if result else 0
+            code = result.errors[i]
             # Already gone is what a deletion wants (someone else removed it first).
             if (op.kind, -code) in (("del_service", errno.ESRCH), ("del_dest", errno.ENOENT)):
                 code = 0
@@ -227,6 +239,33 @@ class IPVSBackend:
             else:
                 dests.get(k, {}).pop(op.dest_key, None)
         return failures
+
+    def _track_all(self, ops: list[Op], services: dict, dests: dict) -> None:
+        """Record a batch the kernel took whole (the common case, without per-op error checks)."""
+        owned = self._owned
+        inner: dict | None = None
+        last = None
+        for op in ops:
+            kind, k = op.kind, op.service
+            if kind == "add_dest" or kind == "edit_dest":
+                if k is not last:
+                    inner = dests.get(k)
+                    if inner is None:
+                        inner = dests[k] = {}
+                    last = k
+                inner[op.dest.key] = op.dest  # type: ignore[index,union-attr]
+                continue
+            last = None
+            if kind == "add_service" or kind == "edit_service":
+                services[k] = op.svc
+                dests.setdefault(k, {})
+                owned.add(k)
+            elif kind == "del_service":
+                services.pop(k, None)
+                dests.pop(k, None)
+                owned.discard(k)
+            else:
+                dests.get(k, {}).pop(op.dest_key, None)
 
     async def apply(self, desired: Table) -> list[Op]:
         """Make the kernel hold ``desired`` for the services we own; return the operations sent.
@@ -295,9 +334,8 @@ class IPVSBackend:
         sock = await self.open()
         if self._known is None:
             await self.read()
-        canon = [dataclasses.replace(op, service=canonical_key(op.service),
-                                     svc=canonical_service(op.svc) if op.svc else None,
-                                     dest=canonical_dest(op.dest) if op.dest else None) for op in ops]
+        canon = [op._replace(service=canonical_key(op.service), svc=canonical_service(op.svc) if op.svc else None,
+                             dest=canonical_dest(op.dest) if op.dest else None) for op in ops]
         for op in canon:
             self._applied.pop(op.service, None)
             if op.kind in ("add_service", "edit_service"):
