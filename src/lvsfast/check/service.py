@@ -324,18 +324,21 @@ class CheckerService:
             self._tcp_results(expired)
         due = self._due.pop_due(now, START_BATCH)
         lateness = self.lateness
+        immediate: list[tuple[int, int]] = []
         for at, c in due:
             if lateness is not None:
                 lateness.append(now - at)
-            if self._suspended(c.real):
+            if c.real.vs.ha_suspend and self._suspended(c.real):
                 c.state.next_at = now + c.state.timing.delay_loop
                 self._due.push(c.state.next_at, c)
                 continue
             c.running = True
             if c.target is not None:
-                self._tcp_start(c, now)
+                self._tcp_start(c, now, immediate)
             else:
                 c.task = loop.create_task(self._attempt(c))
+        if immediate:
+            self._tcp_results(immediate)
         if len(due) == START_BATCH:
             # More are due: let replies and timers in first, then go on.
             self._wake_at = now
@@ -343,17 +346,18 @@ class CheckerService:
         else:
             self._rearm()
 
-    def _tcp_start(self, c: Check, now: float) -> None:
-        if self._prober is None:
-            self._prober = TcpProber()
-            asyncio.get_running_loop().add_reader(self._prober.fileno(), self._tcp_ready)
+    def _tcp_start(self, c: Check, now: float, immediate: list[tuple[int, int]]) -> None:
+        prober = self._prober
+        if prober is None:
+            prober = self._prober = TcpProber()
+            asyncio.get_running_loop().add_reader(prober.fileno(), self._tcp_ready)
         family, addr, port, bind, bind_port = c.target
         try:
-            rc = self._prober.start(c.token, family, addr, port, c.config.connect_timeout, now, bind, bind_port)
+            rc = prober.start(c.token, family, addr, port, c.config.connect_timeout, now, bind, bind_port)
         except (OSError, ValueError) as exc:
             rc = getattr(exc, "errno", None) or errno.EINVAL
         if rc:
-            self._tcp_results([(c.token, 0 if rc == CONNECTED else rc)])
+            immediate.append((c.token, 0 if rc == CONNECTED else rc))
 
     def _tcp_ready(self) -> None:
         done: list[tuple[int, int]] = []
@@ -362,10 +366,24 @@ class CheckerService:
 
     def _tcp_results(self, results: list[tuple[int, int]]) -> None:
         tokens = self._tokens
+        now = asyncio.get_running_loop().time()
+        push = self._due.push
+        earliest = float("inf")
         for token, err in results:
             c = tokens.get(token)
             if c is None:
                 continue  # its server left the config while the connect was under way
+            st = c.state
+            if err == 0 and st.up and not st.failures and c.dynamic_weight is None:
+                # The common case, thousands a second: an up server still up. What
+                # CheckState.result would do, without the call: no change, next run a delay_loop on.
+                c.running = False
+                st.runs += 1
+                st.next_at = now + st.timing.delay_loop
+                push(st.next_at, c)
+                if st.next_at < earliest:
+                    earliest = st.next_at
+                continue
             if err == 0:
                 self._finish(c, True, c.label + ": connected")
                 continue
@@ -374,6 +392,8 @@ class CheckerService:
                    else f"connect failed: {os.strerror(err)}")
             self._finish(c, False, f"TCP_CHECK {_host(chk.connect_ip or c.real.rs.address)}:"
                                    f"{chk.connect_port or c.real.rs.port or 0}: {why}")
+        if earliest < float("inf") and (self._wake is None or earliest < self._wake_at):
+            self._rearm()
 
     async def _attempt(self, c: Check) -> None:
         ok, reason = await self._probe(c.real, c)
