@@ -256,7 +256,12 @@ class Machine:
             self._become_master(now, "no advert from a master within the master down interval")
         elif self.state is State.MASTER and self.adver_at is not None and now >= self.adver_at:
             self._out.append(SendAdvert(self.priority))
-            self.adver_at = now + self.params.adver_int_cs / 100
+            # A fixed rate: the next advert is due an interval after this one was due, so a
+            # late wake-up does not stretch every later interval. Only a wake-up more than an
+            # interval late restarts the schedule from now (never a burst of adverts).
+            interval = self.params.adver_int_cs / 100
+            nxt = self.adver_at + interval
+            self.adver_at = nxt if nxt > now else now + interval
 
     def _advert(self, ev: Advert) -> None:
         p = self.params
