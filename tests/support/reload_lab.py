@@ -14,9 +14,12 @@ which fails its HTTP_GET check.
 """
 from __future__ import annotations
 
+import asyncio
 import http.client
 import http.server
 import json
+import logging
+import selectors
 import signal
 import socket
 import socketserver
@@ -25,7 +28,8 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from types import SimpleNamespace
+from typing import Any, Iterator
 
 import pytest
 
@@ -79,64 +83,98 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class RealServers:
-    """HTTP servers at each (address, port); each answers with ``address:port``."""
+    """HTTP servers at each (address, port), each answering with ``address:port``; one thread
+    accepts for all of them (a connection then gets its own thread)."""
 
     def __init__(self) -> None:
         self.servers: dict[tuple[str, int], _Server] = {}
+        self._sel = selectors.DefaultSelector()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
 
     def add(self, ns: Namespace, addr: str, port: int) -> None:
         with in_netns(ns.name):  # the listening socket is created, so it lives, in ``ns``
             srv = _Server((addr, port), _Handler)
         srv.name = hp(addr, port)
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
         self.servers[(addr, port)] = srv
+        self._sel.register(srv.socket, selectors.EVENT_READ, srv)
+
+    def run(self) -> None:
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            for key, _ in self._sel.select(0.2):
+                key.data._handle_request_noblock()  # what serve_forever does when readable
 
     def fail(self, addr: str, port: int, failing: bool = True) -> None:
         self.servers[(addr, port)].failing = failing
 
     def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
         for srv in self.servers.values():
-            srv.shutdown()
             srv.server_close()
+        self._sel.close()
+
+
+def ip_batch(lines: list[str], ns: str | None = None) -> None:
+    """Many iproute2 commands in one process (each exec costs most of a second in the emulated VM)."""
+    argv = ["ip"] + (["-n", ns] if ns else []) + ["-batch", "-"]
+    proc = subprocess.run(argv, input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise LabError(f"{' '.join(argv)}: {proc.stderr.strip()}")
+
+
+def write_sysctl(ns: str, key: str, value: str) -> None:
+    with in_netns(ns), open("/proc/sys/" + key.replace(".", "/"), "w") as f:  # per netns, as sysctl is
+        f.write(value)
 
 
 # ---- the lab ---------------------------------------------------------------------------------
 
 class ReloadLab:
-    def __init__(self, backend: str, workdir: Path) -> None:
+    def __init__(self, backend: str, workdir: Path, runner: str = "daemon") -> None:
         self.backend = backend
         self.workdir = workdir
         self.lab = Lab()
         self.servers = RealServers()
         self.sections: dict[str, str] = {}
-        self.proc: subprocess.Popen | None = None
-        self.reloads = 0
+        self.runner: Daemon | InProcess = Daemon(self) if runner == "daemon" else InProcess(self)
 
     # building
     def build(self) -> "ReloadLab":
-        lab = self.lab
-        self.client, self.lb = lab.ns("c"), lab.ns("lb")
-        lab.veth(self.client, "eth0", self.lb, "eth0")
-        self.client.ip("addr", "add", f"{CLIENT}/24", "dev", "eth0")
-        self.client.ip("route", "add", "default", "via", "10.0.1.1")
-        self.lb.ip("addr", "add", "10.0.1.1/24", "dev", "eth0")
-        self.lb.ip("addr", "add", f"{VIP}/32", "dev", "eth0")  # IPVS takes the VIP's packets at LOCAL_IN
-        self.lb.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
-        lab.bridge(self.lb, "br0")
-        self.lb.ip("addr", "add", "10.0.2.1/24", "dev", "br0")
+        pre = self.lab.prefix
+        names = {short: f"{pre}-{short}" for short in ("c", "lb", *(f"rs{i}" for i in range(len(REALS))))}
+        root = [f"netns add {n}" for n in names.values()]
+        self.lab.namespaces.update({short: Namespace(n) for short, n in names.items()})
+        self.client, self.lb = self.lab.namespaces["c"], self.lab.namespaces["lb"]
+        c, lb = names["c"], names["lb"]
+        root.append(f"link add eth0 netns {lb} type veth peer name eth0 netns {c}")
+        root += [f"link add rs{i} netns {lb} type veth peer name eth0 netns {names[f'rs{i}']}"
+                 for i in range(len(REALS))]
+        ip_batch(root)
+        ip_batch(["link set lo up", "link set eth0 up", f"addr add {CLIENT}/24 dev eth0",
+                  "route add default via 10.0.1.1"], c)
+        ip_batch(["link set lo up", "link set eth0 up", "addr add 10.0.1.1/24 dev eth0",
+                  f"addr add {VIP}/32 dev eth0",  # IPVS takes the VIP's packets at LOCAL_IN
+                  "link add br0 type bridge stp_state 0 forward_delay 0", "link set br0 up",
+                  "addr add 10.0.2.1/24 dev br0"]
+                 + [f"link set rs{i} master br0 up" for i in range(len(REALS))], lb)
+        write_sysctl(lb, "net.ipv4.ip_forward", "1")
         for i, addr in enumerate(REALS):
-            rs = lab.ns(f"rs{i}")
-            lab.plug(self.lb, rs, "eth0")
-            rs.ip("addr", "add", f"{addr}/24", "dev", "eth0")
-            rs.ip("route", "add", "default", "via", "10.0.2.1")
+            ip_batch(["link set lo up", "link set eth0 up", f"addr add {addr}/24 dev eth0",
+                      "route add default via 10.0.2.1"], names[f"rs{i}"])
             for port in PORTS.values():
-                self.servers.add(rs, addr, port)
+                self.servers.add(self.lab.namespaces[f"rs{i}"], addr, port)
+        self.servers.run()
         return self
 
     # config and daemon
     @property
-    def sock(self) -> str:
-        return str(self.workdir / "ctl.sock")
+    def conf(self) -> Path:
+        return self.workdir / "k.conf"
 
     @property
     def log(self) -> Path:
@@ -144,52 +182,39 @@ class ReloadLab:
 
     def write_config(self) -> None:
         body = "".join(self.sections[k] for k in sorted(self.sections))
-        (self.workdir / "k.conf").write_text(f"global_defs {{\n    lvs_backend {self.backend}\n}}\n{body}")
+        self.conf.write_text(f"global_defs {{\n    lvs_backend {self.backend}\n}}\n{body}")
 
     def start(self) -> None:
         self.write_config()
-        w = self.workdir
-        self.proc = self.lab.spawn(self.lb, sys.executable, "-m", "lvsfast.cli", "-n", "-l", "-C",
-                                   "-f", str(w / "k.conf"), "--control-socket", self.sock, "-p", str(w / "p"),
-                                   "-r", str(w / "r"), "-c", str(w / "c"),
-                                   stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
-        wait_for(self._status, timeout=60, interval=0.2, what=f"lvsfast to answer (log: {self.log})")
-
-    def _status(self) -> dict | None:
-        try:
-            return request(self.sock, "status", timeout=5)
-        except (RuntimeError, OSError, ValueError):
-            return None
+        self.runner.start()
 
     def reload(self, case: str, section: str) -> None:
-        """Replace one case's section and reload with SIGHUP; returns once the checker applied it."""
+        """Replace one case's section and reload; returns once the checker applied it."""
         self.sections[case] = section
         self.write_config()
-        assert self.proc is not None
-        self.reloads += 1
-        self.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: (self._status() or {}).get("reloads", 0) >= self.reloads, timeout=30, interval=0.1,
-                 what="the reload to be applied")
-        st = self._status() or {}
-        assert st.get("failed_reloads") == 0, st.get("last_reload_error")
+        self.runner.reload()
 
     def stop(self) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
+        return self.runner.stop()
 
     def close(self) -> None:
         try:
             self.stop()
         finally:
             self.servers.close()
-            self.lab.close()
+            names = [ns.name for ns in self.lab.namespaces.values()]
+            self.lab.namespaces.clear()
+            self.lab.close()  # the processes it spawned
+            if names:
+                ip_batch([f"netns del {n}" for n in names])
 
     # the kernel's table
     def kernel(self) -> View:
         if self.backend == "ipvs":
-            return parse_ipvsadm(self.lb.run("ipvsadm", "-Ln").stdout)
+            # The kernel's own listing (what ipvsadm -Ln shows), read from a thread in the lb
+            # namespace: no process to start.
+            with in_netns(self.lb.name), open("/proc/thread-self/net/ip_vs") as f:
+                return parse_proc_ip_vs(f.read())
         out = self.lb.run("nft", "-j", "list", "table", "ip", "lvsfast", check=False)
         if out.returncode != 0:
             return {}
@@ -244,6 +269,126 @@ class ReloadLab:
             return None
 
 
+# ---- what runs lvsfast ------------------------------------------------------------------------
+
+class Daemon:
+    """The real daemon (checker child only) in the lb namespace; reloads by SIGHUP."""
+
+    def __init__(self, lab: ReloadLab) -> None:
+        self.lab = lab
+        self.proc: subprocess.Popen | None = None
+        self.reloads = 0
+
+    @property
+    def sock(self) -> str:
+        return str(self.lab.workdir / "ctl.sock")
+
+    def start(self) -> None:
+        w, lab = self.lab.workdir, self.lab
+        self.proc = lab.lab.spawn(lab.lb, sys.executable, "-m", "lvsfast.cli", "-n", "-l", "-C", "-f", str(lab.conf),
+                                  "--control-socket", self.sock, "-p", str(w / "p"), "-r", str(w / "r"),
+                                  "-c", str(w / "c"), stdout=open(lab.log, "a"), stderr=subprocess.STDOUT)
+        wait_for(self._status, timeout=60, interval=0.2, what=f"lvsfast to answer (log: {lab.log})")
+
+    def _status(self) -> dict | None:
+        try:
+            return request(self.sock, "status", timeout=5)
+        except (RuntimeError, OSError, ValueError):
+            return None
+
+    def reload(self) -> None:
+        assert self.proc is not None
+        self.reloads += 1
+        self.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: (self._status() or {}).get("reloads", 0) >= self.reloads, timeout=30, interval=0.1,
+                 what="the reload to be applied")
+        st = self._status() or {}
+        assert st.get("failed_reloads") == 0, st.get("last_reload_error")
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+
+class InProcess:
+    """The checker subsystem with the real backend, on an asyncio loop in a thread that lives in
+    the lb namespace (so every socket it opens, checks and netlink alike, is made there).
+
+    For the emulated IPVS VM, where starting the daemon's processes alone takes tens of seconds.
+    Plain asyncio, not uvloop: see ``TestIpvsOnUvloop`` in tests/ipvs_vm/test_ipvsvm_reload.py.
+    """
+
+    def __init__(self, lab: ReloadLab) -> None:
+        self.lab = lab
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.svc: Any = None
+        self._thread: threading.Thread | None = None
+        self._handler: logging.Handler | None = None
+
+    def _call(self, coro: Any, timeout: float = 60) -> Any:
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self) -> None:
+        from lvsfast.check.service import CheckerService
+        from lvsfast.config import load
+
+        self._handler = logging.FileHandler(self.lab.log)
+        self._handler.setFormatter(logging.Formatter("%(asctime)s: %(message)s"))
+        logger = logging.getLogger("lvsfast")
+        logger.addHandler(self._handler)
+        logger.setLevel(logging.INFO)
+        self.loop = loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            with in_netns(self.lab.lb.name):
+                asyncio.set_event_loop(loop)
+                loop.run_forever()
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+        async def start() -> None:
+            # Runtime state goes beside the control socket's path: our workdir, not /var/lib.
+            opts = SimpleNamespace(control_socket=str(self.lab.workdir / "ctl.sock"))
+            self.svc = CheckerService(opts, backend=self._backend())
+            await self.svc.start(load(str(self.lab.conf)))
+        self._call(start())
+
+    def _backend(self) -> Any:
+        if self.lab.backend == "ipvs":
+            from lvsfast.ipvs.backend import IPVSBackend
+
+            return IPVSBackend()
+        from lvsfast.nft.backend import NftBackend
+
+        return NftBackend()
+
+    def reload(self) -> None:
+        from lvsfast.config import load
+
+        self._call(self.svc.reload(load(str(self.lab.conf))))
+
+    def stop(self) -> int | None:
+        if self.loop is None:
+            return None
+        try:
+            if self.svc is not None:
+                self._call(self.svc.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            assert self._thread is not None
+            self._thread.join(10)
+            self.loop.close()
+            self.loop = None
+            logger = logging.getLogger("lvsfast")
+            if self._handler is not None:
+                logger.removeHandler(self._handler)
+                self._handler.close()
+        return 0
+
+
 def ask(conn: http.client.HTTPConnection) -> str:
     conn.request("GET", "/")
     resp = conn.getresponse()
@@ -281,15 +426,19 @@ class Load:
         return [r for at, r in list(self.results) if at >= t]
 
 
-def parse_ipvsadm(text: str) -> View:
+def parse_proc_ip_vs(text: str) -> View:
+    """/proc/net/ip_vs (IPv4): ``TCP  0A000164:0050 rr`` then ``  -> 0A00020B:0050 Masq 1 0 0``."""
+    def addr(hexed: str) -> str:
+        a, _, port = hexed.partition(":")
+        return hp(socket.inet_ntoa(bytes.fromhex(a)), int(port, 16))
     out: View = {}
     cur: dict[str, int] | None = None
     for line in text.splitlines():
         tok = line.split()
-        if len(tok) >= 2 and tok[0] in ("TCP", "UDP", "SCTP"):
-            cur = out.setdefault(tok[1], {})
-        elif tok and tok[0] == "->" and cur is not None and tok[1][0].isdigit():
-            cur[tok[1]] = int(tok[3])
+        if len(tok) >= 2 and tok[0] in ("TCP", "UDP", "SCTP") and ":" in tok[1]:
+            cur = out.setdefault(addr(tok[1]), {})
+        elif len(tok) >= 4 and tok[0] == "->" and cur is not None and tok[1][0] in "0123456789ABCDEF":
+            cur[addr(tok[1])] = int(tok[3])
     return out
 
 
@@ -325,7 +474,7 @@ def rs(i: int, case: str) -> str:
 def initial_sections() -> dict[str, str]:
     p = PORTS
     return {
-        "a": virtual("a", "".join(real(a, p["a"]) for a in REALS), "    drain_timeout 8\n"),
+        "a": virtual("a", "".join(real(a, p["a"]) for a in REALS), "    drain_timeout 4\n"),
         # b: rs0 fails while inhibited; the reload changes its weight.
         "b": virtual("b", real(REALS[0], p["b"], 2) + real(REALS[1], p["b"]), "    inhibit_on_failure\n"),
         # c: rs1 fails while inhibited; the reload removes it (no drain_timeout: it has no connections).
@@ -352,7 +501,7 @@ def reload_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         from support.ipvs import need_ipvs
 
         need_ipvs()
-    rl = ReloadLab(backend, tmp_path_factory.mktemp("reload"))
+    rl = ReloadLab(backend, tmp_path_factory.mktemp("reload"), getattr(request.cls, "runner", "daemon"))
     try:
         rl.build()
         for addr, port in FAILING:
