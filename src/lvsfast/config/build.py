@@ -93,7 +93,10 @@ def script_of(n: Node, first: int = 0) -> m.Script:
 
 
 def LOOSE(b: "Builder", n: Node, acc: dict) -> None:
-    acc.setdefault("extra", []).append((n.keyword, n.args))
+    extra = acc.get("extra")
+    if not isinstance(extra, list):  # a second global_defs block continues the first's tuple
+        extra = acc["extra"] = list(extra or ())
+    extra.append((n.keyword, n.args))
 
 
 # ---------------------------------------------------------------------------------------------

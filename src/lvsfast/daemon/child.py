@@ -10,7 +10,7 @@ import socket
 from typing import Any
 
 from lvsfast import heap
-from lvsfast.daemon import logs, pidfile
+from lvsfast.daemon import logs, pidfile, scheduling
 from lvsfast.daemon.channel import Channel
 from lvsfast.daemon.subsystem import resolve
 
@@ -53,6 +53,11 @@ def run_child(name: str, factory_spec: str, sock: socket.socket, config: Any, op
     logs.setup(ident, console=getattr(options, "log_console", True), detail=getattr(options, "log_detail", False))
     if pid_path:
         pidfile.write(pid_path)
+    g = getattr(config, "global_defs", None)
+    if g is not None:
+        wanted, errors = scheduling.tuning(g.extra, name)
+        for problem in errors + scheduling.apply(wanted):
+            log.error("%s child: %s", name, problem)
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     try:
