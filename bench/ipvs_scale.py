@@ -1,34 +1,51 @@
-"""IPVS programming at scale, run INSIDE the IPVS VM (needs ip_vs):
+"""IPVS programming at scale, lvsfast against ``ipvsadm -R`` and keepalived 2.2.7, in the IPVS VM.
 
-    scripts/vm.sh 'python bench/ipvs_scale.py --services 10000 --dests 10 --json /tmp/r/ipvs.json'
+    python bench/ipvs_scale.py [--quick] [--json PATH]          # on the host: boots the VM once
+    scripts/vm.sh 'python bench/ipvs_scale.py --inner --sizes 1000x10 --raw /tmp/r/raw.json'
     (with LVSFAST_VM_RWDIR=/tmp/r so the result comes back)
 
-Measures, in the same boot and against the floor of ``ipvsadm -R`` restoring the same rules:
-- loading S services x D real servers into an empty table (lvsfast apply vs ipvsadm -R);
-- with --read, reading the whole table back (what start-up adoption costs);
-- one weight change with S*D destinations present: a full ``apply`` of the desired table
-  (diff over everything, one SET_DEST) and ``apply_ops`` (the change alone).
-Medians over rounds, with min and max. Everything is emulated (no KVM): compare ratios, not
-absolute times.
+This kernel has no IPVS, so on the host the script boots Debian's kernel under qemu once
+(scripts/vm.sh, emulated: no KVM), runs itself there with ``--inner`` and turns the raw figures
+into the harness's format. Measured in the same boot, for each size S services x D real servers:
+- loading the table into an empty kernel: lvsfast's ``IPVSBackend.apply`` against the floor of
+  ``ipvsadm -R`` restoring the same rules (medians over rounds, with min and max);
+- one weight change with all S*D destinations present: ``apply_ops`` (the change alone) and a
+  full ``apply`` of the desired table (a diff over everything, one SET_DEST), against
+  ``ipvsadm -e`` doing the same change;
+- (full run, or --daemons) for the largest size, the daemons: lvsfast's checker and
+  ``keepalived -C``, running on a one-server config, are sent SIGHUP after the whole table is
+  added to it; the time until /proc/net/ip_vs lists every real server. lvsfast's checker runs
+  in-process on asyncio (bench/reload_loss.py --serve) because the daemon's uvloop children
+  cannot open the IPVS backend yet (tests/ipvs_vm/test_ipvsvm_reload.py, TestIpvsOnUvloop);
+- with --read, reading the whole table back (what start-up adoption costs).
+Everything is emulated (TCG, 5-10x slower than a real machine): compare ratios, not absolute times.
+Quick: 100x10 and 1000x10, 2 rounds, no daemons. Full: 100x10, 1000x10 and 10000x10, 3 rounds.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT / "tests"))
 
 from support.ipvs import ipvsadm_restore_text  # noqa: E402
 
 from lvsfast.dataplane.diff import Op  # noqa: E402
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table  # noqa: E402
 from lvsfast.ipvs.backend import IPVSBackend  # noqa: E402
+
+QUICK_SIZES, FULL_SIZES = "100x10,1000x10", "100x10,1000x10,10000x10"
 
 
 def build(n_services: int, n_dests: int) -> Table:
@@ -41,31 +58,40 @@ def build(n_services: int, n_dests: int) -> Table:
     return Table(services, dests)
 
 
+def keepalived_conf(table: Table) -> str:
+    """The same table as keepalived.conf; no checkers, so every real server is up from the start."""
+    out = []
+    for key, svc in table.services.items():
+        out.append(f"virtual_server {key.address} {key.port} {{\n    lb_algo {svc.scheduler}\n    lb_kind NAT\n"
+                   f"    protocol TCP\n")
+        for d in table.dests[key].values():
+            out.append(f"    real_server {d.key.address} {d.key.port} {{\n        weight {d.weight}\n    }}\n")
+        out.append("}\n")
+    return "".join(out)
+
+
 def flush() -> None:
     subprocess.run(["ipvsadm", "-C"], check=True)
+
+
+def dests_in_kernel() -> int:
+    with open("/proc/net/ip_vs") as f:
+        return sum(1 for line in f if line.startswith("  -> ") and not line.startswith("  -> RemoteAddress"))
 
 
 def stats(xs: list[float]) -> dict[str, float]:
     return {"median_s": statistics.median(xs), "min_s": min(xs), "max_s": max(xs), "rounds": len(xs)}
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--services", type=int, default=10000)
-    ap.add_argument("--dests", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--json", type=Path)
-    ap.add_argument("--read", action="store_true", help="also time reading the whole table back")
-    a = ap.parse_args()
-    subprocess.run(["modprobe", "ip_vs"], check=True)
-    table = build(a.services, a.dests)
+async def measure(n_services: int, n_dests: int, rounds: int, read: bool) -> dict:
+    table = build(n_services, n_dests)
     rules = ipvsadm_restore_text(table)
-    n = a.services * a.dests
-    out: dict[str, object] = {"services": a.services, "dests_per_service": a.dests, "destinations": n}
+    n = n_services * n_dests
+    out: dict[str, object] = {"services": n_services, "dests_per_service": n_dests, "destinations": n}
 
-    restore, load, read = [], [], []
+    restore, load = [], []
     b = None
-    for r in range(a.rounds):
+    for r in range(rounds):
         flush()
         t = time.perf_counter()
         subprocess.run(["ipvsadm", "-R"], input=rules, text=True, check=True)
@@ -83,7 +109,7 @@ async def main() -> None:
     out["ipvsadm_restore"] = stats(restore)
     out["lvsfast_load"] = stats(load)
     out["load_ratio_vs_ipvsadm_restore"] = statistics.median(load) / statistics.median(restore)
-    if a.read:
+    if read:
         # Start-up adoption: the whole table read back and decoded.
         t = time.perf_counter()
         await IPVSBackend(family_id=b._family_id).read()
@@ -92,8 +118,8 @@ async def main() -> None:
     # One weight change with everything present, on the backend that loaded the table.
     key = next(iter(table.services))
     dkey = next(iter(table.dests[key]))
-    full, single = [], []
-    for r in range(max(a.rounds, 5)):
+    full, single, edit = [], [], []
+    for r in range(max(rounds, 5)):
         changed = table.with_dest(key, Dest(dkey, weight=2 + r))
         t = time.perf_counter()
         ops = await b.apply(changed)
@@ -102,16 +128,178 @@ async def main() -> None:
         t = time.perf_counter()
         await b.apply_ops([Op("edit_dest", key, dest=Dest(dkey, weight=100 + r))])
         single.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        subprocess.run(["ipvsadm", "-e", "-t", f"{key.address}:{key.port}", "-r", f"{dkey.address}:{dkey.port}",
+                        "-m", "-w", str(200 + r)], check=True)
+        edit.append(time.perf_counter() - t)
     out["one_weight_change_full_apply"] = stats(full)
     out["one_weight_change_apply_ops"] = stats(single)
+    out["one_weight_change_ipvsadm_e"] = stats(edit)
     b.keep_on_close = True
     await b.close()
     flush()
-    text = json.dumps(out, indent=2)
-    print(text)
-    if a.json:
-        a.json.write_text(text)
+    return out
+
+
+def _settle(proc: subprocess.Popen, want: int, timeout: float, what: str) -> None:
+    deadline = time.perf_counter() + timeout
+    while dests_in_kernel() != want:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited {proc.returncode}")
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{what}: {dests_in_kernel()} of {want} real servers after {timeout} s")
+        time.sleep(0.05)
+
+
+def daemon_reload(argv: list[str], conf: Path, full: str, n: int, what: str) -> float:
+    """Seconds from SIGHUP to all ``n`` new real servers in the kernel, for a daemon already running
+    on a one-server config. (Its start-up is left out: under emulation with the root on 9p,
+    Python's imports alone take a minute, which says nothing about a real machine.)"""
+    flush()
+    conf.write_text(SEED)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _settle(proc, 1, 400, what)
+        time.sleep(1.0)
+        conf.write_text(SEED + full)
+        t = time.perf_counter()
+        proc.send_signal(signal.SIGHUP)
+        _settle(proc, n + 1, 600, what)
+        return time.perf_counter() - t
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        flush()
+
+
+SEED = "virtual_server 10.99.0.1 80 {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n" \
+       "    real_server 10.99.1.1 80 {\n        weight 1\n    }\n}\n"
+
+
+def daemons(n_services: int, n_dests: int, rounds: int) -> dict:
+    table = build(n_services, n_dests)
+    n = n_services * n_dests
+    full = keepalived_conf(table)
+    with tempfile.TemporaryDirectory(prefix="lvsfast-ipvs-") as wd:
+        conf = Path(wd) / "k.conf"
+        pids = ["-p", f"{wd}/p", "-r", f"{wd}/r", "-c", f"{wd}/c"]
+        ka = [daemon_reload(["keepalived", "-n", "-l", "-G", "-C", "-f", str(conf)] + pids, conf, full, n,
+                            "keepalived") for _ in range(rounds)]
+        # lvsfast's checker in-process (bench/reload_loss.py --serve): the daemon's uvloop children
+        # cannot open the IPVS backend yet; the reload path is the same CheckerService.reload.
+        lv = [daemon_reload([sys.executable, str(BENCH / "reload_loss.py"), "--serve", str(conf), "--backend", "ipvs",
+                             "--control-socket", f"{wd}/ctl.sock"], conf, full, n, "lvsfast")
+              for _ in range(rounds)]
+    return {"services": n_services, "dests_per_service": n_dests, "destinations": n,
+            "keepalived_reload": stats(ka), "lvsfast_reload": stats(lv)}
+
+
+async def inner(args: argparse.Namespace) -> dict:
+    subprocess.run(["modprobe", "ip_vs"], check=True)
+    sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
+    runs = []
+    for s, d in sizes:
+        runs.append(await measure(s, d, args.rounds, args.read))
+        print(json.dumps(runs[-1]), flush=True)
+    out: dict[str, object] = {"sizes": runs}
+    if args.daemons:
+        out["daemons"] = daemons(*sizes[-1], rounds=args.daemon_rounds)
+        print(json.dumps(out["daemons"]), flush=True)
+    return out
+
+
+def _ms(st: dict) -> dict:
+    return {"median": st["median_s"] * 1e3, "min": st["min_s"] * 1e3, "max": st["max_s"] * 1e3, "n": st["rounds"]}
+
+
+def harness(raw: dict, quick: bool) -> dict:
+    """Raw in-VM figures as the harness's rows, ratios against ipvsadm and keepalived."""
+    results = []
+    series: dict[str, list] = {"lvsfast apply (load)": [], "ipvsadm -R (load)": []}
+    for r in raw["sizes"]:
+        size = f"{r['services']} VS x {r['dests_per_service']} RS"
+        results.append({"case": size, "metric": "load into empty IPVS", "unit": "ms", "better": "lower",
+                        "lvsfast": _ms(r["lvsfast_load"]), "baseline_name": "ipvsadm -R",
+                        "baseline": _ms(r["ipvsadm_restore"])})
+        results.append({"case": size, "metric": "one weight change, apply_ops", "unit": "ms", "better": "lower",
+                        "lvsfast": _ms(r["one_weight_change_apply_ops"]), "baseline_name": "ipvsadm -e",
+                        "baseline": _ms(r["one_weight_change_ipvsadm_e"])})
+        results.append({"case": size, "metric": "one weight change, full apply (diff)", "unit": "ms",
+                        "better": "lower", "lvsfast": _ms(r["one_weight_change_full_apply"]),
+                        "baseline_name": "ipvsadm -e", "baseline": _ms(r["one_weight_change_ipvsadm_e"])})
+        series["lvsfast apply (load)"].append([r["destinations"], r["lvsfast_load"]["median_s"] * 1e3])
+        series["ipvsadm -R (load)"].append([r["destinations"], r["ipvsadm_restore"]["median_s"] * 1e3])
+    if "daemons" in raw:
+        d = raw["daemons"]
+        results.append({"case": f"{d['services']} VS x {d['dests_per_service']} RS",
+                        "metric": "daemon reload adding the whole table", "unit": "ms", "better": "lower",
+                        "lvsfast": _ms(d["lvsfast_reload"]), "baseline_name": "keepalived 2.2.7",
+                        "baseline": _ms(d["keepalived_reload"])})
+    return {"scenario": "ipvs", "what": "IPVS load time vs ipvsadm -R and keepalived, single change (in the VM)",
+            "how": __doc__ + ("\n(quick mode)" if quick else ""), "results": results,
+            "series": {"size_vs_time": series}, "raw": raw}
+
+
+def on_host(args: argparse.Namespace) -> dict:
+    """Boot the VM once, run --inner there, read its JSON back through a shared directory."""
+    sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
+    rounds = args.rounds or (2 if args.quick else 3)
+    with tempfile.TemporaryDirectory(prefix="lvsfast-ipvsbench-", dir="/tmp") as rw:
+        raw_path = Path(rw) / "raw.json"
+        cmd = (f"python bench/ipvs_scale.py --inner --sizes {sizes} --rounds {rounds} --daemon-rounds "
+               f"{1 if args.quick else 3} --raw {raw_path}" + (" --read" if args.read else "")
+               + (" --daemons" if args.daemons or not (args.quick or args.no_daemons) else "")
+               + f" > {rw}/log.txt 2>&1")
+        env = {**os.environ, "LVSFAST_VM_RWDIR": rw, "LVSFAST_VENV": str(Path(sys.executable).parent.parent)}
+        proc = subprocess.run(["bash", str(ROOT / "scripts" / "vm.sh"), cmd], cwd=ROOT, env=env,
+                              capture_output=True, text=True)
+        log = (Path(rw) / "log.txt").read_text() if (Path(rw) / "log.txt").exists() else ""
+        if not raw_path.exists():
+            raise SystemExit(f"the IPVS VM wrote no result (vm.sh exit {proc.returncode}):\n{log[-3000:]}"
+                             f"{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+        return json.loads(raw_path.read_text())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, 2 rounds")
+    ap.add_argument("--json", type=Path, help="the harness's JSON (host mode)")
+    ap.add_argument("--inner", action="store_true", help="measure here (inside the VM); writes --raw")
+    ap.add_argument("--raw", type=Path, help="where --inner writes its figures")
+    ap.add_argument("--sizes", default="", help="comma-separated SERVICESxDESTS")
+    ap.add_argument("--rounds", type=int, default=0)
+    ap.add_argument("--daemons", action="store_true", help="also time lvsfast and keepalived reloading the table")
+    ap.add_argument("--daemon-rounds", type=int, default=1)
+    ap.add_argument("--no-daemons", action="store_true", help="(host) skip the daemon reload comparison")
+    ap.add_argument("--read", action="store_true", help="also time reading the whole table back")
+    # The old single-size form, still accepted inside the VM.
+    ap.add_argument("--services", type=int, default=0)
+    ap.add_argument("--dests", type=int, default=10)
+    args = ap.parse_args()
+    if args.services:
+        args.sizes, args.inner = f"{args.services}x{args.dests}", True
+    if args.inner or os.environ.get("LVSFAST_IPVS_VM") == "1":
+        args.sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
+        args.rounds = args.rounds or (2 if args.quick else 3)
+        raw = asyncio.run(inner(args))
+        if args.raw:
+            args.raw.write_text(json.dumps(raw, indent=1))
+        if args.json:
+            args.json.write_text(json.dumps(harness(raw, args.quick), indent=1))
+        return 0
+    raw = on_host(args)
+    out = harness(raw, args.quick)
+    for row in out["results"]:
+        print(f"{row['case']:20s} {row['metric']:38s} lvsfast {row['lvsfast']['median']:10.2f} ms   "
+              f"{row['baseline_name']} {row['baseline']['median']:10.2f} ms")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(main())
