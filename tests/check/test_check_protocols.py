@@ -55,6 +55,17 @@ def test_udp_check_verdicts_and_server():
     assert protocols.udp_verdict(req, b"\xab\xce\x01") == (False, "reply abce differs from abcd")
     assert protocols.udp_verdict(req, b"\xab") == (False, "reply of 1 bytes outside 2-8")
 
+
+def test_udp_require_reply_x_nibbles_are_wildcards():
+    from lvsfast.config import loads
+
+    cfg = loads("virtual_server 10.0.0.1 53 {\n protocol UDP\n real_server 10.0.0.2 53 {\n  UDP_CHECK {\n"
+                "   require_reply 01Xx 3\n  }\n }\n}\n")
+    chk = cfg.virtual_servers[0].real_servers[0].checkers[0]
+    assert (chk.require_reply, chk.require_reply_mask) == (b"\x01\x00\x03", b"\xff\x00\xff")
+    assert protocols.udp_verdict(chk, b"\x01\x7e\x03\x99")[0]
+    assert protocols.udp_verdict(chk, b"\x01\x7e\x04") == (False, "reply 017e04 differs from 01xx03")
+
     async def body():
         srv = await UdpEcho.start()
         try:

@@ -109,8 +109,16 @@ def udp_verdict(check: UdpCheck, reply: bytes | None) -> tuple[bool, str]:
                        f"{check.min_reply_length}-{check.max_reply_length}")
     want = check.require_reply or b""
     n = min(len(want), len(reply))
-    if reply[:n] != want[:n]:
-        return False, f"reply {reply[:n].hex()} differs from {want[:n].hex()}"
+    mask = check.require_reply_mask
+    if mask is None:
+        differs = reply[:n] != want[:n]
+    else:  # X nibbles of require_reply match anything
+        differs = any((r ^ w) & k for r, w, k in zip(reply[:n], want[:n], mask))
+    if differs:
+        shown = want[:n].hex() if mask is None else "".join(
+            ("x" if not k & 0xF0 else f"{w >> 4:x}") + ("x" if not k & 0x0F else f"{w & 15:x}")
+            for w, k in zip(want[:n], mask))
+        return False, f"reply {reply[:n].hex()} differs from {shown}"
     return True, f"reply of {len(reply)} bytes"
 
 

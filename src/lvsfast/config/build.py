@@ -989,6 +989,19 @@ def _hex_bytes(args: tuple[str, ...]) -> bytes:
     return bytes(out)
 
 
+def _hex_pattern(args: tuple[str, ...]) -> tuple[bytes, bytes]:
+    """``require_reply``: hex as :func:`_hex_bytes`, where an X nibble matches anything.
+    Returns the bytes (wildcards as 0) and a mask (0 bits are wildcards)."""
+    groups = tuple(g.translate(str.maketrans("xX", "00")) for g in args)
+    # A lone last digit is a byte of its own with an exact zero high nibble: its mask is F + digit's.
+    masks = tuple(m[:-1] + "F" + m[-1] if len(m) % 2 else m
+                  for m in ("".join("0" if c in "xX" else "F" for c in g) for g in args))
+    for g, orig in zip(groups, args):
+        if not re.fullmatch(r"[0-9a-fA-F]+", g):
+            raise Bad(f"'{orig}' is not hexadecimal (X stands for any digit)")
+    return _hex_bytes(groups), _hex_bytes(masks)
+
+
 def _checker_handlers(kind: str) -> dict[str, Handler]:
     h = dict(_CHECKER_COMMON)
     if kind in ("HTTP_GET", "SSL_GET"):
@@ -1034,7 +1047,11 @@ def _checker_handlers(kind: str) -> dict[str, Handler]:
 
         def require(b: "Builder", n: Node, acc: dict) -> None:
             acc["reply_required"] = True
-            acc["require_reply"] = _hex_bytes(n.args) if n.args else None
+            if n.args:
+                acc["require_reply"], mask = _hex_pattern(n.args)
+                acc["require_reply_mask"] = None if mask.count(0xFF) == len(mask) else mask
+            else:
+                acc["require_reply"] = None
         h.update({"payload": payload, "require_reply": require,
                   "min_reply_length": INT("min_reply_length", 0, 65535),
                   "max_reply_length": INT("max_reply_length", 0, 65535)})

@@ -555,6 +555,7 @@ class UdpCheck(Checker):
     kind: Literal["UDP_CHECK"] = "UDP_CHECK"
     payload: bytes | None = None
     require_reply: bytes | None = None
+    require_reply_mask: bytes | None = None  # None: every bit counts; else 0 bits are X wildcards
     reply_required: bool = False
     min_reply_length: int = 0
     max_reply_length: int = 255
