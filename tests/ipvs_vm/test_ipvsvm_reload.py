@@ -1,5 +1,5 @@
-"""Inside the IPVS VM: reload correctness (issue #11) against the real daemon on IPVS, with real
-HTTP servers in namespaces. The cases shared with nftables live in support/reload_lab.py; the two
+"""Inside the IPVS VM: reload correctness (issue #11) on IPVS, with the checker subsystem and the
+real IPVS backend, and real HTTP servers in namespaces. The cases shared with nftables live in support/reload_lab.py; the two
 here are removal under load (keepalived #1228, #2240) and an outside ``ipvsadm -d`` (#1018, #1877).
 One lab and one checker serve every case; each case owns one virtual server of the config.
 
@@ -13,7 +13,8 @@ import time
 
 import pytest
 from support.ipvs import IN_VM, need_ipvs
-from support.reload_lab import PORTS, REALS, Load, ReloadCases, ReloadLab, VIP, ask, hp, real, reload_lab, rs, virtual  # noqa: F401
+from support.reload_lab import (PORTS, REALS, VIP, Load, ReloadCases, ReloadLab, ask, hp, real,  # noqa: F401
+                                reload_lab, rs, virtual)
 
 from lvsfast.ipvs.backend import IPVSBackend
 from lvsfast.lab.netns import wait_for

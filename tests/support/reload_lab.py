@@ -1,13 +1,18 @@
 """A load balancer lab for reload correctness (keepalived's tracker, issue #11), on either backend.
 
-    client ns ── lb ns (the lvsfast daemon, checker only; VIP local) ── bridge ── rs0..rs2 ns
+    client ns ── lb ns (lvsfast's checker; the VIP is local) ── bridge ── rs0..rs2 ns
 
 Each real server namespace runs real HTTP/1.1 servers (keep-alive) on several ports, one per
-virtual server of the config, so each case owns a virtual server and the cases share one daemon:
-a case edits its own section of the config, reloads (SIGHUP), and reads the kernel's table
-(``ipvsadm -Ln`` or our nftables table) to see the result. The servers run in this process,
-their sockets opened inside the namespaces, and a test switches any of them to answering 503,
-which fails its HTTP_GET check.
+virtual server of the config, so each case owns a virtual server and all cases share one lvsfast:
+a case edits its own section of the config, reloads, and reads the kernel's table (/proc/net/ip_vs,
+what ``ipvsadm -Ln`` shows, or our nftables table) to see the result. The servers run in this
+process, their sockets opened inside the namespaces; a test switches any of them to answering
+503, which fails its HTTP_GET check.
+
+lvsfast runs either as the real daemon (:class:`Daemon`: checker child only, reload by SIGHUP) or
+as the checker subsystem on a loop thread in the lb namespace (:class:`InProcess`, for the
+emulated IPVS VM, where the daemon's start alone takes over a minute). A test class picks with
+``backend = "ipvs" | "nftables"`` and ``runner = "daemon" | "inprocess"``.
 
 :class:`ReloadCases` holds the cases both backends share, written once (uvloop's mixin pattern);
 ``tests/test_reload_regressions_nft.py`` and ``tests/ipvs_vm/test_ipvsvm_reload.py`` run them.
