@@ -144,13 +144,13 @@ async def measure(n: int, check: str, seconds: float, accepted) -> dict:
     svc = CheckerService(backend=Recorder())
     await svc.start(cfg)
     await asyncio.sleep(1.5)  # warmup spreads the first runs over 1 s
-    runs0 = sum(c.state.runs for r in svc.reals.values() for c in r.checks)
-    svc.lateness = []
+    runs0 = svc.stats()["checks"]
+    svc.record_lateness()
     cpu0, sys0, acc0, w0 = _cpu(), _sys(), accepted.value, time.monotonic()
     await asyncio.sleep(seconds)
     cpu1, sys1, acc1, w1 = _cpu(), _sys(), accepted.value, time.monotonic()
-    runs1 = sum(c.state.runs for r in svc.reals.values() for c in r.checks)
-    late = sorted(svc.lateness)
+    runs1 = svc.stats()["checks"]
+    late = sorted(svc.lateness_samples())
     down = sum(1 for r in svc.reals.values() if not r.up)
     from collections import Counter
 

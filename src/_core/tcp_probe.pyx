@@ -1,5 +1,10 @@
 # TCP_CHECK's connects in C: socket, connect, epoll and close with no Python object per check.
 # Twin: lvsfast/check/_tcp_probe_py.py (socket objects and select.epoll). Same results.
+#
+# Two ways to use it. One-shot: start() a connect, harvest()/expire() its result. Periodic:
+# schedule() a check once; tick() starts the due ones and harvest() re-arms a quiet success
+# itself (one period on), so the caller hears only of results it asked for (report mode) and
+# of failures. A steady pool of thousands of up servers then costs no Python per check.
 from libc.errno cimport EINPROGRESS, EINTR, ETIMEDOUT, errno
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy, memset
@@ -22,11 +27,37 @@ cdef struct Slot:
     long long token
     unsigned int serial
     int active
+    int periodic  # the connect belongs to scheduled check ``token``
+
+
+cdef struct Check:
+    int active
+    int paused
+    int report  # hand every result to the caller, not only failures
+    int waiting  # a result was handed over; no new run until next() says when
+    int family
+    int has_bind
+    unsigned char addr[16]
+    unsigned char baddr[16]
+    int port
+    int bport
+    int fd  # the connect in flight, or -1
+    unsigned int serial  # valid due-heap entry
+    double timeout
+    double period
+    double due
+    long long runs
 
 
 cdef struct Deadline:
     double at
     int fd
+    unsigned int serial
+
+
+cdef struct Due:
+    double at
+    long long token
     unsigned int serial
 
 
@@ -48,6 +79,20 @@ cdef int _fill(sockaddr_in6 *sa, int family, bytes addr, int port) except -1:
     return sizeof(sockaddr_in6)
 
 
+cdef int _fill_raw(sockaddr_in6 *sa, int family, unsigned char *addr, int port) noexcept:
+    cdef sockaddr_in *s4 = <sockaddr_in *>sa
+    memset(sa, 0, sizeof(sockaddr_in6))
+    if family == AF_INET:
+        s4.sin_family = AF_INET
+        s4.sin_port = htons(port)
+        memcpy(&s4.sin_addr, addr, 4)
+        return sizeof(sockaddr_in)
+    sa.sin6_family = AF_INET6
+    sa.sin6_port = htons(port)
+    memcpy(&sa.sin6_addr, addr, 16)
+    return sizeof(sockaddr_in6)
+
+
 cdef class TcpProber:
     """Non-blocking connects to many servers, watched by one epoll descriptor (:meth:`fileno`).
 
@@ -64,6 +109,14 @@ cdef class TcpProber:
     cdef int capheap
     cdef int pending
     cdef unsigned int serial
+    cdef Check *checks
+    cdef long long nchecks
+    cdef Due *due
+    cdef int ndue
+    cdef int capdue
+    cdef unsigned int due_serial
+    cdef list lateness  # start lateness samples (seconds) while recording, else None
+    cdef long long max_late_samples
 
     def __cinit__(self):
         self.epfd = epoll_create1(EPOLL_CLOEXEC)
@@ -76,11 +129,21 @@ cdef class TcpProber:
         self.capheap = 0
         self.pending = 0
         self.serial = 0
+        self.checks = NULL
+        self.nchecks = 0
+        self.due = NULL
+        self.ndue = 0
+        self.capdue = 0
+        self.due_serial = 0
+        self.lateness = None
+        self.max_late_samples = 0
 
     def __dealloc__(self):
         self._close_all()
         free(self.slots)
         free(self.heap)
+        free(self.checks)
+        free(self.due)
 
     cdef void _close_all(self):
         cdef int fd
@@ -90,6 +153,10 @@ cdef class TcpProber:
                 close(fd)
         self.pending = 0
         self.nheap = 0
+        self.ndue = 0
+        for fd in range(self.nchecks):
+            self.checks[fd].active = 0
+            self.checks[fd].fd = -1
         if self.epfd >= 0:
             close(self.epfd)
             self.epfd = -1
@@ -155,29 +222,22 @@ cdef class TcpProber:
     cdef inline bint _live(self, Deadline *d):
         return d.fd < self.nslots and self.slots[d.fd].active and self.slots[d.fd].serial == d.serial
 
-    def start(self, long long token, int family, bytes addr, int port, double timeout, double now,
-              bytes bind_addr=None, int bind_port=0):
-        """0 when the connect is under way; CONNECTED (-1) when it succeeded at once; else errno."""
-        cdef sockaddr_in6 sa, sb
-        cdef int salen = _fill(&sa, family, addr, port)
-        cdef int sblen = 0
+    cdef int _connect(self, long long token, int family, sockaddr_in6 *sa, int salen, sockaddr_in6 *sb, int sblen,
+                      double deadline, int periodic, int *fd_out) except -2:
+        """0 when under way (its descriptor in ``fd_out``), CONNECTED at once, else errno."""
         cdef int one = 1
         cdef int fd, rc, err
         cdef epoll_event ev
-        if self.epfd < 0:
-            raise ValueError("prober is closed")
-        if bind_addr is not None:
-            sblen = _fill(&sb, family, bind_addr, bind_port)
         fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
         if fd < 0:
             return errno
         if sblen:
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))
-            if bind(fd, <sockaddr *>&sb, sblen) < 0:
+            if bind(fd, <sockaddr *>sb, sblen) < 0:
                 err = errno
                 close(fd)
                 return err
-        rc = connect(fd, <sockaddr *>&sa, salen)
+        rc = connect(fd, <sockaddr *>sa, salen)
         if rc == 0:
             close(fd)
             return CONNECTED
@@ -200,12 +260,243 @@ cdef class TcpProber:
         self.slots[fd].token = token
         self.slots[fd].serial = self.serial
         self.slots[fd].active = 1
+        self.slots[fd].periodic = periodic
         self.pending += 1
-        self._push(now + timeout, fd, self.serial)
+        self._push(deadline, fd, self.serial)
+        fd_out[0] = fd
         return 0
 
-    def harvest(self, list out):
-        """Append ``(token, errno)`` for every finished connect; returns how many."""
+    def start(self, long long token, int family, bytes addr, int port, double timeout, double now,
+              bytes bind_addr=None, int bind_port=0):
+        """0 when the connect is under way; CONNECTED (-1) when it succeeded at once; else errno."""
+        cdef sockaddr_in6 sa, sb
+        cdef int salen = _fill(&sa, family, addr, port)
+        cdef int sblen = 0
+        cdef int fd = -1
+        if self.epfd < 0:
+            raise ValueError("prober is closed")
+        if bind_addr is not None:
+            sblen = _fill(&sb, family, bind_addr, bind_port)
+        return self._connect(token, family, &sa, salen, &sb, sblen, now + timeout, 0, &fd)
+
+    # ---- periodic checks ---------------------------------------------------------------
+
+    cdef int _grow_checks(self, long long token) except -1:
+        cdef long long n, i
+        cdef Check *c
+        if token >= self.nchecks:
+            n = max(token + 1, self.nchecks * 2, 256)
+            c = <Check *>realloc(self.checks, n * sizeof(Check))
+            if c == NULL:
+                raise MemoryError()
+            memset(c + self.nchecks, 0, (n - self.nchecks) * sizeof(Check))
+            for i in range(self.nchecks, n):
+                c[i].fd = -1
+            self.checks, self.nchecks = c, n
+        return 0
+
+    cdef int _push_due(self, long long token, double at) except -1:
+        cdef int i, parent
+        cdef Due *d
+        if self.ndue == self.capdue:
+            n = max(self.capdue * 2, 256)
+            d = <Due *>realloc(self.due, n * sizeof(Due))
+            if d == NULL:
+                raise MemoryError()
+            self.due, self.capdue = d, n
+        self.due_serial += 1
+        self.checks[token].serial = self.due_serial
+        self.checks[token].due = at
+        i = self.ndue
+        self.ndue += 1
+        while i > 0:
+            parent = (i - 1) >> 1
+            if self.due[parent].at <= at:
+                break
+            self.due[i] = self.due[parent]
+            i = parent
+        self.due[i].at = at
+        self.due[i].token = token
+        self.due[i].serial = self.due_serial
+        return 0
+
+    cdef void _pop_due(self):
+        cdef Due last
+        cdef int i = 0
+        cdef int child
+        self.ndue -= 1
+        if self.ndue == 0:
+            return
+        last = self.due[self.ndue]
+        while True:
+            child = 2 * i + 1
+            if child >= self.ndue:
+                break
+            if child + 1 < self.ndue and self.due[child + 1].at < self.due[child].at:
+                child += 1
+            if self.due[child].at >= last.at:
+                break
+            self.due[i] = self.due[child]
+            i = child
+        self.due[i] = last
+
+    cdef inline bint _due_live(self, Due *d):
+        cdef Check *c = &self.checks[d.token]
+        return c.active and not c.paused and not c.waiting and c.fd < 0 and c.serial == d.serial
+
+    def schedule(self, long long token, int family, bytes addr, int port, double timeout, double period,
+                 double first_at, bytes bind_addr=None, int bind_port=0, bint report=False):
+        """Run a connect to ``addr:port`` at ``first_at`` and then every ``period`` after each
+        quiet success. ``token`` (a small number, >= 0) names the check from now on."""
+        cdef sockaddr_in6 sa, sb
+        cdef Check *c
+        if token < 0:
+            raise ValueError("a check token is >= 0")
+        if self.epfd < 0:
+            raise ValueError("prober is closed")
+        _fill(&sa, family, addr, port)
+        if bind_addr is not None:
+            _fill(&sb, family, bind_addr, bind_port)
+        self._grow_checks(token)
+        self._drop(token)
+        c = &self.checks[token]
+        c.active = 1
+        c.paused = 0
+        c.waiting = 0
+        c.report = report
+        c.family = family
+        memcpy(c.addr, <char *>addr, len(addr))
+        c.port = port
+        c.has_bind = bind_addr is not None
+        if c.has_bind:
+            memcpy(c.baddr, <char *>bind_addr, len(bind_addr))
+        c.bport = bind_port
+        c.timeout = timeout
+        c.period = period
+        c.runs = 0
+        self._push_due(token, first_at)
+
+    cdef void _drop(self, long long token):
+        cdef Check *c
+        if token >= self.nchecks:
+            return
+        c = &self.checks[token]
+        if c.fd >= 0:
+            if self.slots[c.fd].active and self.slots[c.fd].periodic and self.slots[c.fd].token == token:
+                self.slots[c.fd].active = 0
+                self.pending -= 1
+                close(c.fd)
+            c.fd = -1
+        c.active = 0
+
+    def unschedule(self, long long token):
+        """Forget the check (a connect in flight is abandoned)."""
+        self._drop(token)
+
+    def next(self, long long token, double at, bint report):
+        """After a handed-over result: run again at ``at``; ``report`` says whether quiet
+        successes are handed over too (while the caller's verdict is not a steady up)."""
+        cdef Check *c
+        if token < 0 or token >= self.nchecks or not self.checks[token].active:
+            return
+        c = &self.checks[token]
+        c.report = report
+        c.waiting = 0
+        if c.fd < 0:
+            self._push_due(token, at)
+
+    def pause(self, long long token):
+        if 0 <= token < self.nchecks:
+            self.checks[token].paused = 1
+
+    def resume(self, long long token, double at):
+        cdef Check *c
+        if token < 0 or token >= self.nchecks or not self.checks[token].active:
+            return
+        c = &self.checks[token]
+        if c.paused:
+            c.paused = 0
+            if c.fd < 0 and not c.waiting:
+                self._push_due(token, at)
+
+    def runs(self, long long token):
+        """Runs of a scheduled check so far (0 once it is unscheduled)."""
+        if 0 <= token < self.nchecks and self.checks[token].active:
+            return self.checks[token].runs
+        return 0
+
+    def record_lateness(self, bint on, long long max_samples=1_000_000):
+        self.lateness = [] if on else None
+        self.max_late_samples = max_samples
+
+    def lateness_samples(self):
+        out = self.lateness if self.lateness is not None else []
+        if self.lateness is not None:
+            self.lateness = []
+        return out
+
+    cdef int _result(self, long long token, int err, double now, list out) except -1:
+        """A finished run of a periodic check: quiet success re-armed here, else handed over."""
+        cdef Check *c = &self.checks[token]
+        c.runs += 1
+        c.fd = -1
+        if err == 0 and not c.report:
+            self._push_due(token, now + c.period)
+            return 0
+        c.waiting = 1
+        out.append((token, err))
+        return 0
+
+    def tick(self, double now, list out, int limit=256):
+        """Start the checks due by ``now`` (at most ``limit``; returns how many) and fail the
+        connects past their deadline. Results to hand over are appended to ``out``."""
+        cdef Due *top
+        cdef Check *c
+        cdef sockaddr_in6 sa, sb
+        cdef int salen, sblen, rc, fd, started = 0
+        cdef long long token
+        self.expire(now, out)
+        while self.ndue and started < limit:
+            top = &self.due[0]
+            if not self._due_live(top):
+                self._pop_due()
+                continue
+            if top.at > now:
+                break
+            token = top.token
+            if self.lateness is not None and len(self.lateness) < self.max_late_samples:
+                self.lateness.append(now - top.at)
+            self._pop_due()
+            c = &self.checks[token]
+            salen = _fill_raw(&sa, c.family, c.addr, c.port)
+            sblen = _fill_raw(&sb, c.family, c.baddr, c.bport) if c.has_bind else 0
+            fd = -1
+            rc = self._connect(token, c.family, &sa, salen, &sb, sblen, now + c.timeout, 1, &fd)
+            started += 1
+            if rc == 0:
+                c.fd = fd  # under way
+            elif rc == CONNECTED:
+                self._result(token, 0, now, out)
+            else:
+                self._result(token, rc, now, out)
+        return started
+
+    def next_wake(self):
+        """The earliest time tick() has work: a due check or a connect deadline; None if none."""
+        cdef double at = -1
+        while self.ndue:
+            if self._due_live(&self.due[0]):
+                at = self.due[0].at
+                break
+            self._pop_due()
+        d = self.next_deadline()
+        if d is not None and (at < 0 or d < at):
+            return d
+        return at if at >= 0 else None
+
+    def harvest(self, list out, double now=0.0):
+        """Append ``(token, errno)`` for every finished connect (for periodic checks, only those
+        to hand over: a quiet success is re-armed for ``now`` + period); returns how many ended."""
         cdef epoll_event events[BATCH]
         cdef int n, i, fd, err, total = 0
         cdef socklen_t len_
@@ -226,7 +517,10 @@ cdef class TcpProber:
                 self.slots[fd].active = 0
                 self.pending -= 1
                 close(fd)  # also leaves the epoll set
-                out.append((self.slots[fd].token, err))
+                if self.slots[fd].periodic:
+                    self._result(self.slots[fd].token, err, now, out)
+                else:
+                    out.append((self.slots[fd].token, err))
                 total += 1
             if n < BATCH:
                 break
@@ -248,7 +542,10 @@ cdef class TcpProber:
             self.slots[fd].active = 0
             self.pending -= 1
             close(fd)
-            out.append((self.slots[fd].token, ETIMEDOUT))
+            if self.slots[fd].periodic:
+                self._result(self.slots[fd].token, ETIMEDOUT, now, out)
+            else:
+                out.append((self.slots[fd].token, ETIMEDOUT))
 
     def next_deadline(self):
         """The earliest pending deadline, or None."""

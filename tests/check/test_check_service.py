@@ -165,3 +165,41 @@ def test_tcp_check_and_one_slow_server_does_not_delay_others():
         asyncio.run(_run([slow, fast], tcp, body))
     finally:
         slow.close()
+
+
+def test_ha_suspend_tcp_checks_run_only_while_master_of_the_address():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    srv = MiniHTTP()
+    tcp = "        TCP_CHECK {\n            connect_timeout 0.3\n            retry 0\n        }"
+    cfg = (f"virtual_server 192.0.2.100 80 {{\n    delay_loop 0.1\n    ha_suspend\n    lb_algo rr\n    lb_kind NAT\n"
+           f"    protocol TCP\n    real_server 127.0.0.1 {closed} {{\n{tcp}\n    }}\n"
+           f"    real_server {srv.host} {srv.port} {{\n{tcp}\n    }}\n}}\n")
+
+    async def main():
+        be = RecordingBackend()
+        svc = CheckerService(backend=be)
+        await svc.start(loads(cfg))
+        try:
+            await asyncio.sleep(0.5)
+            runs = lambda: [c["runs"] for rs in svc.status()["virtual_servers"]["192.0.2.100:TCP:80"]["real_servers"].values()
+                            for c in rs["checkers"]]
+            assert runs() == [0, 0]  # suspended: this router does not hold 192.0.2.100
+            svc.on_event({"event": "vrrp_state", "instance": "VI_1", "state": "MASTER", "vips": ["192.0.2.100"]})
+            assert await wait_until(lambda: f"127.0.0.1:{closed}" not in be.reals(), timeout=3)
+            assert all(n > 0 for n in runs())
+            svc.on_event({"event": "vrrp_state", "instance": "VI_1", "state": "BACKUP", "vips": ["192.0.2.100"]})
+            await asyncio.sleep(0.3)
+            before = runs()
+            await asyncio.sleep(0.5)
+            assert runs() == before  # suspended again
+        finally:
+            await svc.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        srv.close()

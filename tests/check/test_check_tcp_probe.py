@@ -152,3 +152,85 @@ def test_close_abandons_pending_connects(tp):
     finally:
         for s in fillers + [silent]:
             s.close()
+
+
+def _drive(prober, seconds: float) -> list[tuple[int, int]]:
+    """The event loop's part, by hand: tick when due, harvest when the epoll fd is readable."""
+    out: list[tuple[int, int]] = []
+    ep = select.epoll()
+    ep.register(prober.fileno(), select.EPOLLIN)
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            wake = prober.next_wake()
+            wait = 0.02 if wake is None else min(0.02, max(0.0, wake - time.monotonic()))
+            ep.poll(wait)
+            prober.harvest(out, time.monotonic())
+            prober.tick(time.monotonic(), out)
+    finally:
+        ep.close()
+    return out
+
+
+def test_periodic_quiet_successes_stay_in_the_prober(tp):
+    family, addr = _packed("127.0.0.1")
+    with _listener(backlog=128) as srv:
+        port = srv.getsockname()[1]
+        srv.setblocking(False)
+        p = tp.TcpProber()
+        try:
+            now = time.monotonic()
+            for token in (0, 1, 2):
+                p.schedule(token, family, addr, port, 1.0, 0.1, now)
+            out = _drive(p, 0.55)
+            assert out == []  # nothing to hand over: up servers staying up
+            assert all(4 <= p.runs(t) <= 7 for t in (0, 1, 2)), [p.runs(t) for t in (0, 1, 2)]
+            # report mode hands successes over, and the check waits for next()
+            p.next(1, time.monotonic(), True)
+            p.unschedule(0)
+            runs0 = p.runs(0)
+            out = _drive(p, 0.3)
+            assert out == [(1, 0)] and p.runs(0) == runs0 == 0
+        finally:
+            p.close()
+
+
+def test_periodic_failures_are_handed_over_and_wait_for_next(tp):
+    with _listener() as srv:
+        closed = srv.getsockname()[1]
+    family, addr = _packed("127.0.0.1")
+    silent = _listener(backlog=0)
+    fillers = _fill_queue(silent)
+    p = tp.TcpProber()
+    try:
+        now = time.monotonic()
+        p.schedule(5, family, addr, closed, 1.0, 0.05, now)
+        p.schedule(6, family, addr, silent.getsockname()[1], 0.2, 0.05, now)
+        out = _drive(p, 0.5)
+        assert sorted(out) == [(5, errno.ECONNREFUSED), (6, errno.ETIMEDOUT)]  # once each: waiting
+        p.next(5, time.monotonic(), False)
+        p.pause(6)
+        p.next(6, time.monotonic(), False)
+        out = _drive(p, 0.2)
+        assert out == [(5, errno.ECONNREFUSED)] and p.runs(6) == 1  # 6 is paused
+        p.resume(6, time.monotonic())
+        assert _drive(p, 0.4) == [(6, errno.ETIMEDOUT)]
+    finally:
+        p.close()
+        for s in fillers + [silent]:
+            s.close()
+
+
+def test_periodic_lateness_is_recorded_on_request(tp):
+    family, addr = _packed("127.0.0.1")
+    with _listener(backlog=128) as srv:
+        p = tp.TcpProber()
+        try:
+            p.record_lateness(True)
+            p.schedule(0, family, addr, srv.getsockname()[1], 1.0, 0.05, time.monotonic())
+            _drive(p, 0.2)
+            late = p.lateness_samples()
+            assert len(late) >= 2 and all(0 <= x < 0.1 for x in late)
+            assert p.lateness_samples() == []
+        finally:
+            p.close()

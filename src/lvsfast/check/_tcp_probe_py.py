@@ -1,5 +1,10 @@
 """Pure-Python twin of ``lvsfast._core.tcp_probe``: the same prober on socket objects and
 :class:`select.epoll`. Results, errors and deadlines behave identically; only the cost differs.
+
+One-shot: :meth:`TcpProber.start` a connect, :meth:`~TcpProber.harvest` / :meth:`~TcpProber.expire`
+its result. Periodic: :meth:`~TcpProber.schedule` a check once; :meth:`~TcpProber.tick` starts
+the due ones, and a quiet success is re-armed one period on by the prober itself, so the caller
+hears only of failures and of the results it asked for (report mode).
 """
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import errno
 import heapq
 import select
 import socket
+from dataclasses import dataclass
 
 __all__ = ["TcpProber", "CONNECTED"]
 
@@ -25,6 +31,22 @@ def _sockaddr(family: int, addr: bytes, port: int) -> tuple:
     return socket.inet_ntop(family, addr), port, 0, 0
 
 
+@dataclass(eq=False, slots=True)
+class _Check:
+    family: int
+    target: tuple
+    local: tuple | None
+    timeout: float
+    period: float
+    report: bool
+    active: bool = True
+    paused: bool = False
+    waiting: bool = False
+    fd: int = -1
+    serial: int = 0
+    runs: int = 0
+
+
 class TcpProber:
     """Non-blocking connects to many servers, watched by one epoll descriptor (:meth:`fileno`).
 
@@ -36,9 +58,14 @@ class TcpProber:
 
     def __init__(self) -> None:
         self._epoll: select.epoll | None = select.epoll()
-        self._slots: dict[int, tuple[int, socket.socket, int]] = {}  # fd -> (token, socket, serial)
+        self._slots: dict[int, tuple[int, socket.socket, int, bool]] = {}  # fd -> (token, socket, serial, periodic)
         self._heap: list[tuple[float, int, int]] = []  # (deadline, serial, fd)
         self._serial = 0
+        self._checks: dict[int, _Check] = {}
+        self._due: list[tuple[float, int, int]] = []  # (at, serial, token)
+        self._due_serial = 0
+        self._lateness: list[float] | None = None
+        self._max_late = 0
 
     def fileno(self) -> int:
         if self._epoll is None:
@@ -48,17 +75,13 @@ class TcpProber:
     def __len__(self) -> int:
         return len(self._slots)
 
-    def start(self, token: int, family: int, addr: bytes, port: int, timeout: float, now: float,
-              bind_addr: bytes | None = None, bind_port: int = 0) -> int:
-        """0 when the connect is under way; CONNECTED (-1) when it succeeded at once; else errno."""
-        target = _sockaddr(family, addr, port)
-        local = _sockaddr(family, bind_addr, bind_port) if bind_addr is not None else None
-        if self._epoll is None:
-            raise ValueError("prober is closed")
+    def _connect(self, token: int, family: int, target: tuple, local: tuple | None, deadline: float,
+                 periodic: bool) -> tuple[int, int]:
+        """(0, fd) when under way, (CONNECTED, -1) at once, else (errno, -1)."""
         try:
             sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
         except OSError as exc:
-            return exc.errno or errno.EINVAL
+            return exc.errno or errno.EINVAL, -1
         try:
             if local is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -66,26 +89,169 @@ class TcpProber:
             err = sock.connect_ex(target)
         except OSError as exc:
             sock.close()
-            return exc.errno or errno.EINVAL
+            return exc.errno or errno.EINVAL, -1
         if err == 0:
             sock.close()
-            return CONNECTED
+            return CONNECTED, -1
         if err != errno.EINPROGRESS:
             sock.close()
-            return err
+            return err, -1
         fd = sock.fileno()
         try:
-            self._epoll.register(fd, _EVENTS)
+            self._epoll.register(fd, _EVENTS)  # type: ignore[union-attr]
         except OSError as exc:
             sock.close()
-            return exc.errno or errno.EINVAL
+            return exc.errno or errno.EINVAL, -1
         self._serial += 1
-        self._slots[fd] = (token, sock, self._serial)
-        heapq.heappush(self._heap, (now + timeout, self._serial, fd))
-        return 0
+        self._slots[fd] = (token, sock, self._serial, periodic)
+        heapq.heappush(self._heap, (deadline, self._serial, fd))
+        return 0, fd
 
-    def harvest(self, out: list) -> int:
-        """Append ``(token, errno)`` for every finished connect; returns how many."""
+    def start(self, token: int, family: int, addr: bytes, port: int, timeout: float, now: float,
+              bind_addr: bytes | None = None, bind_port: int = 0) -> int:
+        """0 when the connect is under way; CONNECTED (-1) when it succeeded at once; else errno."""
+        target = _sockaddr(family, addr, port)
+        local = _sockaddr(family, bind_addr, bind_port) if bind_addr is not None else None
+        if self._epoll is None:
+            raise ValueError("prober is closed")
+        return self._connect(token, family, target, local, now + timeout, False)[0]
+
+    # ---- periodic checks ---------------------------------------------------------------
+
+    def _push_due(self, token: int, c: _Check, at: float) -> None:
+        self._due_serial += 1
+        c.serial = self._due_serial
+        heapq.heappush(self._due, (at, self._due_serial, token))
+
+    def _due_live(self, serial: int, token: int) -> bool:
+        c = self._checks.get(token)
+        return (c is not None and c.active and not c.paused and not c.waiting and c.fd < 0
+                and c.serial == serial)
+
+    def schedule(self, token: int, family: int, addr: bytes, port: int, timeout: float, period: float,
+                 first_at: float, bind_addr: bytes | None = None, bind_port: int = 0, report: bool = False) -> None:
+        """Run a connect to ``addr:port`` at ``first_at`` and then every ``period`` after each
+        quiet success. ``token`` (a small number, >= 0) names the check from now on."""
+        if token < 0:
+            raise ValueError("a check token is >= 0")
+        if self._epoll is None:
+            raise ValueError("prober is closed")
+        target = _sockaddr(family, addr, port)
+        local = _sockaddr(family, bind_addr, bind_port) if bind_addr is not None else None
+        self._drop(token)
+        c = self._checks[token] = _Check(family, target, local, timeout, period, bool(report))
+        self._push_due(token, c, first_at)
+
+    def _drop(self, token: int) -> None:
+        c = self._checks.pop(token, None)
+        if c is None:
+            return
+        c.active = False
+        if c.fd >= 0:
+            slot = self._slots.get(c.fd)
+            if slot is not None and slot[3] and slot[0] == token:
+                del self._slots[c.fd]
+                slot[1].close()
+            c.fd = -1
+
+    def unschedule(self, token: int) -> None:
+        """Forget the check (a connect in flight is abandoned)."""
+        self._drop(token)
+
+    def next(self, token: int, at: float, report: bool) -> None:
+        """After a handed-over result: run again at ``at``; ``report`` says whether quiet
+        successes are handed over too (while the caller's verdict is not a steady up)."""
+        c = self._checks.get(token)
+        if c is None:
+            return
+        c.report = bool(report)
+        c.waiting = False
+        if c.fd < 0:
+            self._push_due(token, c, at)
+
+    def pause(self, token: int) -> None:
+        c = self._checks.get(token)
+        if c is not None:
+            c.paused = True
+
+    def resume(self, token: int, at: float) -> None:
+        c = self._checks.get(token)
+        if c is None or not c.paused:
+            return
+        c.paused = False
+        if c.fd < 0 and not c.waiting:
+            self._push_due(token, c, at)
+
+    def runs(self, token: int) -> int:
+        c = self._checks.get(token)
+        return c.runs if c is not None else 0
+
+    def record_lateness(self, on: bool, max_samples: int = 1_000_000) -> None:
+        self._lateness = [] if on else None
+        self._max_late = max_samples
+
+    def lateness_samples(self) -> list[float]:
+        out = self._lateness if self._lateness is not None else []
+        if self._lateness is not None:
+            self._lateness = []
+        return out
+
+    def _result(self, token: int, err: int, now: float, out: list) -> None:
+        """A finished run of a periodic check: quiet success re-armed here, else handed over."""
+        c = self._checks.get(token)
+        if c is None:
+            return
+        c.runs += 1
+        c.fd = -1
+        if err == 0 and not c.report:
+            self._push_due(token, c, now + c.period)
+            return
+        c.waiting = True
+        out.append((token, err))
+
+    def tick(self, now: float, out: list, limit: int = 256) -> int:
+        """Start the checks due by ``now`` (at most ``limit``; returns how many) and fail the
+        connects past their deadline. Results to hand over are appended to ``out``."""
+        self.expire(now, out)
+        started = 0
+        due = self._due
+        while due and started < limit:
+            at, serial, token = due[0]
+            if not self._due_live(serial, token):
+                heapq.heappop(due)
+                continue
+            if at > now:
+                break
+            if self._lateness is not None and len(self._lateness) < self._max_late:
+                self._lateness.append(now - at)
+            heapq.heappop(due)
+            c = self._checks[token]
+            rc, fd = self._connect(token, c.family, c.target, c.local, now + c.timeout, True)
+            started += 1
+            if rc == 0:
+                c.fd = fd
+            else:
+                self._result(token, 0 if rc == CONNECTED else rc, now, out)
+        return started
+
+    def next_wake(self) -> float | None:
+        """The earliest time tick() has work: a due check or a connect deadline; None if none."""
+        at = None
+        due = self._due
+        while due:
+            a, serial, token = due[0]
+            if self._due_live(serial, token):
+                at = a
+                break
+            heapq.heappop(due)
+        d = self.next_deadline()
+        if d is not None and (at is None or d < at):
+            return d
+        return at
+
+    def harvest(self, out: list, now: float = 0.0) -> int:
+        """Append ``(token, errno)`` for every finished connect (for periodic checks, only those
+        to hand over: a quiet success is re-armed for ``now`` + period); returns how many ended."""
         total = 0
         slots = self._slots
         while self._epoll is not None:
@@ -94,10 +260,13 @@ class TcpProber:
                 slot = slots.pop(fd, None)
                 if slot is None:
                     continue
-                token, sock, _ = slot
+                token, sock, _, periodic = slot
                 err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 sock.close()  # also leaves the epoll set
-                out.append((token, err))
+                if periodic:
+                    self._result(token, err, now, out)
+                else:
+                    out.append((token, err))
                 total += 1
             if len(events) < _BATCH:
                 break
@@ -118,9 +287,12 @@ class TcpProber:
             if at > now:
                 break
             heapq.heappop(heap)
-            token, sock, _ = self._slots.pop(fd)
+            token, sock, _, periodic = self._slots.pop(fd)
             sock.close()
-            out.append((token, errno.ETIMEDOUT))
+            if periodic:
+                self._result(token, errno.ETIMEDOUT, now, out)
+            else:
+                out.append((token, errno.ETIMEDOUT))
 
     def next_deadline(self) -> float | None:
         """The earliest pending deadline, or None."""
@@ -134,10 +306,12 @@ class TcpProber:
 
     def close(self) -> None:
         """Abandon every pending connect and release the epoll descriptor."""
-        for _, sock, _ in self._slots.values():
+        for _, sock, _, _ in self._slots.values():
             sock.close()
         self._slots.clear()
         self._heap.clear()
+        self._checks.clear()
+        self._due.clear()
         if self._epoll is not None:
             self._epoll.close()
             self._epoll = None

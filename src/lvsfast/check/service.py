@@ -6,8 +6,9 @@ fails leaves at once (or goes to weight 0 with inhibit_on_failure); one removed 
 config by a reload drains first (:mod:`lvsfast.dataplane.pool`). One timer queue
 (:mod:`lvsfast.check.timer_queue`) says which check is due; a due check starts and the queue
 moves on, so one slow server never delays another's checks. TCP checks, the ones run by the
-thousand, go to one batched prober (:mod:`lvsfast.check.tcp_probe`, compiled) with no task or
-Python socket each;
+thousand, go to one batched prober (:mod:`lvsfast.check.tcp_probe`, compiled) that schedules
+them itself: an up server that stays up costs no Python at all, and the service hears only of
+failures and of the checks it is watching (retrying, down, or with a dynamic weight);
 the other kinds run as a task per attempt. Table updates are coalesced: many changes in one
 loop turn become one backend transaction.
 """
@@ -116,6 +117,7 @@ class CheckerService:
         self._wake_at = 0.0
         self._prober: TcpProber | None = None
         self._tokens: dict[int, Check] = {}
+        self._free_tokens: list[int] = []  # reused, so the prober's tables stay as small as the pool
         self._next_token = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -212,29 +214,72 @@ class CheckerService:
             for c in real.checks:
                 c.real = real
                 if isinstance(c.config, TcpCheck):
-                    self._tcp_target(c)
-                self._due.push(c.state.next_at, c)
+                    self._tcp_schedule(c)
+                else:
+                    self._due.push(c.state.next_at, c)
+        self._apply_suspension()
         self._rearm()
 
     @staticmethod
     def _same_checks(old: Real, new: tuple[VirtualServer, RealServer]) -> bool:
         return old.rs.checkers == new[1].checkers
 
-    def _tcp_target(self, c: Check) -> None:
+    def _prober_ready(self) -> TcpProber:
+        if self._prober is None:
+            self._prober = TcpProber()
+            if self.lateness is not None:
+                self._prober.record_lateness(True)
+            asyncio.get_running_loop().add_reader(self._prober.fileno(), self._tcp_ready)
+        return self._prober
+
+    def _tcp_schedule(self, c: Check) -> None:
         chk, rs = c.config, c.real.rs
         ip = chk.connect_ip or rs.address
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
         bind = socket.inet_pton(family, chk.bindto) if chk.bindto else None
         c.target = (family, socket.inet_pton(family, ip), chk.connect_port or rs.port or 0, bind, chk.bind_port or 0)
-        self._next_token += 1
-        c.token = self._next_token
+        if self._free_tokens:
+            c.token = self._free_tokens.pop()
+        else:
+            c.token = self._next_token
+            self._next_token += 1
         self._tokens[c.token] = c
+        family, addr, port, bind, bind_port = c.target
+        self._prober_ready().schedule(c.token, family, addr, port, chk.connect_timeout, chk.delay_loop,
+                                      c.state.next_at, bind, bind_port, not c.state.up)
+
+    @staticmethod
+    def _reported(c: Check) -> bool:
+        """Whether the prober should hand over every result of ``c``, not only failures: while
+        its verdict is not a steady up, or its weight follows the check."""
+        return not c.state.up or c.state.failures > 0 or c.dynamic_weight is not None
+
+    def _apply_suspension(self) -> None:
+        """ha_suspend for TCP checks: the prober runs them, so they are paused and resumed as
+        this router's mastership of the virtual server's address changes."""
+        if self._prober is None:
+            return
+        now = asyncio.get_running_loop().time()
+        for real in self.reals.values():
+            if not real.vs.ha_suspend:
+                continue
+            suspended = self._suspended(real)
+            for c in real.checks:
+                if c.target is None:
+                    continue
+                if suspended:
+                    self._prober.pause(c.token)
+                else:
+                    self._prober.resume(c.token, now)
 
     def _cancel(self, real: Real) -> None:
         for c in real.checks:
             c.cancelled = True
             self._due.remove(c)
-            self._tokens.pop(c.token, None)
+            if c.target is not None and self._tokens.pop(c.token, None) is c:
+                if self._prober is not None:
+                    self._prober.unschedule(c.token)
+                self._free_tokens.append(c.token)
             if c.task is not None:
                 c.task.cancel()
 
@@ -302,9 +347,9 @@ class CheckerService:
         """Keep the one loop timer at the earliest due check or TCP deadline."""
         at = self._due.next_at()
         if self._prober is not None:
-            deadline = self._prober.next_deadline()
-            if deadline is not None and (at is None or deadline < at):
-                at = deadline
+            wake = self._prober.next_wake()
+            if wake is not None and (at is None or wake < at):
+                at = wake
         if at is None:
             return
         if self._wake is not None:
@@ -318,13 +363,13 @@ class CheckerService:
         self._wake = None
         loop = asyncio.get_running_loop()
         now = loop.time()
+        more = False
         if self._prober is not None:
-            expired: list[tuple[int, int]] = []
-            self._prober.expire(now, expired)
-            self._tcp_results(expired)
+            handed: list[tuple[int, int]] = []
+            more = self._prober.tick(now, handed, START_BATCH) == START_BATCH
+            self._tcp_results(handed)
         due = self._due.pop_due(now, START_BATCH)
         lateness = self.lateness
-        immediate: list[tuple[int, int]] = []
         for at, c in due:
             if lateness is not None:
                 lateness.append(now - at)
@@ -333,57 +378,28 @@ class CheckerService:
                 self._due.push(c.state.next_at, c)
                 continue
             c.running = True
-            if c.target is not None:
-                self._tcp_start(c, now, immediate)
-            else:
-                c.task = loop.create_task(self._attempt(c))
-        if immediate:
-            self._tcp_results(immediate)
-        if len(due) == START_BATCH:
+            c.task = loop.create_task(self._attempt(c))
+        if more or len(due) == START_BATCH:
             # More are due: let replies and timers in first, then go on.
             self._wake_at = now
             self._wake = loop.call_soon(self._tick)  # type: ignore[assignment]
         else:
             self._rearm()
 
-    def _tcp_start(self, c: Check, now: float, immediate: list[tuple[int, int]]) -> None:
-        prober = self._prober
-        if prober is None:
-            prober = self._prober = TcpProber()
-            asyncio.get_running_loop().add_reader(prober.fileno(), self._tcp_ready)
-        family, addr, port, bind, bind_port = c.target
-        try:
-            rc = prober.start(c.token, family, addr, port, c.config.connect_timeout, now, bind, bind_port)
-        except (OSError, ValueError) as exc:
-            rc = getattr(exc, "errno", None) or errno.EINVAL
-        if rc:
-            immediate.append((c.token, 0 if rc == CONNECTED else rc))
-
     def _tcp_ready(self) -> None:
-        done: list[tuple[int, int]] = []
-        self._prober.harvest(done)
-        self._tcp_results(done)
+        handed: list[tuple[int, int]] = []
+        self._prober.harvest(handed, asyncio.get_running_loop().time())
+        if handed:
+            self._tcp_results(handed)
+        if self._wake is None:
+            self._rearm()
 
     def _tcp_results(self, results: list[tuple[int, int]]) -> None:
         tokens = self._tokens
-        now = asyncio.get_running_loop().time()
-        push = self._due.push
-        earliest = float("inf")
         for token, err in results:
             c = tokens.get(token)
             if c is None:
                 continue  # its server left the config while the connect was under way
-            st = c.state
-            if err == 0 and st.up and not st.failures and c.dynamic_weight is None:
-                # The common case, thousands a second: an up server still up. What
-                # CheckState.result would do, without the call: no change, next run a delay_loop on.
-                c.running = False
-                st.runs += 1
-                st.next_at = now + st.timing.delay_loop
-                push(st.next_at, c)
-                if st.next_at < earliest:
-                    earliest = st.next_at
-                continue
             if err == 0:
                 self._finish(c, True, c.label + ": connected")
                 continue
@@ -392,8 +408,20 @@ class CheckerService:
                    else f"connect failed: {os.strerror(err)}")
             self._finish(c, False, f"TCP_CHECK {_host(chk.connect_ip or c.real.rs.address)}:"
                                    f"{chk.connect_port or c.real.rs.port or 0}: {why}")
-        if earliest < float("inf") and (self._wake is None or earliest < self._wake_at):
-            self._rearm()
+
+    def record_lateness(self) -> None:
+        """Keep how late each check started (bench/checker_scale.py)."""
+        self.lateness = []
+        if self._prober is not None:
+            self._prober.record_lateness(True)
+
+    def lateness_samples(self) -> list[float]:
+        out = list(self.lateness or ())
+        if self._prober is not None:
+            out += self._prober.lateness_samples()
+        if self.lateness is not None:
+            self.lateness = []
+        return out
 
     async def _attempt(self, c: Check) -> None:
         ok, reason = await self._probe(c.real, c)
@@ -411,7 +439,11 @@ class CheckerService:
             self._changed(real, change.up)
         elif c.dynamic_weight is not None:
             self._mark_dirty()
-        self._due.push(c.state.next_at, c)
+        if c.target is not None:
+            if self._prober is not None:
+                self._prober.next(c.token, c.state.next_at, self._reported(c))
+        else:
+            self._due.push(c.state.next_at, c)
         if self._wake is None or c.state.next_at < self._wake_at:
             self._rearm()
 
@@ -680,12 +712,19 @@ class CheckerService:
             vs["real_servers"][real.name] = {
                 "up": real.up, "weight": weight, "configured_weight": real.rs.weight, "reason": real.reason(),
                 "override": None if ov is None else {"state": ov.state, "weight": ov.weight},
-                "checkers": [{"check": c.label, "up": c.state.up, "runs": c.state.runs} for c in real.checks],
+                "checkers": [{"check": c.label, "up": c.state.up, "runs": self._runs(c)} for c in real.checks],
             }
         return out
 
     def stats(self, clear: bool = False) -> dict[str, Any]:
-        return {"applied_ops": self.applied, "drift_repairs": self.repairs, "checks": sum(c.state.runs for r in self.reals.values() for c in r.checks)}
+        return {"applied_ops": self.applied, "drift_repairs": self.repairs,
+                "checks": sum(self._runs(c) for r in self.reals.values() for c in r.checks)}
+
+    def _runs(self, c: Check) -> int:
+        # The prober runs TCP checks and counts them; it tells the state only what it must.
+        if c.target is not None and self._prober is not None:
+            return self._prober.runs(c.token)
+        return c.state.runs
 
     async def command(self, op: str, args: dict[str, Any]) -> Any:
         if op != "server":
@@ -712,6 +751,9 @@ class CheckerService:
                 self._vips_mastered |= vips
             else:
                 self._vips_mastered -= vips
+            self._apply_suspension()
+            if self._wake is None:
+                self._rearm()
             sd = self.config.global_defs.lvs_sync_daemon if self.config else None
             if sd is not None and event.get("instance") == sd.vrrp_instance:
                 asyncio.ensure_future(self._sync_daemon("master" if event.get("state") == "MASTER" else "backup"))
