@@ -203,3 +203,24 @@ def test_ha_suspend_tcp_checks_run_only_while_master_of_the_address():
         asyncio.run(main())
     finally:
         srv.close()
+
+
+def test_a_lone_tcp_check_runs_every_delay_loop_not_every_connect_timeout():
+    srv = MiniHTTP()
+    cfg = (f"virtual_server 192.0.2.100 80 {{\n    delay_loop 0.2\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n"
+           f"    real_server {srv.host} {srv.port} {{\n        TCP_CHECK {{\n            connect_timeout 3\n"
+           f"        }}\n    }}\n}}\n")
+
+    async def main():
+        svc = CheckerService(backend=RecordingBackend())
+        await svc.start(loads(cfg))
+        try:
+            await asyncio.sleep(1.1)
+            assert svc.stats()["checks"] >= 4  # every 0.2 s, not every 3 s
+        finally:
+            await svc.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        srv.close()

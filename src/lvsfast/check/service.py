@@ -391,8 +391,9 @@ class CheckerService:
         self._prober.harvest(handed, asyncio.get_running_loop().time())
         if handed:
             self._tcp_results(handed)
-        if self._wake is None:
-            self._rearm()
+        # Quiet successes were re-armed inside the prober: the loop timer must not stay on a
+        # later deadline (a lone check would wait for its connect timeout instead of delay_loop).
+        self._rearm()
 
     def _tcp_results(self, results: list[tuple[int, int]]) -> None:
         tokens = self._tokens
@@ -752,8 +753,7 @@ class CheckerService:
             else:
                 self._vips_mastered -= vips
             self._apply_suspension()
-            if self._wake is None:
-                self._rearm()
+            self._rearm()
             sd = self.config.global_defs.lvs_sync_daemon if self.config else None
             if sd is not None and event.get("instance") == sd.vrrp_instance:
                 asyncio.ensure_future(self._sync_daemon("master" if event.get("state") == "MASTER" else "backup"))
