@@ -4,14 +4,12 @@ here are removal under load (keepalived #1228, #2240) and an outside ``ipvsadm -
 One lab and one checker serve every case; each case owns one virtual server of the config.
 
 The checker runs in-process (support.reload_lab.InProcess) on plain asyncio: the emulated VM
-has no time for the daemon's processes, and on the daemon's uvloop loop the IPVS backend cannot
-open at all (TestIpvsOnUvloop, xfail until lvsfast.ipvs.kernel stops using pyroute2's asyncio
-socket on the running loop)."""
+has no time for the daemon's processes. TestIpvsOnUvloop checks that the backend opens on the
+daemon's uvloop loop too (it could not while the family lookup went through pyroute2)."""
 from __future__ import annotations
 
 import time
 
-import pytest
 from support.ipvs import IN_VM, need_ipvs
 from support.reload_lab import (PORTS, REALS, VIP, Load, ReloadCases, ReloadLab, ask, hp, real,  # noqa: F401
                                 reload_lab, rs, virtual)
@@ -62,12 +60,7 @@ class TestReloadOnIpvs(ReloadCases):
 class TestIpvsOnUvloop:
     __test__ = IN_VM
 
-    # Bug (ipvs/kernel.py, resolve_family_id): the IPVS family id is looked up through pyroute2's
-    # AsyncGenericNetlinkSocket on the running loop; pyroute2 0.9 opens it as an asyncio datagram
-    # endpoint, which uvloop refuses ("cannot open a UDP handle, invalid family 16"). The daemon's
-    # children run on uvloop, so `lvsfast` with lvs_backend ipvs never programs the kernel.
-    @pytest.mark.xfail(strict=True, reason="IPVS family lookup through pyroute2 fails on uvloop "
-                       "(lvsfast.ipvs.kernel.resolve_family_id)")
+    # The daemon's children run on uvloop: the IPVS backend must open and read there.
     def test_backend_reads_ipvs_on_the_daemons_loop(self) -> None:
         import uvloop
 

@@ -551,11 +551,6 @@ class ReloadCases:
         lab.servers.fail(REALS[2], p, False)
         lab.wait_service("d", {rs(0, "d"): 1, rs(1, "d"): 1, rs(2, "d"): 4}, what="both back once their checks pass")
 
-    # Bug (check/service.py, CheckerService._update_table): ``configured`` lists only real_servers,
-    # so on a reload the Pool sees the sorry server as "removed from the configuration" and drains
-    # it (weight 0, then out once it has no connections): keepalived #490 again.
-    @pytest.mark.xfail(strict=True, reason="the sorry server is drained on reload: it is missing from "
-                       "CheckerService._update_table's configured set")
     def test_sorry_server_kept_across_reload(self, reload_lab: ReloadLab) -> None:
         """keepalived #490: a plain reload, then one changing the failed server's weight."""
         lab, p = reload_lab, PORTS["f"]

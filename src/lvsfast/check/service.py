@@ -597,12 +597,17 @@ class CheckerService:
 
     def _update_table(self) -> None:
         assert self.config is not None
-        configured = frozenset((k, DestKey(str(ipaddress.ip_address(rs.address)), rs.port or k.port))
-                               for vs in self.config.virtual_servers for k in from_config.service_keys(vs, self.config)
-                               for rs in vs.real_servers)
-        timeouts = {(k, DestKey(str(ipaddress.ip_address(rs.address)), rs.port or k.port)): rs.drain_timeout
-                    for vs in self.config.virtual_servers for k in from_config.service_keys(vs, self.config)
-                    for rs in vs.real_servers}
+        timeouts: dict[tuple[ServiceKey, DestKey], float] = {}
+        for vs in self.config.virtual_servers:
+            # The sorry server is configured too: a reload must not take it for a removed server
+            # and drain it (keepalived #490).
+            members = [(rs.address, rs.port, rs.drain_timeout) for rs in vs.real_servers]
+            if vs.sorry_server is not None:
+                members.append((vs.sorry_server.address, vs.sorry_server.port, vs.drain_timeout))
+            for k in from_config.service_keys(vs, self.config):
+                for address, port, drain in members:
+                    timeouts[(k, DestKey(str(ipaddress.ip_address(address)), port or k.port))] = drain
+        configured = frozenset(timeouts)
         self.pool.update(self.healthy_table(), configured, timeouts, asyncio.get_running_loop().time())
         for line in self.pool.log:
             log.info(line)

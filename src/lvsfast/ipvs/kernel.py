@@ -34,25 +34,57 @@ class IPVSUnavailable(OSError):
     """The running kernel has no IPVS generic-netlink family (ip_vs not loaded or not built)."""
 
 
-async def resolve_family_id(*, load_module: bool = True) -> int:
-    """IPVS's generic-netlink family id, looked up with pyroute2 (``modprobe ip_vs`` once if absent)."""
-    from pyroute2.netlink.generic import AsyncGenericNetlinkSocket
-    from pyroute2.netlink.generic.ipvs import ipvsmsg
+GENL_ID_CTRL = 0x10
+CTRL_CMD_GETFAMILY = 3
+CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME = 1, 2
 
-    for attempt in (0, 1):
-        sock = AsyncGenericNetlinkSocket()
-        try:
-            await sock.bind(wire.GENL_NAME, ipvsmsg)
-            return int(sock.prid)
-        except Exception as e:  # pyroute2 raises NetlinkError(ENOENT) for an unknown family
-            if attempt or not load_module:
-                raise IPVSUnavailable(errno.ENOTSUP, f"no IPVS in this kernel ({e}); is ip_vs available?") from e
-        finally:
-            sock.close()
-        proc = await asyncio.create_subprocess_exec("modprobe", "ip_vs", stdout=subprocess.DEVNULL,
-                                                    stderr=subprocess.DEVNULL)
-        await proc.wait()
-    raise AssertionError("unreachable")
+
+def lookup_family_id(name: str = wire.GENL_NAME) -> int:
+    """The generic-netlink family id of ``name``, asked of the kernel's controller directly.
+
+    A plain blocking socket and one round trip: pyroute2's asyncio socket cannot open on
+    uvloop (the daemon's loop), and this answer never waits on anything but the kernel.
+    Raises :class:`IPVSUnavailable` when the family does not exist.
+    """
+    attr = name.encode() + b"\0"
+    body = struct.pack("=BBH", CTRL_CMD_GETFAMILY, 1, 0) + struct.pack("=HH", 4 + len(attr), CTRL_ATTR_FAMILY_NAME) \
+        + attr + b"\0" * (-len(attr) & 3)
+    msg = struct.pack("=IHHII", 16 + len(body), GENL_ID_CTRL, wire.NLM_F_REQUEST, 1, 0) + body
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC) as sock:
+        sock.settimeout(5.0)
+        sock.bind((0, 0))
+        sock.send(msg)
+        while True:
+            data = sock.recv(65536)
+            for r in wire.parse_messages(memoryview(data)):
+                if r.seq != 1:
+                    continue
+                if r.type == wire.NLMSG_ERROR:
+                    code = wire.error_code(r)
+                    raise IPVSUnavailable(errno.ENOTSUP, f"no {name} generic-netlink family in this kernel "
+                                                         f"({os.strerror(-code) if code else 'no answer'}); "
+                                                         "is ip_vs available?")
+                payload = bytes(r.payload)
+                off = 4  # after the genlmsghdr
+                while off + 4 <= len(payload):
+                    alen, atype = struct.unpack_from("=HH", payload, off)
+                    if atype & 0x3FFF == CTRL_ATTR_FAMILY_ID and alen >= 6:
+                        return struct.unpack_from("=H", payload, off + 4)[0]
+                    off += (alen + 3) & ~3
+                raise IPVSUnavailable(errno.EPROTO, f"the {name} family answer carries no id")
+
+
+async def resolve_family_id(*, load_module: bool = True) -> int:
+    """IPVS's generic-netlink family id (``modprobe ip_vs`` once if it is absent)."""
+    try:
+        return lookup_family_id()
+    except IPVSUnavailable:
+        if not load_module:
+            raise
+    proc = await asyncio.create_subprocess_exec("modprobe", "ip_vs", stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL)
+    await proc.wait()
+    return lookup_family_id()
 
 
 @dataclass(frozen=True, slots=True)
