@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -127,9 +128,21 @@ def run_micro(quick: bool, tmp: Path, timeout: int) -> dict:
 def run_script(sc: Scenario, quick: bool, tmp: Path, timeout: int) -> dict:
     out = tmp / f"{sc.name}.json"
     argv = [sys.executable, str(BENCH / sc.script), "--json", str(out)] + (["--quick"] if quick else [])
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    # Its own process group, so a timeout also ends what it started (the VM's qemu, namespaces' daemons).
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            stdout, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+        raise RuntimeError(f"timed out after {timeout} s:\n{stdout[-2000:]}{stderr[-3000:]}") from None
     if proc.returncode != 0 or not out.exists():
-        raise RuntimeError(f"exit {proc.returncode}:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}")
+        raise RuntimeError(f"exit {proc.returncode}:\n{stdout[-2000:]}{stderr[-3000:]}")
     return json.loads(out.read_text())
 
 
