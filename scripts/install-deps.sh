@@ -7,6 +7,7 @@ PKGS=(
   iproute2 iputils-ping nftables conntrack tcpdump psmisc procps
   keepalived frr nginx-light ipvsadm
   qemu-system-x86 linux-image-amd64 busybox-static
+  systemd
 )
 missing=()
 for p in "${PKGS[@]}"; do
