@@ -14,12 +14,13 @@ default drain for lvsfast, keepalived's immediate removal) and gets SIGHUP after
 rewrite; half an interval later the kernel's table is read to confirm the reload took effect
 (``reloads_seen_in_kernel`` in the raw runs). The client is open-loop: requests start on schedule whether or not earlier ones have
 finished, so a stall cannot hide lost requests. Before the reloads a quiet period is measured
-the same way: failures there are the machine's noise, not the reloads'.
+the same way: failures there are the machine's noise, not the reloads'. Before that, one reload
+that changes nothing warms each daemon up (its first reload's one-off costs are not a reload's).
 - lvsfast on nftables runs here, on the host: full 100 reloads 1 s apart at 500 req/s; quick 20.
 - IPVS needs Debian's kernel: keepalived and lvsfast on IPVS run in one boot of the VM
   (scripts/vm.sh, emulated without KVM, 5-10x slower), so there the rate is lower (20 req/s:
   at 100 req/s most requests time out even with no reload) and reloads are 2 s apart (full 100,
-  quick 10); both are stated in each case's name.
+  quick 8); both are stated in each case's name.
   There lvsfast is its checker subsystem run in-process on asyncio (``--serve``, SIGHUP
   reloads): the daemon's uvloop children cannot open the IPVS backend yet (a known bug, see
   serve()); the reload path (config load, CheckerService.reload, diff, backend) is the same.
@@ -215,7 +216,11 @@ def measure(topo: Topology, impl: str, backend: str, rate: float, reloads: int, 
         if daemon.poll() is not None:
             raise RuntimeError(f"{impl} exited {daemon.returncode}: {(wd / 'daemon.log').read_text()[-2000:]}")
         phase("table loaded")
-        time.sleep(1.0)
+        # One reload that changes nothing, before the load starts, for both daemons alike: the
+        # first reload pays one-off costs (lvsfast's lazy imports, which in the VM stall the
+        # whole guest for seconds while they are read over 9p) that no later reload has.
+        daemon.send_signal(signal.SIGHUP)
+        time.sleep(max(1.0, 2 * interval))
         duration = quiet + reloads * interval + 2.0
         client = lab.spawn(topo.client, sys.executable, "-c", CLIENT_SCRIPT, VIP, str(rate), str(duration),
                            str(timeout), stdout=subprocess.PIPE, text=True)
@@ -347,7 +352,7 @@ async def serve(path: str, backend: str, control_socket: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="20 reloads on the host, 10 in the VM")
+    ap.add_argument("--quick", action="store_true", help="20 reloads on the host, 8 in the VM")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--no-vm", action="store_true", help="only lvsfast on nftables, here")
     ap.add_argument("--inner", action="store_true", help="run --impls on --backend here and write --raw")
@@ -385,7 +390,7 @@ def main() -> int:
     print(f"lvsfast nftables (host): {host['reload_failed']} of {host['reload_requests']} failed "
           f"(quiet period: {host['quiet_failed']} of {host['quiet_requests']})", flush=True)
     if not args.no_vm:
-        vm = run_vm(VM_RATE, 10 if args.quick else 100, 2.0, args.quiet, args.timeout)
+        vm = run_vm(VM_RATE, 8 if args.quick else 100, 2.0, args.quiet, args.timeout)
         for r in vm:
             print(f"{r['impl']} ipvs (VM): {r['reload_failed']} of {r['reload_requests']} failed "
                   f"(quiet period: {r['quiet_failed']} of {r['quiet_requests']})", flush=True)
