@@ -159,7 +159,11 @@ class NatLab:
     CLIENT = "10.0.1.2"
     VIP = "10.0.1.100"
 
-    def __init__(self, n_servers: int, prefix: str = "lvsipvs") -> None:
+    def __init__(self, n_servers: int, prefix: str = "lvsipvs", *, direct: bool = False) -> None:
+        # direct: the real servers hold the VIP on lo (not answering ARP for it) and listen on
+        # it, for direct routing; their replies go back through this host, which must accept
+        # packets from its own VIP address.
+        self.direct = direct
         self.prefix = prefix
         self.servers = [f"10.0.2.{11 + i}" for i in range(n_servers)]
         self._namespaces: list[str] = []
@@ -199,14 +203,26 @@ class NatLab:
                         ["ip", "addr", "add", f"{addr}/24", "dev", "eth0"],
                         ["ip", "route", "add", "default", "via", "10.0.2.1"]):
                 sh(*cmd, ns=r)
+            if self.direct:
+                for cmd in (["ip", "addr", "add", f"{self.VIP}/32", "dev", "lo"],
+                            ["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"],
+                            ["sysctl", "-qw", "net.ipv4.conf.all.arp_announce=2"]):
+                    sh(*cmd, ns=r)
             with in_netns(r):
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((addr, 80))
+            s.bind(("0.0.0.0" if self.direct else addr, 80))
             s.listen(128)
             s.setblocking(False)
             self._sel.register(s, selectors.EVENT_READ, ("listen", addr))
             self.hits[addr] = 0
+        self._saved: list[str] = []
+        if self.direct:
+            for knob in ("net.ipv4.conf.all.accept_local", "net.ipv4.conf.all.rp_filter"):
+                self._saved.append(f"{knob}={sh('sysctl', '-n', knob).strip()}")
+            for knob in ("net.ipv4.conf.all.accept_local=1", "net.ipv4.conf.lvbr0.accept_local=1",
+                         "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.lvbr0.rp_filter=0"):
+                sh("sysctl", "-qw", knob)
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
         return self
@@ -257,10 +273,14 @@ class NatLab:
             self._thread.join()
         for k in list(self._sel.get_map().values()):
             k.fileobj.close()  # type: ignore[union-attr]
+        # The links first: a namespace's deletion finishes asynchronously, and a lab built
+        # right after this one reuses the names.
+        for dev in ("lvc0", "lvbr0", *(f"lvr{i}" for i in range(len(self.servers)))):
+            subprocess.run(["ip", "link", "del", dev], capture_output=True)
         for n in self._namespaces:
             subprocess.run(["ip", "netns", "del", n], capture_output=True)
-        for dev in ("lvc0", "lvbr0"):
-            subprocess.run(["ip", "link", "del", dev], capture_output=True)
+        for knob in getattr(self, "_saved", ()):
+            subprocess.run(["sysctl", "-qw", knob], capture_output=True)
 
 
 def table_diff(got: Table, want: Table) -> list[str]:
