@@ -25,6 +25,7 @@ import ssl
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from lvsfast import heap
 from lvsfast.check import probes, protocols
 from lvsfast.check.quorum import Quorum, QuorumChange
 from lvsfast.check.state import CheckState, Timing
@@ -43,6 +44,8 @@ FLUSH_DELAY = 0.05
 # Due checks started per loop turn: a crowd due at once (no warmup) must not hold the loop for
 # long, or replies already in would wait behind the starts.
 START_BATCH = 256
+# A backend transaction this large (a first load, a big reload) leaves megabytes of freed heap.
+TRIM_AFTER_OPS = 100
 
 SUPPORTED = (TcpCheck, HttpCheck, MiscCheck, DnsCheck, SmtpCheck, UdpCheck, PingCheck, FileCheck)
 
@@ -621,6 +624,8 @@ class CheckerService:
                 ops = await self.backend.apply(self.pool.table())
                 self.applied += len(ops)
                 self.last_error = ""
+                if len(ops) >= TRIM_AFTER_OPS:
+                    heap.trim()  # a big transaction's garbage goes back to the kernel, not to our RSS
             except Exception as exc:
                 self.last_error = str(exc)
                 log.error("data plane update failed: %s", exc)
