@@ -273,11 +273,12 @@ def measure(topo: Topology, impl: str, backend: str, rate: float, reloads: int, 
             "daemon_log_tail": log_tail}
 
 
-def run_vm(rate: float, reloads: int, interval: float, quiet: float, timeout: float) -> list[dict]:
+def run_vm(rate: float, reloads: int, interval: float, quiet: float, timeout: float,
+           lvsfast: str = "lvsfast-inproc") -> list[dict]:
     """keepalived and lvsfast on IPVS, one VM boot; the figures come back through a shared dir."""
     with tempfile.TemporaryDirectory(prefix="lvsfast-reloadvm-", dir="/tmp") as rw:
         raw = Path(rw) / "raw.json"
-        cmd = (f"modprobe ip_vs && python bench/reload_loss.py --inner --impls keepalived,lvsfast-inproc --backend ipvs "
+        cmd = (f"modprobe ip_vs && python bench/reload_loss.py --inner --impls keepalived,{lvsfast} --backend ipvs "
                f"--rate {rate:g} --reloads {reloads} --interval {interval:g} --quiet {quiet:g} "
                f"--timeout {timeout:g} --raw {raw} > {rw}/log.txt 2>&1")
         env = {**os.environ, "LVSFAST_VM_RWDIR": rw, "LVSFAST_VENV": str(Path(sys.executable).parent.parent)}
@@ -364,6 +365,9 @@ def main() -> int:
     ap.add_argument("--quiet", type=float, default=3.0, help="seconds of load before the first reload")
     ap.add_argument("--timeout", type=float, default=2.0, help="seconds a request may take")
     ap.add_argument("--raw", type=Path)
+    ap.add_argument("--vm-daemon", action="store_true",
+                    help="in the VM, run the lvsfast daemon instead of its checker in-process (once the "
+                         "daemon can open IPVS on uvloop)")
     ap.add_argument("--serve", metavar="CONF", help="run lvsfast's checker in-process on CONF (see serve())")
     ap.add_argument("--control-socket", default="/run/lvsfast/bench.sock")
     args = ap.parse_args()
@@ -390,7 +394,8 @@ def main() -> int:
     print(f"lvsfast nftables (host): {host['reload_failed']} of {host['reload_requests']} failed "
           f"(quiet period: {host['quiet_failed']} of {host['quiet_requests']})", flush=True)
     if not args.no_vm:
-        vm = run_vm(VM_RATE, 8 if args.quick else 100, 2.0, args.quiet, args.timeout)
+        vm = run_vm(VM_RATE, 8 if args.quick else 100, 2.0, args.quiet, args.timeout,
+                    "lvsfast" if args.vm_daemon else "lvsfast-inproc")
         for r in vm:
             print(f"{r['impl']} ipvs (VM): {r['reload_failed']} of {r['reload_requests']} failed "
                   f"(quiet period: {r['quiet_failed']} of {r['quiet_requests']})", flush=True)
