@@ -160,10 +160,12 @@ class Instance:
 
     async def _take(self) -> None:
         added = await self.addresses.take()
+        self.garp.became_master(self.engine.now())
+        # The first round is due now: sent here, not a timer tick (up to a millisecond) later,
+        # and before the log line, since clients keep sending to the old master until it lands.
+        self._announce()
         if added:
             log.info("(%s) added %s", self.spec.name, ", ".join(added))
-        self.garp.became_master(self.engine.now())
-        self._arm_garp()
 
     async def _release(self) -> None:
         removed = await self.addresses.release()
