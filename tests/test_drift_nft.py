@@ -1,5 +1,6 @@
 """Repair of outside changes on nftables (keepalived #1018, #1877): our table deleted, flushed with
-the whole ruleset, or an element removed, is put back within seconds; foreign tables are left alone."""
+the whole ruleset, or an element removed, is put back within seconds; foreign tables are left alone.
+On nftables the repair starts from the kernel's change notification."""
 from __future__ import annotations
 
 import json
@@ -54,6 +55,8 @@ def test_outside_changes_are_repaired(lab, tmp_path):
     wait_for(lambda: "10.0.0.11" in ours() and "10.0.0.12" in ours(), timeout=10, what="table restored after flush")
     wait_for(lambda: "restored" in log.read_text(), timeout=5, what="the repair logged")
     assert "kernel entries changed outside lvsfast" in log.read_text()
+    # nf_tables told us who did it, at once, rather than the periodic comparison finding it
+    assert "found by a transaction by nft[" in log.read_text()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
     assert ours() == ""

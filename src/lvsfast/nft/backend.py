@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable
 
 from lvsfast.dataplane.backend import BackendError
 from lvsfast.dataplane.diff import Op, diff
@@ -17,6 +18,7 @@ from lvsfast.nft.libnft import Nft, NftError
 from lvsfast.nft.parse import table_from_json
 from lvsfast.nft.render import TABLE, transaction
 from lvsfast.nft.support import unsupported
+from lvsfast.nft.watch import ChangeWatch, OutsideChange
 
 log = logging.getLogger("lvsfast.nft")
 
@@ -76,6 +78,13 @@ class NftBackend:
         self.fast_updates = 0  # how many applies took the raw-netlink path (for tests and bench)
         self._seen_generation: int | None = None  # ruleset generation at the last full re-read
         self.rereads_skipped = 0
+        self._watch: ChangeWatch | None = None
+
+    def watch(self, on_change: Callable[[OutsideChange], None]) -> None:
+        """Call ``on_change`` when another process commits a change to our table (from nf_tables'
+        notifications, on the running loop). Idempotent; stopped by ``close``."""
+        if self._watch is None:
+            self._watch = ChangeWatch(self.table, on_change)
 
     def _fast(self, cur: Table, desired: Table) -> bool:
         """Send a dests-only change of existing plain services as raw netlink; False if not such a change.
@@ -215,6 +224,9 @@ class NftBackend:
                 if "No such file or directory" not in str(exc):
                     raise BackendError(f"nftables: deleting table ip {self.table}: {exc}") from exc
         finally:
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
             self._state = None
             self._exists = False
             self._nft.close()

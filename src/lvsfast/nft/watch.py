@@ -1,0 +1,153 @@
+"""Notice another process's change to our nftables table as it is committed.
+
+nf_tables multicasts every committed transaction to the NFNLGRP_NFTABLES group: one message per
+object it touched (table, chain, rule, set, element, object, flowtable), then NEWGEN, which names
+the committing process. So a repair can start the moment `nft delete table` or a firewall's
+`flush ruleset` lands, instead of at the next periodic comparison.
+
+:class:`ChangeFilter` is the sans-IO part: bytes in, "a foreign batch touched our table" out.
+:class:`ChangeWatch` reads the group's socket on the event loop and calls back.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Callable
+
+from lvsfast.nft.fastpath import AF_INET, NETLINK_NETFILTER, NFNL_SUBSYS_NFTABLES, NFT_MSG_NEWGEN
+
+log = logging.getLogger("lvsfast.nft")
+
+NFNLGRP_NFTABLES = 7
+SOL_NETLINK = 270
+NETLINK_ADD_MEMBERSHIP = 1
+NFTA_GEN_PROC_PID, NFTA_GEN_PROC_NAME = 2, 3
+# Every object message (NEWTABLE..DELSETELEM, NEWOBJ.., NEWFLOWTABLE..) carries its table's
+# name as attribute 1: NFTA_TABLE_NAME, NFTA_CHAIN_TABLE, NFTA_RULE_TABLE, NFTA_SET_TABLE, ...
+_TABLE_ATTR = 1
+_NLMSG_MIN_TYPE = 0x10  # below: netlink's own control messages
+_RCVBUF = 8 << 20  # our own big transactions are echoed here too; keep them from overflowing it
+
+
+@dataclass(frozen=True)
+class OutsideChange:
+    """A committed transaction, not ours, that touched our table (or may have: ``pid`` 0 when
+    notifications were lost and nothing is known)."""
+
+    pid: int
+    process: str
+
+    def __str__(self) -> str:
+        if not self.pid:
+            return "nftables change notifications overflowed"
+        return f"a transaction by {self.process or '?'}[{self.pid}]"
+
+
+def _attrs(buf: bytes, off: int, end: int):
+    while off + 4 <= end:
+        alen, atype = struct.unpack_from("=HH", buf, off)
+        if alen < 4:
+            return
+        yield atype & 0x3FFF, off + 4, off + alen
+        off += (alen + 3) & ~3
+
+
+class ChangeFilter:
+    """Reads nf_tables notifications; reports each foreign transaction that touched ``table``.
+
+    ``ours(pid)`` says whether a committing pid is this process (a thread of it commits too:
+    large transactions run in a worker thread).
+    """
+
+    def __init__(self, table: str, ours: Callable[[int], bool], family: int = AF_INET) -> None:
+        self._name = table.encode() + b"\0"
+        self._family = family
+        self._ours = ours
+        self._touched = False  # the batch being read so far touched our table
+
+    def feed(self, buf: bytes) -> list[OutsideChange]:
+        """The foreign transactions that ended in ``buf`` (one datagram) and touched our table."""
+        out: list[OutsideChange] = []
+        off = 0
+        while off + 20 <= len(buf):
+            ln, mtype = struct.unpack_from("=IH", buf, off)
+            if ln < 16 or off + ln > len(buf):
+                break
+            if mtype >> 8 == NFNL_SUBSYS_NFTABLES and mtype >= _NLMSG_MIN_TYPE:
+                kind = mtype & 0xFF
+                if kind == NFT_MSG_NEWGEN:
+                    pid, name = 0, ""
+                    for atype, a, b in _attrs(buf, off + 20, off + ln):
+                        if atype == NFTA_GEN_PROC_PID and b - a == 4:
+                            pid = struct.unpack_from("!I", buf, a)[0]
+                        elif atype == NFTA_GEN_PROC_NAME:
+                            name = buf[a:b].split(b"\0", 1)[0].decode(errors="replace")
+                    if self._touched and not self._ours(pid):
+                        out.append(OutsideChange(pid, name))
+                    self._touched = False
+                elif not self._touched and buf[off + 16] == self._family:
+                    for atype, a, b in _attrs(buf, off + 20, off + ln):
+                        if atype == _TABLE_ATTR:
+                            self._touched = buf[a:b] == self._name
+                            break
+            off += (ln + 3) & ~3
+        return out
+
+    def lost(self) -> OutsideChange:
+        """Notifications were dropped (socket overflow): anything may have changed."""
+        self._touched = False
+        return OutsideChange(0, "")
+
+
+def this_process(pid: int) -> bool:
+    """nf_tables names the committing thread; any thread of ours is us."""
+    return pid == os.getpid() or os.path.exists(f"/proc/self/task/{pid}")
+
+
+class ChangeWatch:
+    """Subscribes to nf_tables' notifications on the running loop; ``on_change`` gets each
+    :class:`OutsideChange`. IPVS has no such notifications: its repair stays periodic."""
+
+    def __init__(self, table: str, on_change: Callable[[OutsideChange], None]) -> None:
+        self._filter = ChangeFilter(table, this_process)
+        self._on_change = on_change
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, NETLINK_NETFILTER)
+        try:
+            try:
+                self._sock.setsockopt(socket.SOL_SOCKET, 33, _RCVBUF)  # SO_RCVBUFFORCE, as root
+            except OSError:
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+            self._sock.bind((0, 0))
+            self._sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NFNLGRP_NFTABLES)
+        except OSError:
+            self._sock.close()
+            raise
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        changes: list[OutsideChange] = []
+        while True:
+            try:
+                buf = self._sock.recv(1 << 16)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    log.error("nftables change notifications: %s", exc)
+                    break
+                changes.append(self._filter.lost())
+                continue
+            changes += self._filter.feed(buf)
+        for change in changes:
+            self._on_change(change)
+
+    def close(self) -> None:
+        if self._sock.fileno() >= 0:
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
