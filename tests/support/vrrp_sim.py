@@ -5,7 +5,8 @@ import heapq
 import itertools
 from dataclasses import dataclass, field
 
-from lvsfast.vrrp.machine import Advert, Machine, Params, SendAdvert, Start, Stop, Tick, Transition
+from lvsfast.vrrp.machine import (Advert, Machine, Params, ReleaseAddresses, SendAdvert, Start, Stop, TakeAddresses,
+                                  Tick, Transition)
 
 
 @dataclass
@@ -17,6 +18,7 @@ class SimNet:
     now: float = 0.0
     links: list[bool] = field(default_factory=list)
     log: list[tuple[float, str, Transition]] = field(default_factory=list)
+    addresses: list[tuple[float, str, str]] = field(default_factory=list)  # (time, router, "take"|"release")
     _q: list = field(default_factory=list)
     _seq: itertools.count = field(default_factory=itertools.count)
 
@@ -37,6 +39,8 @@ class SimNet:
                         heapq.heappush(self._q, (ev.now, next(self._seq), j, ev))
             elif isinstance(a, Transition):
                 self.log.append((self.now, m.params.name, a))
+            elif isinstance(a, (TakeAddresses, ReleaseAddresses)):
+                self.addresses.append((self.now, m.params.name, "take" if isinstance(a, TakeAddresses) else "release"))
 
     def send(self, i: int, ev) -> None:
         self._apply(i, self.machines[i].handle(ev))
@@ -47,8 +51,8 @@ class SimNet:
         for i in which or range(len(self.machines)):
             self.send(i, Start(self.now))
 
-    def stop(self, i: int) -> None:
-        self.send(i, Stop(self.now))
+    def stop(self, i: int, hold: bool = False) -> None:
+        self.send(i, Stop(self.now, hold))
 
     def run_until(self, t: float) -> None:
         while True:

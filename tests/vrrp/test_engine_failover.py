@@ -37,6 +37,25 @@ def test_election_failover_and_preempt(vlab):
     assert vlab.ping() and not vlab.routers["r2"].has(VIP)
 
 
+def test_stopping_master_answers_until_its_successor_speaks(vlab):
+    # advert_int 1 (v2): after the priority-0 advert r2 waits its skew time, 0.61 s, before it
+    # takes over. r1 keeps the VIP and answers through that wait, so the client sees no gap of
+    # the skew's length (without the hold the gap is at least the skew time).
+    vlab.start_lvsfast("r1", instance_conf(priority=150, version=2, advert_int=1))
+    vlab.start_lvsfast("r2", instance_conf(priority=100, version=2, advert_int=1))
+    vlab.wait_master("r1")
+    pinger = vlab.pinger()
+    time.sleep(0.5)
+    vlab.stop("r1")
+    vlab.wait_master("r2", timeout=5)
+    time.sleep(0.3)
+    gap, replies = longest_gap(pinger)
+    skew = (256 - 100) / 256
+    assert replies > 50 and gap < skew / 2, (gap, replies)
+    assert not vlab.routers["r1"].has(VIP)  # and it let go once r2 spoke
+    assert "removed 10.0.0.100/24" in vlab.routers["r1"].log.read_text()
+
+
 def test_nopreempt_keeps_the_current_master(vlab):
     vlab.start_lvsfast("r2", instance_conf(priority=100, advert_int=0.1))
     vlab.wait_master("r2")

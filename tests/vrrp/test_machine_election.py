@@ -47,6 +47,47 @@ def test_priority_zero_handover_within_skew():
     assert took_over and took_over[-1] - t0 <= skew_cs(100, 1, 3) / 100 + 0.001  # 6 ms bound
 
 
+def test_held_stop_releases_when_the_successor_speaks():
+    net = SimNet.of(P("a", 200, 1, adver_int_cs=1), P("b", 100, 2, adver_int_cs=1))
+    net.start()
+    net.run_until(1)
+    t0 = net.now
+    net.stop(0, hold=True)
+    assert net.machines[0].state is State.INIT and net.machines[0].holding
+    net.run_until(t0 + 0.1)
+    (taken,) = [t for t, name, what in net.addresses if name == "b" and what == "take"]
+    (released,) = [t for t, name, what in net.addresses if name == "a" and what == "release" and t >= t0]
+    # a answered for the VIPs until b's first advert as master reached it, and not longer
+    assert taken <= released <= taken + 2 * net.latency
+    assert not net.machines[0].holding and net.masters() == [1]
+
+
+def test_held_stop_without_a_successor_lets_go_after_the_slowest_backups_skew():
+    m = Machine(P("a", 200, 1, adver_int_cs=1))
+    m.handle(Start(0.0))
+    m.handle(Tick(m.down_at))
+    assert m.state is State.MASTER
+    out = m.handle(Stop(1.0, hold=True))
+    assert SendAdvert(0) in out and ReleaseAddresses() not in out
+    limit = 1.0 + (1 + skew_cs(1, 1, 3)) / 100 + 0.05
+    assert m.next_deadline() == pytest.approx(limit)
+    assert m.handle(Advert(1.005, 0, bytes([10, 0, 0, 3]), 1)) == []  # another router leaving too: no successor
+    assert m.handle(Tick(limit - 0.001)) == []
+    assert m.handle(Tick(limit)) == [ReleaseAddresses()]
+    assert m.next_deadline() is None
+
+
+def test_stop_without_hold_or_not_master_releases_at_once_or_holds_nothing():
+    m = Machine(P("a", 200, 1))
+    m.handle(Start(0.0))
+    m.handle(Tick(m.down_at))
+    assert ReleaseAddresses() in m.handle(Stop(10.0))
+    b = Machine(P("b", 100, 2))
+    b.handle(Start(0.0))
+    out = b.handle(Stop(1.0, hold=True))
+    assert ReleaseAddresses() not in out and not b.holding  # a backup holds no VIPs
+
+
 def test_preempt_versus_nopreempt():
     net = SimNet.of(P("a", 100, 1), P("b", 200, 2))
     net.start(0)

@@ -28,6 +28,9 @@ log = logging.getLogger("lvsfast.parent")
 # keepalived's --signum values on Linux: DATA=USR1, STATS=USR2, STATS_CLEAR=SIGRTMIN+29, JSON=SIGRTMIN+2.
 SIG_JSON = signal.SIGRTMIN + 2
 SIG_STATS_CLEAR = signal.SIGRTMIN + 29
+# How long the parent lets a stopping VRRP child hold its VIPs before it stops the checker anyway
+# (the hold itself ends by a successor's advert, or about two advert intervals).
+VRRP_STOP_WAIT = 5.0
 
 # keepalived's dump files (same names, so existing tooling keeps working), in ``dump_dir``.
 DUMP_FILES = {"data": "keepalived.data", "stats": "keepalived.stats", "json": "keepalived.json"}
@@ -46,6 +49,7 @@ class ChildState:
     last_exit: str = ""
     restart_handle: asyncio.TimerHandle | None = None
     pidfd: int = -1
+    exited: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -103,6 +107,7 @@ class Supervisor:
                 os._exit(code)
         child_sock.close()
         child.pid = pid
+        child.exited.clear()
         child.started = time.monotonic()
         child.channel = Channel(parent_sock)
         self._watch_exit(child)
@@ -141,6 +146,7 @@ class Supervisor:
     def _child_exited(self, child: ChildState, status: int) -> None:
         child.last_exit = backoff.describe_exit(status)
         child.pid = 0
+        child.exited.set()
         if child.channel is not None:
             child.channel.close()
             child.channel = None
@@ -205,7 +211,9 @@ class Supervisor:
         self._stopping = True
         self.notifier.stopping()
         log.info("stopping")
-        for child in self.children.values():
+        # VRRP first, and the others once it has gone: a stopping master holds its VIPs until a
+        # successor speaks, and its virtual servers must keep serving them until then.
+        for child in sorted(self.children.values(), key=lambda c: c.name != "vrrp"):
             if child.restart_handle is not None:
                 child.restart_handle.cancel()
             if child.channel is not None:
@@ -214,6 +222,11 @@ class Supervisor:
                 except (ChannelClosed, RuntimeError, asyncio.TimeoutError):
                     if child.pid:
                         os.kill(child.pid, signal.SIGTERM)
+            if child.name == "vrrp" and child.pid and len(self.children) > 1:
+                try:
+                    await asyncio.wait_for(child.exited.wait(), VRRP_STOP_WAIT)
+                except asyncio.TimeoutError:
+                    log.warning("vrrp child still stopping after %.0f s; stopping the others", VRRP_STOP_WAIT)
         if all(c.pid == 0 for c in self.children.values()):
             self._done.set()
         # A child that ignores the stop is killed after a grace period.

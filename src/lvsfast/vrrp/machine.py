@@ -100,7 +100,12 @@ class ForceState:
 
 @dataclass(frozen=True, slots=True)
 class Stop:
+    """The instance stops. With ``hold``, a master keeps its VIPs after the priority-0 advert
+    until another router's advert shows a successor (or the latest a backup could take over),
+    so clients are answered until the new master announces itself."""
+
     now: float
+    hold: bool = False
 
 
 Event = Union[Start, Advert, Tick, PriorityChange, Fault, Recover, ForceState, Stop]
@@ -144,6 +149,10 @@ Action = Union[SendAdvert, TakeAddresses, ReleaseAddresses, Announce, Transition
 # ---- the machine --------------------------------------------------------------------------------
 
 
+# A stopping master holding its VIPs waits this much past the slowest backup's skew time.
+HOLD_MARGIN = 0.05
+
+
 def skew_cs(priority: int, interval_cs: int, version: int) -> float:
     """Skew_Time in centiseconds: v2 (256-p)/256 s; v3 (256-p)*Master_Adver_Interval/256."""
     if version == 2:
@@ -161,6 +170,7 @@ class Machine:
     down_at: float | None = None  # Master_Down_Timer
     adver_at: float | None = None  # Adver_Timer
     preempt_after: float = 0.0  # no preemption of a lower-priority master before this
+    release_at: float | None = None  # stopped, VIPs held for a successor until this
     faulted: str = ""
     transitions: int = 0
     last_reason: str = ""
@@ -187,14 +197,23 @@ class Machine:
         return skew_cs(self.priority, interval, p.version) / 100
 
     def next_deadline(self) -> float | None:
-        times = [t for t in (self.down_at, self.adver_at) if t is not None]
+        times = [t for t in (self.down_at, self.adver_at, self.release_at) if t is not None]
         return min(times) if times else None
 
-    def _go(self, new: State, reason: str) -> None:
+    @property
+    def holding(self) -> bool:
+        """Stopped, but still holding the VIPs until a successor speaks."""
+        return self.release_at is not None
+
+    def _release_held(self) -> None:
+        self.release_at = None
+        self._out.append(ReleaseAddresses())
+
+    def _go(self, new: State, reason: str, release: bool = True) -> None:
         if new is self.state:
             return
         old = self.state
-        if old is State.MASTER:
+        if old is State.MASTER and release:
             self._out.append(ReleaseAddresses())
         self.state = new
         self.transitions += 1
@@ -252,7 +271,9 @@ class Machine:
 
     def _tick(self, ev: Tick) -> None:
         now = ev.now
-        if self.state is State.BACKUP and self.down_at is not None and now >= self.down_at:
+        if self.release_at is not None and now >= self.release_at:
+            self._release_held()  # nobody took over in time: let go as keepalived does
+        elif self.state is State.BACKUP and self.down_at is not None and now >= self.down_at:
             self._become_master(now, "no advert from a master within the master down interval")
         elif self.state is State.MASTER and self.adver_at is not None and now >= self.adver_at:
             self._out.append(SendAdvert(self.priority))
@@ -265,6 +286,10 @@ class Machine:
 
     def _advert(self, ev: Advert) -> None:
         p = self.params
+        if self.release_at is not None:
+            if ev.priority > 0:
+                self._release_held()  # a successor speaks: it adds the VIPs and announces them
+            return
         if self.state is State.BACKUP:
             if ev.priority == 0:
                 # The master is leaving: take over after the skew only.
@@ -342,7 +367,13 @@ class Machine:
             self._go(State.FAULT, ev.reason)
 
     def _stop(self, ev: Stop) -> None:
+        hold = ev.hold and self.state is State.MASTER
         if self.state is State.MASTER:
             self._out.append(SendAdvert(0))
         self.down_at = self.adver_at = None
-        self._go(State.INIT, "stopping")
+        if hold:
+            # After a priority-0 advert any backup takes over within its skew time, at most one
+            # interval (v3) or one second (v2); past that (and a margin) nobody is coming.
+            p = self.params
+            self.release_at = ev.now + (p.adver_int_cs + skew_cs(1, p.adver_int_cs, p.version)) / 100 + HOLD_MARGIN
+        self._go(State.INIT, "stopping", release=not hold)

@@ -70,6 +70,7 @@ class Instance:
         self.sent = 0
         self.received = 0
         self.ah_seq = int(time.time())
+        self.released: asyncio.Event | None = None  # set when a held stop lets the VIPs go
 
     # ---- set-up ----------------------------------------------------------------------------
 
@@ -106,6 +107,8 @@ class Instance:
             elif isinstance(a, ReleaseAddresses):
                 self.garp.left_master()
                 self.ops.put_nowait(self._release)
+                if self.released is not None:
+                    self.released.set()
             elif isinstance(a, Announce):
                 self.garp.lower_priority_seen(now)
                 self.engine.lower_priority_seen(self)
@@ -230,8 +233,17 @@ class Instance:
 
     # ---- stop ------------------------------------------------------------------------------
 
-    async def close(self, release: bool = True) -> None:
-        self.feed(Stop(self.engine.now()))
+    async def close(self, release: bool = True, hold: bool = False) -> None:
+        """Stop: priority 0, then the VIPs go. With ``hold`` (the daemon stopping) a master keeps
+        them until a successor's advert (the machine's ``release_at``), so the clients' packets
+        are answered here until the new master has the VIPs and announces them."""
+        self.feed(Stop(self.engine.now(), hold=hold and release))
+        if self.machine.holding:
+            self.released = asyncio.Event()
+            try:
+                await asyncio.wait_for(self.released.wait(), self.machine.release_at - self.engine.now() + 1)
+            except asyncio.TimeoutError:
+                pass
         if self.timer:
             self.timer.cancel()
         if self.garp_timer:
@@ -392,7 +404,7 @@ class Engine:
                     log.warning(link.receiver.describe_last())
                 continue
             inst = link.instances.get(res.vrid)
-            if inst is None or inst.machine.state is State.INIT:
+            if inst is None or (inst.machine.state is State.INIT and not inst.machine.holding):
                 continue
             inst.received += 1
             inst.feed(Advert(now, res.priority, res.src_packed, res.interval_cs))
@@ -521,7 +533,8 @@ class Engine:
     async def stop(self, release: bool = True) -> None:
         for t in self.tasks:
             t.cancel()
-        await asyncio.gather(*(i.close(release) for i in self.instances.values()), return_exceptions=True)
+        await asyncio.gather(*(i.close(release, hold=True) for i in self.instances.values()),
+                             return_exceptions=True)
         if self.pending:
             await asyncio.wait(list(self.pending), timeout=self.notifier.timeout)
         self.notifier.close()
