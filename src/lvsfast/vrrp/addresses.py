@@ -1,7 +1,9 @@
-"""VIP ownership through netlink (pyroute2): add on MASTER, remove only what we added.
+"""VIP ownership through netlink: add on MASTER, remove only what we added.
 
-pyroute2 0.9 opens its netlink sockets through asyncio datagram endpoints, which uvloop cannot
-create (AF_NETLINK), so the netlink calls run on one worker thread with pyroute2's own loop,
+The VIPs themselves go in and out with one rtnetlink request each on the loop's thread
+(:mod:`lvsfast.vrrp.rtnl`), since the new master's announcement waits for them. Everything else
+uses pyroute2, whose 0.9 opens its sockets through asyncio datagram endpoints, which uvloop
+cannot create (AF_NETLINK): those calls run on one worker thread with pyroute2's own loop,
 serialised, and the uvloop loop awaits them.
 
 At start-up a backup removes VIPs the kernel still holds from an earlier run (a crash leaves
@@ -23,10 +25,10 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from lvsfast.config.model import VirtualAddress, VirtualRoute, VirtualRule
+from lvsfast.vrrp.rtnl import IFA_F_NODAD, AddressSocket
 
 log = logging.getLogger("lvsfast.vrrp")
 
-IFA_F_NODAD = 0x02
 SCOPES = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 
 _NETLINK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netlink")
@@ -54,6 +56,7 @@ class AddressManager:
     added_rules: list[dict] = field(default_factory=list)
     blocked: set[tuple[int, str]] = field(default_factory=set)
     _ifindex: dict[str, int] = field(default_factory=dict)
+    _fast: AddressSocket | None = None
 
     def _index(self, ipr: IPRoute, dev: str) -> int:
         if dev not in self._ifindex:
@@ -74,47 +77,60 @@ class AddressManager:
                 have.add((dev, msg.get_attr("IFA_ADDRESS"), msg["prefixlen"]))
         return have
 
-    async def take(self) -> list[str]:
-        """Add every VIP; returns the ones newly added."""
-        return await in_netlink_thread(self._take)
+    def _rtnl(self) -> AddressSocket:
+        if self._fast is None:
+            self._fast = AddressSocket()
+        return self._fast
 
-    def _take(self) -> list[str]:
+    async def take(self) -> list[str]:
+        """Add every VIP; returns the ones newly added. The VIPs go in on this thread, at once
+        (the announcement waits for them); routes, rules and strict mode's table follow."""
         done = []
+        for v in self.vips:
+            key = _key(v, self.interface)
+            try:
+                self._rtnl().change(True, key[0], v.address, v.prefix, scope=SCOPES.get(v.scope, 0) if v.scope else 0,
+                                    label=v.label or None, broadcast=v.brd if v.family == 4 else None,
+                                    flags=IFA_F_NODAD if v.family == 6 else 0)  # a VIP must answer at once, not after DAD
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    log.error("cannot add %s/%d to %s: %s", v.address, v.prefix, key[0], exc)
+                continue
+            self.added.add(key)
+            done.append(f"{v.address}/{v.prefix}")
+        if self.routes or self.rules or self.block:
+            await in_netlink_thread(self._take_rest)
+        return done
+
+    def _take_rest(self) -> None:
         with IPRoute() as ipr:
-            for v in self.vips:
-                key = _key(v, self.interface)
-                idx = self._index(ipr, key[0])
-                kw: dict = {"index": idx, "address": v.address, "prefixlen": v.prefix}
-                if v.label:
-                    kw["label"] = v.label
-                if v.brd and v.family == 4:
-                    kw["broadcast"] = v.brd
-                if v.scope:
-                    kw["scope"] = SCOPES.get(v.scope, 0)
-                if v.family == 6:
-                    kw["flags"] = IFA_F_NODAD  # a VIP must answer at once, not after DAD
-                try:
-                    ipr.addr("add", **kw)
-                except NetlinkError as exc:
-                    if exc.code != errno.EEXIST:
-                        log.error("cannot add %s/%d to %s: %s", v.address, v.prefix, key[0], exc)
-                    continue
-                self.added.add(key)
-                done.append(f"{v.address}/{v.prefix}")
             for r in self.routes:
                 self._route(ipr, "add", r)
             for r in self.rules:
                 self._rule(ipr, r)
         if self.block:
             self._block(True)
-        return done
 
     async def release(self) -> list[str]:
-        """Remove what we added (and nothing else)."""
-        return await in_netlink_thread(self._release)
-
-    def _release(self) -> list[str]:
+        """Remove what we added (and nothing else): rules and routes first, then the VIPs."""
+        if self.blocked or self.added_rules or self.added_routes:
+            await in_netlink_thread(self._release_rest)
         done = []
+        for dev, addr, prefix in sorted(self.added):
+            try:
+                self._rtnl().change(False, dev, addr, prefix)
+                done.append(f"{addr}/{prefix}")
+            except OSError:
+                pass  # already gone
+        self.added.clear()
+        return done
+
+    def close(self) -> None:
+        if self._fast is not None:
+            self._fast.close()
+            self._fast = None
+
+    def _release_rest(self) -> None:
         if self.blocked:
             self._block(False)
         with IPRoute() as ipr:
@@ -130,14 +146,6 @@ class AddressManager:
                 except NetlinkError:
                     pass
             self.added_routes.clear()
-            for dev, addr, prefix in sorted(self.added):
-                try:
-                    ipr.addr("del", index=self._index(ipr, dev), address=addr, prefixlen=prefix)
-                    done.append(f"{addr}/{prefix}")
-                except (NetlinkError, OSError):
-                    pass
-            self.added.clear()
-        return done
 
     async def remove_stale(self) -> list[str]:
         """At start-up, not master: delete configured VIPs the kernel still holds."""

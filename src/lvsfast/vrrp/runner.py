@@ -259,6 +259,7 @@ class Instance:
             pass
         if release and self.addresses.added:
             await self._release()
+        self.addresses.close()
         if self.worker:
             self.worker.cancel()
         for s in self.senders.values():
