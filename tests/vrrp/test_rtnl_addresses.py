@@ -5,7 +5,8 @@ import json
 import sys
 
 from lvsfast.lab.netns import Lab
-from lvsfast.vrrp.rtnl import RTM_DELADDR, RTM_NEWADDR, ack_code, address_message
+from lvsfast.netlink import ack_code
+from lvsfast.vrrp.rtnl import RTM_DELADDR, RTM_NEWADDR, address_message
 from support.requires import need_binary, need_root
 
 HELPER = r'''

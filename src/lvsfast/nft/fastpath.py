@@ -16,6 +16,7 @@ import struct
 from typing import Iterable, Mapping
 
 from lvsfast.dataplane.model import Dest, DestKey, Service
+from lvsfast.netlink import attr as _attr
 from lvsfast.nft import render
 
 NETLINK_NETFILTER = 12
@@ -33,11 +34,6 @@ PROTO = {"tcp": 6, "udp": 17, "sctp": 132}
 
 # registers as nf_tables numbers them: 16-byte NFT_REG_1, 4-byte NFT_REG32_00 + n
 REG1, REG2, REG32_01 = 1, 2, 9
-
-
-def _attr(kind: int, payload: bytes) -> bytes:
-    n = 4 + len(payload)
-    return struct.pack("=HH", n, kind) + payload + b"\0" * ((4 - n % 4) % 4)
 
 
 def _nest(kind: int, *parts: bytes) -> bytes:

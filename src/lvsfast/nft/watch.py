@@ -19,6 +19,7 @@ import struct
 from dataclasses import dataclass
 from typing import Callable
 
+from lvsfast.netlink import attrs as _attrs
 from lvsfast.nft.fastpath import AF_INET, NETLINK_NETFILTER, NFNL_SUBSYS_NFTABLES, NFT_MSG_NEWGEN
 
 log = logging.getLogger("lvsfast.nft")
@@ -46,15 +47,6 @@ class OutsideChange:
         if not self.pid:
             return "nftables change notifications overflowed"
         return f"a transaction by {self.process or '?'}[{self.pid}]"
-
-
-def _attrs(buf: bytes, off: int, end: int):
-    while off + 4 <= end:
-        alen, atype = struct.unpack_from("=HH", buf, off)
-        if alen < 4:
-            return
-        yield atype & 0x3FFF, off + 4, off + alen
-        off += (alen + 3) & ~3
 
 
 class ChangeFilter:

@@ -13,16 +13,12 @@ import os
 import socket
 import struct
 
+from lvsfast.netlink import ack_code, attr as _attr
+
 RTM_NEWADDR, RTM_DELADDR = 20, 21
 IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST = 1, 2, 3, 4
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
-NLMSG_ERROR = 2
 IFA_F_NODAD = 0x02
-
-
-def _attr(kind: int, payload: bytes) -> bytes:
-    n = 4 + len(payload)
-    return struct.pack("=HH", n, kind) + payload + b"\0" * ((4 - n % 4) % 4)
 
 
 def address_message(add: bool, seq: int, index: int, address: str, prefix: int, *, scope: int = 0,
@@ -42,19 +38,6 @@ def address_message(add: bool, seq: int, index: int, address: str, prefix: int, 
     mtype = RTM_NEWADDR if add else RTM_DELADDR
     mflags = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if add else 0)
     return struct.pack("=IHHII", 16 + len(body), mtype, mflags, seq, 0) + body
-
-
-def ack_code(buf: bytes, seq: int) -> int | None:
-    """The errno of the ack for ``seq`` in ``buf`` (0 for success), or None if it is not there."""
-    off = 0
-    while off + 20 <= len(buf):
-        ln, mtype, _flags, mseq, _pid = struct.unpack_from("=IHHII", buf, off)
-        if ln < 16:
-            return None
-        if mtype == NLMSG_ERROR and mseq == seq:
-            return -struct.unpack_from("=i", buf, off + 16)[0]
-        off += (ln + 3) & ~3
-    return None
 
 
 class AddressSocket:
