@@ -15,9 +15,12 @@ into the harness's format. Measured in the same boot, for each size S services x
 - (full run, or --daemons) for the largest size up to 10,000 real servers, the daemons: lvsfast's checker and
   ``keepalived -C``, running on a one-server config, are sent SIGHUP after the whole table is
   added to it; the time until /proc/net/ip_vs lists every real server. lvsfast's checker runs
-  in-process on asyncio (bench/reload_loss.py --serve) because the daemon's uvloop children
-  cannot open the IPVS backend yet (tests/ipvs_vm/test_ipvsvm_reload.py, TestIpvsOnUvloop);
+  in-process on asyncio (bench/reload_loss.py --serve), the same CheckerService.reload the
+  daemon's checker child runs;
 - with --read, reading the whole table back (what start-up adoption costs).
+Every load and every daemon run starts in a new network namespace, so each finds an IPVS that is
+empty and clean (a flushed one keeps its deleted real servers in the dest trash for minutes, and
+slows every later add).
 Everything is emulated (TCG, 5-10x slower than a real machine): compare ratios, not absolute times.
 Quick: 100x10 and 1000x10, 2 rounds, no daemons. Full: 100x10, 1000x10 and 10000x10, 3 rounds.
 """
@@ -74,6 +77,35 @@ def flush() -> None:
     subprocess.run(["ipvsadm", "-C"], check=True)
 
 
+CLONE_NEWNET = 0x40000000
+_NETNS: list[str] = []
+
+
+def fresh_ipvs() -> None:
+    """Move this process (and the ipvsadm it starts) into a new network namespace: an IPVS of its
+    own, empty. A flushed IPVS is not clean: deleted real servers wait about two minutes in the
+    kernel's dest trash, and every new one is first looked up there, so a load right after a
+    flush of 100,000 costs several times one into an empty kernel. Each measurement gets a new
+    namespace; the old ones are deleted at the end, so their teardown runs after the timing."""
+    import ctypes
+
+    name = f"lvsfast-ipvsbench-{os.getpid()}-{len(_NETNS)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    _NETNS.append(name)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {name}")
+    finally:
+        os.close(fd)
+
+
+def drop_namespaces() -> None:
+    for name in _NETNS:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+    _NETNS.clear()
+
+
 def dests_in_kernel() -> int:
     with open("/proc/net/ip_vs") as f:
         return sum(1 for line in f if line.startswith("  -> ") and not line.startswith("  -> RemoteAddress"))
@@ -92,11 +124,11 @@ async def measure(n_services: int, n_dests: int, rounds: int, read: bool) -> dic
     restore, load = [], []
     b = None
     for r in range(rounds):
-        flush()
+        fresh_ipvs()
         t = time.perf_counter()
         subprocess.run(["ipvsadm", "-R"], input=rules, text=True, check=True)
         restore.append(time.perf_counter() - t)
-        flush()
+        fresh_ipvs()
         if b is not None:
             b.keep_on_close = True
             await b.close()
@@ -136,8 +168,7 @@ async def measure(n_services: int, n_dests: int, rounds: int, read: bool) -> dic
     out["one_weight_change_apply_ops"] = stats(single)
     out["one_weight_change_ipvsadm_e"] = stats(edit)
     b.keep_on_close = True
-    await b.close()
-    flush()
+    await b.close()  # its namespace goes at the end, with the table in it
     return out
 
 
@@ -155,7 +186,7 @@ def daemon_reload(argv: list[str], conf: Path, full: str, n: int, what: str) -> 
     """Seconds from SIGHUP to all ``n`` new real servers in the kernel, for a daemon already running
     on a one-server config. (Its start-up is left out: under emulation with the root on 9p,
     Python's imports alone take a minute, which says nothing about a real machine.)"""
-    flush()
+    fresh_ipvs()
     conf.write_text(SEED)
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -205,12 +236,14 @@ async def inner(args: argparse.Namespace) -> dict:
     for s, d in sizes:
         runs.append(await measure(s, d, args.rounds, args.read))
         print(json.dumps(runs[-1]), flush=True)
+    drop_namespaces()
     out: dict[str, object] = {"sizes": runs}
     if args.daemons:
         # At most 10,000 real servers: a 100,000-server config takes minutes to parse under emulation.
         fit = [sz for sz in sizes if sz[0] * sz[1] <= 10000] or sizes[:1]
         out["daemons"] = daemons(*max(fit, key=lambda sz: sz[0] * sz[1]), rounds=args.daemon_rounds)
         print(json.dumps(out["daemons"]), flush=True)
+        drop_namespaces()
     return out
 
 
