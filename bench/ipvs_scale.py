@@ -91,6 +91,9 @@ def fresh_ipvs() -> None:
 
     name = f"lvsfast-ipvsbench-{os.getpid()}-{len(_NETNS)}"
     subprocess.run(["ip", "netns", "add", name], check=True)
+    # With no local address yet the kernel types every address as broadcast and IPVS refuses
+    # the real servers ("address not unicast"): lo up gives the namespace its local table.
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
     _NETNS.append(name)
     fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
     try:
