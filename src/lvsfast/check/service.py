@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import logging
 import os
 import random
@@ -34,7 +33,7 @@ from lvsfast.check.timer_queue import TimerQueue
 from lvsfast.config.model import (Config, DnsCheck, FileCheck, HttpCheck, MiscCheck, PingCheck, RealServer, SmtpCheck,
                                   TcpCheck, UdpCheck, Url, VirtualServer)
 from lvsfast.dataplane import from_config
-from lvsfast.dataplane.model import DestKey, ServiceKey, Table
+from lvsfast.dataplane.model import DestKey, ServiceKey, Table, canonical_address
 from lvsfast.dataplane.pool import Override, Pool
 from lvsfast.scripts import ScriptError, check_script, run_script
 
@@ -613,7 +612,7 @@ class CheckerService:
                 members.append((vs.sorry_server.address, vs.sorry_server.port, vs.drain_timeout))
             for k in from_config.service_keys(vs, self.config):
                 for address, port, drain in members:
-                    timeouts[(k, DestKey(str(ipaddress.ip_address(address)), port or k.port))] = drain
+                    timeouts[(k, DestKey(canonical_address(address), port or k.port))] = drain
         configured = frozenset(timeouts)
         self.pool.update(self.healthy_table(), configured, timeouts, asyncio.get_running_loop().time())
         for line in self.pool.log:
@@ -744,11 +743,11 @@ class CheckerService:
             vs = out["virtual_servers"].setdefault(real.vs.name, {"real_servers": {}})
             weight = None
             for key in real.keys:
-                d = table.dests.get(key, {}).get(DestKey(str(ipaddress.ip_address(real.rs.address)),
+                d = table.dests.get(key, {}).get(DestKey(canonical_address(real.rs.address),
                                                          real.rs.port or key.port))
                 weight = d.weight if d else None
             ov = next((o for (k, d), o in self.pool.overrides.items() if k in real.keys
-                       and d.address == str(ipaddress.ip_address(real.rs.address))), None)
+                       and d.address == canonical_address(real.rs.address)), None)
             vs["real_servers"][real.name] = {
                 "up": real.up, "weight": weight, "configured_weight": real.rs.weight, "reason": real.reason(),
                 "override": None if ov is None else {"state": ov.state, "weight": ov.weight},
@@ -772,7 +771,7 @@ class CheckerService:
         action, vip, rsv = args.get("action"), args.get("virtual", ""), args.get("real", "")
         matches = [(k, d) for real in self.reals.values() for k in real.keys
                    if f"{_host(k.address or '')}:{k.port}" == vip
-                   for d in [DestKey(str(ipaddress.ip_address(real.rs.address)), real.rs.port or k.port)]
+                   for d in [DestKey(canonical_address(real.rs.address), real.rs.port or k.port)]
                    if f"{_host(d.address)}:{d.port}" == rsv]
         if not matches:
             raise ValueError(f"no real server {rsv} in virtual server {vip}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from lvsfast.config import resolve
 from lvsfast.config.model import Config, RealServer, SorryServer, VirtualServer
-from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table
+from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table, canonical_address
 
 # keepalived's flag-N are IPVS's SCHED1..3; sh and mh give 1 and 2 a meaning.
 _NAMED = {"sh-fallback": "flag-1", "mh-fallback": "flag-1", "sh-port": "flag-2", "mh-port": "flag-2"}
@@ -37,7 +37,7 @@ def _granularity(vs: VirtualServer, family: int) -> int:
 def service_keys(vs: VirtualServer, config: Config) -> list[ServiceKey]:
     """Every kernel service this virtual_server stands for (several for a group)."""
     proto = vs.protocol.lower()
-    return [ServiceKey(a.family, proto, str(ipaddress.ip_address(a.address)) if a.address else None, a.port,
+    return [ServiceKey(a.family, proto, canonical_address(a.address) if a.address else None, a.port,
                        a.fwmark or 0) for a in resolve.service_addresses(vs, config)]
 
 
@@ -57,7 +57,7 @@ def dest(vs: VirtualServer, rs: RealServer | SorryServer, key: ServiceKey, weigh
     # A real server without a port takes the service's (fwmark services have none: 0).
     port = rs.port if rs.port is not None else key.port
     return Dest(
-        key=DestKey(str(ipaddress.ip_address(rs.address)), port),
+        key=DestKey(canonical_address(rs.address), port),
         weight=(getattr(rs, "weight", 1) if weight is None else weight),
         forward=fwd.kind.lower(),
         tun_type=(fwd.tun_type or "ipip"),
