@@ -48,6 +48,7 @@ SCENARIOS = [
     Scenario("micro", "", "VRRP decode/encode, checksum, GARP build: compiled vs twin vs scapy", 300, 1200),
     Scenario("failover", "failover.py", "client-visible outage on graceful stop and cable cut, vs keepalived", 600, 3600),
     Scenario("checker", "checker_scale.py", "health checks per second, CPU, RSS and lateness at scale", 300, 3600),
+    Scenario("flap", "checker_flap.py", "the checker's flush after one real server's check flips, by table size", 300, 900),
     Scenario("nft", "nft_update.py", "nftables update time vs full rebuild, by table size", 300, 1800),
     Scenario("ipvs", "ipvs_scale.py", "IPVS load time vs ipvsadm -R and keepalived, single change (in the VM)", 900, 3600),
     Scenario("reload", "reload_loss.py", "failed requests during reloads that add or remove servers", 600, 3600),

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The harness's --quick run in CI, every scenario this host can run: the VM scenarios (ipvs,
 # reload) are left to `make bench`, since the IPVS suite already boots the VM once per CI run.
-HOST_SCENARIOS = ("micro", "failover", "checker", "nft", "memory")
+HOST_SCENARIOS = ("micro", "failover", "checker", "flap", "nft", "memory")
 
 
 def test_quick_run_writes_report_plots_and_summary(tmp_path):

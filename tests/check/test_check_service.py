@@ -224,3 +224,38 @@ def test_a_lone_tcp_check_runs_every_delay_loop_not_every_connect_timeout():
         asyncio.run(main())
     finally:
         srv.close()
+
+
+def test_a_flip_rebuilds_only_its_virtual_server_and_matches_a_full_rebuild():
+    a1, a2, b1 = MiniHTTP(), MiniHTTP(), MiniHTTP()
+    check = HTTP.replace("retry 1", "retry 0")
+    text = conf([a1, a2], check) + conf([b1], check).replace("192.0.2.100", "192.0.2.101")
+
+    async def body(svc, be):
+        want = {f"{s.host}:{s.port}" for s in (a1, a2, b1)}
+        assert await wait_until(lambda: be.tables and set(be.reals()) == want)
+        before = be.tables[-1]
+        a2.behaviour.mode = "status:503"
+        assert await wait_until(lambda: f"{a2.host}:{a2.port}" not in be.reals(), timeout=5)
+        after = be.tables[-1]
+        (kb,) = [k for k in after.dests if k.address == "192.0.2.101"]
+        (ka,) = [k for k in after.dests if k.address == "192.0.2.100"]
+        assert after.dests[kb] is before.dests[kb]  # the other virtual server's objects, untouched
+        assert after.dests[ka] is not before.dests[ka]
+        svc._stale_vs = None  # what rebuilding everything gives
+        assert svc.healthy_table() == after
+
+    async def run():
+        be = RecordingBackend()
+        svc = CheckerService(backend=be)
+        await svc.start(loads(text))
+        try:
+            await body(svc, be)
+        finally:
+            await svc.stop()
+
+    try:
+        asyncio.run(run())
+    finally:
+        for s in (a1, a2, b1):
+            s.close()

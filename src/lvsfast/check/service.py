@@ -33,7 +33,7 @@ from lvsfast.check.timer_queue import TimerQueue
 from lvsfast.config.model import (Config, DnsCheck, FileCheck, HttpCheck, MiscCheck, PingCheck, RealServer, SmtpCheck,
                                   TcpCheck, UdpCheck, Url, VirtualServer)
 from lvsfast.dataplane import from_config
-from lvsfast.dataplane.model import DestKey, ServiceKey, Table, canonical_address
+from lvsfast.dataplane.model import Dest, DestKey, ServiceKey, Table, canonical_address
 from lvsfast.dataplane.pool import Override, Pool
 from lvsfast.scripts import ScriptError, check_script, run_script
 
@@ -108,6 +108,15 @@ class CheckerService:
         self.pool = Pool()
         self.rng = random.Random()
         self._dirty = False
+        # The healthy table is kept per virtual server and rebuilt only for those whose real
+        # servers changed (None: all of them, after a load), so a check flap costs its own
+        # virtual server, and the unchanged services keep their objects: the backends skip
+        # those without a look. What the config alone decides is made once per config.
+        self._stale_vs: set[str] | None = None
+        self._vs_dests: dict[str, dict[ServiceKey, dict[DestKey, Dest]]] = {}
+        self._per_config: tuple[Config, Table, frozenset, dict] | None = None
+        self._vs_names: list[tuple[str, VirtualServer]] = []
+        self._reals_by_vs: dict[str, list[Real]] = {}
         self._master: dict[str, bool] = {}
         self._quorum: dict[str, Quorum] = {}
         # Set to a list to record how late each check started (bench/checker_scale.py).
@@ -185,6 +194,7 @@ class CheckerService:
 
     def _load(self, config: Config) -> None:
         self.config = config
+        self._stale_vs = None
         self.ssl_ctx = self._ssl(config)
         wanted: dict[tuple[str, str], tuple[VirtualServer, RealServer]] = {}
         for vs in config.virtual_servers:
@@ -445,7 +455,7 @@ class CheckerService:
             log.info("%s on %s: %s %s", c.label, real.vs.name, "UP" if change.up else "DOWN", change.reason)
             self._changed(real, change.up)
         elif c.dynamic_weight is not None:
-            self._mark_dirty()
+            self._mark_dirty(real)
         if c.target is not None:
             if self._prober is not None:
                 self._prober.next(c.token, c.state.next_at, self._reported(c))
@@ -522,7 +532,7 @@ class CheckerService:
             if script is not None:
                 asyncio.ensure_future(self._notify(script.command, script.user, script.group))
         self.emit("real_server", virtual=real.vs.name, real=real.name, up=up)
-        self._mark_dirty()
+        self._mark_dirty(real)
 
     async def _notify(self, command: str, user: str | None, group: str | None) -> None:
         g = self.config.global_defs if self.config else None
@@ -536,7 +546,12 @@ class CheckerService:
 
     # ---- the table -------------------------------------------------------------------------
 
-    def _mark_dirty(self) -> None:
+    def _mark_dirty(self, real: Real | None = None) -> None:
+        if self._stale_vs is not None:
+            if real is None:
+                self._stale_vs = None
+            else:
+                self._stale_vs.add(real.vs.name)
         if not self._dirty:
             self._dirty = True
             # Gathered for FLUSH_DELAY: with thousands of servers each flush costs O(servers),
@@ -548,50 +563,85 @@ class CheckerService:
         self._update_table()
         await self._apply()
 
+    def _config_parts(self) -> tuple[Table, frozenset, dict]:
+        """What the config alone decides, made once per config: every real server at its
+        configured weight, and every configured (service, real server) with its drain_timeout."""
+        assert self.config is not None
+        if self._per_config is None or self._per_config[0] is not self.config:
+            timeouts: dict[tuple[ServiceKey, DestKey], float] = {}
+            for vs in self.config.virtual_servers:
+                # The sorry server is configured too: a reload must not take it for a removed
+                # server and drain it (keepalived #490).
+                members = [(rs.address, rs.port, rs.drain_timeout) for rs in vs.real_servers]
+                if vs.sorry_server is not None:
+                    members.append((vs.sorry_server.address, vs.sorry_server.port, vs.drain_timeout))
+                for k in from_config.service_keys(vs, self.config):
+                    for address, port, drain in members:
+                        timeouts[(k, DestKey(canonical_address(address), port or k.port))] = drain
+            self._per_config = (self.config, from_config.full_table(self.config), frozenset(timeouts), timeouts)
+            self._vs_names = [(vs.name, vs) for vs in self.config.virtual_servers]
+        return self._per_config[1:]
+
     def healthy_table(self) -> Table:
         assert self.config is not None
-        full = from_config.full_table(self.config)
-        dests = {k: dict(v) for k, v in full.dests.items()}
-        by_vs: dict[str, list[Real]] = {}
-        for real in self.reals.values():
-            by_vs.setdefault(real.vs.name, []).append(real)
-        for vs in self.config.virtual_servers:
-            reals = by_vs.get(vs.name, [])
-            alive_weight = 0
-            for real in reals:
-                dyn = next((c.dynamic_weight for c in real.checks if c.dynamic_weight is not None), None)
-                for key in real.keys:
-                    d = from_config.dest(vs, real.rs, key)
-                    if dyn is not None:
-                        d = replace(d, weight=dyn)
-                    if real.up:
-                        dests[key][d.key] = d
-                    elif real.rs.inhibit_on_failure or vs.inhibit_on_failure:
-                        dests[key][d.key] = replace(d, weight=0)
-                    else:
-                        dests[key].pop(d.key, None)
-                if real.up:
-                    alive_weight += dyn if dyn is not None else real.rs.weight
-            q = self._quorum.get(vs.name)
-            if q is None or (q.quorum, q.hysteresis) != (vs.quorum, vs.hysteresis):
-                q = self._quorum[vs.name] = Quorum(vs.quorum, vs.hysteresis, q.up if q else None)
-            change = q.update(alive_weight)
-            if change is not None:
-                self._quorum_changed(vs, change)
-            if vs.sorry_server is None:
-                continue
-            for key in from_config.service_keys(vs, self.config):
-                d = from_config.dest(vs, vs.sorry_server, key, weight=1)
-                if not q.up:
-                    # Quorum lost: the sorry server takes over from the alive real servers.
-                    for real in reals:
-                        for k in real.keys if real.up else ():
-                            dests.get(k, {}).pop(from_config.dest(vs, real.rs, k).key, None)
-                    dests[key][d.key] = d
-                elif vs.sorry_server.inhibit:
-                    # sorry_server_inhibit: the idle sorry server stays in at weight 0.
-                    dests[key][d.key] = replace(d, weight=0)
+        full = self._config_parts()[0]
+        stale = self._stale_vs
+        if stale is None:
+            # Everything again (a load): the real servers by virtual server, too.
+            self._vs_dests.clear()
+            self._reals_by_vs = {}
+            for real in self.reals.values():
+                self._reals_by_vs.setdefault(real.vs.name, []).append(real)
+        dests: dict[ServiceKey, dict[DestKey, Dest]] = {}
+        for name, vs in self._vs_names:
+            mine = self._vs_dests.get(name)
+            if mine is None or stale is None or name in stale:
+                mine = self._vs_dests[name] = self._healthy_dests(vs, full, self._reals_by_vs.get(name, []))
+            dests.update(mine)
+        self._stale_vs = set()
         return Table(full.services, dests)
+
+    def _healthy_dests(self, vs: VirtualServer, full: Table,
+                       reals: list[Real]) -> dict[ServiceKey, dict[DestKey, Dest]]:
+        """One virtual server's real servers as its checks, quorum and sorry server leave them."""
+        assert self.config is not None
+        keys = from_config.service_keys(vs, self.config)
+        dests = {k: dict(full.dests.get(k, {})) for k in keys}
+        alive_weight = 0
+        for real in reals:
+            dyn = next((c.dynamic_weight for c in real.checks if c.dynamic_weight is not None), None)
+            for key in real.keys:
+                d = from_config.dest(vs, real.rs, key)
+                if dyn is not None:
+                    d = replace(d, weight=dyn)
+                if real.up:
+                    dests[key][d.key] = d
+                elif real.rs.inhibit_on_failure or vs.inhibit_on_failure:
+                    dests[key][d.key] = replace(d, weight=0)
+                else:
+                    dests[key].pop(d.key, None)
+            if real.up:
+                alive_weight += dyn if dyn is not None else real.rs.weight
+        q = self._quorum.get(vs.name)
+        if q is None or (q.quorum, q.hysteresis) != (vs.quorum, vs.hysteresis):
+            q = self._quorum[vs.name] = Quorum(vs.quorum, vs.hysteresis, q.up if q else None)
+        change = q.update(alive_weight)
+        if change is not None:
+            self._quorum_changed(vs, change)
+        if vs.sorry_server is None:
+            return dests
+        for key in keys:
+            d = from_config.dest(vs, vs.sorry_server, key, weight=1)
+            if not q.up:
+                # Quorum lost: the sorry server takes over from the alive real servers.
+                for real in reals:
+                    for k in real.keys if real.up else ():
+                        dests.get(k, {}).pop(from_config.dest(vs, real.rs, k).key, None)
+                dests[key][d.key] = d
+            elif vs.sorry_server.inhibit:
+                # sorry_server_inhibit: the idle sorry server stays in at weight 0.
+                dests[key][d.key] = replace(d, weight=0)
+        return dests
 
     def _quorum_changed(self, vs: VirtualServer, change: QuorumChange) -> None:
         log.info("%s: quorum %s (%s)%s", vs.name, "gained" if change.up else "lost", change.reason,
@@ -602,18 +652,7 @@ class CheckerService:
         self.emit("quorum", virtual=vs.name, up=change.up)
 
     def _update_table(self) -> None:
-        assert self.config is not None
-        timeouts: dict[tuple[ServiceKey, DestKey], float] = {}
-        for vs in self.config.virtual_servers:
-            # The sorry server is configured too: a reload must not take it for a removed server
-            # and drain it (keepalived #490).
-            members = [(rs.address, rs.port, rs.drain_timeout) for rs in vs.real_servers]
-            if vs.sorry_server is not None:
-                members.append((vs.sorry_server.address, vs.sorry_server.port, vs.drain_timeout))
-            for k in from_config.service_keys(vs, self.config):
-                for address, port, drain in members:
-                    timeouts[(k, DestKey(canonical_address(address), port or k.port))] = drain
-        configured = frozenset(timeouts)
+        _, configured, timeouts = self._config_parts()
         self.pool.update(self.healthy_table(), configured, timeouts, asyncio.get_running_loop().time())
         for line in self.pool.log:
             log.info(line)

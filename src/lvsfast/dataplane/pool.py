@@ -57,6 +57,10 @@ class Pool:
     def update(self, healthy: Table, configured: frozenset[Pair], drain_timeouts: Mapping[Pair, float],
                now: float) -> None:
         """A new healthy table. Servers that left the *config* start draining; failed ones just go."""
+        if configured is self.configured:
+            # The same config (a check result, not a reload): nobody left it, nothing to drain.
+            self.healthy = healthy
+            return
         before = self._current_dests()
         for pair, dest in before.items():
             gone_from_config = pair not in configured
@@ -116,8 +120,15 @@ class Pool:
         return done
 
     def table(self) -> Table:
-        services: dict[ServiceKey, Service] = dict(self.healthy.services)
-        dests: dict[ServiceKey, dict[DestKey, Dest]] = {s: dict(d) for s, d in self.healthy.dests.items()}
+        """The healthy table with the overrides and drains on top. A service neither touches
+        keeps the healthy table's own objects (backends skip what they applied last time)."""
+        services: Mapping[ServiceKey, Service] = self.healthy.services
+        dests: dict[ServiceKey, Mapping[DestKey, Dest]] = dict(self.healthy.dests)
+        for skey in {s for s, _ in self.overrides} | {s for s, _ in self.draining}:
+            if skey in dests:
+                dests[skey] = dict(dests[skey])
+            elif skey in services:
+                dests[skey] = {}
         for (skey, dkey), ov in self.overrides.items():
             inner = dests.get(skey)
             if inner is None or dkey not in inner:
