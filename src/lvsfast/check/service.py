@@ -610,6 +610,9 @@ class CheckerService:
         alive_weight = 0
         for real in reals:
             dyn = next((c.dynamic_weight for c in real.checks if c.dynamic_weight is not None), None)
+            if dyn is None and real.up:
+                alive_weight += real.rs.weight
+                continue  # the full table has it already, at its configured weight
             for key in real.keys:
                 d = from_config.dest(vs, real.rs, key)
                 if dyn is not None:
