@@ -15,10 +15,10 @@ import socket
 import ssl
 from typing import Sequence
 
+from lvsfast.check.http_answer import MAX_BODY, Answer, response
 from lvsfast.config.model import HttpCheck, MiscCheck, StatusRange, Url
 from lvsfast.scripts import ScriptError, check_script, run_script
 
-MAX_BODY = 1 << 20
 
 
 def _ranges(ranges: Sequence[StatusRange]) -> str:
@@ -139,10 +139,7 @@ class _Fetch(asyncio.Protocol):
     def __init__(self, request: bytes, done: asyncio.Future) -> None:
         self.request = request
         self.done = done
-        self.buf = bytearray()
-        self.head_end = -1
-        self.length: int | None = None
-        self.chunked = False
+        self.answer = Answer()
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -150,23 +147,7 @@ class _Fetch(asyncio.Protocol):
         transport.write(self.request)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        buf += data
-        if self.head_end < 0:
-            self.head_end = buf.find(b"\r\n\r\n")
-            if self.head_end < 0:
-                if len(buf) > MAX_BODY:
-                    self._finish()
-                return
-            self.head_end += 4
-            head = bytes(buf[:self.head_end]).lower()
-            self.chunked = b"\ntransfer-encoding: chunked" in head.replace(b"\r\n", b"\n")
-            m = re.search(rb"\ncontent-length:[ \t]*(\d+)", head.replace(b"\r\n", b"\n"))
-            if m and not self.chunked:
-                self.length = int(m.group(1))
-        body = len(buf) - self.head_end
-        if (self.length is not None and body >= min(self.length, MAX_BODY)) or body > MAX_BODY or (
-                self.chunked and buf.endswith(b"\r\n\r\n") and _chunks(bytes(buf[self.head_end:])) is not None):
+        if self.answer.feed(data):
             self._finish()
 
     def eof_received(self) -> bool:
@@ -175,71 +156,56 @@ class _Fetch(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.done.done():
-            if exc is not None and not self.buf:
+            if exc is not None and not self.answer.buf:
                 self.done.set_exception(exc)
             else:
-                self.done.set_result(bytes(self.buf))
+                self.done.set_result(bytes(self.answer.buf))
 
     def _finish(self) -> None:
         if not self.done.done():
-            self.done.set_result(bytes(self.buf))
+            self.done.set_result(bytes(self.answer.buf))
         if self.transport is not None:
             self.transport.close()
 
 
-def _chunks(body: bytes) -> bytes | None:
-    """The de-chunked body, or None while the last chunk has not arrived."""
-    out = bytearray()
-    pos = 0
-    while True:
-        eol = body.find(b"\r\n", pos)
-        if eol < 0:
-            return None
-        size_text = body[pos:eol].split(b";")[0].strip() or b"0"
-        size = int(size_text, 16)
-        if size == 0:
-            return bytes(out)
-        if len(out) + size > MAX_BODY:
-            raise ValueError(f"chunked body over {MAX_BODY} bytes")
-        if eol + 2 + size + 2 > len(body):
-            return None
-        out += body[eol + 2:eol + 2 + size]
-        pos = eol + 2 + size + 2
+def http_request(check: HttpCheck, url: Url, ip: str) -> bytes:
+    """The GET an HTTP_GET/SSL_GET sends. Every form asks the server to close when done
+    (HTTP/1.0, or Connection: close), so the close ends an answer of any kind."""
+    host = url.virtualhost or check.virtualhost or ip
+    version = "1.1" if check.http_protocol == "1.1" else "1.0"
+    conn = "Connection: close\r\n" if version == "1.1" or check.http_protocol == "1.0C" else ""
+    return (f"GET {url.path} HTTP/{version}\r\nHost: {_host(host) if host == ip else host}\r\n"
+            f"User-Agent: lvsfast\r\n{conn}\r\n").encode()
 
 
-def _response(raw: bytes) -> tuple[int, bytes]:
-    """(status, body) of a complete answer; ValueError for what is not HTTP."""
-    head_end = raw.find(b"\r\n\r\n")
-    if head_end < 0:
-        first = raw.split(b"\r\n", 1)[0][:60]
-        raise ValueError(f"no complete header: {first!r}" if raw else "connection closed without an answer")
-    head = raw[:head_end].decode("latin-1")
-    lines = head.split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise ValueError(f"not an HTTP response: {lines[0][:60]!r}")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
-    body = raw[head_end + 4:]
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        chunks = _chunks(body)
-        if chunks is None:
-            raise ValueError("chunked body cut short")
-        return int(parts[1]), chunks
-    length = headers.get("content-length")
-    if length is not None and length.isdigit():
-        if len(body) < min(int(length), MAX_BODY):
-            raise ValueError(f"body cut short: {len(body)} of {length} bytes")
-        body = body[:int(length)]
-    return int(parts[1]), body[:MAX_BODY]
+def http_what(check: HttpCheck, url: Url, ip: str, port: int) -> str:
+    """How log lines name one url's check: 'HTTP_GET 10.0.0.11:80 /healthz'."""
+    return f"{check.kind} {_host(ip)}:{port} {url.path}"
+
+
+def judge(url: Url, what: str, raw: bytes) -> tuple[bool, str]:
+    """The verdict on a complete answer: status range, digest, regex, as keepalived checks them."""
+    try:
+        status, body = response(raw)
+    except ValueError as exc:
+        return False, f"{what}: {exc.__class__.__name__}: {exc}"
+    if not url.status_ok(status):
+        return False, f"{what}: status {status} not in {_ranges(url.status_code)}"
+    if url.digest is not None:
+        got = hashlib.md5(body).hexdigest()
+        if got != url.digest.lower():
+            return False, f"{what}: digest {got} differs from {url.digest}"
+    if url.regex is not None:
+        found = re.search(url.regex.encode(), body) is not None
+        if found == url.regex_no_match:
+            return False, f"{what}: body {'matches' if found else 'does not match'} /{url.regex}/"
+    return True, f"{what}: status {status}"
 
 
 async def http(check: HttpCheck, url: Url, ip: str, port: int, ssl_ctx: ssl.SSLContext | None) -> tuple[bool, str]:
     host = url.virtualhost or check.virtualhost or ip
-    version = "1.1" if check.http_protocol == "1.1" else "1.0"
-    conn = "Connection: close\r\n" if version == "1.1" or check.http_protocol == "1.0C" else ""
-    request = (f"GET {url.path} HTTP/{version}\r\nHost: {_host(host) if host == ip else host}\r\n"
-               f"User-Agent: lvsfast\r\n{conn}\r\n").encode()
-    what = f"{check.kind} {_host(ip)}:{port} {url.path}"
+    request = http_request(check, url, ip)
+    what = http_what(check, url, ip, port)
     loop = asyncio.get_running_loop()
     done: asyncio.Future = loop.create_future()
     try:
@@ -266,24 +232,13 @@ async def http(check: HttpCheck, url: Url, ip: str, port: int, ssl_ctx: ssl.SSLC
         try:
             async with asyncio.timeout(check.connect_timeout):
                 raw = await done
-            status, body = _response(raw)
         except TimeoutError:
             return False, f"{what}: no complete answer within {check.connect_timeout:g}s"
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             return False, f"{what}: {exc.__class__.__name__}: {exc}"
     finally:
         transport.close()
-    if not url.status_ok(status):
-        return False, f"{what}: status {status} not in {_ranges(url.status_code)}"
-    if url.digest is not None:
-        got = hashlib.md5(body).hexdigest()
-        if got != url.digest.lower():
-            return False, f"{what}: digest {got} differs from {url.digest}"
-    if url.regex is not None:
-        found = re.search(url.regex.encode(), body) is not None
-        if found == url.regex_no_match:
-            return False, f"{what}: body {'matches' if found else 'does not match'} /{url.regex}/"
-    return True, f"{what}: status {status}"
+    return judge(url, what, raw)
 
 
 async def misc(check: MiscCheck, security: bool, default_user: str | None) -> tuple[bool, str, int | None]:
