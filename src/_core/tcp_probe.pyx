@@ -5,20 +5,32 @@
 # schedule() a check once; tick() starts the due ones and harvest() re-arms a quiet success
 # itself (one period on), so the caller hears only of results it asked for (report mode) and
 # of failures. A steady pool of thousands of up servers then costs no Python per check.
-from libc.errno cimport EINPROGRESS, EINTR, ETIMEDOUT, errno
+#
+# A periodic check may be an exchange (HTTP_GET): given a request, the prober sends it once
+# connected and reads the answer until it is complete (check.http_answer.Answer) or the server
+# closes; every run is handed over with the answer in response(), for the caller to judge.
+from libc.errno cimport EAGAIN, EINPROGRESS, EINTR, ETIME, ETIMEDOUT, errno
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy, memset
 
 from includes.connect cimport (
-    AF_INET, AF_INET6, EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLLERR, EPOLLHUP, EPOLLOUT, SO_ERROR, SO_REUSEADDR,
-    SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, bind, close, connect, epoll_create1, epoll_ctl,
-    epoll_event, epoll_wait, getsockopt, htons, setsockopt, sockaddr, socket, socklen_t,
+    AF_INET, AF_INET6, EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT,
+    EPOLLRDHUP, MSG_NOSIGNAL, SO_ERROR, SO_REUSEADDR, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET,
+    bind, close, connect, epoll_create1, epoll_ctl, epoll_event, epoll_wait, getsockopt, htons, recv, send,
+    setsockopt, sockaddr, socket, socklen_t, ssize_t,
 )
 from includes.socket cimport sockaddr_in, sockaddr_in6
+
+from lvsfast.check.http_answer import Answer
 
 __all__ = ["TcpProber", "CONNECTED"]
 
 CONNECTED = -1
+# An exchange's phases, per descriptor: connecting, sending the request, reading the answer.
+DEF CONNECTING = 0
+DEF SENDING = 1
+DEF READING = 2
+DEF READ_CHUNK = 65536
 
 DEF BATCH = 1024
 
@@ -28,6 +40,8 @@ cdef struct Slot:
     unsigned int serial
     int active
     int periodic  # the connect belongs to scheduled check ``token``
+    int phase
+    Py_ssize_t sent  # bytes of the request sent so far
 
 
 cdef struct Check:
@@ -42,6 +56,7 @@ cdef struct Check:
     int port
     int bport
     int fd  # the connect in flight, or -1
+    int exchange  # send requests[token] once connected and read the answer
     unsigned int serial  # valid due-heap entry
     double timeout
     double period
@@ -117,6 +132,9 @@ cdef class TcpProber:
     cdef unsigned int due_serial
     cdef list lateness  # start lateness samples (seconds) while recording, else None
     cdef long long max_late_samples
+    cdef dict requests  # token -> the request an exchange sends
+    cdef dict answers  # fd -> Answer being read
+    cdef dict responses  # token -> the complete answer of its last run, until response() takes it
 
     def __cinit__(self):
         self.epfd = epoll_create1(EPOLL_CLOEXEC)
@@ -137,6 +155,9 @@ cdef class TcpProber:
         self.due_serial = 0
         self.lateness = None
         self.max_late_samples = 0
+        self.requests = {}
+        self.answers = {}
+        self.responses = {}
 
     def __dealloc__(self):
         self._close_all()
@@ -154,6 +175,8 @@ cdef class TcpProber:
         self.pending = 0
         self.nheap = 0
         self.ndue = 0
+        if self.answers is not None:
+            self.answers.clear()
         for fd in range(self.nchecks):
             self.checks[fd].active = 0
             self.checks[fd].fd = -1
@@ -223,8 +246,10 @@ cdef class TcpProber:
         return d.fd < self.nslots and self.slots[d.fd].active and self.slots[d.fd].serial == d.serial
 
     cdef int _connect(self, long long token, int family, sockaddr_in6 *sa, int salen, sockaddr_in6 *sb, int sblen,
-                      double deadline, int periodic, int *fd_out) except -2:
-        """0 when under way (its descriptor in ``fd_out``), CONNECTED at once, else errno."""
+                      double deadline, int periodic, int *fd_out, int keep=0) except -2:
+        """0 when under way (its descriptor in ``fd_out``), CONNECTED at once, else errno.
+        With ``keep`` a connect that succeeds at once stays open and under way: its socket is
+        writable, so the first harvest moves it on (an exchange sends its request then)."""
         cdef int one = 1
         cdef int fd, rc, err
         cdef epoll_event ev
@@ -238,11 +263,11 @@ cdef class TcpProber:
                 close(fd)
                 return err
         rc = connect(fd, <sockaddr *>sa, salen)
-        if rc == 0:
+        if rc == 0 and not keep:
             close(fd)
             return CONNECTED
-        err = errno
-        if err != EINPROGRESS:
+        err = 0 if rc == 0 else errno
+        if err != EINPROGRESS and err != 0:
             close(fd)
             return err
         try:
@@ -261,6 +286,8 @@ cdef class TcpProber:
         self.slots[fd].serial = self.serial
         self.slots[fd].active = 1
         self.slots[fd].periodic = periodic
+        self.slots[fd].phase = CONNECTING
+        self.slots[fd].sent = 0
         self.pending += 1
         self._push(deadline, fd, self.serial)
         fd_out[0] = fd
@@ -345,9 +372,11 @@ cdef class TcpProber:
         return c.active and not c.paused and not c.waiting and c.fd < 0 and c.serial == d.serial
 
     def schedule(self, long long token, int family, bytes addr, int port, double timeout, double period,
-                 double first_at, bytes bind_addr=None, int bind_port=0, bint report=False):
+                 double first_at, bytes bind_addr=None, int bind_port=0, bint report=False, bytes request=None):
         """Run a connect to ``addr:port`` at ``first_at`` and then every ``period`` after each
-        quiet success. ``token`` (a small number, >= 0) names the check from now on."""
+        quiet success. ``token`` (a small number, >= 0) names the check from now on. With a
+        ``request``, each run sends it and reads the answer (``timeout`` for the connect, and
+        again for the answer); every run is handed over, its answer in :meth:`response`."""
         cdef sockaddr_in6 sa, sb
         cdef Check *c
         if token < 0:
@@ -374,6 +403,11 @@ cdef class TcpProber:
         c.timeout = timeout
         c.period = period
         c.runs = 0
+        c.exchange = request is not None
+        if request is not None:
+            self.requests[token] = request
+        else:
+            self.requests.pop(token, None)
         self._push_due(token, first_at)
 
     cdef void _drop(self, long long token):
@@ -385,9 +419,11 @@ cdef class TcpProber:
             if self.slots[c.fd].active and self.slots[c.fd].periodic and self.slots[c.fd].token == token:
                 self.slots[c.fd].active = 0
                 self.pending -= 1
+                self.answers.pop(c.fd, None)
                 close(c.fd)
             c.fd = -1
         c.active = 0
+        self.responses.pop(token, None)
 
     def unschedule(self, long long token):
         """Forget the check (a connect in flight is abandoned)."""
@@ -419,6 +455,10 @@ cdef class TcpProber:
             if c.fd < 0 and not c.waiting:
                 self._push_due(token, at)
 
+    def response(self, long long token):
+        """The answer of the exchange's last handed-over run (b"" if none), taken."""
+        return self.responses.pop(token, b"")
+
     def runs(self, long long token):
         """Runs of a scheduled check so far (0 once it is unscheduled)."""
         if 0 <= token < self.nchecks and self.checks[token].active:
@@ -440,7 +480,7 @@ cdef class TcpProber:
         cdef Check *c = &self.checks[token]
         c.runs += 1
         c.fd = -1
-        if err == 0 and not c.report:
+        if err == 0 and not c.report and not c.exchange:
             self._push_due(token, now + c.period)
             return 0
         c.waiting = 1
@@ -471,7 +511,7 @@ cdef class TcpProber:
             salen = _fill_raw(&sa, c.family, c.addr, c.port)
             sblen = _fill_raw(&sb, c.family, c.baddr, c.bport) if c.has_bind else 0
             fd = -1
-            rc = self._connect(token, c.family, &sa, salen, &sb, sblen, now + c.timeout, 1, &fd)
+            rc = self._connect(token, c.family, &sa, salen, &sb, sblen, now + c.timeout, 1, &fd, c.exchange)
             started += 1
             if rc == 0:
                 c.fd = fd  # under way
@@ -494,12 +534,67 @@ cdef class TcpProber:
             return d
         return at if at >= 0 else None
 
+    cdef int _send_request(self, int fd, double now) except -2:
+        """Send (the rest of) an exchange's request: -1 while it goes on, else errno."""
+        cdef Slot *s = &self.slots[fd]
+        cdef bytes req = self.requests.get(s.token, b"")
+        cdef const char *p = req
+        cdef Py_ssize_t n = len(req)
+        cdef ssize_t w
+        cdef epoll_event ev
+        while s.sent < n:
+            w = send(fd, p + s.sent, n - s.sent, MSG_NOSIGNAL)
+            if w < 0:
+                if errno == EINTR:
+                    continue
+                if errno == EAGAIN:
+                    s.phase = SENDING  # still watched for EPOLLOUT
+                    return -1
+                return errno
+            s.sent += w
+        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP
+        ev.data.fd = fd
+        if epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev) < 0:
+            return errno
+        s.phase = READING
+        self.answers[fd] = Answer()
+        # The answer has a deadline of its own, as the asyncio path gives it.
+        self._grow(fd)
+        self.serial += 1
+        s.serial = self.serial
+        self._push(now + self.checks[s.token].timeout, fd, s.serial)
+        return -1
+
+    cdef int _read_answer(self, int fd) except -2:
+        """-1 while more is to come; 0 when the answer is complete (or the server closed);
+        errno when the connection failed before any byte of it came."""
+        cdef char buf[READ_CHUNK]
+        cdef ssize_t r
+        answer = self.answers[fd]
+        while True:
+            r = recv(fd, buf, READ_CHUNK, 0)
+            if r > 0:
+                if answer.feed(buf[:r]):
+                    return 0
+                continue
+            if r == 0:
+                return 0
+            if errno == EINTR:
+                continue
+            if errno == EAGAIN:
+                return -1
+            # A reset after part of the answer: what came is judged (as the asyncio path does).
+            return 0 if len(answer.buf) else errno
+
     def harvest(self, list out, double now=0.0):
         """Append ``(token, errno)`` for every finished connect (for periodic checks, only those
-        to hand over: a quiet success is re-armed for ``now`` + period); returns how many ended."""
+        to hand over: a quiet success is re-armed for ``now`` + period); returns how many ended.
+        An exchange finishes when its answer is complete, not when it connects."""
         cdef epoll_event events[BATCH]
         cdef int n, i, fd, err, total = 0
         cdef socklen_t len_
+        cdef Slot *s
+        cdef long long token
         while self.epfd >= 0:
             n = epoll_wait(self.epfd, events, BATCH, 0)
             if n < 0:
@@ -510,26 +605,40 @@ cdef class TcpProber:
                 fd = events[i].data.fd
                 if fd >= self.nslots or not self.slots[fd].active:
                     continue
+                s = &self.slots[fd]
                 err = 0
-                len_ = sizeof(err)
-                if getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len_) < 0:
-                    err = errno
-                self.slots[fd].active = 0
+                if s.phase == READING:
+                    err = self._read_answer(fd)
+                else:
+                    if s.phase == CONNECTING:
+                        len_ = sizeof(err)
+                        if getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len_) < 0:
+                            err = errno
+                    if err == 0 and s.periodic and self.checks[s.token].exchange:
+                        err = self._send_request(fd, now)
+                if err == -1:
+                    continue  # the exchange goes on
+                token = s.token
+                s.active = 0
                 self.pending -= 1
                 close(fd)  # also leaves the epoll set
-                if self.slots[fd].periodic:
-                    self._result(self.slots[fd].token, err, now, out)
+                answer = self.answers.pop(fd, None)
+                if s.periodic:
+                    if err == 0 and answer is not None:
+                        self.responses[token] = bytes(answer.buf)
+                    self._result(token, err, now, out)
                 else:
-                    out.append((self.slots[fd].token, err))
+                    out.append((token, err))
                 total += 1
             if n < BATCH:
                 break
         return total
 
     def expire(self, double now, list out):
-        """Fail every connect whose deadline is <= ``now`` with ETIMEDOUT (appended to ``out``)."""
+        """Fail every connect whose deadline is <= ``now`` with ETIMEDOUT (appended to ``out``);
+        an exchange whose answer is late, with ETIME."""
         cdef Deadline *top
-        cdef int fd
+        cdef int fd, err
         while self.nheap:
             top = &self.heap[0]
             if not self._live(top):
@@ -542,10 +651,12 @@ cdef class TcpProber:
             self.slots[fd].active = 0
             self.pending -= 1
             close(fd)
+            # ETIME: connected, but the answer did not come in time; ETIMEDOUT: no connection.
+            err = ETIME if self.answers.pop(fd, None) is not None else ETIMEDOUT
             if self.slots[fd].periodic:
-                self._result(self.slots[fd].token, ETIMEDOUT, now, out)
+                self._result(self.slots[fd].token, err, now, out)
             else:
-                out.append((self.slots[fd].token, ETIMEDOUT))
+                out.append((self.slots[fd].token, err))
 
     def next_deadline(self):
         """The earliest pending deadline, or None."""

@@ -234,3 +234,79 @@ def test_periodic_lateness_is_recorded_on_request(tp):
             assert p.lateness_samples() == []
         finally:
             p.close()
+
+
+def _http_server(answer: bytes, *, close: bool = True, delay: float = 0.0, backlog: int = 64):
+    """A thread answering every connection with ``answer`` (then closing, unless ``close`` is
+    False: a keep-alive server that leaves the end of the answer to its length)."""
+    import threading
+
+    srv = _listener(backlog=backlog)
+    conns: list[socket.socket] = []
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            conns.append(c)
+            try:
+                c.recv(4096)
+                if delay:
+                    time.sleep(delay)
+                c.sendall(answer)
+                if close:
+                    c.close()
+            except OSError:
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, conns
+
+
+REQ = b"GET /healthz HTTP/1.0\r\nHost: x\r\nUser-Agent: lvsfast\r\n\r\n"
+
+
+@pytest.mark.parametrize("answer,close", [
+    (b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n", True),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n", False),  # complete by its length
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nok\n\r\n0\r\n\r\n", False),  # by its last chunk
+    (b"HTTP/1.0 503 Busy\r\n\r\n" + b"x" * 200_000, True),  # read to the close, over several reads
+])
+def test_exchange_hands_over_every_answer(tp, answer, close):
+    family, addr = _packed("127.0.0.1")
+    srv, conns = _http_server(answer, close=close)
+    p = tp.TcpProber()
+    try:
+        p.schedule(3, family, addr, srv.getsockname()[1], 1.0, 0.05, time.monotonic(), request=REQ)
+        assert _drive(p, 0.5) == [(3, 0)]  # handed over although it succeeded: the caller judges
+        assert p.response(3) == answer and p.response(3) == b""
+        p.next(3, time.monotonic(), False)
+        assert _drive(p, 0.5) == [(3, 0)] and p.runs(3) == 2
+    finally:
+        p.close()
+        srv.close()
+        for c in conns:
+            c.close()
+
+
+def test_exchange_failures_name_the_phase(tp):
+    family, addr = _packed("127.0.0.1")
+    with _listener() as closed_srv:
+        closed = closed_srv.getsockname()[1]
+    silent, conns = _http_server(b"", close=False, delay=5)  # accepts and never answers
+    p = tp.TcpProber()
+    try:
+        now = time.monotonic()
+        p.schedule(1, family, addr, closed, 0.3, 0.05, now, request=REQ)
+        p.schedule(2, family, addr, silent.getsockname()[1], 0.3, 0.05, now, request=REQ)
+        out = _drive(p, 1.0)
+        # refused: no connection; connected but no answer in time: ETIME, not ETIMEDOUT
+        assert sorted(out) == [(1, errno.ECONNREFUSED), (2, errno.ETIME)]
+        assert p.response(1) == b"" and p.response(2) == b""
+    finally:
+        p.close()
+        silent.close()
+        for c in conns:
+            c.close()

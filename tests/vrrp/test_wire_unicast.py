@@ -27,8 +27,10 @@ UNICAST = "    unicast_src_ip 10.0.0.1\n    unicast_peer {\n        10.0.0.2\n  
 
 def test_keepalived_unicast_adverts_decode(pair, tmp_path):
     lab, a, b, c = pair
-    ka.start(lab, a, ka.vrrp_config(version=3, family=4, vips=["192.0.2.100/24"], state="MASTER", priority=120,
-                                    extra=UNICAST), tmp_path)
+    k = ka.start(lab, a, ka.vrrp_config(version=3, family=4, vips=["192.0.2.100/24"], state="MASTER", priority=120,
+                                        extra=UNICAST), tmp_path)
+    # Listen once it advertises: a loaded machine can take seconds to start keepalived.
+    k.wait_for_log("Entering MASTER STATE", timeout=15)
     out = peer(b, "listen", "--family", "4", "--version", "3", "--vrid", "51", "--vips", "192.0.2.100",
                "--seconds", "3.5")
     adverts = [o for o in out if "vrid" in o]

@@ -1,4 +1,5 @@
-# System calls for many non-blocking TCP connects watched by one epoll set (tcp_probe.pyx).
+# System calls for many non-blocking TCP connects (and HTTP exchanges) watched by one epoll set
+# (tcp_probe.pyx).
 cdef extern from "sys/epoll.h" nogil:
     union epoll_data_t "epoll_data":
         void *ptr
@@ -9,11 +10,14 @@ cdef extern from "sys/epoll.h" nogil:
         unsigned int events
         epoll_data_t data
     enum:
+        EPOLLIN
         EPOLLOUT
         EPOLLERR
         EPOLLHUP
+        EPOLLRDHUP
         EPOLL_CLOEXEC
         EPOLL_CTL_ADD
+        EPOLL_CTL_MOD
     int epoll_create1(int flags)
     int epoll_ctl(int epfd, int op, int fd, epoll_event *event)
     int epoll_wait(int epfd, epoll_event *events, int maxevents, int timeout)
@@ -31,7 +35,11 @@ cdef extern from "sys/socket.h" nogil:
         SOL_SOCKET
         SO_ERROR
         SO_REUSEADDR
+        MSG_NOSIGNAL
+    ctypedef long ssize_t
     int socket(int domain, int type, int protocol)
+    ssize_t send(int fd, const void *buf, size_t n, int flags)
+    ssize_t recv(int fd, void *buf, size_t n, int flags)
     int connect(int fd, const sockaddr *addr, socklen_t len)
     int bind(int fd, const sockaddr *addr, socklen_t len)
     int getsockopt(int fd, int level, int name, void *val, socklen_t *len)

@@ -4,7 +4,9 @@
 One-shot: :meth:`TcpProber.start` a connect, :meth:`~TcpProber.harvest` / :meth:`~TcpProber.expire`
 its result. Periodic: :meth:`~TcpProber.schedule` a check once; :meth:`~TcpProber.tick` starts
 the due ones, and a quiet success is re-armed one period on by the prober itself, so the caller
-hears only of failures and of the results it asked for (report mode).
+hears only of failures and of the results it asked for (report mode). A periodic check given
+a request is an exchange (HTTP_GET): once connected the request is sent and the answer read until
+it is complete or the server closes; every run is handed over, its answer in ``response()``.
 """
 from __future__ import annotations
 
@@ -14,11 +16,16 @@ import select
 import socket
 from dataclasses import dataclass
 
+from lvsfast.check.http_answer import Answer
+
 __all__ = ["TcpProber", "CONNECTED"]
 
 CONNECTED = -1
 _BATCH = 1024
 _EVENTS = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
+_READ = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLERR | select.EPOLLHUP
+_READ_CHUNK = 65536
+_CONNECTING, _SENDING, _READING = 0, 1, 2
 
 
 def _sockaddr(family: int, addr: bytes, port: int) -> tuple:
@@ -45,6 +52,16 @@ class _Check:
     fd: int = -1
     serial: int = 0
     runs: int = 0
+    request: bytes | None = None  # an exchange: sent once connected, then the answer is read
+
+
+@dataclass(eq=False, slots=True)
+class _Exchange:
+    """An exchange's descriptor past its connect: how much of the request went, the answer."""
+
+    phase: int = _CONNECTING
+    sent: int = 0
+    answer: Answer | None = None
 
 
 class TcpProber:
@@ -66,6 +83,8 @@ class TcpProber:
         self._due_serial = 0
         self._lateness: list[float] | None = None
         self._max_late = 0
+        self._exchanges: dict[int, _Exchange] = {}  # fd -> an exchange's progress
+        self._responses: dict[int, bytes] = {}  # token -> its last run's complete answer
 
     def fileno(self) -> int:
         if self._epoll is None:
@@ -76,8 +95,9 @@ class TcpProber:
         return len(self._slots)
 
     def _connect(self, token: int, family: int, target: tuple, local: tuple | None, deadline: float,
-                 periodic: bool) -> tuple[int, int]:
-        """(0, fd) when under way, (CONNECTED, -1) at once, else (errno, -1)."""
+                 periodic: bool, keep: bool = False) -> tuple[int, int]:
+        """(0, fd) when under way, (CONNECTED, -1) at once, else (errno, -1). With ``keep`` a
+        connect that succeeds at once stays open and under way (an exchange goes on from it)."""
         try:
             sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
         except OSError as exc:
@@ -90,10 +110,10 @@ class TcpProber:
         except OSError as exc:
             sock.close()
             return exc.errno or errno.EINVAL, -1
-        if err == 0:
+        if err == 0 and not keep:
             sock.close()
             return CONNECTED, -1
-        if err != errno.EINPROGRESS:
+        if err not in (0, errno.EINPROGRESS):
             sock.close()
             return err, -1
         fd = sock.fileno()
@@ -129,9 +149,12 @@ class TcpProber:
                 and c.serial == serial)
 
     def schedule(self, token: int, family: int, addr: bytes, port: int, timeout: float, period: float,
-                 first_at: float, bind_addr: bytes | None = None, bind_port: int = 0, report: bool = False) -> None:
+                 first_at: float, bind_addr: bytes | None = None, bind_port: int = 0, report: bool = False,
+                 request: bytes | None = None) -> None:
         """Run a connect to ``addr:port`` at ``first_at`` and then every ``period`` after each
-        quiet success. ``token`` (a small number, >= 0) names the check from now on."""
+        quiet success. ``token`` (a small number, >= 0) names the check from now on. With a
+        ``request``, each run sends it and reads the answer (``timeout`` for the connect, and
+        again for the answer); every run is handed over, its answer in :meth:`response`."""
         if token < 0:
             raise ValueError("a check token is >= 0")
         if self._epoll is None:
@@ -139,7 +162,7 @@ class TcpProber:
         target = _sockaddr(family, addr, port)
         local = _sockaddr(family, bind_addr, bind_port) if bind_addr is not None else None
         self._drop(token)
-        c = self._checks[token] = _Check(family, target, local, timeout, period, bool(report))
+        c = self._checks[token] = _Check(family, target, local, timeout, period, bool(report), request=request)
         self._push_due(token, c, first_at)
 
     def _drop(self, token: int) -> None:
@@ -151,8 +174,10 @@ class TcpProber:
             slot = self._slots.get(c.fd)
             if slot is not None and slot[3] and slot[0] == token:
                 del self._slots[c.fd]
+                self._exchanges.pop(c.fd, None)
                 slot[1].close()
             c.fd = -1
+        self._responses.pop(token, None)
 
     def unschedule(self, token: int) -> None:
         """Forget the check (a connect in flight is abandoned)."""
@@ -182,6 +207,10 @@ class TcpProber:
         if c.fd < 0 and not c.waiting:
             self._push_due(token, c, at)
 
+    def response(self, token: int) -> bytes:
+        """The answer of the exchange's last handed-over run (b"" if none), taken."""
+        return self._responses.pop(token, b"")
+
     def runs(self, token: int) -> int:
         c = self._checks.get(token)
         return c.runs if c is not None else 0
@@ -203,7 +232,7 @@ class TcpProber:
             return
         c.runs += 1
         c.fd = -1
-        if err == 0 and not c.report:
+        if err == 0 and not c.report and c.request is None:
             self._push_due(token, c, now + c.period)
             return
         c.waiting = True
@@ -226,7 +255,7 @@ class TcpProber:
                 self._lateness.append(now - at)
             heapq.heappop(due)
             c = self._checks[token]
-            rc, fd = self._connect(token, c.family, c.target, c.local, now + c.timeout, True)
+            rc, fd = self._connect(token, c.family, c.target, c.local, now + c.timeout, True, c.request is not None)
             started += 1
             if rc == 0:
                 c.fd = fd
@@ -249,21 +278,80 @@ class TcpProber:
             return d
         return at
 
+    def _send_request(self, fd: int, sock: socket.socket, token: int, ex: _Exchange, now: float) -> int:
+        """Send (the rest of) an exchange's request: -1 while it goes on, else errno."""
+        c = self._checks[token]
+        req = c.request or b""
+        while ex.sent < len(req):
+            try:
+                ex.sent += sock.send(req[ex.sent:], socket.MSG_NOSIGNAL)
+            except InterruptedError:
+                continue
+            except BlockingIOError:
+                ex.phase = _SENDING
+                return -1
+            except OSError as exc:
+                return exc.errno or errno.EIO
+        try:
+            self._epoll.modify(fd, _READ)  # type: ignore[union-attr]
+        except OSError as exc:
+            return exc.errno or errno.EIO
+        ex.phase = _READING
+        ex.answer = Answer()
+        # The answer has a deadline of its own, as the asyncio path gives it.
+        self._serial += 1
+        self._slots[fd] = (token, sock, self._serial, True)
+        heapq.heappush(self._heap, (now + c.timeout, self._serial, fd))
+        return -1
+
+    @staticmethod
+    def _read_answer(sock: socket.socket, answer: Answer) -> int:
+        """-1 while more is to come; 0 when the answer is complete (or the server closed);
+        errno when the connection failed before any byte of it came."""
+        while True:
+            try:
+                data = sock.recv(_READ_CHUNK)
+            except InterruptedError:
+                continue
+            except BlockingIOError:
+                return -1
+            except OSError as exc:
+                # A reset after part of the answer: what came is judged (as the asyncio path does).
+                return 0 if answer.buf else (exc.errno or errno.EIO)
+            if not data or answer.feed(data):
+                return 0
+
     def harvest(self, out: list, now: float = 0.0) -> int:
         """Append ``(token, errno)`` for every finished connect (for periodic checks, only those
-        to hand over: a quiet success is re-armed for ``now`` + period); returns how many ended."""
+        to hand over: a quiet success is re-armed for ``now`` + period); returns how many ended.
+        An exchange finishes when its answer is complete, not when it connects."""
         total = 0
         slots = self._slots
         while self._epoll is not None:
             events = self._epoll.poll(0, _BATCH)
             for fd, _ in events:
-                slot = slots.pop(fd, None)
+                slot = slots.get(fd)
                 if slot is None:
                     continue
                 token, sock, _, periodic = slot
-                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                ex = self._exchanges.get(fd)
+                if ex is not None and ex.phase == _READING:
+                    err = self._read_answer(sock, ex.answer)  # type: ignore[arg-type]
+                else:
+                    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if ex is None or ex.phase == _CONNECTING else 0
+                    c = self._checks.get(token) if periodic else None
+                    if err == 0 and c is not None and c.request is not None:
+                        if ex is None:
+                            ex = self._exchanges[fd] = _Exchange()
+                        err = self._send_request(fd, sock, token, ex, now)
+                if err == -1:
+                    continue  # the exchange goes on
+                del slots[fd]
+                ex = self._exchanges.pop(fd, None)
                 sock.close()  # also leaves the epoll set
                 if periodic:
+                    if err == 0 and ex is not None and ex.answer is not None:
+                        self._responses[token] = bytes(ex.answer.buf)
                     self._result(token, err, now, out)
                 else:
                     out.append((token, err))
@@ -277,7 +365,8 @@ class TcpProber:
         return slot is not None and slot[2] == serial
 
     def expire(self, now: float, out: list) -> None:
-        """Fail every connect whose deadline is <= ``now`` with ETIMEDOUT (appended to ``out``)."""
+        """Fail every connect whose deadline is <= ``now`` with ETIMEDOUT (appended to ``out``);
+        an exchange whose answer is late, with ETIME."""
         heap = self._heap
         while heap:
             at, serial, fd = heap[0]
@@ -289,10 +378,13 @@ class TcpProber:
             heapq.heappop(heap)
             token, sock, _, periodic = self._slots.pop(fd)
             sock.close()
+            # ETIME: connected, but the answer did not come in time; ETIMEDOUT: no connection.
+            ex = self._exchanges.pop(fd, None)
+            err = errno.ETIME if ex is not None and ex.answer is not None else errno.ETIMEDOUT
             if periodic:
-                self._result(token, errno.ETIMEDOUT, now, out)
+                self._result(token, err, now, out)
             else:
-                out.append((token, errno.ETIMEDOUT))
+                out.append((token, err))
 
     def next_deadline(self) -> float | None:
         """The earliest pending deadline, or None."""
@@ -309,6 +401,7 @@ class TcpProber:
         for _, sock, _, _ in self._slots.values():
             sock.close()
         self._slots.clear()
+        self._exchanges.clear()
         self._heap.clear()
         self._checks.clear()
         self._due.clear()

@@ -71,9 +71,11 @@ class Check:
     running: bool = False
     cancelled: bool = False
     task: asyncio.Task | None = None
-    # TCP_CHECK's target, resolved once: (family, packed address, port, packed bind address, bind port).
+    # A check the prober runs (TCP_CHECK, and HTTP_GET over plain HTTP with one url), its target
+    # resolved once: (family, packed address, port, packed bind address, bind port).
     target: tuple | None = None
     token: int = 0
+    exchange: Url | None = None  # the HTTP_GET url the prober fetches; None for a connect
 
 
 @dataclass
@@ -231,6 +233,8 @@ class CheckerService:
                 c.real = real
                 if isinstance(c.config, TcpCheck):
                     self._tcp_schedule(c)
+                elif self._exchange_url(c.config) is not None:
+                    self._tcp_schedule(c, self._exchange_url(c.config))
                 else:
                     self._due.push(c.state.next_at, c)
         self._apply_suspension()
@@ -248,9 +252,18 @@ class CheckerService:
             asyncio.get_running_loop().add_reader(self._prober.fileno(), self._tcp_ready)
         return self._prober
 
-    def _tcp_schedule(self, c: Check) -> None:
+    @staticmethod
+    def _exchange_url(chk: Any) -> Url | None:
+        """The url of an HTTP_GET the prober can run itself: plain HTTP and one url (TLS, and
+        keepalived's url-by-url recovery over several, stay on the asyncio path)."""
+        if isinstance(chk, HttpCheck) and not chk.tls and len(chk.urls) <= 1:
+            return chk.urls[0] if chk.urls else Url()
+        return None
+
+    def _tcp_schedule(self, c: Check, exchange: Url | None = None) -> None:
         chk, rs = c.config, c.real.rs
         ip = chk.connect_ip or rs.address
+        c.exchange = exchange
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
         bind = socket.inet_pton(family, chk.bindto) if chk.bindto else None
         c.target = (family, socket.inet_pton(family, ip), chk.connect_port or rs.port or 0, bind, chk.bind_port or 0)
@@ -261,8 +274,9 @@ class CheckerService:
             self._next_token += 1
         self._tokens[c.token] = c
         family, addr, port, bind, bind_port = c.target
+        request = probes.http_request(chk, exchange, ip) if exchange is not None else None
         self._prober_ready().schedule(c.token, family, addr, port, chk.connect_timeout, chk.delay_loop,
-                                      c.state.next_at, bind, bind_port, not c.state.up)
+                                      c.state.next_at, bind, bind_port, not c.state.up, request)
 
     @staticmethod
     def _reported(c: Check) -> bool:
@@ -417,6 +431,9 @@ class CheckerService:
             c = tokens.get(token)
             if c is None:
                 continue  # its server left the config while the connect was under way
+            if c.exchange is not None:
+                self._finish(c, *self._http_verdict(c, err))
+                continue
             if err == 0:
                 self._finish(c, True, c.label + ": connected")
                 continue
@@ -425,6 +442,22 @@ class CheckerService:
                    else f"connect failed: {os.strerror(err)}")
             self._finish(c, False, f"TCP_CHECK {_host(chk.connect_ip or c.real.rs.address)}:"
                                    f"{chk.connect_port or c.real.rs.port or 0}: {why}")
+
+    def _http_verdict(self, c: Check, err: int) -> tuple[bool, str]:
+        """An exchange's run as the asyncio path words it: the answer judged, or what failed."""
+        chk, url = c.config, c.exchange
+        ip = chk.connect_ip or c.real.rs.address
+        what = probes.http_what(chk, url, ip, chk.connect_port or c.real.rs.port or 0)
+        if err == 0:
+            return probes.judge(url, what, self._prober.response(c.token))
+        if err == errno.ETIMEDOUT:
+            return False, f"{what}: connect timed out after {chk.connect_timeout:g}s"
+        if err == errno.ETIME:
+            return False, f"{what}: no complete answer within {chk.connect_timeout:g}s"
+        exc = OSError(err, os.strerror(err))
+        if err in (errno.ECONNRESET, errno.EPIPE):
+            return False, f"{what}: {exc.__class__.__name__}: {exc}"
+        return False, f"{what}: connect failed: {exc.strerror}"
 
     def record_lateness(self) -> None:
         """Keep how late each check started (bench/checker_scale.py)."""
