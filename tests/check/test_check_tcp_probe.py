@@ -310,3 +310,30 @@ def test_exchange_failures_name_the_phase(tp):
         silent.close()
         for c in conns:
             c.close()
+
+
+def test_checked_connections_leave_no_time_wait(tp):
+    """Closed with a reset: at thousands of checks a second, TIME_WAIT entries would fill the table."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ss") is None:
+        pytest.skip("needs ss")
+    family, addr = _packed("127.0.0.1")
+    srv, conns = _http_server(b"")  # accepts and closes, as a real server does
+    port = srv.getsockname()[1]
+    p = tp.TcpProber()
+    try:
+        for token in range(5):
+            p.schedule(token, family, addr, port, 1.0, 0.05, time.monotonic())
+        _drive(p, 0.3)
+        assert all(p.runs(t) >= 3 for t in range(5))
+        time.sleep(0.1)
+        out = subprocess.run(["ss", "-Htan", "state", "time-wait", f"( dport = :{port} )"],
+                             capture_output=True, text=True).stdout
+        assert out.strip() == ""
+    finally:
+        p.close()
+        srv.close()
+        for c in conns:
+            c.close()

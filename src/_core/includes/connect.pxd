@@ -36,6 +36,10 @@ cdef extern from "sys/socket.h" nogil:
         SO_ERROR
         SO_REUSEADDR
         MSG_NOSIGNAL
+        SO_LINGER
+    struct linger:
+        int l_onoff
+        int l_linger
     ctypedef long ssize_t
     int socket(int domain, int type, int protocol)
     ssize_t send(int fd, const void *buf, size_t n, int flags)
