@@ -84,7 +84,10 @@ class AddressManager:
 
     async def take(self) -> list[str]:
         """Add every VIP; returns the ones newly added. The VIPs go in on this thread, at once
-        (the announcement waits for them); routes, rules and strict mode's table follow."""
+        (the announcement waits for them); routes and rules follow. In strict mode without
+        ``accept`` the drop rule comes first, so a VIP is never answered, not even briefly."""
+        if self.block:
+            await in_netlink_thread(self._block, True)
         done = []
         for v in self.vips:
             key = _key(v, self.interface)
@@ -98,7 +101,7 @@ class AddressManager:
                 continue
             self.added.add(key)
             done.append(f"{v.address}/{v.prefix}")
-        if self.routes or self.rules or self.block:
+        if self.routes or self.rules:
             await in_netlink_thread(self._take_rest)
         return done
 
@@ -108,12 +111,11 @@ class AddressManager:
                 self._route(ipr, "add", r)
             for r in self.rules:
                 self._rule(ipr, r)
-        if self.block:
-            self._block(True)
 
     async def release(self) -> list[str]:
-        """Remove what we added (and nothing else): rules and routes first, then the VIPs."""
-        if self.blocked or self.added_rules or self.added_routes:
+        """Remove what we added (and nothing else): rules and routes first, then the VIPs, and
+        strict mode's drop rule last (the VIPs are gone before their traffic is let through)."""
+        if self.added_rules or self.added_routes:
             await in_netlink_thread(self._release_rest)
         done = []
         for dev, addr, prefix in sorted(self.added):
@@ -123,6 +125,8 @@ class AddressManager:
             except OSError:
                 pass  # already gone
         self.added.clear()
+        if self.blocked:
+            await in_netlink_thread(self._block, False)
         return done
 
     def close(self) -> None:
@@ -131,8 +135,6 @@ class AddressManager:
             self._fast = None
 
     def _release_rest(self) -> None:
-        if self.blocked:
-            self._block(False)
         with IPRoute() as ipr:
             for rule in reversed(self.added_rules):
                 try:
