@@ -314,11 +314,11 @@ def test_exchange_failures_name_the_phase(tp):
 
 def test_checked_connections_leave_no_time_wait(tp):
     """Closed with a reset: at thousands of checks a second, TIME_WAIT entries would fill the table."""
-    import shutil
     import subprocess
 
-    if shutil.which("ss") is None:
-        pytest.skip("needs ss")
+    from support.requires import need_binary
+
+    need_binary("ss")
     family, addr = _packed("127.0.0.1")
     srv, conns = _http_server(b"")  # accepts and closes, as a real server does
     port = srv.getsockname()[1]
