@@ -28,7 +28,7 @@ from lvsfast import heap
 from lvsfast.check import probes, protocols
 from lvsfast.check.quorum import Quorum, QuorumChange
 from lvsfast.check.state import CheckState, Timing
-from lvsfast.check.tcp_probe import CONNECTED, TcpProber
+from lvsfast.check.tcp_probe import TcpProber
 from lvsfast.check.timer_queue import TimerQueue
 from lvsfast.config.model import (Config, DnsCheck, FileCheck, HttpCheck, MiscCheck, PingCheck, RealServer, SmtpCheck,
                                   TcpCheck, UdpCheck, Url, VirtualServer)
@@ -232,9 +232,9 @@ class CheckerService:
             for c in real.checks:
                 c.real = real
                 if isinstance(c.config, TcpCheck):
-                    self._tcp_schedule(c)
-                elif self._exchange_url(c.config) is not None:
-                    self._tcp_schedule(c, self._exchange_url(c.config))
+                    self._prober_schedule(c)
+                elif (url := self._exchange_url(c.config)) is not None:
+                    self._prober_schedule(c, url)
                 else:
                     self._due.push(c.state.next_at, c)
         self._apply_suspension()
@@ -260,7 +260,7 @@ class CheckerService:
             return chk.urls[0] if chk.urls else Url()
         return None
 
-    def _tcp_schedule(self, c: Check, exchange: Url | None = None) -> None:
+    def _prober_schedule(self, c: Check, exchange: Url | None = None) -> None:
         chk, rs = c.config, c.real.rs
         ip = chk.connect_ip or rs.address
         c.exchange = exchange
