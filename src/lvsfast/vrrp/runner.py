@@ -20,7 +20,9 @@ from pyroute2.netlink.exceptions import NetlinkError
 from lvsfast.scripts import ScriptError, check_script, run_script
 from lvsfast.vrrp import ah
 from lvsfast.vrrp.addresses import AddressManager, ensure_vmac, in_netlink_thread, remove_link
+from lvsfast.vrrp.deadline import DeadlineTimer
 from lvsfast.vrrp.garp import GarpSchedule
+from lvsfast.vrrp.link_watch import Changes, LinkWatch
 from lvsfast.vrrp.machine import (Action, Advert, Announce, Fault, ForceState, Machine, PriorityChange, Recover,
                                   ReleaseAddresses, SendAdvert, Start, State, Stop, TakeAddresses, Tick, Transition)
 from lvsfast.vrrp.spec import InstanceSpec, ScriptSpec
@@ -31,10 +33,12 @@ from lvsfast.vrrp.transport import FrameSender, VrrpTransport
 from lvsfast.vrrp.wire import AdvertBuilder, Receiver, build_garp, build_na
 from lvsfast.vrrp.wire_types import AUTH_AH
 
-# How early a loop timer may fire (libuv counts milliseconds).
-TIMER_SLACK = 0.001
-
 log = logging.getLogger("lvsfast.vrrp")
+
+# Links and VIPs are watched through rtnetlink notifications; these full passes only back them up.
+LINK_RESYNC = 5.0
+VIP_RESYNC = 5.0
+LINK_POLL = 0.05  # without notifications
 
 Emit = Callable[..., None]
 
@@ -61,7 +65,7 @@ class Instance:
         self.link: Link | None = None
         self.builders: list[tuple[str, AdvertBuilder]] = []
         self.senders: dict[str, FrameSender] = {}
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: DeadlineTimer | None = None  # the machine's deadlines (adverts, master down)
         self.garp_timer: asyncio.TimerHandle | None = None
         self.ops: asyncio.Queue = asyncio.Queue()
         self.worker: asyncio.Task | None = None
@@ -118,29 +122,18 @@ class Instance:
         self._arm()
 
     def _arm(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        deadline = self.machine.next_deadline()
-        if deadline is not None:
-            self.timer = loop.call_at(deadline, self._fire)
+        if self.timer is None:
+            self.timer = DeadlineTimer(asyncio.get_running_loop(), self._fire)
+        self.timer.at(self.machine.next_deadline())
         self._arm_garp()
 
     def _fire(self) -> None:
-        self.timer = None
         if self.machine.state is State.BACKUP and self.link is not None:
-            # The loop runs due timers before it polls sockets: after a stall (a busy core, GC),
-            # adverts that arrived in time are still unread. Read them first, so a late loop is
-            # not taken for a dead master.
+            # After a stall (a busy core, GC) the deadline and adverts that arrived in time can be
+            # ready in the same poll, the deadline first. Read the adverts first, so a late loop
+            # is not taken for a dead master.
             self.engine._readable(self.link)
-        now = self.engine.now()
-        deadline = self.machine.next_deadline()
-        if deadline is not None and 0 < deadline - now <= TIMER_SLACK:
-            # The loop's timers have millisecond resolution and may fire up to a millisecond
-            # early. Taken as early, each advert at advert_int 0.01 cost two or three wake-ups.
-            now = deadline
-        self.feed(Tick(now))
+        self.feed(Tick(self.engine.now()))
 
     def send(self, priority: int) -> None:
         if self.link is None:
@@ -176,10 +169,12 @@ class Instance:
             log.info("(%s) removed %s", self.spec.name, ", ".join(removed))
 
     def _arm_garp(self) -> None:
+        when = self.garp.next_deadline()
         if self.garp_timer is not None:
+            if self.garp_timer.when() == when:
+                return  # every apply() lands here: re-arming an unchanged timer cost more than the advert
             self.garp_timer.cancel()
             self.garp_timer = None
-        when = self.garp.next_deadline()
         if when is not None:
             self.garp_timer = asyncio.get_running_loop().call_at(when, self._announce)
 
@@ -245,7 +240,7 @@ class Instance:
             except asyncio.TimeoutError:
                 pass
         if self.timer:
-            self.timer.cancel()
+            self.timer.close()
         if self.garp_timer:
             self.garp_timer.cancel()
         done = asyncio.Event()
@@ -310,7 +305,9 @@ class Engine:
 
     @staticmethod
     def now() -> float:
-        return asyncio.get_running_loop().time()
+        # The precise clock, not the loop's cached millisecond time: the deadlines it feeds are
+        # kept by DeadlineTimer to the microsecond. Both are CLOCK_MONOTONIC.
+        return time.monotonic()
 
     async def start(self) -> None:
         await self.add(self.specs)
@@ -439,9 +436,7 @@ class Engine:
     # ---- tracking --------------------------------------------------------------------------
 
     def _start_tracking(self) -> None:
-        ifaces = {t.name for i in self.instances.values() for t in i.spec.tracks if t.kind == "interface"}
-        ifaces |= {i.spec.interface for i in self.instances.values()}
-        self.tasks.append(asyncio.create_task(self._watch_interfaces(sorted(ifaces))))
+        self.tasks.append(asyncio.create_task(self._watch_links()))
         wanted = {t.name for i in self.instances.values() for t in i.spec.tracks if t.kind == "script"}
         for name in sorted(wanted):
             if name in self.scripts:
@@ -459,18 +454,59 @@ class Engine:
                     (kind == "interface" and name == inst.spec.interface):
                 inst.track(kind, name, ok, value)
 
-    async def _watch_interfaces(self, names: list[str]) -> None:
-        while True:
-            for name in names:
-                try:
-                    with open(f"/sys/class/net/{name}/carrier") as f:
-                        up = f.read().strip() == "1"
-                    with open(f"/sys/class/net/{name}/operstate") as f:
-                        up = up and f.read().strip() in ("up", "unknown")
-                except OSError:
-                    up = False
-                self._broadcast("interface", name, up)
-            await asyncio.sleep(0.05)
+    def _watched_interfaces(self) -> set[str]:
+        names = {t.name for i in self.instances.values() for t in i.spec.tracks if t.kind == "interface"}
+        return names | {i.spec.interface for i in self.instances.values()}
+
+    def _refresh_interfaces(self, changed: set[str] | None) -> None:
+        """Re-read the state of the watched interfaces in ``changed`` (None: all of them)."""
+        names = self._watched_interfaces()
+        for name in sorted(names if changed is None else names & changed):
+            try:
+                with open(f"/sys/class/net/{name}/carrier", "rb", buffering=0) as f:
+                    up = f.read().strip() == b"1"
+                with open(f"/sys/class/net/{name}/operstate", "rb", buffering=0) as f:
+                    up = up and f.read().strip() in (b"up", b"unknown")
+            except OSError:
+                up = False
+            self._broadcast("interface", name, up)
+
+    def _repair_vips(self, deleted: set[str] | None) -> None:
+        """A VIP deleted behind our back while master is put back (and announced again)."""
+        for inst in self.instances.values():
+            if inst.machine.state is not State.MASTER or not inst.addresses.vips:
+                continue
+            if deleted is not None and not any(_spelling(v.address) in deleted for v in inst.addresses.vips):
+                continue
+
+            async def repair(inst=inst) -> None:
+                back = await inst.addresses.repair()
+                if back:
+                    log.warning("(%s) VIP %s had disappeared; put back", inst.spec.name, ", ".join(back))
+                    inst.garp.became_master(self.now())
+                    inst._arm_garp()
+            inst.ops.put_nowait(repair)
+
+    def _link_changes(self, changes: Changes) -> None:
+        self._refresh_interfaces(None if changes.everything else changes.links)
+        if changes.everything or changes.deleted:
+            self._repair_vips(None if changes.everything else changes.deleted)
+
+    async def _watch_links(self) -> None:
+        # Notifications drive both; the slow full pass is a safety net, not the mechanism. Without
+        # a notification socket (it cannot fail as root, but) fall back to polling interfaces.
+        try:
+            watch: LinkWatch | None = LinkWatch(self._link_changes)
+        except OSError as exc:
+            log.warning("no link notifications (%s): polling interfaces", exc)
+            watch = None
+        try:
+            while True:
+                self._refresh_interfaces(None)
+                await asyncio.sleep(LINK_RESYNC if watch else LINK_POLL)
+        finally:
+            if watch is not None:
+                watch.close()
 
     async def _run_track_script(self, s: ScriptSpec) -> None:
         try:
@@ -516,18 +552,9 @@ class Engine:
             await asyncio.sleep(1)
 
     async def _watch_vips(self) -> None:
-        # A VIP deleted behind our back while master is put back (and announced again).
         while True:
-            await asyncio.sleep(1)
-            for inst in self.instances.values():
-                if inst.machine.state is State.MASTER and inst.addresses.vips:
-                    async def repair(inst=inst) -> None:
-                        back = await inst.addresses.repair()
-                        if back:
-                            log.warning("(%s) VIP %s had disappeared; put back", inst.spec.name, ", ".join(back))
-                            inst.garp.became_master(self.now())
-                            inst._arm_garp()
-                    inst.ops.put_nowait(repair)
+            await asyncio.sleep(VIP_RESYNC)
+            self._repair_vips(None)
 
     # ---- stop and status -------------------------------------------------------------------
 
@@ -556,6 +583,12 @@ class Engine:
             "instances": {n: i.status() for n, i in self.instances.items()},
             "counters": {f"{k[0]}/IPv{k[1]}": l.receiver.counters() for k, l in self.links.items()},
         }
+
+
+def _spelling(address: str) -> str:
+    """An address as rtnetlink notifications spell it (inet_ntop's canonical form)."""
+    fam = socket.AF_INET6 if ":" in address else socket.AF_INET
+    return socket.inet_ntop(fam, socket.inet_pton(fam, address.split("/")[0]))
 
 
 def _process_table() -> list[tuple[str, list[str]]]:
