@@ -242,6 +242,8 @@ def test_a_flip_rebuilds_only_its_virtual_server_and_matches_a_full_rebuild():
         (ka,) = [k for k in after.dests if k.address == "192.0.2.100"]
         assert after.dests[kb] is before.dests[kb]  # the other virtual server's objects, untouched
         assert after.dests[ka] is not before.dests[ka]
+        # The table says it was made from the one the backend got last, and where it differs.
+        assert after.changed_since(before) == {ka}
         svc._stale_vs = None  # what rebuilding everything gives
         assert svc.healthy_table() == after
 

@@ -101,3 +101,30 @@ def test_ipvs_apply_diffs_only_changed_services_and_removes_owned_on_close() -> 
 
     asyncio.run(scenario())
     assert len(fake.batches[-1]) == 2  # close removed the two services still owned
+
+
+def test_ipvs_apply_follows_a_delta_from_the_table_it_applied_and_ignores_a_stale_one() -> None:
+    import asyncio
+
+    from lvsfast.dataplane.model import Delta
+    from lvsfast.ipvs.backend import IPVSBackend
+
+    keys = [ServiceKey(4, "tcp", f"10.0.0.{i}", 80) for i in range(1, 5)]
+    d = DestKey("10.1.0.1", 80)
+    base = Table({k: Service(k, "wrr") for k in keys}, {k: {d: Dest(d)} for k in keys})
+    b = IPVSBackend(family_id=0x23)
+    b._sock = FakeSocket()  # type: ignore[assignment]
+
+    async def scenario() -> None:
+        await b.apply(base)
+        # Made from base, naming keys[0] and keys[3] (removed): only those are looked at.
+        services = {k: base.services[k] for k in keys[:3]}
+        dests = {**{k: base.dests[k] for k in keys[:3]}, keys[0]: {d: Dest(d, weight=5)}}
+        t1 = Table(services, dests, Delta(base, frozenset({keys[0], keys[3]})))
+        assert [str(op) for op in await b.apply(t1)] == ["edit_dest TCP 10.0.0.1:80 -> 10.1.0.1:80",
+                                                         "del_service TCP 10.0.0.4:80"]
+        # A delta whose base is not what was applied last is only a table: everything is compared.
+        t2 = Table(services, {**dests, keys[1]: {d: Dest(d, weight=7)}}, Delta(base, frozenset({keys[2]})))
+        assert [str(op) for op in await b.apply(t2)] == ["edit_dest TCP 10.0.0.2:80 -> 10.1.0.1:80"]
+
+    asyncio.run(scenario())

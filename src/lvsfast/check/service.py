@@ -33,7 +33,7 @@ from lvsfast.check.timer_queue import TimerQueue
 from lvsfast.config.model import (Config, DnsCheck, FileCheck, HttpCheck, MiscCheck, PingCheck, RealServer, SmtpCheck,
                                   TcpCheck, UdpCheck, Url, VirtualServer)
 from lvsfast.dataplane import from_config
-from lvsfast.dataplane.model import Dest, DestKey, ServiceKey, Table, canonical_address
+from lvsfast.dataplane.model import Delta, Dest, DestKey, ServiceKey, Table, canonical_address
 from lvsfast.dataplane.pool import Override, Pool
 from lvsfast.scripts import ScriptError, check_script, run_script
 
@@ -119,6 +119,9 @@ class CheckerService:
         self._per_config: tuple[Config, Table, frozenset, dict] | None = None
         self._vs_names: list[tuple[str, VirtualServer]] = []
         self._reals_by_vs: dict[str, list[Real]] = {}
+        self._vs_by_name: dict[str, VirtualServer] = {}
+        self._healthy_last: Table | None = None  # what healthy_table() returned last
+        self._vs_disjoint = False  # no two virtual servers share a service key
         self._master: dict[str, bool] = {}
         self._quorum: dict[str, Quorum] = {}
         # Set to a list to record how late each check started (bench/checker_scale.py).
@@ -613,26 +616,50 @@ class CheckerService:
                         timeouts[(k, DestKey(canonical_address(address), port or k.port))] = drain
             self._per_config = (self.config, from_config.full_table(self.config), frozenset(timeouts), timeouts)
             self._vs_names = [(vs.name, vs) for vs in self.config.virtual_servers]
+            self._vs_by_name = {vs.name: vs for vs in self.config.virtual_servers}
         return self._per_config[1:]
 
     def healthy_table(self) -> Table:
+        """The table as the checks leave it. After a check result only the virtual servers it
+        touched are rebuilt, and the table says so (a Delta from the last one), so a backend
+        that applied the last one diffs only them: one flip costs its virtual server, not the
+        table."""
         assert self.config is not None
         full = self._config_parts()[0]
         stale = self._stale_vs
-        if stale is None:
+        self._stale_vs = set()
+        last = self._healthy_last
+        if stale is not None and last is not None and last.services is full.services and self._vs_disjoint:
+            dests = dict(last.dests)
+            changed: set[ServiceKey] = set()
+            for name in stale:
+                vs = self._vs_by_name.get(name)
+                old = self._vs_dests.get(name, {})
+                mine = {} if vs is None else self._healthy_dests(vs, full, self._reals_by_vs.get(name, []))
+                self._vs_dests[name] = mine
+                for key in old.keys() - mine.keys():
+                    dests.pop(key, None)
+                    changed.add(key)
+                dests.update(mine)
+                changed.update(mine)
+            table = Table(full.services, dests, Delta(last, frozenset(changed)))
+        else:
             # Everything again (a load): the real servers by virtual server, too.
             self._vs_dests.clear()
             self._reals_by_vs = {}
             for real in self.reals.values():
                 self._reals_by_vs.setdefault(real.vs.name, []).append(real)
-        dests: dict[ServiceKey, dict[DestKey, Dest]] = {}
-        for name, vs in self._vs_names:
-            mine = self._vs_dests.get(name)
-            if mine is None or stale is None or name in stale:
+            dests = {}
+            per_vs = 0
+            for name, vs in self._vs_names:
                 mine = self._vs_dests[name] = self._healthy_dests(vs, full, self._reals_by_vs.get(name, []))
-            dests.update(mine)
-        self._stale_vs = set()
-        return Table(full.services, dests)
+                dests.update(mine)
+                per_vs += len(mine)
+            # Two virtual servers on one service key (the later wins): rebuild in full each time.
+            self._vs_disjoint = per_vs == len(dests)
+            table = Table(full.services, dests)
+        self._healthy_last = table
+        return table
 
     def _healthy_dests(self, vs: VirtualServer, full: Table,
                        reals: list[Real]) -> dict[ServiceKey, dict[DestKey, Dest]]:

@@ -6,7 +6,7 @@ as the kernel allows. A service whose key changes is a different service.
 """
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import AbstractSet, Literal, NamedTuple
 
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table
 
@@ -28,7 +28,7 @@ class Op(NamedTuple):
         return f"{self.kind} {self.service}{tail}"
 
 
-def diff(current: Table, desired: Table, *, owned: frozenset[ServiceKey] | None = None) -> list[Op]:
+def diff(current: Table, desired: Table, *, owned: AbstractSet[ServiceKey] | None = None) -> list[Op]:
     """Operations, in a safe order, to make ``current`` equal ``desired``.
 
     ``owned`` limits deletions of whole services to those lvsfast owns (None: every service in

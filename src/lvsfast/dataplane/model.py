@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import weakref
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -84,12 +85,45 @@ class Service:
     persistence_engine: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+class Delta:
+    """How a table was made from another: equal to ``base`` but for the services in ``keys``.
+
+    A hint, never the truth: a backend that last applied exactly ``base`` (the same object)
+    diffs only ``keys``; any other backend compares the tables. The base is held weakly, so a
+    chain of deltas keeps no old tables alive. Pickled, the hint is dropped.
+    """
+
+    __slots__ = ("_base", "keys")
+
+    def __init__(self, base: "Table", keys: frozenset) -> None:
+        self._base = weakref.ref(base)
+        self.keys = keys
+
+    def base(self) -> "Table | None":
+        return self._base()
+
+    def __reduce__(self):
+        return (_no_delta, ())
+
+
+def _no_delta() -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Table:
     """The whole desired table: service -> its real servers by key."""
 
     services: Mapping[ServiceKey, Service] = field(default_factory=dict)
     dests: Mapping[ServiceKey, Mapping[DestKey, Dest]] = field(default_factory=dict)
+    delta: Delta | None = field(default=None, compare=False, repr=False)
+
+    def changed_since(self, base: "Table | None") -> frozenset | None:
+        """The services that may differ from ``base``, when this table says so; else None."""
+        d = self.delta
+        if d is None or base is None or d.base() is not base:
+            return None
+        return d.keys
 
     def with_dest(self, skey: ServiceKey, dest: Dest) -> "Table":
         dests = dict(self.dests)

@@ -122,6 +122,8 @@ class Pool:
     def table(self) -> Table:
         """The healthy table with the overrides and drains on top. A service neither touches
         keeps the healthy table's own objects (backends skip what they applied last time)."""
+        if not self.overrides and not self.draining:
+            return self.healthy  # the very table, delta hint included
         services: Mapping[ServiceKey, Service] = self.healthy.services
         dests: dict[ServiceKey, Mapping[DestKey, Dest]] = dict(self.healthy.dests)
         for skey in {s for s, _ in self.overrides} | {s for s, _ in self.draining}:

@@ -19,7 +19,7 @@ import dataclasses
 import gc
 import errno
 import os
-from typing import Iterable
+from typing import AbstractSet, Iterable
 
 from lvsfast.dataplane.backend import BackendError
 from lvsfast.dataplane.diff import Op, diff
@@ -93,7 +93,7 @@ def _split(t: Table, fwmark: bool) -> Table:
     return Table({k: t.services[k] for k in keys}, {k: t.dests[k] for k in keys if k in t.dests})
 
 
-def _diff(current: Table, desired: Table, owned: frozenset[ServiceKey]) -> list[Op]:
+def _diff(current: Table, desired: Table, owned: AbstractSet[ServiceKey]) -> list[Op]:
     """dataplane.diff, run apart for fwmark and address services: diff sorts removals by
     ServiceKey, and a fwmark key (address None) does not order against an address key."""
     ops = diff(_split(current, True), _split(desired, True), owned=owned) + diff(
@@ -115,6 +115,9 @@ class IPVSBackend:
         self._owned: set[ServiceKey] = set()
         # kernel key -> (Service, dests mapping) objects of the last successful apply
         self._applied: dict[ServiceKey, tuple[Service, object]] = {}
+        # The desired table of the last successful apply, while _applied matches it exactly: a
+        # table made from it by a delta is diffed only where the delta says.
+        self._last: Table | None = None
 
     # ---- plumbing ------------------------------------------------------------------------
 
@@ -156,6 +159,7 @@ class IPVSBackend:
         except OSError as e:
             raise BackendError(f"IPVS: reading the kernel's table failed: {e}") from e
         self._known = table
+        self._last = None
         return Table(dict(table.services), {k: dict(v) for k, v in table.dests.items()})
 
     async def dest_states(self, key: ServiceKey) -> list[wire.DestState]:
@@ -171,6 +175,7 @@ class IPVSBackend:
         """Forget what we think the kernel holds; the next apply reads it again."""
         self._known = None
         self._applied.clear()
+        self._last = None
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -298,7 +303,11 @@ class IPVSBackend:
         want_dests: dict[ServiceKey, dict[DestKey, Dest]] = {}
         sources: dict[ServiceKey, tuple[Service, object]] = {}
         seen: set[ServiceKey] = set()
-        for key, svc in desired.services.items():
+        hint = desired.changed_since(self._last)
+        self._last = None  # until this apply has succeeded
+        wanted = desired.services
+        candidates = wanted.items() if hint is None else [(k, wanted[k]) for k in hint if k in wanted]
+        for key, svc in candidates:
             inner = desired.dests.get(key, _NO_DESTS)
             ckey = canonical_key(key)
             seen.add(ckey)
@@ -308,14 +317,17 @@ class IPVSBackend:
             want_services[ckey] = canonical_service(svc)
             want_dests[ckey] = {dk: canonical_dest(d) for dk, d in inner.items()}
             sources[ckey] = (svc, inner)
-        gone = [k for k in self._owned if k not in seen]
+        if hint is None:
+            gone = [k for k in self._owned if k not in seen]
+        else:
+            gone = [ck for ck in {canonical_key(k) for k in hint if k not in wanted} if ck in self._owned and ck not in seen]
         known = self._known
         assert known is not None
         keys = [k for k in (*want_services, *gone) if k in known.services]
         current = Table({k: known.services[k] for k in keys}, {k: known.dests.get(k, {}) for k in keys})
         # Services we want are ours from now on (adopted if they already exist).
         self._owned.update(want_services)
-        ops = _diff(current, Table(want_services, want_dests), frozenset(self._owned))
+        ops = _diff(current, Table(want_services, want_dests), self._owned)
         failures = self._send(sock, ops) if ops else []
         if failures:
             self._known = None
@@ -326,6 +338,7 @@ class IPVSBackend:
         applied.update(sources)
         for k in gone:
             applied.pop(k, None)
+        self._last = desired
         return ops
 
     async def apply_ops(self, ops: list[Op]) -> list[Op]:
@@ -336,6 +349,7 @@ class IPVSBackend:
             await self.read()
         canon = [op._replace(service=canonical_key(op.service), svc=canonical_service(op.svc) if op.svc else None,
                              dest=canonical_dest(op.dest) if op.dest else None) for op in ops]
+        self._last = None
         for op in canon:
             self._applied.pop(op.service, None)
             if op.kind in ("add_service", "edit_service"):
@@ -350,6 +364,7 @@ class IPVSBackend:
         """Delete these services (and their real servers) from the kernel."""
         sock = await self.open()
         ops = [Op("del_service", canonical_key(k)) for k in keys]
+        self._last = None
         for op in ops:
             self._applied.pop(op.service, None)
         failures = self._send(sock, ops)

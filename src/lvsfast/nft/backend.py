@@ -44,8 +44,18 @@ def check(desired: Table) -> list[str]:
 
 
 def changed_part(current: Table, desired: Table) -> tuple[Table, Table]:
-    """The services that differ, from each side. Identity first: Table.with_dest shares unchanged
+    """The services that differ, from each side. A table made from ``current`` by a delta names
+    them (the cost is the change's); otherwise identity first: Table.with_dest shares unchanged
     services' dicts, so a one-server change costs a pass over services, not over real servers."""
+    hint = desired.changed_since(current)
+    if hint is not None:
+        # Made from the very table we hold: only the services it names can differ.
+        keys = [k for k in hint if k in current.services or k in desired.services]
+
+        def cut(t: Table) -> Table:
+            return Table({k: t.services[k] for k in keys if k in t.services},
+                         {k: t.dests.get(k, {}) for k in keys if k in t.services})
+        return cut(current), cut(desired)
     keys = []
     cs, cd = current.services, current.dests
     if cs is not desired.services:
