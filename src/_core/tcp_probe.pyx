@@ -9,6 +9,7 @@
 # A periodic check may be an exchange (HTTP_GET): given a request, the prober sends it once
 # connected and reads the answer until it is complete (check.http_answer.Answer) or the server
 # closes; every run is handed over with the answer in response(), for the caller to judge.
+from libc.math cimport fmod
 from libc.errno cimport EAGAIN, EINPROGRESS, EINTR, ETIME, ETIMEDOUT, errno
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy, memset
@@ -491,15 +492,20 @@ cdef class TcpProber:
         c.runs += 1
         c.fd = -1
         if err == 0 and not c.report and not c.exchange:
-            self._push_due(token, now + c.period)
+            # On its own slot (due + period, or the first slot after now when more than a period
+            # late), not one period after it ended: checks a busy moment delayed together would
+            # otherwise stay together, and such clumps grow until their start is 100 ms late.
+            self._push_due(token, now + c.period - fmod(now - c.due, c.period) if now > c.due else c.due + c.period)
             return 0
         c.waiting = 1
         out.append((token, err))
         return 0
 
-    def tick(self, double now, list out, int limit=256):
-        """Start the checks due by ``now`` (at most ``limit``; returns how many) and fail the
-        connects past their deadline. Results to hand over are appended to ``out``."""
+    def tick(self, double now, list out, int limit=256, double ahead=0.0):
+        """Start the checks due by ``now`` + ``ahead`` (at most ``limit``; returns how many) and
+        fail the connects past their deadline (by ``now``). Results to hand over are appended to
+        ``out``. ``ahead`` is the caller's clock resolution: a loop whose timers count
+        milliseconds would otherwise spin for the millisecond before each due check."""
         cdef Due *top
         cdef Check *c
         cdef sockaddr_in6 sa, sb
@@ -511,7 +517,7 @@ cdef class TcpProber:
             if not self._due_live(top):
                 self._pop_due()
                 continue
-            if top.at > now:
+            if top.at > now + ahead:
                 break
             token = top.token
             if self.lateness is not None and len(self.lateness) < self.max_late_samples:

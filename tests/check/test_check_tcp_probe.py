@@ -337,3 +337,35 @@ def test_checked_connections_leave_no_time_wait(tp):
         srv.close()
         for c in conns:
             c.close()
+
+
+def test_periodic_check_keeps_its_phase_when_started_late(tp):
+    """A quiet success is re-armed on its own slot (due + period), not a period after it ran:
+    checks delayed together by a busy moment must not stay together."""
+    family, addr = _packed("127.0.0.1")
+    with _listener(backlog=128) as srv:
+        port = srv.getsockname()[1]
+        p = tp.TcpProber()
+        ep = select.epoll()
+        ep.register(p.fileno(), select.EPOLLIN)
+
+        def run_at(now: float) -> None:
+            out: list = []
+            assert p.tick(now, out) == 1
+            ep.poll(1.0)
+            p.harvest(out, now + 0.005)
+            assert out == []
+
+        try:
+            t0 = time.monotonic() + 10  # the prober takes the caller's clock as it is
+            p.schedule(0, family, addr, port, 1.0, 0.1, t0)
+            out: list = []
+            assert p.tick(t0 - 0.002, out, 256, 0.001) == 0  # not yet due within the resolution
+            run_at(t0 + 0.03)  # 30 ms late
+            assert p.next_wake() == pytest.approx(t0 + 0.1)
+            run_at(t0 + 0.35)  # more than a period late: the first slot after it
+            assert p.next_wake() == pytest.approx(t0 + 0.4)
+            assert p.tick(t0 + 0.3995, out, 256, 0.001) == 1  # due within the next millisecond
+        finally:
+            ep.close()
+            p.close()

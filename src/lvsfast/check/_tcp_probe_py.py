@@ -3,8 +3,9 @@
 
 One-shot: :meth:`TcpProber.start` a connect, :meth:`~TcpProber.harvest` / :meth:`~TcpProber.expire`
 its result. Periodic: :meth:`~TcpProber.schedule` a check once; :meth:`~TcpProber.tick` starts
-the due ones, and a quiet success is re-armed one period on by the prober itself, so the caller
-hears only of failures and of the results it asked for (report mode). A periodic check given
+the due ones, and a quiet success is re-armed on its next slot (one period after it was due) by
+the prober itself, so the caller hears only of failures and of the results it asked for (report
+mode). A periodic check given
 a request is an exchange (HTTP_GET): once connected the request is sent and the answer read until
 it is complete or the server closes; every run is handed over, its answer in ``response()``.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import heapq
+import math
 import select
 import socket
 import struct
@@ -66,6 +68,7 @@ class _Check:
     fd: int = -1
     serial: int = 0
     runs: int = 0
+    due: float = 0.0  # when the current or last run was due
     request: bytes | None = None  # an exchange: sent once connected, then the answer is read
 
 
@@ -155,6 +158,7 @@ class TcpProber:
     def _push_due(self, token: int, c: _Check, at: float) -> None:
         self._due_serial += 1
         c.serial = self._due_serial
+        c.due = at
         heapq.heappush(self._due, (at, self._due_serial, token))
 
     def _due_live(self, serial: int, token: int) -> bool:
@@ -247,14 +251,17 @@ class TcpProber:
         c.runs += 1
         c.fd = -1
         if err == 0 and not c.report and c.request is None:
-            self._push_due(token, c, now + c.period)
+            # On its own slot, not one period after it ended (see the compiled twin).
+            self._push_due(token, c, now + c.period - math.fmod(now - c.due, c.period) if now > c.due
+                           else c.due + c.period)
             return
         c.waiting = True
         out.append((token, err))
 
-    def tick(self, now: float, out: list, limit: int = 256) -> int:
-        """Start the checks due by ``now`` (at most ``limit``; returns how many) and fail the
-        connects past their deadline. Results to hand over are appended to ``out``."""
+    def tick(self, now: float, out: list, limit: int = 256, ahead: float = 0.0) -> int:
+        """Start the checks due by ``now`` + ``ahead`` (at most ``limit``; returns how many) and
+        fail the connects past their deadline (by ``now``). Results to hand over are appended to
+        ``out`` (see the compiled twin)."""
         self.expire(now, out)
         started = 0
         due = self._due
@@ -263,7 +270,7 @@ class TcpProber:
             if not self._due_live(serial, token):
                 heapq.heappop(due)
                 continue
-            if at > now:
+            if at > now + ahead:
                 break
             if self._lateness is not None and len(self._lateness) < self._max_late:
                 self._lateness.append(now - at)
