@@ -22,7 +22,7 @@ from includes.connect cimport (
 )
 from includes.socket cimport sockaddr_in, sockaddr_in6
 
-from lvsfast.check.http_answer import Answer
+from lvsfast.check.http_answer import Answer, steady
 
 __all__ = ["TcpProber", "CONNECTED"]
 
@@ -144,6 +144,7 @@ cdef class TcpProber:
     cdef list lateness  # start lateness samples (seconds) while recording, else None
     cdef long long max_late_samples
     cdef dict requests  # token -> the request an exchange sends
+    cdef dict statuses  # token -> http_answer.steady()'s table, for an exchange that may be quiet
     cdef dict answers  # fd -> Answer being read
     cdef dict responses  # token -> the complete answer of its last run, until response() takes it
 
@@ -167,6 +168,7 @@ cdef class TcpProber:
         self.lateness = None
         self.max_late_samples = 0
         self.requests = {}
+        self.statuses = {}
         self.answers = {}
         self.responses = {}
 
@@ -383,11 +385,14 @@ cdef class TcpProber:
         return c.active and not c.paused and not c.waiting and c.fd < 0 and c.serial == d.serial
 
     def schedule(self, long long token, int family, bytes addr, int port, double timeout, double period,
-                 double first_at, bytes bind_addr=None, int bind_port=0, bint report=False, bytes request=None):
+                 double first_at, bytes bind_addr=None, int bind_port=0, bint report=False, bytes request=None,
+                 bytes statuses=None):
         """Run a connect to ``addr:port`` at ``first_at`` and then every ``period`` after each
         quiet success. ``token`` (a small number, >= 0) names the check from now on. With a
         ``request``, each run sends it and reads the answer (``timeout`` for the connect, and
-        again for the answer); every run is handed over, its answer in :meth:`response`."""
+        again for the answer); every run is handed over, its answer in :meth:`response`, unless
+        ``statuses`` is given: then an answer that passes on its status alone
+        (http_answer.steady) is a quiet success, re-armed here like a connect."""
         cdef sockaddr_in6 sa, sb
         cdef Check *c
         if token < 0:
@@ -419,6 +424,10 @@ cdef class TcpProber:
             self.requests[token] = request
         else:
             self.requests.pop(token, None)
+        if request is not None and statuses is not None:
+            self.statuses[token] = statuses
+        else:
+            self.statuses.pop(token, None)
         self._push_due(token, first_at)
 
     cdef void _drop(self, long long token):
@@ -435,6 +444,7 @@ cdef class TcpProber:
             c.fd = -1
         c.active = 0
         self.responses.pop(token, None)
+        self.statuses.pop(token, None)
 
     def unschedule(self, long long token):
         """Forget the check (a connect in flight is abandoned)."""
@@ -486,12 +496,12 @@ cdef class TcpProber:
             self.lateness = []
         return out
 
-    cdef int _result(self, long long token, int err, double now, list out) except -1:
+    cdef int _result(self, long long token, int err, double now, list out, bint passed=0) except -1:
         """A finished run of a periodic check: quiet success re-armed here, else handed over."""
         cdef Check *c = &self.checks[token]
         c.runs += 1
         c.fd = -1
-        if err == 0 and not c.report and not c.exchange:
+        if err == 0 and not c.report and (passed or not c.exchange):
             # On its own slot (due + period, or the first slot after now when more than a period
             # late), not one period after it ended: checks a busy moment delayed together would
             # otherwise stay together, and such clumps grow until their start is 100 ms late.
@@ -640,9 +650,14 @@ cdef class TcpProber:
                 _abort(fd)  # also leaves the epoll set
                 answer = self.answers.pop(fd, None)
                 if s.periodic:
+                    quiet = 0
                     if err == 0 and answer is not None:
-                        self.responses[token] = bytes(answer.buf)
-                    self._result(token, err, now, out)
+                        statuses = self.statuses.get(token)
+                        if statuses is not None and not self.checks[token].report and steady(answer, statuses):
+                            quiet = 1
+                        else:
+                            self.responses[token] = bytes(answer.buf)
+                    self._result(token, err, now, out, quiet)
                 else:
                     out.append((token, err))
                 total += 1

@@ -224,3 +224,34 @@ def test_http_and_tcp_bindto_source_address():
             srv.close()
         assert peers == ["127.0.0.7", "127.0.0.8"]
     asyncio.run(body())
+
+
+def test_steady_accepts_only_what_the_full_verdict_passes():
+    from lvsfast.check.http_answer import Answer, response, status_map, steady
+    from lvsfast.config.model import Url
+
+    url = Url()
+    table = status_map(url.status_code)
+    cases = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 301 Moved\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\nok",
+        b"HTTP/1.1  200 OK\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+        b"HTTX/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nok",
+    ]
+    verdicts = []
+    for raw in cases:
+        a = Answer()
+        a.feed(raw)
+        quiet = steady(a, table)
+        try:
+            status, _ = response(raw)
+            full = url.status_ok(status)
+        except ValueError:
+            full = False
+        assert full or not quiet, raw  # never quiet where the full verdict fails
+        verdicts.append(quiet)
+    assert verdicts == [True, True, False, False, False, False, False, False]

@@ -369,3 +369,40 @@ def test_periodic_check_keeps_its_phase_when_started_late(tp):
         finally:
             ep.close()
             p.close()
+
+
+OK_2XX = bytes(1 if 200 <= code < 300 else 0 for code in range(600))
+
+
+@pytest.mark.parametrize("answer,close,quiet", [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n", False, True),
+    (b"HTTP/1.0 204 No Content\r\nContent-Length: 0\r\n\r\n", True, True),
+    (b"HTTP/1.0 503 Busy\r\nContent-Length: 3\r\n\r\nno\n", True, False),  # wrong status: judged
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nok\n\r\n0\r\n\r\n", False, False),
+    (b"HTTP/1.0 200 OK\r\n\r\nok\n", True, False),  # framed by the close only
+    (b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nok\n", True, False),  # cut short
+])
+def test_exchange_judged_by_status_alone_passes_quietly(tp, answer, close, quiet):
+    """With a status table, an answer that plainly passes is re-armed in the prober like a
+    connect; anything else is still handed over for the full verdict."""
+    family, addr = _packed("127.0.0.1")
+    srv, conns = _http_server(answer, close=close)
+    p = tp.TcpProber()
+    try:
+        p.schedule(3, family, addr, srv.getsockname()[1], 1.0, 0.05, time.monotonic(), request=REQ,
+                   statuses=OK_2XX)
+        out = _drive(p, 0.4)
+        if quiet:
+            assert out == [] and p.runs(3) >= 3 and p.response(3) == b""
+        else:
+            assert out == [(3, 0)] and p.response(3) == answer
+        # In report mode (a verdict not yet steady) every answer is handed over.
+        p.schedule(4, family, addr, srv.getsockname()[1], 1.0, 0.05, time.monotonic(), report=True, request=REQ,
+                   statuses=OK_2XX)
+        p.unschedule(3)
+        assert _drive(p, 0.3) == [(4, 0)]
+    finally:
+        p.close()
+        srv.close()
+        for c in conns:
+            c.close()

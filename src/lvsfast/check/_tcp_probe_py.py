@@ -19,7 +19,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from lvsfast.check.http_answer import Answer
+from lvsfast.check.http_answer import Answer, steady
 
 __all__ = ["TcpProber", "CONNECTED"]
 
@@ -70,6 +70,7 @@ class _Check:
     runs: int = 0
     due: float = 0.0  # when the current or last run was due
     request: bytes | None = None  # an exchange: sent once connected, then the answer is read
+    statuses: bytes | None = None  # an exchange that may be quiet: http_answer.steady()'s table
 
 
 @dataclass(eq=False, slots=True)
@@ -168,11 +169,13 @@ class TcpProber:
 
     def schedule(self, token: int, family: int, addr: bytes, port: int, timeout: float, period: float,
                  first_at: float, bind_addr: bytes | None = None, bind_port: int = 0, report: bool = False,
-                 request: bytes | None = None) -> None:
+                 request: bytes | None = None, statuses: bytes | None = None) -> None:
         """Run a connect to ``addr:port`` at ``first_at`` and then every ``period`` after each
         quiet success. ``token`` (a small number, >= 0) names the check from now on. With a
         ``request``, each run sends it and reads the answer (``timeout`` for the connect, and
-        again for the answer); every run is handed over, its answer in :meth:`response`."""
+        again for the answer); every run is handed over, its answer in :meth:`response`, unless
+        ``statuses`` is given: then an answer that passes on its status alone
+        (http_answer.steady) is a quiet success, re-armed here like a connect."""
         if token < 0:
             raise ValueError("a check token is >= 0")
         if self._epoll is None:
@@ -180,7 +183,8 @@ class TcpProber:
         target = _sockaddr(family, addr, port)
         local = _sockaddr(family, bind_addr, bind_port) if bind_addr is not None else None
         self._drop(token)
-        c = self._checks[token] = _Check(family, target, local, timeout, period, bool(report), request=request)
+        c = self._checks[token] = _Check(family, target, local, timeout, period, bool(report), request=request,
+                                         statuses=statuses if request is not None else None)
         self._push_due(token, c, first_at)
 
     def _drop(self, token: int) -> None:
@@ -243,14 +247,14 @@ class TcpProber:
             self._lateness = []
         return out
 
-    def _result(self, token: int, err: int, now: float, out: list) -> None:
+    def _result(self, token: int, err: int, now: float, out: list, passed: bool = False) -> None:
         """A finished run of a periodic check: quiet success re-armed here, else handed over."""
         c = self._checks.get(token)
         if c is None:
             return
         c.runs += 1
         c.fd = -1
-        if err == 0 and not c.report and c.request is None:
+        if err == 0 and not c.report and (passed or c.request is None):
             # On its own slot, not one period after it ended (see the compiled twin).
             self._push_due(token, c, now + c.period - math.fmod(now - c.due, c.period) if now > c.due
                            else c.due + c.period)
@@ -371,9 +375,14 @@ class TcpProber:
                 ex = self._exchanges.pop(fd, None)
                 _abort(sock)  # also leaves the epoll set
                 if periodic:
+                    quiet = False
                     if err == 0 and ex is not None and ex.answer is not None:
-                        self._responses[token] = bytes(ex.answer.buf)
-                    self._result(token, err, now, out)
+                        c = self._checks.get(token)
+                        if c is not None and c.statuses is not None and not c.report and steady(ex.answer, c.statuses):
+                            quiet = True
+                        else:
+                            self._responses[token] = bytes(ex.answer.buf)
+                    self._result(token, err, now, out, quiet)
                 else:
                     out.append((token, err))
                 total += 1

@@ -6,6 +6,7 @@ judge the same bytes the same way.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 MAX_BODY = 1 << 20
@@ -17,13 +18,14 @@ class Answer:
     and Content-Length bytes of body, the last chunk, or more than :data:`MAX_BODY`. (The
     server's close ends it too; the caller sees that.)"""
 
-    __slots__ = ("buf", "head_end", "length", "chunked")
+    __slots__ = ("buf", "head_end", "length", "chunked", "framed")
 
     def __init__(self) -> None:
         self.buf = bytearray()
         self.head_end = -1
         self.length: int | None = None
         self.chunked = False
+        self.framed = False  # one Content-Length header, no chunking: see steady()
 
     def feed(self, data: bytes) -> bool:
         buf = self.buf
@@ -38,9 +40,36 @@ class Answer:
             m = _LENGTH.search(head)
             if m and not self.chunked:
                 self.length = int(m.group(1))
+                self.framed = _LENGTH.search(head, m.end()) is None
         body = len(buf) - self.head_end
         return ((self.length is not None and body >= min(self.length, MAX_BODY)) or body > MAX_BODY
                 or (self.chunked and buf.endswith(b"\r\n\r\n") and chunks(bytes(buf[self.head_end:])) is not None))
+
+
+def steady(answer: Answer, statuses: bytes) -> bool:
+    """Whether a complete answer passes on its status alone, for a url with neither digest nor
+    regex: ``statuses[code]`` is 1 for each code the url accepts. Only the plain case is
+    decided here (one Content-Length, all of it read, a well-formed status line); anything else
+    goes to :func:`response` and the full verdict, which accepts everything this accepts."""
+    if not answer.framed or answer.length is None or answer.length > MAX_BODY:
+        return False
+    buf = answer.buf
+    if len(buf) - answer.head_end < answer.length or not buf.startswith(b"HTTP/"):
+        return False
+    sp = buf.find(b" ", 5, 24)
+    if sp < 0 or buf[sp + 4:sp + 5] not in (b" ", b"\r"):
+        return False
+    code = bytes(buf[sp + 1:sp + 4])
+    if not code.isdigit():
+        return False
+    n = int(code)
+    return n < len(statuses) and statuses[n] == 1
+
+
+@functools.lru_cache(maxsize=64)
+def status_map(ranges: tuple) -> bytes:
+    """:func:`steady`'s table for a url's ``status_code`` ranges."""
+    return bytes(1 if any(code in r for r in ranges) else 0 for code in range(600))
 
 
 def chunks(body: bytes) -> bytes | None:

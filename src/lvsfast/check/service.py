@@ -21,11 +21,13 @@ import os
 import random
 import socket
 import ssl
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lvsfast import heap
 from lvsfast.check import probes, protocols
+from lvsfast.check.http_answer import status_map
 from lvsfast.check.quorum import Quorum, QuorumChange
 from lvsfast.check.state import CheckState, Timing
 from lvsfast.check.tcp_probe import TcpProber
@@ -45,7 +47,7 @@ FLUSH_DELAY = 0.05
 START_BATCH = 256
 # The loop's clock and timers count milliseconds (uvloop): a check due within the next one is
 # started now, a little early, rather than spun for until the clock turns. With every check on
-# its own phase (20,000 a second is one every 50 us) the wait would be a spin all the time.
+# its own phase (20,000 a second is one every 50 us) that wait would be a spin all the time.
 LOOP_RESOLUTION = 0.001
 # A backend transaction this large (a first load, a big reload) leaves megabytes of freed heap.
 TRIM_AFTER_OPS = 100
@@ -282,8 +284,12 @@ class CheckerService:
         self._tokens[c.token] = c
         family, addr, port, bind, bind_port = c.target
         request = probes.http_request(chk, exchange, ip) if exchange is not None else None
+        # A url judged by its status alone may pass quietly in the prober, as a connect does;
+        # a digest or a regex needs the body here.
+        statuses = (status_map(exchange.status_code)
+                    if exchange is not None and exchange.digest is None and exchange.regex is None else None)
         self._prober_ready().schedule(c.token, family, addr, port, chk.connect_timeout, chk.delay_loop,
-                                      c.state.next_at, bind, bind_port, not c.state.up, request)
+                                      c.state.next_at, bind, bind_port, not c.state.up, request, statuses)
 
     @staticmethod
     def _reported(c: Check) -> bool:
@@ -389,7 +395,6 @@ class CheckerService:
                 at = wake
         if at is None:
             return
-        at -= LOOP_RESOLUTION  # _tick starts what is due within it
         if self._wake is not None:
             if self._wake_at <= at:
                 return
@@ -401,12 +406,15 @@ class CheckerService:
         self._wake = None
         loop = asyncio.get_running_loop()
         now = loop.time()
+        # The loop's clock lags the real one by up to its resolution and its timers may fire that
+        # much early: what is due by the real clock, give or take that, is started now.
+        horizon = time.monotonic() + LOOP_RESOLUTION - now
         more = False
         if self._prober is not None:
             handed: list[tuple[int, int]] = []
-            more = self._prober.tick(now, handed, START_BATCH, LOOP_RESOLUTION) == START_BATCH
+            more = self._prober.tick(now, handed, START_BATCH, horizon) == START_BATCH
             self._tcp_results(handed)
-        due = self._due.pop_due(now + LOOP_RESOLUTION, START_BATCH)
+        due = self._due.pop_due(now + horizon, START_BATCH)
         lateness = self.lateness
         for at, c in due:
             if lateness is not None:
