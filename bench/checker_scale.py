@@ -51,7 +51,6 @@ def _raise_nofile() -> None:
 def _listeners(n: int, ready, stop, accepted) -> None:
     """A bare epoll server: accept, answer HTTP if a request comes, close. Light enough that
     20,000 checks a second are limited by the checker, not by the servers."""
-    import time
     import select
     import socket
 
@@ -68,11 +67,7 @@ def _listeners(n: int, ready, stop, accepted) -> None:
         ep.register(s.fileno(), select.EPOLLIN)
     ready.set()
     while not stop.is_set():
-        # Polled every 2 ms rather than woken per connection: a real server is another machine,
-        # and waking this process on every connect (a cross-CPU wake-up, costly in a VM) was
-        # billed to the checker's CPU, whose connect runs the loopback's server side too.
-        time.sleep(0.002)
-        for fd, _ in ep.poll(0, 1024):
+        for fd, _ in ep.poll(0.2, 1024):
             ls = listening.get(fd)
             if ls is not None:
                 while True:
