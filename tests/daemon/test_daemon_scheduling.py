@@ -16,6 +16,10 @@ def test_tuning_reads_each_childs_keywords_and_names_bad_values():
     vrrp, errors = tuning(extra, "vrrp")
     assert vrrp == Tuning(nice=None, rt_priority=20, no_swap=True)
     assert errors == ["vrrp_priority 42 is outside -20..19"]
+    # Asked for nothing, the VRRP child runs at lvsfast's default nice; the checker at 0.
+    assert tuning((), "vrrp") == (Tuning(nice=-10, default_nice=True), [])
+    assert tuning((), "checker") == (Tuning(), [])
+    assert tuning((("vrrp_priority", ("0",)),), "vrrp") == (Tuning(nice=0), [])
     checker, errors = tuning(extra, "checker")
     assert checker == Tuning(nice=-5, cpus=(0, 1))
     assert errors == ["checker_rlimit_rttime needs a number"]
@@ -34,3 +38,14 @@ def test_vrrp_child_runs_real_time_with_a_cpu_limit(lab, tmp_path):
     assert resource.prlimit(pid, resource.RLIMIT_RTTIME) == (DEFAULT_RLIMIT_RTTIME_US, DEFAULT_RLIMIT_RTTIME_US)
     assert os.getpriority(os.PRIO_PROCESS, pid) == -5
     assert r.state() == "MASTER"
+
+
+def test_vrrp_child_defaults_to_nice_minus_ten(lab, tmp_path):
+    vlab = VrrpLab.build(lab, tmp_path, n=1)
+    vlab.start_lvsfast("r1", instance_conf(priority=150, advert_int=0.1))
+    vlab.wait_master("r1")
+    pid_file = tmp_path / "r1_vrrp.pid"
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=10, what="vrrp pid file")
+    pid = int(pid_file.read_text())
+    assert os.getpriority(os.PRIO_PROCESS, pid) == -10
+    assert os.sched_getscheduler(pid) == os.SCHED_OTHER

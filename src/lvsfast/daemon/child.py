@@ -54,10 +54,9 @@ def run_child(name: str, factory_spec: str, sock: socket.socket, config: Any, op
     if pid_path:
         pidfile.write(pid_path)
     g = getattr(config, "global_defs", None)
-    if g is not None:
-        wanted, errors = scheduling.tuning(g.extra, name)
-        for problem in errors + scheduling.apply(wanted):
-            log.error("%s child: %s", name, problem)
+    wanted, errors = scheduling.tuning(g.extra if g is not None else (), name)
+    for problem in errors + scheduling.apply(wanted):
+        log.error("%s child: %s", name, problem)
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     try:
