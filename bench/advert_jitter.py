@@ -105,7 +105,8 @@ def capture(r1, mon, seconds: float, work: Path) -> tuple[list[float], list[floa
     return _stamps(work / "send.txt"), _stamps(work / "arrive.txt")
 
 
-def one(impl: str, checks: int, seconds: float, rt: bool = False) -> dict:
+def one(impl: str, checks: int, seconds: float, rt: bool = False, extra: str = "") -> dict:
+    """One case; ``extra`` is more global_defs lines (for example "    vrrp_no_swap\n")."""
     with tempfile.TemporaryDirectory(prefix="lvsfast-jitter-") as wd, Lab() as lab:
         work = Path(wd)
         sw, r1, mon = lab.ns("sw"), lab.ns("r1"), lab.ns("mon")
@@ -115,7 +116,7 @@ def one(impl: str, checks: int, seconds: float, rt: bool = False) -> dict:
         r1.ip("addr", "add", "10.0.0.1/24", "dev", "eth0")
         mon.ip("addr", "add", "10.0.0.9/24", "dev", "eth0")
         conf = work / "k.conf"
-        tuning = "    vrrp_rt_priority 50\n" if rt else ""
+        tuning = ("    vrrp_rt_priority 50\n" if rt else "") + extra
         body = f"global_defs {{\n    router_id jitter\n    lvs_backend nftables\n{tuning}}}\n{instance()}"
         if checks:
             lst = lab.spawn(r1, sys.executable, "-c", LISTENERS, stdout=subprocess.PIPE, text=True)

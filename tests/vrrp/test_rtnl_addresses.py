@@ -23,6 +23,8 @@ try:
 except OSError as exc:
     dup = exc.errno
 shown = json.loads(subprocess.run(["ip", "-j", "addr", "show", "dev", "eth0"], capture_output=True, text=True).stdout)
+import socket
+dumped = sorted([a, p] for i, a, p in s.dump() if i == socket.if_nametoindex("eth0"))
 s.change(False, "eth0", "192.0.2.10", 24)
 try:
     s.change(True, "nosuch0", "192.0.2.12", 32)
@@ -31,7 +33,7 @@ except OSError as exc:
     nodev = exc.errno
 after = json.loads(subprocess.run(["ip", "-j", "addr", "show", "dev", "eth0"], capture_output=True, text=True).stdout)
 s.close()
-print(json.dumps({"shown": shown[0]["addr_info"], "after": after[0]["addr_info"], "dup": dup, "nodev": nodev,
+print(json.dumps({"dumped": dumped, "shown": shown[0]["addr_info"], "after": after[0]["addr_info"], "dup": dup, "nodev": nodev,
                   "eexist": errno.EEXIST, "enodev": errno.ENODEV}))
 '''
 
@@ -60,5 +62,7 @@ def test_addresses_reach_the_kernel_as_ip_shows_them():
     assert by["192.0.2.11"]["scope"] == "host"
     assert by["2001:db8::10"]["prefixlen"] == 64 and "tentative" not in by["2001:db8::10"]  # no DAD: answers at once
     assert out["dup"] == out["eexist"] and out["nodev"] == out["enodev"]
+    # The dump the periodic VIP check reads lists what ip shows, as (address, prefix).
+    assert sorted([a["local"], a["prefixlen"]] for a in out["shown"]) == sorted(out["dumped"])
     assert {a["local"] for a in out["after"]} >= {"192.0.2.11", "2001:db8::10"}
     assert "192.0.2.10" not in {a["local"] for a in out["after"]}

@@ -168,11 +168,17 @@ class AddressManager:
         return done
 
     async def repair(self) -> list[str]:
-        """While master: re-add any VIP that has disappeared."""
-        def present() -> set:
-            with IPRoute() as ipr:
-                return self._present(ipr)
-        have = await in_netlink_thread(present)
+        """While master: re-add any VIP that has disappeared. One address dump on our own
+        rtnetlink socket, on this thread: through pyroute2 on the netlink thread this check
+        held the interpreter long enough, every 5 s, to make adverts at advert_int 0.01 late
+        by 30 to 90 ms on a busy router."""
+        names = {}
+        for dev in {v.dev or self.interface for v in self.vips}:
+            try:
+                names[socket.if_nametoindex(dev)] = dev
+            except OSError:
+                pass
+        have = {(names[i], a, p) for i, a, p in self._rtnl().dump() if i in names}
         missing = [v for v in self.vips if _key(v, self.interface) not in have]
         if not missing:
             return []

@@ -13,9 +13,11 @@ import os
 import socket
 import struct
 
-from lvsfast.netlink import ack_code, attr as _attr
+from lvsfast.netlink import ack_code, attr as _attr, attrs as _attrs
 
-RTM_NEWADDR, RTM_DELADDR = 20, 21
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_DUMP = 0x300
 IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST = 1, 2, 3, 4
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 IFA_F_NODAD = 0x02
@@ -65,6 +67,36 @@ class AddressSocket:
             if code:
                 raise OSError(code, os.strerror(code))
             return
+
+    def dump(self) -> set[tuple[int, str, int]]:
+        """Every address the kernel holds, as (interface index, address, prefix length); the
+        address is IFA_ADDRESS in inet_ntop's spelling, as pyroute2 reports it."""
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        seq = self._seq
+        self._sock.send(struct.pack("=IHHII", 16 + 8, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
+                        + struct.pack("=BBBBI", socket.AF_UNSPEC, 0, 0, 0, 0))
+        out: set[tuple[int, str, int]] = set()
+        while True:
+            buf = self._sock.recv(1 << 16)
+            off = 0
+            while off + 16 <= len(buf):
+                ln, mtype, _flags, mseq = struct.unpack_from("=IHHI", buf, off)
+                if ln < 16 or off + ln > len(buf):
+                    break
+                if mseq == seq:
+                    if mtype == NLMSG_DONE:
+                        return out
+                    if mtype == NLMSG_ERROR:
+                        code = -struct.unpack_from("=i", buf, off + 16)[0]
+                        raise OSError(code, os.strerror(code))
+                    if mtype == RTM_NEWADDR and ln >= 24:
+                        family, prefix, _f, _scope, index = struct.unpack_from("=BBBBI", buf, off + 16)
+                        size = 4 if family == socket.AF_INET else 16
+                        for atype, a, b in _attrs(buf, off + 24, off + ln):
+                            if atype == IFA_ADDRESS and b - a == size:
+                                out.add((index, socket.inet_ntop(family, buf[a:b]), prefix))
+                                break
+                off += (ln + 3) & ~3
 
     def close(self) -> None:
         self._sock.close()
