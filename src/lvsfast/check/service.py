@@ -408,14 +408,14 @@ class CheckerService:
         self._wake = None
         loop = asyncio.get_running_loop()
         now = loop.time()
-        # The loop's clock lags the real one by up to a millisecond: the horizon is on the real one.
-        horizon = time.monotonic() + TICK_AHEAD - now
+        # The loop's clock lags the real one by up to a millisecond: TICK_AHEAD counts from the real one.
+        ahead = time.monotonic() + TICK_AHEAD - now
         more = False
         if self._prober is not None:
             handed: list[tuple[int, int]] = []
-            more = self._prober.tick(now, handed, START_BATCH, horizon) == START_BATCH
+            more = self._prober.tick(now, handed, START_BATCH, ahead) == START_BATCH
             self._tcp_results(handed)
-        due = self._due.pop_due(now + horizon, START_BATCH)
+        due = self._due.pop_due(now + ahead, START_BATCH)
         lateness = self.lateness
         for at, c in due:
             if lateness is not None:

@@ -10,23 +10,15 @@ the committing process. So a repair can start the moment `nft delete table` or a
 """
 from __future__ import annotations
 
-import asyncio
-import errno
-import logging
 import os
-import socket
 import struct
 from dataclasses import dataclass
 from typing import Callable
 
-from lvsfast.netlink import attrs as _attrs
+from lvsfast.netlink import Subscription, attrs as _attrs
 from lvsfast.nft.fastpath import AF_INET, NETLINK_NETFILTER, NFNL_SUBSYS_NFTABLES, NFT_MSG_NEWGEN
 
-log = logging.getLogger("lvsfast.nft")
-
 NFNLGRP_NFTABLES = 7
-SOL_NETLINK = 270
-NETLINK_ADD_MEMBERSHIP = 1
 NFTA_GEN_PROC_PID, NFTA_GEN_PROC_NAME = 2, 3
 # Every object message (NEWTABLE..DELSETELEM, NEWOBJ.., NEWFLOWTABLE..) carries its table's
 # name as attribute 1: NFTA_TABLE_NAME, NFTA_CHAIN_TABLE, NFTA_RULE_TABLE, NFTA_SET_TABLE, ...
@@ -108,38 +100,15 @@ class ChangeWatch:
     def __init__(self, table: str, on_change: Callable[[OutsideChange], None]) -> None:
         self._filter = ChangeFilter(table, this_process)
         self._on_change = on_change
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, NETLINK_NETFILTER)
-        try:
-            try:
-                self._sock.setsockopt(socket.SOL_SOCKET, 33, _RCVBUF)  # SO_RCVBUFFORCE, as root
-            except OSError:
-                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
-            self._sock.bind((0, 0))
-            self._sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NFNLGRP_NFTABLES)
-        except OSError:
-            self._sock.close()
-            raise
-        self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self._sock.fileno(), self._readable)
+        self._sub = Subscription(NETLINK_NETFILTER, (NFNLGRP_NFTABLES,), self._read,
+                                 what="nftables change notifications", rcvbuf=_RCVBUF)
 
-    def _readable(self) -> None:
+    def _read(self, items: list[bytes | None]) -> None:
         changes: list[OutsideChange] = []
-        while True:
-            try:
-                buf = self._sock.recv(1 << 16)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                if exc.errno != errno.ENOBUFS:
-                    log.error("nftables change notifications: %s", exc)
-                    break
-                changes.append(self._filter.lost())
-                continue
-            changes += self._filter.feed(buf)
+        for buf in items:
+            changes += [self._filter.lost()] if buf is None else self._filter.feed(buf)
         for change in changes:
             self._on_change(change)
 
     def close(self) -> None:
-        if self._sock.fileno() >= 0:
-            self._loop.remove_reader(self._sock.fileno())
-            self._sock.close()
+        self._sub.close()

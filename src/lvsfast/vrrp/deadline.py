@@ -29,10 +29,6 @@ class DeadlineTimer:
         self._when: float | None = None
         loop.add_reader(self._fd, self._ready)
 
-    @property
-    def when(self) -> float | None:
-        return self._when
-
     def at(self, when: float | None) -> None:
         """Arm for ``when`` (None disarms). A deadline already past fires on the next poll."""
         if when == self._when or self._fd < 0:

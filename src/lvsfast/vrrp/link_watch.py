@@ -10,25 +10,19 @@ addresses that were deleted out. :class:`LinkWatch` reads the socket on the even
 """
 from __future__ import annotations
 
-import asyncio
-import errno
-import logging
 import socket
 import struct
 from dataclasses import dataclass, field
 from typing import Callable
 
-from lvsfast.netlink import attrs as _attrs
+from lvsfast.netlink import Subscription, attrs as _attrs
 
-log = logging.getLogger("lvsfast.vrrp")
-
-RTMGRP_LINK, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR = 0x1, 0x10, 0x100
+RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR = 1, 5, 9
 RTM_NEWLINK, RTM_DELLINK, RTM_DELADDR = 16, 17, 21
 IFLA_IFNAME = 3
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 _IFINFOMSG = 16  # family, pad, type, index, flags, change
 _IFADDRMSG = 8  # family, prefixlen, flags, scope, index
-_RCVBUF = 1 << 20
 
 
 @dataclass
@@ -77,37 +71,18 @@ class LinkWatch:
     def __init__(self, on_change: Callable[[Changes], None]) -> None:
         self._events = LinkEvents()
         self._on_change = on_change
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, socket.NETLINK_ROUTE)
-        try:
-            try:
-                self._sock.setsockopt(socket.SOL_SOCKET, 33, _RCVBUF)  # SO_RCVBUFFORCE, as root
-            except OSError:
-                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
-            self._sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR))
-        except OSError:
-            self._sock.close()
-            raise
-        self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self._sock.fileno(), self._readable)
+        self._sub = Subscription(socket.NETLINK_ROUTE, (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR),
+                                 self._read, what="link notifications")
 
-    def _readable(self) -> None:
+    def _read(self, items: list[bytes | None]) -> None:
         changes = Changes()
-        while True:
-            try:
-                buf = self._sock.recv(1 << 16)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                if exc.errno != errno.ENOBUFS:
-                    log.error("link notifications: %s", exc)
-                    break
+        for buf in items:
+            if buf is None:
                 changes.everything = True
-                continue
-            self._events.feed(buf, changes)
+            else:
+                self._events.feed(buf, changes)
         if changes:
             self._on_change(changes)
 
     def close(self) -> None:
-        if self._sock.fileno() >= 0:
-            self._loop.remove_reader(self._sock.fileno())
-            self._sock.close()
+        self._sub.close()

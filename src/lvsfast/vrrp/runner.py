@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from lvsfast.dataplane.model import canonical_address
 from lvsfast.scripts import ScriptError, check_script, run_script
 from lvsfast.vrrp import ah
 from lvsfast.vrrp.addresses import AddressManager, ensure_vmac, in_netlink_thread, remove_link
@@ -476,7 +477,7 @@ class Engine:
         for inst in self.instances.values():
             if inst.machine.state is not State.MASTER or not inst.addresses.vips:
                 continue
-            if deleted is not None and not any(_spelling(v.address) in deleted for v in inst.addresses.vips):
+            if deleted is not None and not any(canonical_address(v.address) in deleted for v in inst.addresses.vips):
                 continue
 
             async def repair(inst=inst) -> None:
@@ -583,12 +584,6 @@ class Engine:
             "instances": {n: i.status() for n, i in self.instances.items()},
             "counters": {f"{k[0]}/IPv{k[1]}": l.receiver.counters() for k, l in self.links.items()},
         }
-
-
-def _spelling(address: str) -> str:
-    """An address as rtnetlink notifications spell it (inet_ntop's canonical form)."""
-    fam = socket.AF_INET6 if ":" in address else socket.AF_INET
-    return socket.inet_ntop(fam, socket.inet_pton(fam, address.split("/")[0]))
 
 
 def _process_table() -> list[tuple[str, list[str]]]:
