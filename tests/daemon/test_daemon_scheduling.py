@@ -17,9 +17,14 @@ def test_tuning_reads_each_childs_keywords_and_names_bad_values():
     assert vrrp == Tuning(nice=None, rt_priority=20, no_swap=True)
     assert errors == ["vrrp_priority 42 is outside -20..19"]
     # Asked for nothing, the VRRP child runs at lvsfast's default nice; the checker at 0.
-    assert tuning((), "vrrp") == (Tuning(nice=-10, default_nice=True), [])
+    assert tuning((), "vrrp") == (Tuning(nice=-10, default_nice=True, slice_us=100), [])
     assert tuning((), "checker") == (Tuning(), [])
-    assert tuning((("vrrp_priority", ("0",)),), "vrrp") == (Tuning(nice=0), [])
+    assert tuning((("vrrp_priority", ("0",)),), "vrrp") == (Tuning(nice=0, slice_us=100), [])
+    # lvsfast's vrrp_sched_slice: 0 is the kernel's own; under 100 us the kernel would refuse it.
+    assert tuning((("vrrp_sched_slice", ("0",)),), "vrrp")[0].slice_us is None
+    assert tuning((("vrrp_sched_slice", ("750",)),), "vrrp")[0].slice_us == 750
+    assert tuning((("vrrp_sched_slice", ("50",)),), "vrrp") == (
+        Tuning(nice=-10, default_nice=True), ["vrrp_sched_slice 50 is below the kernel's 100 us"])
     checker, errors = tuning(extra, "checker")
     assert checker == Tuning(nice=-5, cpus=(0, 1))
     assert errors == ["checker_rlimit_rttime needs a number"]
@@ -49,3 +54,30 @@ def test_vrrp_child_defaults_to_nice_minus_ten(lab, tmp_path):
     pid = int(pid_file.read_text())
     assert os.getpriority(os.PRIO_PROCESS, pid) == -10
     assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+    if _kernel() >= (6, 12):
+        # The short EEVDF slice (vrrp_sched_slice's default), which older kernels do not have.
+        assert _slice_ns(pid) == 100_000
+
+
+def test_vrrp_sched_slice_zero_leaves_the_kernels_slice(lab, tmp_path):
+    vlab = VrrpLab.build(lab, tmp_path, n=1)
+    vlab.start_lvsfast("r1", "global_defs {\n    vrrp_sched_slice 0\n}\n" + instance_conf(priority=150, advert_int=0.1))
+    vlab.wait_master("r1")
+    pid_file = tmp_path / "r1_vrrp.pid"
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=10, what="vrrp pid file")
+    pid = int(pid_file.read_text())
+    assert os.getpriority(os.PRIO_PROCESS, pid) == -10
+    if _kernel() >= (6, 12):
+        assert _slice_ns(pid) != 100_000
+
+
+def _kernel() -> tuple[int, int]:
+    major, minor = os.uname().release.split(".")[:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+def _slice_ns(pid: int) -> int:
+    for line in open(f"/proc/{pid}/sched"):
+        if line.startswith("se.slice"):
+            return int(line.split(":")[1])
+    raise AssertionError(f"/proc/{pid}/sched has no se.slice")
