@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -157,7 +158,9 @@ def one(impl: str, checks: int, seconds: float, rt: bool = False, extra: str = "
         wait_for(lambda: "Entering BACKUP STATE" in blog_path.read_text(), timeout=30, what=f"{impl} backup")
         time.sleep(3)  # the checker's first round (warmup 1 s) and the GARPs settle
         before = blog_path.read_text().count("Entering MASTER STATE")
+        steal0 = _steal_s()
         sent, arrived = capture(r1, mon, seconds, work)
+        steal = _steal_s() - steal0
         takeovers = blog_path.read_text().count("Entering MASTER STATE") - before
         chk_cpu = None
         if checks and (work / "c.pid").exists():
@@ -180,7 +183,25 @@ def one(impl: str, checks: int, seconds: float, rt: bool = False, extra: str = "
             "p50_ms": round(pct(gaps, 0.5), 3), "p99_ms": round(pct(gaps, 0.99), 3),
             "max_ms": round(gaps[-1], 3), "over_30ms": sum(1 for g in gaps if g > DOWN_GAP_MS),
             "mean_ms": round(statistics.fmean(gaps), 3), "checker_cpu_s_total": chk_cpu,
-            "backup_takeovers": takeovers}
+            "backup_takeovers": takeovers, "steal_s": round(steal, 2),
+            # When the late sends happened: how many were over 1 ms late in each minute.
+            "late_over_1ms_per_minute": _per_minute(sent)}
+
+
+def _steal_s() -> float:
+    """CPU time the hypervisor took from this machine (all CPUs), in seconds."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+
+
+def _per_minute(sent: list[float]) -> list[int]:
+    out: list[int] = []
+    for a, b in zip(sent, sent[1:]):
+        m = int((b - sent[0]) // 60)
+        while len(out) <= m:
+            out.append(0)
+        out[m] += abs((b - a) - ADVERT_INT) > 0.001
+    return out
 
 
 def main() -> int:

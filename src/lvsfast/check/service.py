@@ -128,6 +128,7 @@ class CheckerService:
         self._vs_names: list[tuple[str, VirtualServer]] = []
         self._reals_by_vs: dict[str, list[Real]] = {}
         self._vs_by_name: dict[str, VirtualServer] = {}
+        self._keys_of: dict[int, list[ServiceKey]] = {}  # id(virtual server of self.config) -> its keys
         self._healthy_last: Table | None = None  # what healthy_table() returned last
         self._vs_disjoint = False  # no two virtual servers share a service key
         self._master: dict[str, bool] = {}
@@ -210,10 +211,15 @@ class CheckerService:
         self._stale_vs = None
         self.ssl_ctx = self._ssl(config)
         wanted: dict[tuple[str, str], tuple[VirtualServer, RealServer]] = {}
+        # Service keys once per virtual server (its real servers share them), by identity:
+        # hashing a VirtualServer hashes every real server in it.
+        keys_of: dict[int, list[ServiceKey]] = {}
         for vs in config.virtual_servers:
+            keys_of[id(vs)] = from_config.service_keys(vs, config)
+            vname = vs.name
             for rs in vs.real_servers:
-                real = Real(vs, rs, [])
-                wanted[(vs.name, real.name)] = (vs, rs)
+                wanted[(vname, f"{_host(rs.address)}:{rs.port or 0}")] = (vs, rs)
+        self._keys_of = keys_of
         for key in list(self.reals):
             old = self.reals[key]
             new = wanted.get(key)
@@ -223,7 +229,7 @@ class CheckerService:
         now = asyncio.get_running_loop().time()
         for key, (vs, rs) in wanted.items():
             real = self.reals.get(key)
-            keys = from_config.service_keys(vs, config)
+            keys = keys_of[id(vs)]
             if real is not None:
                 # Unchanged checkers keep their state across a reload (keepalived #373, #1720).
                 real.vs, real.rs, real.keys = vs, rs, keys
@@ -625,10 +631,11 @@ class CheckerService:
                 members = [(rs.address, rs.port, rs.drain_timeout) for rs in vs.real_servers]
                 if vs.sorry_server is not None:
                     members.append((vs.sorry_server.address, vs.sorry_server.port, vs.drain_timeout))
-                for k in from_config.service_keys(vs, self.config):
+                for k in self._keys_of[id(vs)]:
                     for address, port, drain in members:
                         timeouts[(k, DestKey(canonical_address(address), port or k.port))] = drain
-            self._per_config = (self.config, from_config.full_table(self.config), frozenset(timeouts), timeouts)
+            self._per_config = (self.config, from_config.full_table(self.config, self._keys_of),
+                                frozenset(timeouts), timeouts)
             self._vs_names = [(vs.name, vs) for vs in self.config.virtual_servers]
             self._vs_by_name = {vs.name: vs for vs in self.config.virtual_servers}
         return self._per_config[1:]
@@ -679,7 +686,7 @@ class CheckerService:
                        reals: list[Real]) -> dict[ServiceKey, dict[DestKey, Dest]]:
         """One virtual server's real servers as its checks, quorum and sorry server leave them."""
         assert self.config is not None
-        keys = from_config.service_keys(vs, self.config)
+        keys = self._keys_of[id(vs)]
         dests = {k: dict(full.dests.get(k, {})) for k in keys}
         alive_weight = 0
         for real in reals:

@@ -5,6 +5,7 @@ import asyncio
 import ctypes
 import logging
 import os
+import pickle
 import signal
 import socket
 from typing import Any
@@ -81,7 +82,8 @@ async def _serve(name: str, factory_spec: str, sock: socket.socket, config: Any,
         if op == "stats":
             return subsystem.stats(clear=bool(msg.get("clear")))
         if op == "reload":
-            await subsystem.reload(msg["config"])
+            config = msg["config"] if "config" in msg else pickle.loads(msg["config_pickle"])
+            await subsystem.reload(config)
             heap.trim()
             return True
         if op == "stop":

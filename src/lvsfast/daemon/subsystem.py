@@ -47,6 +47,16 @@ DEFAULT_FACTORIES: dict[str, str] = {
 Factory = Callable[..., Subsystem]
 
 
+def config_view(name: str, config: "Config") -> "Config":
+    """The part of ``config`` child ``name`` works from: the VRRP child has no use for the
+    virtual servers, which are nearly all of a large config's bytes on every reload."""
+    if name == "vrrp" and getattr(config, "virtual_servers", None):
+        import dataclasses
+
+        return dataclasses.replace(config, virtual_servers=(), virtual_server_groups=())
+    return config
+
+
 def resolve(spec: str) -> Factory:
     module, _, attr = spec.partition(":")
     return getattr(importlib.import_module(module), attr)

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import pickle
 import signal
 import socket
 import time
@@ -22,6 +23,7 @@ from lvsfast.daemon import backoff, pidfile
 from lvsfast.daemon.channel import Channel, ChannelClosed
 from lvsfast.daemon.child import run_child
 from lvsfast.daemon.sdnotify import Notifier
+from lvsfast.daemon.subsystem import config_view
 
 log = logging.getLogger("lvsfast.parent")
 
@@ -102,7 +104,8 @@ class Supervisor:
                     if other.channel is not None:
                         other.channel._sock.close()
                 asyncio.set_event_loop(None)
-                code = run_child(child.name, child.factory, child_sock, self.config, self.options, child.pid_path)
+                code = run_child(child.name, child.factory, child_sock, config_view(child.name, self.config),
+                                 self.options, child.pid_path)
             finally:
                 os._exit(code)
         child_sock.close()
@@ -188,14 +191,19 @@ class Supervisor:
             self.notifier.send(ready=1, status=f"reload failed, running previous config: {str(exc).splitlines()[0]}")
             return {"ok": False, "error": str(exc)}
         self.config = new
-        errors = []
-        for child in self.children.values():
-            if child.channel is None:
-                continue  # a restarting child picks the new config up when it forks
-            try:
-                await child.channel.request("reload", config=new, timeout=120)
-            except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
-                errors.append(f"{child.name}: {exc}")
+        live = [c for c in self.children.values() if c.channel is not None]  # a restarting child
+        # picks the new config up when it forks. Each child's view is pickled once, and all
+        # children take theirs in at the same time, each on its own core.
+        blobs: dict[str, bytes] = {}
+        for child in live:
+            blobs[child.name] = pickle.dumps(config_view(child.name, new), protocol=pickle.HIGHEST_PROTOCOL)
+        answers = await asyncio.gather(*(c.channel.request("reload", config_pickle=blobs[c.name], timeout=120)
+                                         for c in live), return_exceptions=True)
+        errors = [f"{c.name}: {a}" for c, a in zip(live, answers)
+                  if isinstance(a, (ChannelClosed, RuntimeError, asyncio.TimeoutError))]
+        for a in answers:
+            if isinstance(a, BaseException) and not isinstance(a, (ChannelClosed, RuntimeError, asyncio.TimeoutError)):
+                raise a
         self.reloads += 1
         heap.trim()  # the old config and the parse's garbage
         if errors:

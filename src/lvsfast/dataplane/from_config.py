@@ -6,9 +6,11 @@ virtual_server_group) into the kernel services it stands for, and a real server 
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
+
 from lvsfast.config import resolve
-from lvsfast.config.model import Config, RealServer, SorryServer, VirtualServer
+from lvsfast.config.model import Config, ForwardingMethod, RealServer, SorryServer, VirtualServer
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table, canonical_address
 
 # keepalived's flag-N are IPVS's SCHED1..3; sh and mh give 1 and 2 a meaning.
@@ -53,29 +55,30 @@ def service(vs: VirtualServer, key: ServiceKey) -> Service:
 
 
 def dest(vs: VirtualServer, rs: RealServer | SorryServer, key: ServiceKey, weight: int | None = None) -> Dest:
-    fwd = rs.forwarding or vs.forwarding
     # A real server without a port takes the service's (fwmark services have none: 0).
     port = rs.port if rs.port is not None else key.port
-    return Dest(
-        key=DestKey(canonical_address(rs.address), port),
-        weight=(getattr(rs, "weight", 1) if weight is None else weight),
-        forward=fwd.kind.lower(),
-        tun_type=(fwd.tun_type or "ipip"),
-        tun_port=fwd.tun_port or 0,
-        tun_nocsum=fwd.tun_csum == "nocsum",
-        tun_csum=fwd.tun_csum == "csum",
-        tun_remcsum=fwd.tun_csum == "remcsum",
-        u_threshold=getattr(rs, "uthreshold", 0),
-        l_threshold=getattr(rs, "lthreshold", 0),
-    )
+    forward, tun_type, tun_port, nocsum, csum, remcsum = _forwarding(rs.forwarding or vs.forwarding)
+    return Dest(DestKey(canonical_address(rs.address), port),
+                getattr(rs, "weight", 1) if weight is None else weight,
+                forward, tun_type, tun_port, nocsum, csum, remcsum,
+                getattr(rs, "uthreshold", 0), getattr(rs, "lthreshold", 0))
 
 
-def full_table(config: Config) -> Table:
-    """Every configured real server at its configured weight: the table with all checks passing."""
+@functools.lru_cache(maxsize=256)
+def _forwarding(fwd: ForwardingMethod) -> tuple[str, str, int, bool, bool, bool]:
+    """Dest's forwarding fields (forward .. tun_remcsum, in order): a config has a handful of
+    distinct methods and each load makes a Dest for every real server."""
+    return (fwd.kind.lower(), fwd.tun_type or "ipip", fwd.tun_port or 0, fwd.tun_csum == "nocsum",
+            fwd.tun_csum == "csum", fwd.tun_csum == "remcsum")
+
+
+def full_table(config: Config, keys_of: dict[int, list[ServiceKey]] | None = None) -> Table:
+    """Every configured real server at its configured weight: the table with all checks passing.
+    ``keys_of`` maps id(virtual server) to its service keys, when the caller has them already."""
     services: dict[ServiceKey, Service] = {}
     dests: dict[ServiceKey, dict[DestKey, Dest]] = {}
     for vs in config.virtual_servers:
-        for key in service_keys(vs, config):
+        for key in (keys_of[id(vs)] if keys_of is not None else service_keys(vs, config)):
             services[key] = service(vs, key)
             inner = dests.setdefault(key, {})
             for rs in vs.real_servers:
