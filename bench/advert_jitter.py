@@ -210,7 +210,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float)
     ap.add_argument("--checks-per-s", type=int, default=5000)
     ap.add_argument("--json")
-    ap.add_argument("--soak", action="store_true", help="only lvsfast with its defaults beside the check load")
+    ap.add_argument("--soak", action="store_true", help="one case: --impl with its defaults beside the check load")
+    ap.add_argument("--impl", choices=("lvsfast", "keepalived"), default="lvsfast")
     a = ap.parse_args()
     seconds = a.seconds or (20.0 if a.quick else 600.0)
     # vrrp_rt_priority (keepalived's keyword, both daemons) for a router whose cores are busy.
@@ -218,7 +219,7 @@ def main() -> int:
              ("keepalived", a.checks_per_s, False), ("lvsfast", a.checks_per_s, True),
              ("keepalived", a.checks_per_s, True)]
     if a.soak:
-        cases = [("lvsfast", a.checks_per_s, False)]
+        cases = [(a.impl, a.checks_per_s, False)]
     res = []
     for impl, checks, rt in cases:
         r = one(impl, checks, seconds, rt)

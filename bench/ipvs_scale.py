@@ -12,11 +12,9 @@ into the harness's format. Measured in the same boot, for each size S services x
 - one weight change with all S*D destinations present: ``apply_ops`` (the change alone) and a
   full ``apply`` of the desired table (a diff over everything, one SET_DEST), against
   ``ipvsadm -e`` doing the same change;
-- (full run, or --daemons) for the largest size up to 10,000 real servers, the daemons: lvsfast's checker and
-  ``keepalived -C``, running on a one-server config, are sent SIGHUP after the whole table is
-  added to it; the time until /proc/net/ip_vs lists every real server. lvsfast's checker runs
-  in-process on asyncio (bench/reload_loss.py --serve), the same CheckerService.reload the
-  daemon's checker child runs;
+- (full run, or --daemons) for the largest size up to 10,000 real servers, the daemons: ``lvsfast -C``
+  and ``keepalived -C``, running on a one-server config, are sent SIGHUP after the whole table is
+  added to it; the time until /proc/net/ip_vs lists every real server;
 - with --read, reading the whole table back (what start-up adoption costs).
 Every load and every daemon run starts in a new network namespace, so each finds an IPVS that is
 empty and clean (a flushed one keeps its deleted real servers in the dest trash for minutes, and
@@ -223,11 +221,11 @@ def daemons(n_services: int, n_dests: int, rounds: int) -> dict:
         pids = ["-p", f"{wd}/p", "-r", f"{wd}/r", "-c", f"{wd}/c"]
         ka = [daemon_reload(["keepalived", "-n", "-l", "-G", "-C", "-f", str(conf)] + pids, conf, full, n,
                             "keepalived") for _ in range(rounds)]
-        # lvsfast's checker in-process (bench/reload_loss.py --serve): the daemon's uvloop children
-        # cannot open the IPVS backend yet; the reload path is the same CheckerService.reload.
-        lv = [daemon_reload([sys.executable, str(BENCH / "reload_loss.py"), "--serve", str(conf), "--backend", "ipvs",
-                             "--control-socket", f"{wd}/ctl.sock"], conf, full, n, "lvsfast")
-              for _ in range(rounds)]
+        # The real daemon with its checker child only (-C), as keepalived runs: SIGHUP to the
+        # parent, which reads the config, checks it and hands it to the child.
+        lv = [daemon_reload([sys.executable, "-m", "lvsfast.cli", "-n", "-l", "-C", "-f", str(conf),
+                             "--lvs-backend", "ipvs", "--control-socket", f"{wd}/ctl.sock"] + pids, conf, full, n,
+                            "lvsfast") for _ in range(rounds)]
     return {"services": n_services, "dests_per_service": n_dests, "destinations": n,
             "keepalived_reload": stats(ka), "lvsfast_reload": stats(lv)}
 

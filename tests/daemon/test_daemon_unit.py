@@ -23,3 +23,20 @@ def test_unit_file_verifies(tmp_path):
     res = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
     problems = [ln for ln in (res.stdout + res.stderr).splitlines() if "lvsfast.service" in ln]
     assert res.returncode == 0 and not problems, res.stdout + res.stderr
+
+
+def test_each_child_gets_the_view_it_works_from():
+    # The VRRP child never reads the virtual servers; a reload hands it the config without them
+    # (on a 10,000-server config they are nearly all of the pickle), the checker the whole config.
+    from lvsfast.config import loads
+    from lvsfast.daemon.subsystem import config_view
+
+    cfg = loads("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n priority 100\n"
+                " virtual_ipaddress {\n  10.0.0.1\n }\n}\n"
+                "virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n"
+                " real_server 10.0.1.1 80 {\n  weight 1\n }\n}\n")
+    vrrp = config_view("vrrp", cfg)
+    assert vrrp.virtual_servers == () and vrrp.vrrp_instances == cfg.vrrp_instances
+    assert vrrp.global_defs == cfg.global_defs
+    assert config_view("checker", cfg) is cfg
+    assert config_view("vrrp", {"value": 1}) == {"value": 1}  # the supervisor tests' dummy config
