@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import logging
 import os
 import pickle
@@ -82,8 +83,17 @@ async def _serve(name: str, factory_spec: str, sock: socket.socket, config: Any,
         if op == "stats":
             return subsystem.stats(clear=bool(msg.get("clear")))
         if op == "reload":
-            config = msg["config"] if "config" in msg else pickle.loads(msg["config_pickle"])
-            await subsystem.reload(config)
+            # A large config is hundreds of thousands of acyclic objects: the cyclic collector
+            # would walk them again and again while they are made (as config.load and the IPVS
+            # backend also avoid).
+            paused = gc.isenabled()
+            gc.disable()
+            try:
+                config = msg["config"] if "config" in msg else pickle.loads(msg["config_pickle"])
+                await subsystem.reload(config)
+            finally:
+                if paused:
+                    gc.enable()
             heap.trim()
             return True
         if op == "stop":

@@ -151,6 +151,12 @@ Action = Union[SendAdvert, TakeAddresses, ReleaseAddresses, Announce, Transition
 
 # A stopping master holding its VIPs waits this much past the slowest backup's skew time.
 HOLD_MARGIN = 0.05
+# And once a successor has spoken it keeps answering this much longer: the successor sends its
+# first advert before it has added the VIPs and sent its gratuitous ARPs (1.5 ms later here),
+# and until those land the clients still send to this router. A client ping lost in that
+# window costs a client such as ping -i 0.001 a 10 ms back-off. Both routers holding the VIPs
+# for a moment is harmless: IPv6 VIPs are added without DAD.
+HANDOVER_GRACE = 0.02
 
 
 def skew_cs(priority: int, interval_cs: int, version: int) -> float:
@@ -288,7 +294,8 @@ class Machine:
         p = self.params
         if self.release_at is not None:
             if ev.priority > 0:
-                self._release_held()  # a successor speaks: it adds the VIPs and announces them
+                # A successor speaks: it adds the VIPs and announces them; let go once it has.
+                self.release_at = min(self.release_at, ev.now + HANDOVER_GRACE)
             return
         if self.state is State.BACKUP:
             if ev.priority == 0:
