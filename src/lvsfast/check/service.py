@@ -65,6 +65,11 @@ def _host(ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
 
+def _real_name(rs: RealServer) -> str:
+    """How a real server is named in logs and in the checker's keys."""
+    return f"{_host(rs.address)}:{rs.port or 0}"
+
+
 @dataclass(eq=False)
 class Check:
     """One checker of one real server; hashed by identity, as the timer queue's item."""
@@ -95,7 +100,7 @@ class Real:
 
     @property
     def name(self) -> str:
-        return f"{_host(self.rs.address)}:{self.rs.port or 0}"
+        return _real_name(self.rs)
 
     @property
     def up(self) -> bool:
@@ -218,7 +223,7 @@ class CheckerService:
             keys_of[id(vs)] = from_config.service_keys(vs, config)
             vname = vs.name
             for rs in vs.real_servers:
-                wanted[(vname, f"{_host(rs.address)}:{rs.port or 0}")] = (vs, rs)
+                wanted[(vname, _real_name(rs))] = (vs, rs)
         self._keys_of = keys_of
         for key in list(self.reals):
             old = self.reals[key]

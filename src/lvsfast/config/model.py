@@ -752,8 +752,9 @@ class Config:
 
 
 def _reduce_by_fields(cls: type) -> None:
-    get = attrgetter(*(f.name for f in fields(cls)))
-    if len(fields(cls)) == 1:
+    names = [f.name for f in fields(cls)]
+    get = attrgetter(*names)
+    if len(names) == 1:  # attrgetter of one name returns the value, not a tuple
         def reduce(self: object) -> tuple:
             return cls, (get(self),)
     else:

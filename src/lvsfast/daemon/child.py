@@ -89,8 +89,7 @@ async def _serve(name: str, factory_spec: str, sock: socket.socket, config: Any,
             paused = gc.isenabled()
             gc.disable()
             try:
-                config = msg["config"] if "config" in msg else pickle.loads(msg["config_pickle"])
-                await subsystem.reload(config)
+                await subsystem.reload(pickle.loads(msg["config_pickle"]))
             finally:
                 if paused:
                     gc.enable()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from lvsfast import heap
-from lvsfast.daemon import backoff, pidfile
+from lvsfast.daemon import backoff
 from lvsfast.daemon.channel import Channel, ChannelClosed
 from lvsfast.daemon.child import run_child
 from lvsfast.daemon.sdnotify import Notifier
@@ -199,10 +199,11 @@ class Supervisor:
             blobs[child.name] = pickle.dumps(config_view(child.name, new), protocol=pickle.HIGHEST_PROTOCOL)
         answers = await asyncio.gather(*(c.channel.request("reload", config_pickle=blobs[c.name], timeout=120)
                                          for c in live), return_exceptions=True)
-        errors = [f"{c.name}: {a}" for c, a in zip(live, answers)
-                  if isinstance(a, (ChannelClosed, RuntimeError, asyncio.TimeoutError))]
-        for a in answers:
-            if isinstance(a, BaseException) and not isinstance(a, (ChannelClosed, RuntimeError, asyncio.TimeoutError)):
+        errors = []
+        for c, a in zip(live, answers):
+            if isinstance(a, (ChannelClosed, RuntimeError, asyncio.TimeoutError)):
+                errors.append(f"{c.name}: {a}")
+            elif isinstance(a, BaseException):
                 raise a
         self.reloads += 1
         heap.trim()  # the old config and the parse's garbage
