@@ -108,7 +108,69 @@ def capture(r1, mon, seconds: float, work: Path) -> tuple[list[float], list[floa
     return _stamps(work / "send.txt"), _stamps(work / "arrive.txt")
 
 
-def one(impl: str, checks: int, seconds: float, rt: bool = False, extra: str = "") -> dict:
+TRACEFS = Path("/sys/kernel/debug/tracing")
+TRACE_EVENTS = ("sched/sched_wakeup", "sched/sched_switch", "sched/sched_migrate_task",
+                "exceptions/page_fault_user", "raw_syscalls/sys_enter", "raw_syscalls/sys_exit")
+
+
+def _trace_start(pid: int) -> None:
+    """ftrace the sender's scheduling, faults and syscalls (only its own events, so a 10-minute
+    soak fits the ring): when a send is late, whether its wake-up came late (the timer's CPU
+    was not running), it waited for a CPU (who ran instead), or it ran and was slow itself."""
+    (TRACEFS / "tracing_on").write_text("0")
+    (TRACEFS / "trace").write_text("")
+    (TRACEFS / "trace_clock").write_text("mono")
+    (TRACEFS / "buffer_size_kb").write_text("131072")
+    filters = {"sched/sched_wakeup": f"pid == {pid}",
+               "sched/sched_switch": f"prev_pid == {pid} || next_pid == {pid}",
+               "sched/sched_migrate_task": f"pid == {pid}"}
+    for ev in TRACE_EVENTS:
+        (TRACEFS / "events" / ev / "filter").write_text(filters.get(ev, f"common_pid == {pid}"))
+        (TRACEFS / "events" / ev / "enable").write_text("1")
+    (TRACEFS / "tracing_on").write_text("1")
+
+
+def _trace_stop(out: Path) -> None:
+    (TRACEFS / "tracing_on").write_text("0")
+    for ev in TRACE_EVENTS:
+        (TRACEFS / "events" / ev / "enable").write_text("0")
+        (TRACEFS / "events" / ev / "filter").write_text("0")
+    with open(out, "w") as f:
+        f.write((TRACEFS / "trace").read_text())
+    (TRACEFS / "trace").write_text("")
+    (TRACEFS / "buffer_size_kb").write_text("1408")
+    (TRACEFS / "trace_clock").write_text("local")
+
+
+class StealSampler:
+    """Per-CPU steal every few ms (mono stamps), to tell a stolen vCPU from a busy one."""
+
+    def __init__(self, period: float = 0.002) -> None:
+        import threading
+        self.samples: list[tuple[float, list[int]]] = []
+        self._stop = threading.Event()
+        self._period = period
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        hz = os.sysconf("SC_CLK_TCK")
+        while not self._stop.wait(self._period):
+            lines = Path("/proc/stat").read_text().splitlines()
+            cpus = [int(ln.split()[8]) * 1000 // hz for ln in lines[1:] if ln.startswith("cpu")]
+            if not self.samples or cpus != self.samples[-1][1]:
+                self.samples.append((time.monotonic(), cpus))
+
+    def __enter__(self) -> "StealSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def one(impl: str, checks: int, seconds: float, rt: bool = False, extra: str = "",
+        trace: Path | None = None) -> dict:
     """One case; ``extra`` is more global_defs lines (for example "    vrrp_no_swap\n")."""
     with tempfile.TemporaryDirectory(prefix="lvsfast-jitter-") as wd, Lab() as lab:
         work = Path(wd)
@@ -158,10 +220,28 @@ def one(impl: str, checks: int, seconds: float, rt: bool = False, extra: str = "
         wait_for(lambda: "Entering BACKUP STATE" in blog_path.read_text(), timeout=30, what=f"{impl} backup")
         time.sleep(3)  # the checker's first round (warmup 1 s) and the GARPs settle
         before = blog_path.read_text().count("Entering MASTER STATE")
+        listens0 = blog_path.read_text().count("listening one more advert interval")
         steal0 = _steal_s()
-        sent, arrived = capture(r1, mon, seconds, work)
+        if trace is not None:
+            trace.mkdir(parents=True, exist_ok=True)
+            vpid = int((work / "v.pid").read_text())
+            _trace_start(vpid)
+            (trace / "clock.json").write_text(json.dumps({
+                "vrrp_pid": vpid, "realtime_minus_mono": time.time() - time.monotonic()}))
+            sampler = StealSampler()
+            with sampler:
+                sent, arrived = capture(r1, mon, seconds, work)
+            _trace_stop(trace / "trace.txt")
+            (trace / "steal.json").write_text(json.dumps(sampler.samples))
+            (trace / "send.txt").write_text((work / "send.txt").read_text())
+        else:
+            sent, arrived = capture(r1, mon, seconds, work)
         steal = _steal_s() - steal0
         takeovers = blog_path.read_text().count("Entering MASTER STATE") - before
+        # lvsfast's backup: deadlines that reached it late (itself frozen) and got one more
+        # interval to hear the master before taking over; each one a takeover averted if the
+        # master then spoke.
+        listens = blog_path.read_text().count("listening one more advert interval") - listens0
         chk_cpu = None
         if checks and (work / "c.pid").exists():
             pid = int((work / "c.pid").read_text())
@@ -183,7 +263,7 @@ def one(impl: str, checks: int, seconds: float, rt: bool = False, extra: str = "
             "p50_ms": round(pct(gaps, 0.5), 3), "p99_ms": round(pct(gaps, 0.99), 3),
             "max_ms": round(gaps[-1], 3), "over_30ms": sum(1 for g in gaps if g > DOWN_GAP_MS),
             "mean_ms": round(statistics.fmean(gaps), 3), "checker_cpu_s_total": chk_cpu,
-            "backup_takeovers": takeovers, "steal_s": round(steal, 2),
+            "backup_takeovers": takeovers, "backup_stall_listens": listens, "steal_s": round(steal, 2),
             # When the late sends happened: how many were over 1 ms late in each minute.
             "late_over_1ms_per_minute": _per_minute(sent)}
 
@@ -212,6 +292,7 @@ def main() -> int:
     ap.add_argument("--json")
     ap.add_argument("--soak", action="store_true", help="one case: --impl with its defaults beside the check load")
     ap.add_argument("--impl", choices=("lvsfast", "keepalived"), default="lvsfast")
+    ap.add_argument("--trace", type=Path, help="with --soak: ftrace the sender and sample steal into this directory")
     a = ap.parse_args()
     seconds = a.seconds or (20.0 if a.quick else 600.0)
     # vrrp_rt_priority (keepalived's keyword, both daemons) for a router whose cores are busy.
@@ -222,7 +303,7 @@ def main() -> int:
         cases = [(a.impl, a.checks_per_s, False)]
     res = []
     for impl, checks, rt in cases:
-        r = one(impl, checks, seconds, rt)
+        r = one(impl, checks, seconds, rt, trace=a.trace if a.soak else None)
         res.append(r)
         print(json.dumps(r), flush=True)
     if a.json:

@@ -35,6 +35,55 @@ def test_v3_timers_follow_learned_interval():
     assert m.down_at == pytest.approx(1.0 + (3 * 1 + 156 / 256) / 100)
 
 
+MASTER_ADDR = bytes([10, 0, 0, 9])
+
+
+def test_a_backup_woken_late_listens_one_more_interval_before_taking_over():
+    # A whole VM descheduled 40 ms: the backup's deadline reaches it late, and the master,
+    # frozen with it, speaks again as soon as it runs. Not a failover.
+    m = Machine(P("b", 100, 2, adver_int_cs=1))
+    m.handle(Start(0.0))
+    m.handle(Advert(1.0, 200, MASTER_ADDR, 1))
+    due = m.down_at
+    assert m.handle(Tick(due + 0.040)) == [] and m.state is State.BACKUP
+    assert m.down_at == pytest.approx(due + 0.040 + 0.01) and m.stall_listens == 1
+    m.handle(Advert(due + 0.041, 200, MASTER_ADDR, 1))
+    assert m.state is State.BACKUP and m.down_at == pytest.approx(due + 0.041 + m.down_interval())
+
+
+def test_a_dead_master_still_loses_its_role_after_the_extra_interval():
+    m = Machine(P("b", 100, 2, adver_int_cs=1))
+    m.handle(Start(0.0))
+    m.handle(Advert(1.0, 200, MASTER_ADDR, 1))
+    late = m.down_at + 0.040
+    m.handle(Tick(late))
+    assert m.next_deadline() == pytest.approx(late + 0.01)
+    m.handle(Tick(late + 0.05))  # late again: the silence had its extra interval already
+    assert m.state is State.MASTER and m.stall_listens == 1
+
+
+def test_an_on_time_deadline_or_a_priority_zero_is_not_postponed():
+    m = Machine(P("b", 100, 2, adver_int_cs=1))
+    m.handle(Start(0.0))
+    m.handle(Advert(1.0, 200, MASTER_ADDR, 1))
+    m.handle(Tick(m.down_at + 0.001))  # within the normal wake-up latency
+    assert m.state is State.MASTER
+    m = Machine(P("b", 100, 2, adver_int_cs=1))
+    m.handle(Start(0.0))
+    m.handle(Advert(1.0, 0, MASTER_ADDR, 1))  # the master is leaving
+    m.handle(Tick(m.down_at + 0.040))
+    assert m.state is State.MASTER and m.stall_listens == 0
+
+
+def test_the_extra_interval_is_bounded_for_long_adverts():
+    m = Machine(P("b", 100, 2, version=2, adver_int_cs=100))
+    m.handle(Start(0.0))
+    m.handle(Advert(0.5, 200, MASTER_ADDR, 100))
+    due = m.down_at
+    m.handle(Tick(due + 0.3))  # more than a quarter of the 1 s interval late
+    assert m.state is State.BACKUP and m.down_at == pytest.approx(due + 0.3 + 0.1)
+
+
 def test_priority_zero_handover_within_skew():
     net = SimNet.of(P("a", 200, 1, adver_int_cs=1), P("b", 100, 2, adver_int_cs=1))
     net.start()
@@ -125,7 +174,7 @@ def test_equal_priority_higher_address_wins():
 def test_master_answers_lower_priority_at_once():
     m = Machine(P("a", 200, 1))
     m.handle(Start(0.0))
-    m.handle(Tick(4.0))
+    m.handle(Tick(m.down_at))
     assert m.state is State.MASTER
     acts = m.handle(Advert(4.1, 100, bytes([10, 0, 0, 2]), 100))
     assert SendAdvert(200) in acts
@@ -146,7 +195,7 @@ def test_split_brain_heals_to_one_master():
 def test_fault_releases_and_recover_rejoins():
     m = Machine(P("a", 200, 1))
     m.handle(Start(0.0))
-    m.handle(Tick(4.0))
+    m.handle(Tick(m.down_at))
     acts = m.handle(Fault(5.0, "eth0 down"))
     assert SendAdvert(0) in acts and ReleaseAddresses() in acts and m.state is State.FAULT
     assert m.next_deadline() is None

@@ -134,7 +134,12 @@ class Instance:
             # ready in the same poll, the deadline first. Read the adverts first, so a late loop
             # is not taken for a dead master.
             self.engine._readable(self.link)
-        self.feed(Tick(self.engine.now()))
+        m = self.machine
+        due, listens, now = m.down_at, m.stall_listens, self.engine.now()
+        self.feed(Tick(now))
+        if m.stall_listens != listens and due is not None:
+            log.info("(%s) the master down timer reached us %.1f ms late: listening one more advert interval "
+                     "before taking over", self.spec.name, (now - due) * 1000)
 
     def send(self, priority: int) -> None:
         if self.link is None:
@@ -277,6 +282,7 @@ class Instance:
             "last_reason": m.last_reason,
             "adverts_sent": self.sent,
             "adverts_received": self.received,
+            "stall_listens": m.stall_listens,
             "vips": [v.cidr for v in self.spec.vips],
         }
 
