@@ -142,6 +142,37 @@ def _trace_stop(out: Path) -> None:
     (TRACEFS / "trace_clock").write_text("local")
 
 
+CPU_PROBE = r'''
+import json, os, sys, time
+cpu, secs, out = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+os.sched_setaffinity(0, {cpu}); os.nice(-10)
+ev, mono = [], time.monotonic
+end = mono() + secs
+while True:
+    t0 = mono()
+    if t0 > end:
+        break
+    time.sleep(0.001)
+    late = mono() - t0 - 0.001
+    if late > 0.003:
+        ev.append((t0, late))
+json.dump(ev, open(out, "w"))
+'''
+
+
+def freezes(sent_mono: list[float], probes: list[list[tuple[float, float]]], over_ms: float = 20.0) -> list[dict]:
+    """Each send gap over ``over_ms`` with the stalls the per-CPU probes saw inside it: a gap
+    every CPU shared is the whole machine frozen (its host descheduled it), not the sender."""
+    out = []
+    for a, b in zip(sent_mono, sent_mono[1:]):
+        if (b - a) * 1000 < over_ms:
+            continue
+        out.append({"gap_ms": round((b - a) * 1000, 1),
+                    "cpu_stalls_ms": [[[round((t - a) * 1000, 1), round(d * 1000, 1)] for t, d in ev
+                                       if t < b and t + d > a] for ev in probes]})
+    return out
+
+
 class StealSampler:
     """Per-CPU steal every few ms (mono stamps), to tell a stolen vCPU from a busy one."""
 
@@ -229,11 +260,19 @@ def one(impl: str, checks: int, seconds: float, rt: bool = False, extra: str = "
             (trace / "clock.json").write_text(json.dumps({
                 "vrrp_pid": vpid, "realtime_minus_mono": time.time() - time.monotonic()}))
             sampler = StealSampler()
+            # One 1 ms sleeper pinned to each CPU: when the sender stalls, did every CPU stall?
+            probes = [subprocess.Popen([sys.executable, "-c", CPU_PROBE, str(c), str(seconds + 5),
+                                        str(trace / f"cpu{c}.json")]) for c in sorted(os.sched_getaffinity(0))]
             with sampler:
                 sent, arrived = capture(r1, mon, seconds, work)
             _trace_stop(trace / "trace.txt")
+            for pr in probes:
+                pr.wait()
             (trace / "steal.json").write_text(json.dumps(sampler.samples))
             (trace / "send.txt").write_text((work / "send.txt").read_text())
+            off = time.time() - time.monotonic()
+            cpu_ev = [json.loads((trace / f"cpu{c}.json").read_text()) for c in sorted(os.sched_getaffinity(0))]
+            (trace / "freezes.json").write_text(json.dumps(freezes([t - off for t in sent], cpu_ev), indent=1))
         else:
             sent, arrived = capture(r1, mon, seconds, work)
         steal = _steal_s() - steal0

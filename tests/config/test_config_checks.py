@@ -40,6 +40,11 @@ def vs(body: str, head: str = "10.0.0.1 80", rs: str = "10.0.1.1 80", rs_body: s
 
 # (id, config text, line, severity, words that must appear in the message)
 CASES = [
+    ("sched-slice-short", "global_defs {\n    router_id a\n    vrrp_sched_slice 50\n}\n", 3, "error",
+     "vrrp_sched_slice 50 is below the kernel's 100 us"),
+    ("checker-priority", "global_defs {\n    checker_priority 40\n}\n", 2, "error", "checker_priority 40 is outside -20..19"),
+    ("rt-priority-max", "global_defs {\n    router_id a\n    vrrp_rt_priority 200\n}\n", 3, "error",
+     "setting to maximum"),
     ("vrid-0", vi(vrid="0"), 3, "error", "outside range [1, 255]"),
     ("vrid-256", vi(vrid="256"), 3, "error", "outside range [1, 255]"),
     ("vrid-missing", vi().replace("    virtual_router_id 51\n", ""), 1, "error", "virtual router id must be set"),

@@ -183,3 +183,21 @@ def test_config_include_variants_and_braces(tmp_path: Path):
         read(str(main), d, "node")
         assert len(d.items) == 1 and d.items[0].line == 1, (text, d.items)
         assert d.fatal == fatal and (d.items[0].severity == "error") == fatal, text
+
+
+def test_the_source_digest_names_every_file_read_and_nothing_random(tmp_path):
+    # Two readings of the same files (a child's and the parent's) have the same digest, so the
+    # child may use its own; any change of a file, included ones too, changes it.
+    from lvsfast.config import load
+    inc = tmp_path / "inc.conf"
+    inc.write_text("vrrp_script chk { script /bin/true }\n")
+    main = tmp_path / "k.conf"
+    main.write_text(f"include {inc}\nglobal_defs {{\n    router_id a\n}}\n")
+    first = load(str(main), "id1")
+    assert first.source_digest and load(str(main), "id1").source_digest == first.source_digest
+    assert load(str(main), "id2").source_digest != first.source_digest  # @id lines read differently
+    assert load(str(main), "id1", lvs_backend="ipvs").source_digest != first.source_digest
+    inc.write_text("vrrp_script chk { script /bin/false }\n")
+    assert load(str(main), "id1").source_digest != first.source_digest
+    main.write_text("$N=${_RANDOM 1 9}\nglobal_defs {\n    router_id r$N\n}\n")
+    assert load(str(main), "id1").source_digest == ""  # two readings may differ

@@ -59,11 +59,14 @@ def test_reload_changes_one_entry_and_broken_reload_keeps_state(lab, tmp_path):
     def handles(items, needle):
         return sorted(json.dumps(i, sort_keys=True) for i in items if needle in json.dumps(i))
     assert handles(before, "192.0.2.1") == handles(after, "192.0.2.1")
+    # The checker read the new files itself, beside the parent, rather than take its copy.
+    assert request(sock, "status")["own_readings"] == 1
     # A broken config is refused and the running table stays as it is.
     cfg.write_text(conf(5).replace("lb_algo wrr", "lb_algo nosuch", 1))
     proc.send_signal(signal.SIGHUP)
     wait_for(lambda: request(sock, "status")["failed_reloads"] == 1, timeout=10, what="the failed reload")
     assert kernel() == want2
+    assert request(sock, "status")["own_readings"] == 1
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
     assert ns.run("nft", "list", "table", "ip", "lvsfast", check=False).returncode != 0  # removed on stop

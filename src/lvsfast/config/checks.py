@@ -205,6 +205,14 @@ def _nftables_limits(vs: m.VirtualServer, diags: Diagnostics) -> None:
 
 
 def _globals(cfg: m.Config, diags: Diagnostics) -> None:
+    # The children's scheduling keywords (vrrp_priority, vrrp_sched_slice, ...) are read when
+    # each child starts; a bad value is reported here too, at its line, so that -t sees it.
+    from lvsfast.daemon.scheduling import tuning
+
+    g = cfg.global_defs
+    for child in ("vrrp", "checker"):
+        for problem in tuning(g.extra, child)[1]:
+            diags.error(g.file, g.line_of(problem.split(" ", 1)[0]), problem)
     sd = cfg.global_defs.lvs_sync_daemon
     if sd is not None and cfg.instance(sd.vrrp_instance) is None:
         diags.warning(sd.file, sd.line, f"lvs_sync_daemon: vrrp instance {sd.vrrp_instance} does not exist")

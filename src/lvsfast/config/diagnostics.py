@@ -35,7 +35,7 @@ class ConfigError(ValueError):
 class Diagnostics:
     """Collects diagnostics while reading and building; the single sink for one load."""
 
-    __slots__ = ("items", "fatal", "missing_value")
+    __slots__ = ("items", "fatal", "missing_value", "source_digest")
 
     def __init__(self) -> None:
         self.items: list[Diagnostic] = []
@@ -43,6 +43,9 @@ class Diagnostics:
         self.fatal = False
         # keepalived -t exits 2 when a keyword lacks its parameter.
         self.missing_value = False
+        # Every file read, hashed with the config id (reader.read); empty when the reading
+        # was not reproducible (${_RANDOM}) or came from a string.
+        self.source_digest = ""
 
     def error(self, file: str, line: int, message: str) -> None:
         self.items.append(Diagnostic(file, line, "error", message))

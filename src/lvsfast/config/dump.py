@@ -12,7 +12,7 @@ def _plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {"__type__": type(obj).__name__}
         for f in dataclasses.fields(obj):
-            if f.name in ("keyword_lines", "warnings"):
+            if f.name in ("keyword_lines", "warnings", "source_digest"):
                 continue
             out[f.name] = _plain(getattr(obj, f.name))
         return out

@@ -733,6 +733,9 @@ class Config:
     virtual_servers: tuple[VirtualServer, ...] = ()
     extra: Extra = ()
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    # The files this model was read from (see Diagnostics.source_digest): a child that read the
+    # same digest itself built the same model, and needs no copy of it.
+    source_digest: str = field(default="", compare=False, repr=False)
 
     def instance(self, name: str) -> VrrpInstance | None:
         return next((i for i in self.vrrp_instances if i.name == name), None)

@@ -11,6 +11,7 @@ from, so later checks can point at it.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import random
 import re
@@ -183,6 +184,10 @@ class _Reader:
 
         self.stack: list[str] = []
         self.pwd_stack: list[str] = []
+        # What was read, so that another process reading the same files can tell it built the
+        # same model (see source_digest); ${_RANDOM} makes two readings differ.
+        self.sources = hashlib.blake2b(digest_size=16)
+        self.deterministic = True
 
     # -- files ------------------------------------------------------------------------------
 
@@ -196,10 +201,13 @@ class _Reader:
             return
         try:
             with open(path, "rb") as fh:
-                text = fh.read().decode("utf-8", "surrogateescape")
+                raw = fh.read()
+            text = raw.decode("utf-8", "surrogateescape")
         except OSError as exc:
             self.diags.error(file if file else path, line, f"cannot read {path}: {exc.strerror or exc}")
             return
+        self.sources.update(b"%d:%s\0" % (len(raw), os.fsencode(real)))
+        self.sources.update(raw)
         self.stack.append(real)
         self.pwd_stack.append(os.path.dirname(os.path.abspath(path)))
         try:
@@ -338,6 +346,7 @@ class _Reader:
         if name == "_BANG":
             return "!"
         if name == "_RANDOM":
+            self.deterministic = False
             bounds = [int(x) for x in extra.split() if x.isdigit()]
             lo = bounds[0] if bounds else 0
             hi = bounds[1] if len(bounds) > 1 else 32767
@@ -539,6 +548,7 @@ def read(path: str, diags: Diagnostics, config_id: str | None = None) -> tuple[N
     """Read ``path`` (and its includes) into top-level statements; problems go to ``diags``."""
     r = _Reader(config_id if config_id is not None else default_config_id(), diags)
     r.read_file(path, "", 0)
+    diags.source_digest = f"{r.config_id}:{r.sources.hexdigest()}" if r.deterministic else ""
     return build_tree(r.out, diags)
 
 

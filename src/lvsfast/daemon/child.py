@@ -9,16 +9,17 @@ import os
 import pickle
 import signal
 import socket
-from typing import Any
+from typing import Any, Callable
 
 from lvsfast import heap
 from lvsfast.daemon import logs, pidfile, scheduling
 from lvsfast.daemon.channel import Channel
-from lvsfast.daemon.subsystem import resolve
+from lvsfast.daemon.subsystem import config_view, resolve
 
 log = logging.getLogger("lvsfast.child")
 
 _PR_SET_PDEATHSIG = 1
+NOT_READ_HERE = "no config read here for"  # the parent then sends its own copy
 
 
 def _die_with_parent() -> None:
@@ -39,7 +40,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 def run_child(name: str, factory_spec: str, sock: socket.socket, config: Any, options: Any,
-              pid_path: str | None) -> int:
+              pid_path: str | None, load_config: Callable[[], Any] | None = None) -> int:
     """Run in the forked child; returns the exit status. Never returns into the parent's code."""
     # The fork copied the parent's loop state: its signal wakeup fd is a socket shared with the
     # parent, so a signal delivered here would wake the parent's loop. Cut every tie first.
@@ -62,7 +63,7 @@ def run_child(name: str, factory_spec: str, sock: socket.socket, config: Any, op
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     try:
-        return loop.run_until_complete(_serve(name, factory_spec, sock, config, options))
+        return loop.run_until_complete(_serve(name, factory_spec, sock, config, options, load_config))
     except Exception:
         log.exception("%s child failed", name)
         return 1
@@ -71,10 +72,22 @@ def run_child(name: str, factory_spec: str, sock: socket.socket, config: Any, op
             pidfile.remove(pid_path)
 
 
-async def _serve(name: str, factory_spec: str, sock: socket.socket, config: Any, options: Any) -> int:
+async def _serve(name: str, factory_spec: str, sock: socket.socket, config: Any, options: Any,
+                 load_config: Callable[[], Any] | None = None) -> int:
     channel = Channel(sock)
     stopping = asyncio.Event()
     subsystem = resolve(factory_spec)(options=options, emit=channel.event)
+    parsed: dict[str, Any] = {}  # source digest -> this child's view, read here for a reload
+
+    def take(msg: dict[str, Any]) -> Any:
+        digest = msg.get("parsed")
+        view = parsed.pop(digest, None) if digest is not None else None
+        parsed.clear()
+        if digest is None:
+            return pickle.loads(msg["config_pickle"])
+        if view is None:
+            raise RuntimeError(f"{NOT_READ_HERE} {digest}")
+        return view
 
     async def on_request(msg: dict[str, Any]) -> Any:
         op = msg["op"]
@@ -82,6 +95,21 @@ async def _serve(name: str, factory_spec: str, sock: socket.socket, config: Any,
             return subsystem.status()
         if op == "stats":
             return subsystem.stats(clear=bool(msg.get("clear")))
+        if op == "parse":
+            # The parent reads the new config at the same moment, each on its own core: a
+            # reading here, the same files, builds the same model, and saves pickling and
+            # unpickling all of it (as long as the reading itself, for a large table).
+            parsed.clear()
+            if load_config is None:
+                return ""
+            new = load_config()
+            digest = getattr(new, "source_digest", "")
+            if digest:
+                parsed[digest] = config_view(name, new)
+            return digest
+        if op == "drop_parse":
+            parsed.clear()
+            return True
         if op == "reload":
             # A large config is hundreds of thousands of acyclic objects: the cyclic collector
             # would walk them again and again while they are made (as config.load and the IPVS
@@ -89,7 +117,7 @@ async def _serve(name: str, factory_spec: str, sock: socket.socket, config: Any,
             paused = gc.isenabled()
             gc.disable()
             try:
-                await subsystem.reload(pickle.loads(msg["config_pickle"]))
+                await subsystem.reload(take(msg))
             finally:
                 if paused:
                     gc.enable()

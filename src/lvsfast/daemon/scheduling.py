@@ -72,7 +72,10 @@ def tuning(extra: Extra, child: str) -> tuple[Tuning, list[str]]:
             cpus = tuple(int(c) for c in values[f"{child}_cpu_affinity"])
         except ValueError:
             errors.append(f"{child}_cpu_affinity needs CPU numbers")
-    nice, rt = number("priority", -20, 19), number("rt_priority", 1, 99)
+    nice, rt = number("priority", -20, 19), number("rt_priority", 1, 2**31 - 1)
+    if rt is not None and rt > 99:  # keepalived takes the maximum, and says so
+        errors.append(f"{child}_rt_priority {rt} is greater than the maximum 99 - setting to maximum")
+        rt = 99
     default = child == "vrrp" and nice is None and rt is None and not any(
         k in values for k in ("vrrp_priority", "vrrp_rt_priority"))
     slice_us = None

@@ -47,6 +47,12 @@ DEFAULT_FACTORIES: dict[str, str] = {
 Factory = Callable[..., Subsystem]
 
 
+#: Children that read a new config themselves while the parent reads it, rather than wait for
+#: the parent's copy: the checker, whose view is the whole table. Not the VRRP child: the reading
+#: would hold its loop, and its adverts, for as long as it takes, and its view is small.
+READS_ITS_OWN: frozenset[str] = frozenset({"checker"})
+
+
 def config_view(name: str, config: "Config") -> "Config":
     """The part of ``config`` child ``name`` works from: the VRRP child has no use for the
     virtual servers, which are nearly all of a large config's bytes on every reload."""

@@ -21,9 +21,9 @@ from typing import Any, Callable
 from lvsfast import heap
 from lvsfast.daemon import backoff
 from lvsfast.daemon.channel import Channel, ChannelClosed
-from lvsfast.daemon.child import run_child
+from lvsfast.daemon.child import NOT_READ_HERE, run_child
 from lvsfast.daemon.sdnotify import Notifier
-from lvsfast.daemon.subsystem import config_view
+from lvsfast.daemon.subsystem import READS_ITS_OWN, config_view
 
 log = logging.getLogger("lvsfast.parent")
 
@@ -68,6 +68,7 @@ class Supervisor:
     _done: asyncio.Event = field(default_factory=asyncio.Event)
     reloads: int = 0
     failed_reloads: int = 0
+    own_readings: int = 0  # reloads a child took from its own reading of the files
     last_reload_error: str = ""
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -105,7 +106,7 @@ class Supervisor:
                         other.channel._sock.close()
                 asyncio.set_event_loop(None)
                 code = run_child(child.name, child.factory, child_sock, config_view(child.name, self.config),
-                                 self.options, child.pid_path)
+                                 self.options, child.pid_path, self.load_config)
             finally:
                 os._exit(code)
         child_sock.close()
@@ -182,9 +183,15 @@ class Supervisor:
     async def reload(self) -> dict[str, Any]:
         """Validate the new config; on success hand it to the children, else keep the old one."""
         self.notifier.reloading()
+        # The checker reads the files too, at the same time (its own core); once ours is valid
+        # it takes its own reading if both read the same bytes, else our pickled copy.
+        early = {c.name: asyncio.ensure_future(c.channel.request("parse", timeout=120))
+                 for c in self.children.values() if c.channel is not None and c.name in READS_ITS_OWN}
+        await asyncio.sleep(0)  # the requests leave before our own reading holds the loop
         try:
             new = self.load_config()
         except Exception as exc:
+            await self._drop_parses(early)  # a file that changed in between could have read fine there
             self.failed_reloads += 1
             self.last_reload_error = str(exc)
             log.error("reload failed, keeping the running configuration:\n%s", exc)
@@ -194,11 +201,20 @@ class Supervisor:
         live = [c for c in self.children.values() if c.channel is not None]  # a restarting child
         # picks the new config up when it forks. Each child's view is pickled once, and all
         # children take theirs in at the same time, each on its own core.
+        own: set[str] = set()
+        for name, fut in early.items():
+            try:
+                if getattr(new, "source_digest", "") and await fut == new.source_digest:
+                    own.add(name)
+            except Exception as exc:  # its reading failed or it went away: it gets our copy
+                log.debug("%s child's own reading not used: %s", name, exc)
+        self.own_readings += len(own)
         blobs: dict[str, bytes] = {}
         for child in live:
-            blobs[child.name] = pickle.dumps(config_view(child.name, new), protocol=pickle.HIGHEST_PROTOCOL)
-        answers = await asyncio.gather(*(c.channel.request("reload", config_pickle=blobs[c.name], timeout=120)
-                                         for c in live), return_exceptions=True)
+            if child.name not in own:
+                blobs[child.name] = pickle.dumps(config_view(child.name, new), protocol=pickle.HIGHEST_PROTOCOL)
+        answers = await asyncio.gather(*(self._hand_over(c, new.source_digest if c.name in own else None,
+                                                         blobs.get(c.name)) for c in live), return_exceptions=True)
         errors = []
         for c, a in zip(live, answers):
             if isinstance(a, (ChannelClosed, RuntimeError, asyncio.TimeoutError)):
@@ -213,6 +229,29 @@ class Supervisor:
             log.info("reload complete")
         self.notifier.ready("running")
         return {"ok": not errors, "error": "; ".join(errors)}
+
+    async def _hand_over(self, child: ChildState, digest: str | None, blob: bytes | None) -> Any:
+        assert child.channel is not None
+        if digest is not None:
+            try:
+                return await child.channel.request("reload", parsed=digest, timeout=120)
+            except RuntimeError as exc:
+                if NOT_READ_HERE not in str(exc):
+                    raise
+                # It lost its reading (restarted in between): send ours.
+                log.debug("%s child: %s; sending the parsed config", child.name, exc)
+                blob = pickle.dumps(config_view(child.name, self.config), protocol=pickle.HIGHEST_PROTOCOL)
+        return await child.channel.request("reload", config_pickle=blob, timeout=120)
+
+    async def _drop_parses(self, early: dict[str, "asyncio.Future[Any]"]) -> None:
+        await asyncio.gather(*early.values(), return_exceptions=True)
+        for name in early:
+            ch = self.children[name].channel
+            if ch is not None:
+                try:
+                    await ch.request("drop_parse", timeout=10)
+                except (ChannelClosed, RuntimeError, asyncio.TimeoutError):
+                    pass
 
     async def stop(self) -> None:
         if self._stopping:
@@ -257,6 +296,7 @@ class Supervisor:
         out: dict[str, Any] = {
             "pid": os.getpid(),
             "reloads": self.reloads,
+            "own_readings": self.own_readings,
             "failed_reloads": self.failed_reloads,
             "last_reload_error": self.last_reload_error,
             "children": {},

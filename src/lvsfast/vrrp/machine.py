@@ -157,13 +157,13 @@ HOLD_MARGIN = 0.05
 # window costs a client such as ping -i 0.001 a 10 ms back-off. Both routers holding the VIPs
 # for a moment is harmless: IPv6 VIPs are added without DAD.
 HANDOVER_GRACE = 0.02
-# A backup whose master-down deadline reached it this late (seconds, or a quarter of the
-# advert interval if that is more) was not running itself: a stalled process, or a whole
+# A backup whose master-down deadline reached it this late (seconds, or a tenth of the advert
+# interval if that is more) was not running itself: a stalled process, or a whole
 # virtual machine descheduled by its host (measured here: both vCPUs frozen 30-45 ms at once).
 # The silence it saw may be its own, and a master frozen with it sends as soon as it runs
 # again: the backup listens one more advert interval (at most STALL_LISTEN_MAX) before it takes
 # over, once per silence, so a dead master still loses its role, that much later.
-STALL_LATE = 0.002
+STALL_LATE = 0.001
 STALL_LISTEN_MAX = 0.1
 
 
@@ -292,7 +292,7 @@ class Machine:
             self._release_held()  # nobody took over in time: let go as keepalived does
         elif self.state is State.BACKUP and self.down_at is not None and now >= self.down_at:
             interval = (self.params.adver_int_cs if self.params.version == 2 else self.master_adver_cs) / 100
-            if not self.listened_after_stall and now - self.down_at > max(STALL_LATE, interval / 4):
+            if not self.listened_after_stall and now - self.down_at > max(STALL_LATE, interval / 10):
                 self.listened_after_stall = True
                 self.stall_listens += 1
                 self.down_at = now + min(interval, STALL_LISTEN_MAX)
