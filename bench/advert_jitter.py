@@ -257,12 +257,13 @@ def one(impl: str, checks: int, seconds: float, rt: bool = False, extra: str = "
             trace.mkdir(parents=True, exist_ok=True)
             vpid = int((work / "v.pid").read_text())
             _trace_start(vpid)
-            (trace / "clock.json").write_text(json.dumps({
-                "vrrp_pid": vpid, "realtime_minus_mono": time.time() - time.monotonic()}))
+            off = time.time() - time.monotonic()  # tcpdump stamps are realtime, the rest monotonic
+            (trace / "clock.json").write_text(json.dumps({"vrrp_pid": vpid, "realtime_minus_mono": off}))
             sampler = StealSampler()
             # One 1 ms sleeper pinned to each CPU: when the sender stalls, did every CPU stall?
+            cpus = sorted(os.sched_getaffinity(0))
             probes = [subprocess.Popen([sys.executable, "-c", CPU_PROBE, str(c), str(seconds + 5),
-                                        str(trace / f"cpu{c}.json")]) for c in sorted(os.sched_getaffinity(0))]
+                                        str(trace / f"cpu{c}.json")]) for c in cpus]
             with sampler:
                 sent, arrived = capture(r1, mon, seconds, work)
             _trace_stop(trace / "trace.txt")
@@ -270,8 +271,7 @@ def one(impl: str, checks: int, seconds: float, rt: bool = False, extra: str = "
                 pr.wait()
             (trace / "steal.json").write_text(json.dumps(sampler.samples))
             (trace / "send.txt").write_text((work / "send.txt").read_text())
-            off = time.time() - time.monotonic()
-            cpu_ev = [json.loads((trace / f"cpu{c}.json").read_text()) for c in sorted(os.sched_getaffinity(0))]
+            cpu_ev = [json.loads((trace / f"cpu{c}.json").read_text()) for c in cpus]
             (trace / "freezes.json").write_text(json.dumps(freezes([t - off for t in sent], cpu_ev), indent=1))
         else:
             sent, arrived = capture(r1, mon, seconds, work)

@@ -81,9 +81,11 @@ def _analyse(path: str | None, config_id: str | None, text: str | None, lvs_back
     if environment:
         violation = check_environment(cfg, diags, interfaces).security_violation
     found = tuple(diags.sorted())
+    digest = diags.source_digest
+    if digest and lvs_backend is not None:
+        digest += f":{lvs_backend}"  # the override changes the model as much as a file would
     cfg = dataclasses.replace(cfg, warnings=tuple(d for d in found if d.severity == "warning"),
-                              source_digest=diags.source_digest if lvs_backend is None else
-                              f"{diags.source_digest}:{lvs_backend}" if diags.source_digest else "")
+                              source_digest=digest)
     return Analysis(cfg, found, violation, violation or diags.fatal, diags.missing_value)
 
 

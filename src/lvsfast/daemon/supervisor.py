@@ -199,8 +199,8 @@ class Supervisor:
             return {"ok": False, "error": str(exc)}
         self.config = new
         live = [c for c in self.children.values() if c.channel is not None]  # a restarting child
-        # picks the new config up when it forks. Each child's view is pickled once, and all
-        # children take theirs in at the same time, each on its own core.
+        # picks the new config up when it forks. Each child's view is pickled once (unless it
+        # read the files itself), and all children take theirs in at the same time.
         own: set[str] = set()
         for name, fut in early.items():
             try:
@@ -209,12 +209,8 @@ class Supervisor:
             except Exception as exc:  # its reading failed or it went away: it gets our copy
                 log.debug("%s child's own reading not used: %s", name, exc)
         self.own_readings += len(own)
-        blobs: dict[str, bytes] = {}
-        for child in live:
-            if child.name not in own:
-                blobs[child.name] = pickle.dumps(config_view(child.name, new), protocol=pickle.HIGHEST_PROTOCOL)
-        answers = await asyncio.gather(*(self._hand_over(c, new.source_digest if c.name in own else None,
-                                                         blobs.get(c.name)) for c in live), return_exceptions=True)
+        answers = await asyncio.gather(*(self._hand_over(c, new, c.name in own) for c in live),
+                                       return_exceptions=True)
         errors = []
         for c, a in zip(live, answers):
             if isinstance(a, (ChannelClosed, RuntimeError, asyncio.TimeoutError)):
@@ -230,17 +226,18 @@ class Supervisor:
         self.notifier.ready("running")
         return {"ok": not errors, "error": "; ".join(errors)}
 
-    async def _hand_over(self, child: ChildState, digest: str | None, blob: bytes | None) -> Any:
+    async def _hand_over(self, child: ChildState, new: Any, own_reading: bool) -> Any:
+        """The child takes ``new``: its own reading of the same files, else our pickled copy."""
         assert child.channel is not None
-        if digest is not None:
+        if own_reading:
             try:
-                return await child.channel.request("reload", parsed=digest, timeout=120)
+                return await child.channel.request("reload", parsed=new.source_digest, timeout=120)
             except RuntimeError as exc:
                 if NOT_READ_HERE not in str(exc):
                     raise
                 # It lost its reading (restarted in between): send ours.
                 log.debug("%s child: %s; sending the parsed config", child.name, exc)
-                blob = pickle.dumps(config_view(child.name, self.config), protocol=pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps(config_view(child.name, new), protocol=pickle.HIGHEST_PROTOCOL)
         return await child.channel.request("reload", config_pickle=blob, timeout=120)
 
     async def _drop_parses(self, early: dict[str, "asyncio.Future[Any]"]) -> None:

@@ -202,15 +202,17 @@ class Machine:
     def owner(self) -> bool:
         return self.params.priority == 255
 
+    def _interval_cs(self) -> int:
+        """The interval the backup timers count in: v2 our own, v3 the master's (learned)."""
+        return self.params.adver_int_cs if self.params.version == 2 else self.master_adver_cs
+
     def down_interval(self) -> float:
         p = self.params
-        interval = p.adver_int_cs if p.version == 2 else self.master_adver_cs
+        interval = self._interval_cs()
         return (p.down_timer_adverts * interval + skew_cs(self.priority, interval, p.version)) / 100
 
     def skew(self) -> float:
-        p = self.params
-        interval = p.adver_int_cs if p.version == 2 else self.master_adver_cs
-        return skew_cs(self.priority, interval, p.version) / 100
+        return skew_cs(self.priority, self._interval_cs(), self.params.version) / 100
 
     def next_deadline(self) -> float | None:
         times = [t for t in (self.down_at, self.adver_at, self.release_at) if t is not None]
@@ -291,7 +293,7 @@ class Machine:
         if self.release_at is not None and now >= self.release_at:
             self._release_held()  # nobody took over in time: let go as keepalived does
         elif self.state is State.BACKUP and self.down_at is not None and now >= self.down_at:
-            interval = (self.params.adver_int_cs if self.params.version == 2 else self.master_adver_cs) / 100
+            interval = self._interval_cs() / 100
             if not self.listened_after_stall and now - self.down_at > max(STALL_LATE, interval / 10):
                 self.listened_after_stall = True
                 self.stall_listens += 1
