@@ -19,6 +19,7 @@ from operator import attrgetter
 from typing import Literal, Union
 
 from lvsfast.config.diagnostics import Diagnostic
+from lvsfast.frozen import quick
 
 Extra = tuple[tuple[str, tuple[str, ...]], ...]
 KeywordLines = tuple[tuple[str, int], ...]
@@ -768,5 +769,6 @@ def _reduce_by_fields(cls: type) -> None:
 
 for _cls in [c for c in list(globals().values()) if isinstance(c, type) and is_dataclass(c)
              and c.__module__ == __name__]:
+    quick(_cls)
     _reduce_by_fields(_cls)
 del _cls

@@ -12,6 +12,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from lvsfast.frozen import quick
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 PROTOCOLS = ("tcp", "udp", "sctp")
@@ -30,6 +32,7 @@ def canonical_address(address: str) -> str:
     return str(ipaddress.ip_address(address))
 
 
+@quick
 @dataclass(frozen=True, slots=True, order=True)
 class ServiceKey:
     """What identifies a virtual service in the kernel: (family, protocol, address, port) or a fwmark."""
@@ -47,6 +50,7 @@ class ServiceKey:
         return f"{self.protocol.upper()} {host}:{self.port}"
 
 
+@quick
 @dataclass(frozen=True, slots=True, order=True)
 class DestKey:
     address: str
@@ -57,6 +61,7 @@ class DestKey:
         return f"{host}:{self.port}"
 
 
+@quick
 @dataclass(frozen=True, slots=True)
 class Dest:
     """One real server of a service, as the kernel should hold it."""
@@ -73,6 +78,7 @@ class Dest:
     l_threshold: int = 0
 
 
+@quick
 @dataclass(frozen=True, slots=True)
 class Service:
     """One virtual service and its scheduling parameters (real servers live in :class:`Table`)."""
@@ -110,6 +116,7 @@ def _no_delta() -> None:
     return None
 
 
+@quick
 @dataclass(frozen=True, slots=True, weakref_slot=True)
 class Table:
     """The whole desired table: service -> its real servers by key."""
