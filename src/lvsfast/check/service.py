@@ -58,6 +58,8 @@ TRIM_AFTER_OPS = 100
 DRIFT_INTERVAL = 2.0
 DRIFT_SETTLE = 0.05
 
+_NO_DESTS: dict = {}  # never changed: own() copies before writing
+
 SUPPORTED = (TcpCheck, HttpCheck, MiscCheck, DnsCheck, SmtpCheck, UdpCheck, PingCheck, FileCheck)
 
 
@@ -630,17 +632,8 @@ class CheckerService:
         assert self.config is not None
         if self._per_config is None or self._per_config[0] is not self.config:
             timeouts: dict[tuple[ServiceKey, DestKey], float] = {}
-            for vs in self.config.virtual_servers:
-                # The sorry server is configured too: a reload must not take it for a removed
-                # server and drain it (keepalived #490).
-                members = [(rs.address, rs.port, rs.drain_timeout) for rs in vs.real_servers]
-                if vs.sorry_server is not None:
-                    members.append((vs.sorry_server.address, vs.sorry_server.port, vs.drain_timeout))
-                for k in self._keys_of[id(vs)]:
-                    for address, port, drain in members:
-                        timeouts[(k, DestKey(canonical_address(address), port or k.port))] = drain
-            self._per_config = (self.config, from_config.full_table(self.config, self._keys_of),
-                                frozenset(timeouts), timeouts)
+            full = from_config.full_table(self.config, self._keys_of, timeouts)
+            self._per_config = (self.config, full, frozenset(timeouts), timeouts)
             self._vs_names = [(vs.name, vs) for vs in self.config.virtual_servers]
             self._vs_by_name = {vs.name: vs for vs in self.config.virtual_servers}
         return self._per_config[1:]
@@ -692,7 +685,18 @@ class CheckerService:
         """One virtual server's real servers as its checks, quorum and sorry server leave them."""
         assert self.config is not None
         keys = self._keys_of[id(vs)]
-        dests = {k: dict(full.dests.get(k, {})) for k in keys}
+        # The full table's own mappings, copied only where a server differs from it: a virtual
+        # server whose servers are all up at their weights costs no copy, and keeps objects
+        # the backend applied last time (it skips those without a look).
+        dests: dict[ServiceKey, dict[DestKey, Dest]] = {k: full.dests.get(k, _NO_DESTS) for k in keys}
+        copied: set[ServiceKey] = set()
+
+        def own(k: ServiceKey) -> dict[DestKey, Dest]:
+            if k not in copied:
+                copied.add(k)
+                dests[k] = dict(dests.get(k, _NO_DESTS))
+            return dests[k]
+
         alive_weight = 0
         for real in reals:
             dyn = next((c.dynamic_weight for c in real.checks if c.dynamic_weight is not None), None)
@@ -704,11 +708,11 @@ class CheckerService:
                 if dyn is not None:
                     d = replace(d, weight=dyn)
                 if real.up:
-                    dests[key][d.key] = d
+                    own(key)[d.key] = d
                 elif real.rs.inhibit_on_failure or vs.inhibit_on_failure:
-                    dests[key][d.key] = replace(d, weight=0)
+                    own(key)[d.key] = replace(d, weight=0)
                 else:
-                    dests[key].pop(d.key, None)
+                    own(key).pop(d.key, None)
             if real.up:
                 alive_weight += dyn if dyn is not None else real.rs.weight
         q = self._quorum.get(vs.name)
@@ -725,11 +729,12 @@ class CheckerService:
                 # Quorum lost: the sorry server takes over from the alive real servers.
                 for real in reals:
                     for k in real.keys if real.up else ():
-                        dests.get(k, {}).pop(from_config.dest(vs, real.rs, k).key, None)
-                dests[key][d.key] = d
+                        if k in dests:
+                            own(k).pop(from_config.dest(vs, real.rs, k).key, None)
+                own(key)[d.key] = d
             elif vs.sorry_server.inhibit:
                 # sorry_server_inhibit: the idle sorry server stays in at weight 0.
-                dests[key][d.key] = replace(d, weight=0)
+                own(key)[d.key] = replace(d, weight=0)
         return dests
 
     def _quorum_changed(self, vs: VirtualServer, change: QuorumChange) -> None:

@@ -72,9 +72,13 @@ def _forwarding(fwd: ForwardingMethod) -> tuple[str, str, int, bool, bool, bool]
             fwd.tun_csum == "csum", fwd.tun_csum == "remcsum")
 
 
-def full_table(config: Config, keys_of: dict[int, list[ServiceKey]] | None = None) -> Table:
+def full_table(config: Config, keys_of: dict[int, list[ServiceKey]] | None = None,
+               drains: dict[tuple[ServiceKey, DestKey], float] | None = None) -> Table:
     """Every configured real server at its configured weight: the table with all checks passing.
-    ``keys_of`` maps id(virtual server) to its service keys, when the caller has them already."""
+    ``keys_of`` maps id(virtual server) to its service keys, when the caller has them already.
+    ``drains``, when given, gets every configured (service, real server) with its drain_timeout,
+    the sorry server included (a reload must not take it for a removed server: keepalived #490);
+    made in the same pass, it shares the table's keys."""
     services: dict[ServiceKey, Service] = {}
     dests: dict[ServiceKey, dict[DestKey, Dest]] = {}
     for vs in config.virtual_servers:
@@ -84,4 +88,8 @@ def full_table(config: Config, keys_of: dict[int, list[ServiceKey]] | None = Non
             for rs in vs.real_servers:
                 d = dest(vs, rs, key)
                 inner[d.key] = d
+                if drains is not None:
+                    drains[(key, d.key)] = rs.drain_timeout
+            if drains is not None and vs.sorry_server is not None:
+                drains[(key, dest(vs, vs.sorry_server, key).key)] = vs.drain_timeout
     return Table(services, dests)
