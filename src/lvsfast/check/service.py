@@ -58,8 +58,6 @@ TRIM_AFTER_OPS = 100
 DRIFT_INTERVAL = 2.0
 DRIFT_SETTLE = 0.05
 
-_NO_DESTS: dict = {}  # never changed: own() copies before writing
-
 SUPPORTED = (TcpCheck, HttpCheck, MiscCheck, DnsCheck, SmtpCheck, UdpCheck, PingCheck, FileCheck)
 
 
@@ -688,13 +686,12 @@ class CheckerService:
         # The full table's own mappings, copied only where a server differs from it: a virtual
         # server whose servers are all up at their weights costs no copy, and keeps objects
         # the backend applied last time (it skips those without a look).
-        dests: dict[ServiceKey, dict[DestKey, Dest]] = {k: full.dests.get(k, _NO_DESTS) for k in keys}
-        copied: set[ServiceKey] = set()
+        shared = full.dests
+        dests: dict[ServiceKey, dict[DestKey, Dest]] = {k: shared[k] if k in shared else {} for k in keys}
 
         def own(k: ServiceKey) -> dict[DestKey, Dest]:
-            if k not in copied:
-                copied.add(k)
-                dests[k] = dict(dests.get(k, _NO_DESTS))
+            if dests[k] is shared.get(k):
+                dests[k] = dict(dests[k])
             return dests[k]
 
         alive_weight = 0
