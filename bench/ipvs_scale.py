@@ -183,13 +183,14 @@ def _settle(proc: subprocess.Popen, want: int, timeout: float, what: str) -> Non
         time.sleep(0.05)
 
 
-def daemon_reload(argv: list[str], conf: Path, full: str, n: int, what: str) -> float:
+def daemon_reload(argv: list[str], conf: Path, full: str, n: int, what: str, log_dir: str | None = None) -> float:
     """Seconds from SIGHUP to all ``n`` new real servers in the kernel, for a daemon already running
     on a one-server config. (Its start-up is left out: under emulation with the root on 9p,
     Python's imports alone take a minute, which says nothing about a real machine.)"""
     fresh_ipvs()
     conf.write_text(SEED)
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = open(Path(log_dir) / f"{what}.log", "ab") if log_dir else subprocess.DEVNULL
+    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
     try:
         _settle(proc, 1, 400, what)
         time.sleep(1.0)
@@ -197,7 +198,10 @@ def daemon_reload(argv: list[str], conf: Path, full: str, n: int, what: str) -> 
         t = time.perf_counter()
         proc.send_signal(signal.SIGHUP)
         _settle(proc, n + 1, 600, what)
-        return time.perf_counter() - t
+        took = time.perf_counter() - t
+        if log_dir:
+            print(f"{what}: SIGHUP at {time.time() - took:.2f}, all {n} real servers at {time.time():.2f}", flush=True)
+        return took
     finally:
         proc.terminate()
         try:
@@ -206,13 +210,15 @@ def daemon_reload(argv: list[str], conf: Path, full: str, n: int, what: str) -> 
             proc.kill()
             proc.wait()
         flush()
+        if log_dir:
+            out.close()
 
 
 SEED = "virtual_server 10.99.0.1 80 {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n" \
        "    real_server 10.99.1.1 80 {\n        weight 1\n    }\n}\n"
 
 
-def daemons(n_services: int, n_dests: int, rounds: int) -> dict:
+def daemons(n_services: int, n_dests: int, rounds: int, log_dir: str | None = None) -> dict:
     table = build(n_services, n_dests)
     n = n_services * n_dests
     full = keepalived_conf(table)
@@ -220,12 +226,12 @@ def daemons(n_services: int, n_dests: int, rounds: int) -> dict:
         conf = Path(wd) / "k.conf"
         pids = ["-p", f"{wd}/p", "-r", f"{wd}/r", "-c", f"{wd}/c"]
         ka = [daemon_reload(["keepalived", "-n", "-l", "-G", "-C", "-f", str(conf)] + pids, conf, full, n,
-                            "keepalived") for _ in range(rounds)]
+                            "keepalived", log_dir) for _ in range(rounds)]
         # The real daemon with its checker child only (-C), as keepalived runs: SIGHUP to the
         # parent, which reads the config, checks it and hands it to the child.
         lv = [daemon_reload([sys.executable, "-m", "lvsfast.cli", "-n", "-l", "-C", "-f", str(conf),
                              "--lvs-backend", "ipvs", "--control-socket", f"{wd}/ctl.sock"] + pids, conf, full, n,
-                            "lvsfast") for _ in range(rounds)]
+                            "lvsfast", log_dir) for _ in range(rounds)]
     return {"services": n_services, "dests_per_service": n_dests, "destinations": n,
             "keepalived_reload": stats(ka), "lvsfast_reload": stats(lv)}
 
@@ -243,7 +249,8 @@ async def inner(args: argparse.Namespace) -> dict:
         # At most --daemon-max real servers (10,000): a 100,000-server config takes minutes to
         # read under emulation.
         fit = [sz for sz in sizes if sz[0] * sz[1] <= args.daemon_max] or sizes[:1]
-        out["daemons"] = daemons(*max(fit, key=lambda sz: sz[0] * sz[1]), rounds=args.daemon_rounds)
+        out["daemons"] = daemons(*max(fit, key=lambda sz: sz[0] * sz[1]), rounds=args.daemon_rounds,
+                                 log_dir=args.daemon_logs)
         print(json.dumps(out["daemons"]), flush=True)
         drop_namespaces()
     return out
@@ -311,6 +318,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=0)
     ap.add_argument("--daemons", action="store_true", help="also time lvsfast and keepalived reloading the table")
     ap.add_argument("--daemon-rounds", type=int, default=1)
+    ap.add_argument("--daemon-logs", metavar="DIR", help="(in the VM) keep each daemon's log in DIR")
     ap.add_argument("--daemon-max", type=int, default=10000, help="largest table (real servers) the daemons reload")
     ap.add_argument("--no-daemons", action="store_true", help="(host) skip the daemon reload comparison")
     ap.add_argument("--read", action="store_true", help="also time reading the whole table back")

@@ -6,6 +6,7 @@ tests/test_ipvs_in_vm.py, one boot for all.
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 
 import pytest
@@ -124,6 +125,31 @@ class TestProgram:
         # The good part stayed, and the backend recovers by re-reading.
         assert run(b.apply(good)) == []
         run(b.close())
+
+    def test_large_load_streams_and_names_a_failure_in_the_middle(self, clean_ipvs) -> None:
+        # Above STREAM_FROM operations the batch goes to the kernel from a helper thread while
+        # it is encoded: every entry arrives, and a refused one in the middle is still named.
+        from lvsfast.ipvs.backend import STREAM_FROM
+
+        services, dests = {}, {}
+        for i in range(STREAM_FROM // 10 + 50):
+            key = ServiceKey(4, "tcp", f"10.9.{i // 250}.{i % 250 + 1}", 80)
+            services[key] = Service(key, "wrr")
+            dests[key] = {DestKey(f"10.10.0.{j + 1}", 80): Dest(DestKey(f"10.10.0.{j + 1}", 80), j + 1)
+                          for j in range(10)}
+        table = Table(services, dests)
+        keys = list(services)
+        middle = keys[len(keys) // 2]
+        bad = table.with_dest(middle, Dest(DestKey("10.10.1.1", 80), forward="tun", tun_type="gue", tun_port=0))
+        b = IPVSBackend()
+        try:
+            with pytest.raises(BackendError, match=rf"add dest {re.escape(str(middle))} real server 10\.10\.1\.1:80: .*EINVAL"):
+                run(b.apply(bad))
+            assert not table_diff(canonical_table(table), ipvsadm_table())
+            assert run(b.apply(table)) == []  # re-read after the failure: nothing left to do
+        finally:
+            run(b.close())
+        assert not ipvsadm_table().services
 
     def test_timeouts_and_sync_daemon(self, clean_ipvs) -> None:
         b = IPVSBackend()

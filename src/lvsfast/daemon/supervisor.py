@@ -188,6 +188,7 @@ class Supervisor:
         early = {c.name: asyncio.ensure_future(c.channel.request("parse", timeout=120))
                  for c in self.children.values() if c.channel is not None and c.name in READS_ITS_OWN}
         await asyncio.sleep(0)  # the requests leave before our own reading holds the loop
+        t0 = time.perf_counter()
         try:
             new = self.load_config()
         except Exception as exc:
@@ -198,6 +199,7 @@ class Supervisor:
             self.notifier.send(ready=1, status=f"reload failed, running previous config: {str(exc).splitlines()[0]}")
             return {"ok": False, "error": str(exc)}
         self.config = new
+        log.info("reload: the new config read and checked in %.2f s", time.perf_counter() - t0)
         live = [c for c in self.children.values() if c.channel is not None]  # a restarting child
         # picks the new config up when it forks. Each child's view is pickled once (unless it
         # read the files itself), and all children take theirs in at the same time.
@@ -222,7 +224,7 @@ class Supervisor:
         if errors:
             log.error("reload applied with errors: %s", "; ".join(errors))
         else:
-            log.info("reload complete")
+            log.info("reload complete in %.2f s", time.perf_counter() - t0)
         self.notifier.ready("running")
         return {"ok": not errors, "error": "; ".join(errors)}
 

@@ -19,7 +19,7 @@ import dataclasses
 import gc
 import errno
 import os
-from typing import AbstractSet, Iterable
+from typing import AbstractSet, Iterable, Iterator
 
 from lvsfast.dataplane.backend import BackendError
 from lvsfast.dataplane.diff import Op, diff
@@ -28,6 +28,10 @@ from lvsfast.ipvs import wire
 from lvsfast.ipvs.kernel import IPVSSocket, resolve_family_id
 
 _NO_DESTS: dict[DestKey, Dest] = {}
+#: From this many operations on, a batch is sent while it is encoded (kernel.batch_streamed).
+STREAM_FROM = 2000
+#: Bytes of messages handed over at a time: a little under one sendmsg (kernel.CHUNK).
+STREAM_CHUNK = 120 * 1024
 
 
 def canonical_key(key: ServiceKey) -> ServiceKey:
@@ -195,25 +199,16 @@ class IPVSBackend:
 
     def _send(self, sock: IPVSSocket, ops: list[Op]) -> list[str]:
         """Send ``ops`` as one batch, track the successes in ``_known``; return failure messages."""
-        msgs = []
         failures: list[str] = []
         encodable: list[Op] = []
-        fid = sock.family_id
-        dest_msg, new_dest, set_dest = wire.dest_msg, wire.IPVS_CMD_NEW_DEST, wire.IPVS_CMD_SET_DEST
-        for op in ops:
-            try:
-                # Real servers are nearly all of a big load: encoded here without the dispatch.
-                kind = op.kind
-                if kind == "add_dest":
-                    msgs.append(dest_msg(fid, new_dest, op.service, op.dest))
-                elif kind == "edit_dest":
-                    msgs.append(dest_msg(fid, set_dest, op.service, op.dest))
-                else:
-                    msgs.append(self._encode(fid, op))
-                encodable.append(op)
-            except wire.WireError as e:
-                failures.append(f"IPVS: {op}: {e}")
-        result = sock.batch(msgs) if msgs else None
+        if len(ops) >= STREAM_FROM:
+            # A big load: the kernel takes each chunk (in a helper thread) while the next is encoded.
+            result = sock.batch_streamed(self._encoded(sock.family_id, ops, encodable, failures))
+        else:
+            msgs: list[bytes] = []
+            for chunk in self._encoded(sock.family_id, ops, encodable, failures):
+                msgs += chunk
+            result = sock.batch(msgs) if msgs else None
         if self._known is None:
             self._known = Table({}, {})
         # Our own dicts, changed in place so tracking costs what the change costs.
@@ -244,6 +239,34 @@ class IPVSBackend:
             else:
                 dests.get(k, {}).pop(op.dest_key, None)
         return failures
+
+    def _encoded(self, fid: int, ops: list[Op], encodable: list[Op], failures: list[str]) -> Iterator[list[bytes]]:
+        """The messages for ``ops``, about a kernel chunk at a time; each op that encodes goes to
+        ``encodable`` (in the messages' order), each that cannot to ``failures``."""
+        msgs: list[bytes] = []
+        size = 0
+        dest_msg, new_dest, set_dest = wire.dest_msg, wire.IPVS_CMD_NEW_DEST, wire.IPVS_CMD_SET_DEST
+        for op in ops:
+            try:
+                # Real servers are nearly all of a big load: encoded here without the dispatch.
+                kind = op.kind
+                if kind == "add_dest":
+                    m = dest_msg(fid, new_dest, op.service, op.dest)
+                elif kind == "edit_dest":
+                    m = dest_msg(fid, set_dest, op.service, op.dest)
+                else:
+                    m = self._encode(fid, op)
+            except wire.WireError as e:
+                failures.append(f"IPVS: {op}: {e}")
+                continue
+            encodable.append(op)
+            msgs.append(m)
+            size += len(m)
+            if size >= STREAM_CHUNK:
+                yield msgs
+                msgs, size = [], 0
+        if msgs:
+            yield msgs
 
     def _track_all(self, ops: list[Op], services: dict, dests: dict) -> None:
         """Record a batch the kernel took whole (the common case, without per-op error checks)."""

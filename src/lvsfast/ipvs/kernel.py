@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import queue
 import socket
 import struct
 import subprocess
+import threading
 from dataclasses import dataclass
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from lvsfast.ipvs import wire
 
@@ -95,6 +97,19 @@ class BatchResult:
     syscalls: int
 
 
+def _fitting(messages: Sequence[bytes]) -> Iterator[Sequence[bytes]]:
+    """``messages`` in consecutive runs of at most CHUNK bytes (a larger message alone)."""
+    i, n = 0, len(messages)
+    while i < n:
+        j = i + 1
+        size = len(messages[i])
+        while j < n and size + len(messages[j]) <= CHUNK:
+            size += len(messages[j])
+            j += 1
+        yield messages[i:j] if i or j < n else messages
+        i = j
+
+
 class IPVSSocket:
     """A raw NETLINK_GENERIC socket speaking to IPVS with pre-encoded messages (see wire.py)."""
 
@@ -129,41 +144,88 @@ class IPVSSocket:
     def batch(self, messages: Sequence[bytes]) -> BatchResult:
         """Send ``messages`` (each a complete request; flags NLM_F_REQUEST|NLM_F_ACK) in as few
         sendmsg calls as fit, and return each one's kernel answer."""
-        errors = [0] * len(messages)
+        errors: list[int] = []
         syscalls = 0
-        i = 0
-        while i < len(messages):
-            buf = bytearray()
-            first = self._next_seq(0)
-            start = i
-            while i < len(messages) and (not buf or len(buf) + len(messages[i]) <= CHUNK):
-                m = messages[i]
-                off = len(buf)
-                buf += m
-                # Acks only for the last of the chunk; errors come back for every failure anyway.
-                struct.pack_into("=HI", buf, off + 6, wire.NLM_F_REQUEST, self._seq)
-                self._seq = (self._seq + 1) & 0x7FFFFFFF or 1
-                i += 1
-            struct.pack_into("=H", buf, off + 6, wire.NLM_F_REQUEST | wire.NLM_F_ACK)
-            last_seq = struct.unpack_from("=I", buf, off + 8)[0]
-            self._sock.send(buf)
-            syscalls += 1
-            self.messages_sent += i - start
-            while True:
-                n = self._sock.recv_into(self._rbuf)
-                syscalls += 1
-                done = False
-                for r in wire.parse_messages(memoryview(self._rbuf)[:n]):
-                    if r.type != wire.NLMSG_ERROR:
-                        continue
-                    idx = start + ((r.seq - first) & 0x7FFFFFFF)
-                    if start <= idx < i:
-                        errors[idx] = wire.error_code(r)
-                    if r.seq == last_seq:
-                        done = True
-                if done:
-                    break
+        for part in _fitting(messages):
+            errs, calls = self._exchange(*self._frame(part))
+            errors += errs
+            syscalls += calls
         return BatchResult(errors, syscalls)
+
+    def batch_streamed(self, chunks: Iterable[Sequence[bytes]]) -> BatchResult:
+        """As :meth:`batch`, for messages still being made: each chunk goes to the kernel from a
+        helper thread while the caller's iterator encodes the next. The kernel does its work
+        inside that thread's sendmsg, without the GIL, so a large load costs the larger of the
+        encoding and the kernel's time rather than their sum. Chunks should fit CHUNK bytes
+        (a larger one is split); the answers keep the messages' order."""
+        todo: queue.SimpleQueue[tuple[bytearray, int, int, int] | None] = queue.SimpleQueue()
+        errors: list[int] = []
+        syscalls = [0]
+        failed: list[BaseException] = []
+
+        def send() -> None:
+            while (item := todo.get()) is not None:
+                if failed:
+                    continue  # drain: what follows a failed send is not sent, as in batch()
+                try:
+                    errs, calls = self._exchange(*item)
+                except BaseException as exc:
+                    failed.append(exc)
+                    continue
+                errors.extend(errs)
+                syscalls[0] += calls
+
+        sender = threading.Thread(target=send, name="ipvs-batch", daemon=True)
+        sender.start()
+        try:
+            for chunk in chunks:
+                if failed:
+                    break
+                for part in _fitting(chunk):
+                    todo.put(self._frame(part))
+        finally:
+            todo.put(None)
+            sender.join()
+        if failed:
+            raise failed[0]
+        return BatchResult(errors, syscalls[0])
+
+    def _frame(self, messages: Sequence[bytes]) -> tuple[bytearray, int, int, int]:
+        """One sendmsg's worth: the messages with their sequence numbers, and an ACK asked for
+        the last only (errors come back for every failure anyway)."""
+        buf = bytearray()
+        first = self._next_seq(0)
+        pack_into = struct.pack_into
+        off = 0
+        for m in messages:
+            off = len(buf)
+            buf += m
+            pack_into("=HI", buf, off + 6, wire.NLM_F_REQUEST, self._seq)
+            self._seq = (self._seq + 1) & 0x7FFFFFFF or 1
+        pack_into("=H", buf, off + 6, wire.NLM_F_REQUEST | wire.NLM_F_ACK)
+        last_seq = struct.unpack_from("=I", buf, off + 8)[0]
+        return buf, first, last_seq, len(messages)
+
+    def _exchange(self, buf: bytearray, first: int, last_seq: int, count: int) -> tuple[list[int], int]:
+        """Send one framed chunk and collect its answers: per message 0 or the negative errno."""
+        errors = [0] * count
+        self._sock.send(buf)
+        syscalls = 1
+        self.messages_sent += count
+        while True:
+            n = self._sock.recv_into(self._rbuf)
+            syscalls += 1
+            done = False
+            for r in wire.parse_messages(memoryview(self._rbuf)[:n]):
+                if r.type != wire.NLMSG_ERROR:
+                    continue
+                idx = (r.seq - first) & 0x7FFFFFFF
+                if idx < count:
+                    errors[idx] = wire.error_code(r)
+                if r.seq == last_seq:
+                    done = True
+            if done:
+                return errors, syscalls
 
     def request(self, message: bytes) -> int:
         """One message; its (negative) errno or 0."""
