@@ -18,6 +18,7 @@ TWINS: dict[str, str] = {
     "vrrp_wire": "lvsfast.vrrp._wire_py",
     "vrrp_socket": "lvsfast.vrrp._socket_py",
     "tcp_probe": "lvsfast.check._tcp_probe_py",
+    "conf_scan": "lvsfast.config._scan_py",
 }
 
 

@@ -16,162 +16,22 @@ import os
 import random
 import re
 import socket
-from typing import Iterator, NamedTuple
+from typing import Iterator
 
 from lvsfast.config.diagnostics import Diagnostics
-
-# Bounds that keep hostile or mistaken input from exhausting memory or time.
-MAX_INCLUDE_DEPTH = 32
-MAX_SUBST_PASSES = 64
-MAX_LINE_CHARS = 1 << 20
-MAX_EXPANDED_LINES = 2_000_000
-MAX_NESTING = 64
+from lvsfast.config.lexical import (MAX_EXPANDED_LINES, MAX_INCLUDE_DEPTH, MAX_LINE_CHARS, MAX_NESTING,
+                                     MAX_SUBST_PASSES, strip_comment, tokenize, unterminated)
+from lvsfast.config.node import Node
+from lvsfast.config.scan import build_tree, scan_lines
 
 _DEF_RE = re.compile(r"[ \t]*\$([A-Za-z_][A-Za-z0-9_]*)=(.*)\Z", re.S)
 _REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)((?:[ \t]+[^}]*)?)\}|\$([A-Za-z_][A-Za-z0-9_]*)(?=[ \t]|\Z)")
 _REPL_RE = re.compile(r"~(SEQx?|LST)\(")
 
 
-class Node(NamedTuple):
-    """One statement: ``keyword args...`` and, for ``keyword args { ... }``, its children.
-
-    A NamedTuple rather than a frozen dataclass: a large file makes hundreds of thousands of
-    these, and a tuple is several times cheaper to create.
-    """
-
-    keyword: str
-    args: tuple[str, ...]
-    file: str
-    line: int
-    children: tuple["Node", ...] | None = None
-    end_line: int = 0  # the line of the closing '}' of a block
-
-
-    @property
-    def is_block(self) -> bool:
-        return self.children is not None
-
-
 def default_config_id() -> str:
     """keepalived's default config id: the node name up to the first dot."""
     return socket.gethostname().split(".", 1)[0]
-
-
-def strip_comment(line: str) -> str:
-    """Cut the line at the first ``#`` or ``!`` that is not inside quotes."""
-    if '"' not in line and "'" not in line:
-        cut = len(line)
-        i = line.find("#")
-        if i >= 0:
-            cut = i
-        i = line.find("!", 0, cut)
-        if i >= 0:
-            cut = i
-        return line[:cut]
-    quote = ""
-    escaped = False
-    for i, c in enumerate(line):
-        if escaped:
-            escaped = False
-        elif quote:
-            if c == "\\":
-                escaped = True
-            elif c == quote:
-                quote = ""
-        elif c in "\"'":
-            quote = c
-        elif c in "#!":
-            return line[:i]
-    return line
-
-
-_ESCAPES = {"a": "\a", "b": "\b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
-
-
-def tokenize(line: str) -> list[str]:
-    """Split a comment-free line into tokens; ``{`` and ``}`` outside quotes are tokens of their own."""
-    if '"' not in line and "'" not in line and "${" not in line:
-        if "{" in line or "}" in line:
-            line = line.replace("{", " { ").replace("}", " } ")
-        return line.split()
-    tokens: list[str] = []
-    cur: list[str] = []
-    have = False  # a quoted empty string is still a token
-    i, n = 0, len(line)
-    while i < n:
-        c = line[i]
-        if c in " \t\r\n\f\v":
-            if cur or have:
-                tokens.append("".join(cur))
-                cur, have = [], False
-            i += 1
-        elif c == "$" and line.startswith("${", i) and "}" in line[i:]:
-            # An undefined ${NAME} stays as written; its braces are not a block.
-            j = line.index("}", i) + 1
-            cur.append(line[i:j])
-            i = j
-        elif c in "{}":
-            if cur or have:
-                tokens.append("".join(cur))
-                cur, have = [], False
-            tokens.append(c)
-            i += 1
-        elif c in "\"'":
-            have = True
-            i += 1
-            while i < n and line[i] != c:
-                ch = line[i]
-                if ch == "\\" and i + 1 < n:
-                    i, text = _escape(line, i + 1)
-                    cur.append(text)
-                    continue
-                cur.append(ch)
-                i += 1
-            i += 1  # closing quote (an unterminated string runs to the end of the line)
-        else:
-            cur.append(c)
-            i += 1
-    if cur or have:
-        tokens.append("".join(cur))
-    return tokens
-
-
-def _unterminated(line: str) -> bool:
-    quote = ""
-    i = 0
-    while i < len(line):
-        c = line[i]
-        if quote:
-            if c == "\\":
-                i += 1
-            elif c == quote:
-                quote = ""
-        elif c in "\"'":
-            quote = c
-        i += 1
-    return bool(quote)
-
-
-def _escape(line: str, i: int) -> tuple[int, str]:
-    """Decode the escape starting at ``line[i]`` (just after a backslash)."""
-    c = line[i]
-    if c in _ESCAPES:
-        return i + 1, _ESCAPES[c]
-    if c in "01234567":
-        j = i
-        while j < len(line) and j < i + 3 and line[j] in "01234567":
-            j += 1
-        return j, chr(int(line[i:j], 8) & 0xFF)
-    if c == "x":
-        j = i + 1
-        while j < len(line) and line[j] in "0123456789abcdefABCDEF":
-            j += 1
-        if j == i + 1:
-            return i + 1, "x"
-        return j, chr(int(line[i + 1:j][-2:], 16))
-    if c == "c" and i + 1 < len(line):
-        return i + 2, chr(ord(line[i + 1].upper()) ^ 0x40)
-    return i + 1, c
 
 
 class _Reader:
@@ -217,51 +77,34 @@ class _Reader:
             self.pwd_stack.pop()
 
     def read_text(self, text: str, name: str) -> None:
-        lines = text.split("\n")
-        i, n = 0, len(lines)
-        out = self.out
-        while i < n:
-            raw = lines[i]
-            if "#" in raw or "!" in raw:
-                raw = strip_comment(raw)
-            lineno = i + 1
-            i += 1
-            stripped = raw.strip()
-            if not stripped:
-                continue
-            # Indentation only matters on lines with braces (it locates a missing '}').
-            if "{" in raw or "}" in raw or "$" in raw:
-                if "\t" in raw:
-                    raw = raw.expandtabs(8)
-                self.indent = len(raw) - len(raw.lstrip())
-            else:
-                self.indent = 0
-            # Fast path for the plain statements that make up most files.
-            if (stripped[0] not in "@$~" and "$" not in stripped and '"' not in stripped and "'" not in stripped
-                    and not stripped.startswith("include") and len(out) < MAX_EXPANDED_LINES):
-                if self.indent or "{" in stripped or "}" in stripped:
-                    stripped = stripped.replace("{", " { ").replace("}", " } ")
-                out.append((stripped.split(), name, lineno, self.indent))
-                continue
-            if "$" in stripped and stripped.endswith("\\") and _DEF_RE.match(self._unconditional(stripped) or ""):
-                # A multi-line definition: a line ending in '\' continues onto the next, whatever
-                # it is; an empty line ends the definition, as in keepalived.
-                parts = [stripped[:-1].rstrip()]
-                while i < n:
-                    more = strip_comment(lines[i]).strip()
-                    i += 1
-                    if not more:
-                        break
-                    if more.endswith("\\"):
-                        parts.append(more[:-1].rstrip())
-                    else:
-                        parts.append(more)
-                        break
-                head = parts[0]
-                text = head + "\n".join(parts[1:]) if head.endswith("=") else "\n".join(parts)
-                self.line(text, name, lineno, 0, multiline=True)
-                continue
-            self.line(stripped, name, lineno, 0)
+        # The plain statements that make up most files are taken in the (compiled) scan; the
+        # rest come back through other_line.
+        scan_lines(self, text.split("\n"), name)
+
+    def other_line(self, lines: list[str], i: int, stripped: str, name: str, lineno: int) -> int:
+        """Everything but a plain statement: definitions (a multi-line one goes on from line
+        ``i``), conditionals, replication, includes and quoted text. Returns the next line's index."""
+        n = len(lines)
+        if "$" in stripped and stripped.endswith("\\") and _DEF_RE.match(self._unconditional(stripped) or ""):
+            # A multi-line definition: a line ending in '\' continues onto the next, whatever
+            # it is; an empty line ends the definition, as in keepalived.
+            parts = [stripped[:-1].rstrip()]
+            while i < n:
+                more = strip_comment(lines[i]).strip()
+                i += 1
+                if not more:
+                    break
+                if more.endswith("\\"):
+                    parts.append(more[:-1].rstrip())
+                else:
+                    parts.append(more)
+                    break
+            head = parts[0]
+            text = head + "\n".join(parts[1:]) if head.endswith("=") else "\n".join(parts)
+            self.line(text, name, lineno, 0, multiline=True)
+            return i
+        self.line(stripped, name, lineno, 0)
+        return i
 
     def _unconditional(self, line: str) -> str | None:
         """The line without its ``@id`` prefix, or None when the condition excludes it."""
@@ -320,7 +163,7 @@ class _Reader:
         tokens = tokenize(text)
         if not tokens:
             return
-        if ('"' in text or "'" in text) and _unterminated(text):
+        if ('"' in text or "'" in text) and unterminated(text):
             # keepalived rejects the line too; a half-quoted command must not run as something else.
             self.diags.error(file, lineno, "unterminated quote - ignoring the line")
             return
@@ -558,81 +401,3 @@ def read_string(text: str, diags: Diagnostics, name: str = "<string>",
     r = _Reader(config_id if config_id is not None else default_config_id(), diags)
     r.read_text(text, name)
     return build_tree(r.out, diags)
-
-
-def build_tree(lines: list[tuple[list[str], str, int, int]], diags: Diagnostics) -> tuple[Node, ...]:
-    """Nest the statements by braces. An unclosed block is reported at the line that opened it.
-
-    Counting braces only tells how many blocks are unclosed, not which: a missing '}' inside a
-    block makes the outer block's '}' close the inner one. The indentation tells which: a '}'
-    alone at the start of a line, indented less than the block it closes but exactly like an
-    enclosing block's opener, points at the inner block as the one left open.
-    """
-    root: list[Node] = []
-    # Each open block: (keyword, args, file, line, children, indent of its opening line)
-    stack: list[tuple[str, tuple[str, ...], str, int, list[Node], int]] = []
-    suspects: list[tuple[tuple[str, tuple[str, ...], str, int, list[Node], int], str, int, tuple]] = []
-    children = root
-    for tokens, file, lineno, indent in lines:
-        if "{" not in tokens and "}" not in tokens:
-            if tokens:
-                children.append(Node(tokens[0], tuple(tokens[1:]), file, lineno))
-            continue
-        i, n = 0, len(tokens)
-        if tokens.count("{") > 1:
-            diags.warning(file, lineno, "more than one '{' on one line: keepalived 2.2 ignores every '{' after "
-                          "the first on a line (lvsfast reads them all); put each block on its own line")
-        while i < n:
-            t = tokens[i]
-            if t == "}":
-                if not stack:
-                    diags.error(file, lineno, "extra '}' with no block open")
-                else:
-                    if i == 0 and len(stack) > 1 and indent < stack[-1][5]:
-                        outer = next((b for b in reversed(stack[:-1]) if b[5] == indent), None)
-                        if outer is not None:
-                            suspects.append((stack[-1], file, lineno, outer))
-                    kw, args, f, ln, kids, _ = stack.pop()
-                    children = stack[-1][4] if stack else root
-                    children.append(Node(kw, args, f, ln, tuple(kids), lineno))
-                i += 1
-                continue
-            if t == "{":
-                # '{' on its own line opens a block for the statement just before it.
-                if children and children[-1].children is None and len(stack) < MAX_NESTING:
-                    prev = children.pop()
-                    stack.append((prev.keyword, prev.args, prev.file, prev.line, [], indent))
-                else:
-                    diags.error(file, lineno, "'{' without a keyword before it")
-                    stack.append(("{", (), file, lineno, [], indent))
-                children = stack[-1][4]
-                i += 1
-                continue
-            j = i + 1
-            while j < n and tokens[j] != "{" and tokens[j] != "}":
-                j += 1
-            if j < n and tokens[j] == "{":
-                if len(stack) >= MAX_NESTING:
-                    diags.error(file, lineno, f"blocks nested deeper than {MAX_NESTING}")
-                stack.append((t, tuple(tokens[i + 1:j]), file, lineno, [], indent))
-                children = stack[-1][4]
-                i = j + 1
-            else:
-                children.append(Node(t, tuple(tokens[i + 1:j]), file, lineno))
-                i = j
-    unclosed = len(stack)
-    for (kw, args, f, ln, _, _), cfile, cline, outer in suspects[:unclosed]:
-        what = " ".join((kw,) + args)
-        owhat = " ".join((outer[0],) + outer[1])
-        where = f"line {cline}" if cfile == f else f"{cfile}:{cline}"
-        diags.error(f, ln, f"block '{what}' is never closed: the '}}' at {where} is indented like "
-                    f"'{owhat}' (line {outer[3]}), so it closes this block instead")
-    unclosed -= len(suspects[:unclosed])
-    while stack:
-        kw, args, f, ln, kids, _ = stack.pop()
-        if len(stack) < unclosed:
-            what = " ".join((kw,) + args)
-            diags.error(f, ln, f"block '{what}' is never closed: '{{' has no matching '}}'")
-        children = stack[-1][4] if stack else root
-        children.append(Node(kw, args, f, ln, tuple(kids)))
-    return tuple(root)
