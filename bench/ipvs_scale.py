@@ -14,7 +14,8 @@ into the harness's format. Measured in the same boot, for each size S services x
   ``ipvsadm -e`` doing the same change;
 - (full run, or --daemons) for the largest size up to 10,000 real servers, the daemons: ``lvsfast -C``
   and ``keepalived -C``, running on a one-server config, are sent SIGHUP after the whole table is
-  added to it; the time until /proc/net/ip_vs lists every real server;
+  added to it; the time until /proc/net/ip_vs lists every real server (polled as the last
+  service's real servers over netlink, then confirmed by the full listing: see _Sentinel);
 - with --read, reading the whole table back (what start-up adoption costs).
 Every load and every daemon run starts in a new network namespace, so each finds an IPVS that is
 empty and clean (a flushed one keeps its deleted real servers in the dest trash for minutes, and
@@ -173,9 +174,34 @@ async def measure(n_services: int, n_dests: int, rounds: int, read: bool) -> dic
     return out
 
 
-def _settle(proc: subprocess.Popen, want: int, timeout: float, what: str) -> None:
+class _Sentinel:
+    """Whether the last service of the config holds all its real servers, asked over netlink:
+    one service's dump, where /proc/net/ip_vs renders the whole table. Polled every 50 ms, the
+    full listing kept one of the VM's two CPUs busy for most of a load, which the daemons (and
+    lvsfast's sending thread) need."""
+
+    def __init__(self, key: ServiceKey, n_dests: int) -> None:
+        from lvsfast.ipvs import wire
+        from lvsfast.ipvs.kernel import IPVSSocket, lookup_family_id
+
+        self.sock = IPVSSocket(lookup_family_id())
+        self.msg = wire.dump_dests_msg(self.sock.family_id, key)
+        self.decode = lambda p: 0
+        self.n = n_dests
+
+    def complete(self) -> bool:
+        try:
+            return len(self.sock.dump(self.msg, self.decode)) >= self.n
+        except OSError:  # the service is not there yet
+            return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _settle(proc: subprocess.Popen, want: int, timeout: float, what: str, sentinel: _Sentinel | None = None) -> None:
     deadline = time.perf_counter() + timeout
-    while dests_in_kernel() != want:
+    while (sentinel is not None and not sentinel.complete()) or dests_in_kernel() != want:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited {proc.returncode}")
         if time.perf_counter() > deadline:
@@ -183,7 +209,8 @@ def _settle(proc: subprocess.Popen, want: int, timeout: float, what: str) -> Non
         time.sleep(0.05)
 
 
-def daemon_reload(argv: list[str], conf: Path, full: str, n: int, what: str, log_dir: str | None = None) -> float:
+def daemon_reload(argv: list[str], conf: Path, full: str, n: int, what: str, last: tuple[ServiceKey, int],
+                  log_dir: str | None = None) -> float:
     """Seconds from SIGHUP to all ``n`` new real servers in the kernel, for a daemon already running
     on a one-server config. (Its start-up is left out: under emulation with the root on 9p,
     Python's imports alone take a minute, which says nothing about a real machine.)"""
@@ -195,9 +222,13 @@ def daemon_reload(argv: list[str], conf: Path, full: str, n: int, what: str, log
         _settle(proc, 1, 400, what)
         time.sleep(1.0)
         conf.write_text(SEED + full)
+        sentinel = _Sentinel(*last)  # in this namespace, before the clock starts
         t = time.perf_counter()
         proc.send_signal(signal.SIGHUP)
-        _settle(proc, n + 1, 600, what)
+        try:
+            _settle(proc, n + 1, 600, what, sentinel)
+        finally:
+            sentinel.close()
         took = time.perf_counter() - t
         if log_dir:
             print(f"{what}: SIGHUP at {time.time() - took:.2f}, all {n} real servers at {time.time():.2f}", flush=True)
@@ -222,16 +253,18 @@ def daemons(n_services: int, n_dests: int, rounds: int, log_dir: str | None = No
     table = build(n_services, n_dests)
     n = n_services * n_dests
     full = keepalived_conf(table)
+    last_key = list(table.services)[-1]
+    last = (last_key, len(table.dests[last_key]))
     with tempfile.TemporaryDirectory(prefix="lvsfast-ipvs-") as wd:
         conf = Path(wd) / "k.conf"
         pids = ["-p", f"{wd}/p", "-r", f"{wd}/r", "-c", f"{wd}/c"]
         ka = [daemon_reload(["keepalived", "-n", "-l", "-G", "-C", "-f", str(conf)] + pids, conf, full, n,
-                            "keepalived", log_dir) for _ in range(rounds)]
+                            "keepalived", last, log_dir) for _ in range(rounds)]
         # The real daemon with its checker child only (-C), as keepalived runs: SIGHUP to the
         # parent, which reads the config, checks it and hands it to the child.
         lv = [daemon_reload([sys.executable, "-m", "lvsfast.cli", "-n", "-l", "-C", "-f", str(conf),
                              "--lvs-backend", "ipvs", "--control-socket", f"{wd}/ctl.sock"] + pids, conf, full, n,
-                            "lvsfast", log_dir) for _ in range(rounds)]
+                            "lvsfast", last, log_dir) for _ in range(rounds)]
     return {"services": n_services, "dests_per_service": n_dests, "destinations": n,
             "keepalived_reload": stats(ka), "lvsfast_reload": stats(lv)}
 

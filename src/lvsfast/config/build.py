@@ -1156,20 +1156,25 @@ ANONYMOUS_BLOCKS = frozenset({
 BLOCK_KEYWORDS = ANONYMOUS_BLOCKS | {"vrrp_instance", "vrrp_script", "vrrp_sync_group", "vrrp_track_file",
                                      "vrrp_track_process", "virtual_server", "virtual_server_group", "real_server"}
 
-_FIELDS_CACHE: dict[type, frozenset[str]] = {}
+_FIELDS_CACHE: dict[type, tuple[frozenset[str], bool]] = {}
 
 
 def make(cls: type, acc: dict, n: Node) -> Any:
-    names = _FIELDS_CACHE.get(cls)
-    if names is None:
-        names = _FIELDS_CACHE[cls] = frozenset(f.name for f in dc_fields(cls))
-    kw = {k: v for k, v in acc.items() if k in names}
+    info = _FIELDS_CACHE.get(cls)
+    if info is None:
+        names = frozenset(f.name for f in dc_fields(cls))
+        info = _FIELDS_CACHE[cls] = (names, "keyword_lines" in names)
+    names, lines = info
+    # Usually every key is a field (the private ones were popped): a copy, not a filter.
+    kw = dict(acc) if names.issuperset(acc) else {k: v for k, v in acc.items() if k in names}
     if "extra" in kw:
         kw["extra"] = tuple(kw["extra"])
-    kw.setdefault("file", n.file)
-    kw.setdefault("line", n.line)
-    if "keyword_lines" in names and n.children:
-        kw["keyword_lines"] = tuple((c.keyword, c.line) for c in n.children)
+    if "file" not in kw:
+        kw["file"] = n.file
+    if "line" not in kw:
+        kw["line"] = n.line
+    if lines and n.children:
+        kw["keyword_lines"] = tuple([(c.keyword, c.line) for c in n.children])
     return cls(**kw)
 
 
@@ -1323,12 +1328,13 @@ def _virtual_server(b: Builder, n: Node) -> m.VirtualServer | None:
         return None
     reals: list[tuple[Node, dict]] = []
     for c in n.children:
-        if not b.shape(c):
+        kw = c.keyword
+        if kw in BLOCK_KEYWORDS and not b.shape(c):
             continue
-        if c.keyword == "real_server":
+        if kw == "real_server":
             reals.append((c, _real_server_acc(b, c)))
             continue
-        h = _VS.get(c.keyword)
+        h = _VS.get(kw)
         if h is None:
             b.unknown(c)
             continue
@@ -1387,20 +1393,28 @@ def _real_server_acc(b: Builder, c: Node) -> dict:
         acc["_bad"] = True
     if c.children is None:
         return acc
+    # A large config is mostly real servers: the shape check and Builder.apply are inlined.
     for k in c.children:
-        if not b.shape(k):
+        kw = k.keyword
+        if kw in BLOCK_KEYWORDS and not b.shape(k):
             continue
-        if k.keyword in _CHECKER_CLASSES:
+        if kw in _CHECKER_CLASSES:
             acc["_checkers"].append(k)
             continue
-        if k.keyword == "weight" and k.args and k.args[0].startswith("-"):
+        if kw == "weight" and k.args and k.args[0].startswith("-"):
             b.diags.error(k.file, k.line, f"real server weight {k.args[0]} is outside range 0-2147483647")
             continue
-        h = _RS.get(k.keyword)
+        h = _RS.get(kw)
         if h is None:
             b.unknown(k)
             continue
-        b.apply(h, k, acc)
+        try:
+            h(b, k, acc)
+        except MissingValue as exc:
+            b.diags.error(k.file, k.line, str(exc))
+            b.diags.missing_value = True
+        except Bad as exc:
+            b.diags.error(k.file, k.line, str(exc))
     return acc
 
 
