@@ -82,14 +82,19 @@ def full_table(config: Config, keys_of: dict[int, list[ServiceKey]] | None = Non
     services: dict[ServiceKey, Service] = {}
     dests: dict[ServiceKey, dict[DestKey, Dest]] = {}
     for vs in config.virtual_servers:
+        # What dest() would work out for each real server, once per virtual server: its
+        # forwarding (hashing a ForwardingMethod is a Python call) and each server's address.
+        vs_fwd = _forwarding(vs.forwarding)
+        reals = [(rs, canonical_address(rs.address), vs_fwd if rs.forwarding is None else _forwarding(rs.forwarding))
+                 for rs in vs.real_servers]
         for key in (keys_of[id(vs)] if keys_of is not None else service_keys(vs, config)):
             services[key] = service(vs, key)
             inner = dests.setdefault(key, {})
-            for rs in vs.real_servers:
-                d = dest(vs, rs, key)
-                inner[d.key] = d
+            for rs, address, fwd in reals:
+                dk = DestKey(address, rs.port if rs.port is not None else key.port)
+                inner[dk] = Dest(dk, rs.weight, *fwd, rs.uthreshold, rs.lthreshold)
                 if drains is not None:
-                    drains[(key, d.key)] = rs.drain_timeout
+                    drains[(key, dk)] = rs.drain_timeout
             if drains is not None and vs.sorry_server is not None:
                 drains[(key, dest(vs, vs.sorry_server, key).key)] = vs.drain_timeout
     return Table(services, dests)
