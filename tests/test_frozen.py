@@ -60,3 +60,100 @@ def test_refuses_what_it_cannot_copy():
 
     with pytest.raises(TypeError):
         quick(Post)
+
+
+# ---- the slot plans: compiled (lvsfast._core.slots) and pure (lvsfast._slots_py) ----------
+
+from support.impls import implementations, resolve_impl  # noqa: E402
+
+
+@pytest.fixture(params=implementations("slots"))
+def slots(request):
+    return resolve_impl(request.param)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Plain:
+    a: object
+    b: object = "x"
+    c: list = dataclasses.field(default_factory=list)
+
+
+def plan(slots, cls=Plain):
+    m = slots.missing()
+    return slots.SlotPlan(cls, ("a", "b", "c"), (m, "x", m), (None, None, list))
+
+
+def test_plan_fills_news_and_builds_from_a_mapping(slots) -> None:
+    p = plan(slots)
+    obj = p.new((1, 2, [3]))
+    assert obj == Plain(1, 2, [3]) and type(obj) is Plain
+    got = p.from_mapping({"a": 5})
+    assert got == Plain(5) and got.c == [] and got.c is not p.from_mapping({"a": 5}).c
+    assert p.from_mapping({"a": 1, "b": None, "c": [2]}) == Plain(1, None, [2])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        obj.a = 2  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        p.from_mapping({"b": 1})  # a is required
+    with pytest.raises(TypeError):
+        p.from_mapping({"a": 1, "nosuch": 2})
+    with pytest.raises(TypeError):
+        p.new((1, 2))  # one value per field
+    with pytest.raises(TypeError):
+        p.fill(Sample(1), (1, 2, 3))  # an instance of another class
+
+
+def test_plan_refills_release_the_old_values(slots) -> None:
+    import gc
+    import weakref
+
+    class Value:
+        pass
+
+    p = plan(slots)
+    v = Value()
+    ref = weakref.ref(v)
+    obj = p.new((v, None, []))
+    del v
+    gc.collect()
+    assert ref() is not None and obj.a is ref()
+    p.fill(obj, (0, 1, [2]))  # __init__ called again on a live instance
+    gc.collect()
+    assert ref() is None and obj == Plain(0, 1, [2])
+    del obj  # and the instance's own values go with it
+    w = Value()
+    wref = weakref.ref(w)
+    p.new((w, w, []))
+    del w
+    gc.collect()
+    assert wref() is None
+
+
+def test_plan_refuses_what_is_not_a_slot(slots) -> None:
+    m = slots.missing()
+
+    class WithProperty:
+        __slots__ = ()
+
+        @property
+        def a(self) -> int:
+            return 1
+
+    with pytest.raises(TypeError):
+        slots.SlotPlan(WithProperty, ("a",), (m,), (None,))
+    with pytest.raises(TypeError):
+        slots.SlotPlan(Plain, ("nosuch",), (m,), (None,))
+    with pytest.raises(ValueError):
+        slots.SlotPlan(Plain, ("a", "b"), (m,), (None,))
+
+
+def test_quick_classes_use_the_selected_plan_and_rebuild_on_unpickling() -> None:
+    from lvsfast import _native
+    from lvsfast.frozen import plan_of
+
+    p = plan_of(RealServer)
+    want = _native.compiled_module("slots") if _native.extensions_wanted() else None
+    assert type(p).__module__ == (want.__name__ if want else "lvsfast._slots_py")
+    rs = RealServer("10.0.0.2", 80, 4, weight=2, line=7)
+    assert p.from_mapping({"address": "10.0.0.2", "port": 80, "family": 4, "weight": 2, "line": 7}) == rs
+    assert pickle.loads(pickle.dumps(rs)).line == 7 and Sample(1, d=9).d == 9

@@ -19,6 +19,7 @@ TWINS: dict[str, str] = {
     "vrrp_socket": "lvsfast.vrrp._socket_py",
     "tcp_probe": "lvsfast.check._tcp_probe_py",
     "conf_scan": "lvsfast.config._scan_py",
+    "slots": "lvsfast._slots_py",
 }
 
 

@@ -19,7 +19,7 @@ from operator import attrgetter
 from typing import Literal, Union
 
 from lvsfast.config.diagnostics import Diagnostic
-from lvsfast.frozen import quick
+from lvsfast.frozen import quick, rebuild
 
 Extra = tuple[tuple[str, tuple[str, ...]], ...]
 KeywordLines = tuple[tuple[str, int], ...]
@@ -760,10 +760,10 @@ def _reduce_by_fields(cls: type) -> None:
     get = attrgetter(*names)
     if len(names) == 1:  # attrgetter of one name returns the value, not a tuple
         def reduce(self: object) -> tuple:
-            return cls, (get(self),)
+            return rebuild, (cls, (get(self),))
     else:
         def reduce(self: object) -> tuple:
-            return cls, get(self)
+            return rebuild, (cls, get(self))
     cls.__reduce__ = reduce  # type: ignore[method-assign]
 
 
