@@ -157,3 +157,37 @@ def test_quick_classes_use_the_selected_plan_and_rebuild_on_unpickling() -> None
     rs = RealServer("10.0.0.2", 80, 4, weight=2, line=7)
     assert p.from_mapping({"address": "10.0.0.2", "port": 80, "family": 4, "weight": 2, "line": 7}) == rs
     assert pickle.loads(pickle.dumps(rs)).line == 7 and Sample(1, d=9).d == 9
+
+
+def test_field_hash_is_the_dataclass_hash(slots) -> None:
+    p = plan(slots)
+    p.hash_fields((0, 1))
+    obj = p.new((1, "y", []))
+    # Plain's own plan is not the class's, so the module function is asked through a subclass
+    # that carries it, as quick() arranges.
+    sub = type("WithPlan", (Plain,), {"__slots__": (), "__slot_plan__": p})
+    inst = sub.__new__(sub)
+    p.fill(inst, (1, "y", []))
+    assert slots.field_hash(inst) == hash((1, "y"))
+    with pytest.raises(TypeError):
+        slots.field_hash(obj)  # Plain has no plan of its own: the base's fields are not enough
+    with pytest.raises(IndexError):
+        p.hash_fields((3,))
+
+
+def test_quick_hash_matches_fields_and_keeps_an_explicit_one() -> None:
+    k = DestKey("10.0.0.1", 80)
+    assert hash(k) == hash(("10.0.0.1", 80))
+    rs = RealServer("10.0.0.2", 80, 4, weight=2, line=7)
+    assert hash(rs) == hash(RealServer("10.0.0.2", 80, 4, weight=2, line=9))  # line is compare=False
+    assert {k: 1}[DestKey("10.0.0.1", 80)] == 1
+
+    @quick
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Own:
+        a: int
+
+        def __hash__(self) -> int:
+            return 7
+
+    assert hash(Own(1)) == 7

@@ -6,8 +6,9 @@
 # Why: a frozen dataclass can only be filled through each slot's descriptor (its __setattr__
 # refuses), one Python-level call per field. A real server has 26 fields and a 100,000-server
 # config makes 100,000 of them, and as many Dests and DestKeys for the kernel's table.
-from cpython.object cimport PyObject, PyTypeObject
+from cpython.object cimport PyObject, PyObject_Hash, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdlib cimport free, malloc
 
 cdef extern from "Python.h":
@@ -51,6 +52,8 @@ cdef class SlotPlan:
     cdef tuple factories
     cdef Py_ssize_t n
     cdef Py_ssize_t *offsets
+    cdef Py_ssize_t n_hash
+    cdef Py_ssize_t *hash_offsets
 
     def __cinit__(self, type cls, tuple names, tuple defaults, tuple factories):
         if not (len(names) == len(defaults) == len(factories)):
@@ -68,6 +71,33 @@ cdef class SlotPlan:
 
     def __dealloc__(self):
         free(self.offsets)
+        free(self.hash_offsets)
+
+    def hash_fields(self, tuple indices):
+        """Which fields (their indices in ``names``) :func:`field_hash` hashes, in order."""
+        cdef Py_ssize_t *offs = <Py_ssize_t *>malloc(max(len(indices), 1) * sizeof(Py_ssize_t))
+        if offs == NULL:
+            raise MemoryError()
+        for k in range(len(indices)):
+            i = indices[k]
+            if not 0 <= i < self.n:
+                free(offs)
+                raise IndexError(f"field index {i} out of range")
+            offs[k] = self.offsets[i]
+        free(self.hash_offsets)
+        self.hash_offsets = offs
+        self.n_hash = len(indices)
+
+    cdef Py_hash_t _hash(self, object obj) except? -1:
+        cdef tuple t = PyTuple_New(self.n_hash)
+        cdef PyObject *v
+        for k in range(self.n_hash):
+            v = (<PyObject **>((<char *><PyObject *>obj) + self.hash_offsets[k]))[0]
+            if v == NULL:
+                raise AttributeError(f"{type(obj).__name__} instance is not filled in")
+            Py_INCREF(<object>v)
+            PyTuple_SET_ITEM(t, k, <object>v)
+        return PyObject_Hash(t)
 
     cdef inline void _store(self, object obj, Py_ssize_t i, object value):
         cdef PyObject **p = <PyObject **>((<char *><PyObject *>obj) + self.offsets[i])
@@ -114,6 +144,16 @@ cdef class SlotPlan:
             extra = sorted(set(given) - set(self.names))
             raise TypeError(f"{self.cls.__name__}() got an unexpected keyword argument '{extra[0]}'")
         return obj
+
+
+def field_hash(self):
+    """``hash`` of the tuple of the hashed fields, as the dataclass's own ``__hash__`` computes
+    it, without a Python frame: dicts keyed by real servers and services hash them a few times
+    each per reload."""
+    p = getattr(type(self), "__slot_plan__", None)
+    if not isinstance(p, SlotPlan) or not isinstance(self, (<SlotPlan>p).cls):
+        raise TypeError(f"field_hash: {type(self).__name__} has no slot plan of its own")
+    return (<SlotPlan>p)._hash(self)
 
 
 def missing():

@@ -3,9 +3,18 @@ descriptor, in one generated function per class. Twin of the compiled ``lvsfast.
 both must build equal instances and raise the same TypeErrors."""
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any, Callable
 
 _MISSING = object()
+
+
+def field_hash(self: Any) -> int:
+    """``hash`` of the tuple of the hashed fields, as the dataclass's own ``__hash__`` computes it."""
+    plan = getattr(type(self), "__slot_plan__", None)
+    if not isinstance(plan, SlotPlan) or not isinstance(self, plan.cls):
+        raise TypeError(f"field_hash: {type(self).__name__} has no slot plan of its own")
+    return hash(plan._hashed(self))
 
 
 def missing() -> object:
@@ -27,7 +36,7 @@ class SlotPlan:
     """How to fill ``cls``'s fields: ``names`` in order, each with its default (or the missing
     marker) and its default factory (or None)."""
 
-    __slots__ = ("cls", "names", "_defaults", "_factories", "_sets", "fill")
+    __slots__ = ("cls", "names", "_defaults", "_factories", "_sets", "fill", "_hashed")
 
     def __init__(self, cls: type, names: tuple[str, ...], defaults: tuple, factories: tuple) -> None:
         if not (len(names) == len(defaults) == len(factories)):
@@ -49,6 +58,15 @@ class SlotPlan:
         exec("".join(lines), env)  # noqa: S102 - from the class's own field names
         #: Store ``values`` (one per field, in order) into ``obj``, an instance of ``cls``.
         self.fill: Callable[[object, tuple], None] = env["fill"]
+
+    def hash_fields(self, indices: tuple[int, ...]) -> None:
+        """Which fields (their indices in ``names``) :func:`field_hash` hashes, in order."""
+        for i in indices:
+            if not 0 <= i < len(self.names):
+                raise IndexError(f"field index {i} out of range")
+        names = [self.names[i] for i in indices]
+        get = attrgetter(*names) if names else (lambda obj: ())
+        self._hashed = get if len(names) != 1 else (lambda obj: (get(obj),))
 
     def new(self, values: tuple) -> Any:
         """A new instance holding ``values``, without calling ``__init__``."""

@@ -62,6 +62,13 @@ def quick(cls: type[T]) -> type[T]:
     init.__doc__ = cls.__init__.__doc__
     cls.__init__ = init  # type: ignore[misc]
     cls.__slot_plan__ = plan  # type: ignore[attr-defined]
+    generated = getattr(cls.__dict__.get("__hash__"), "__code__", None)
+    if params.eq and generated is not None and generated.co_filename == "<string>":
+        # The dataclass's own __hash__ (a class's explicit one is kept): the same value, made
+        # without a Python frame where the compiled plan is in use.
+        fields = dataclasses.fields(cls)
+        plan.hash_fields(tuple(i for i, f in enumerate(fields) if (f.compare if f.hash is None else f.hash)))
+        cls.__hash__ = slots.field_hash  # type: ignore[method-assign]
     return cls
 
 
