@@ -39,19 +39,23 @@ def diff(current: Table, desired: Table, *, owned: AbstractSet[ServiceKey] | Non
     for skey, svc in desired.services.items():
         have = current.services.get(skey)
         if have is None:
-            ops.append(Op("add_service", skey, svc=svc))
+            ops.append(Op("add_service", skey, svc))
         elif have != svc:
-            ops.append(Op("edit_service", skey, svc=svc))
+            ops.append(Op("edit_service", skey, svc))
     removals: list[Op] = []
     for skey in desired.services:
         want = desired.dests.get(skey, {})
         have = current.dests.get(skey, {}) if skey in current.services else {}
+        if not have:
+            # A new service (a load is 100,000 of these real servers): every one is an add.
+            ops += [Op("add_dest", skey, None, dest) for dest in want.values()]
+            continue
         for dkey, dest in want.items():
             old = have.get(dkey)
             if old is None:
-                ops.append(Op("add_dest", skey, dest=dest))
+                ops.append(Op("add_dest", skey, None, dest))
             elif old != dest:
-                ops.append(Op("edit_dest", skey, dest=dest))
+                ops.append(Op("edit_dest", skey, None, dest))
         for dkey in have.keys() - want.keys():
             removals.append(Op("del_dest", skey, dest_key=dkey))
     for skey in current.services.keys() - desired.services.keys():

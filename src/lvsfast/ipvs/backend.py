@@ -100,10 +100,12 @@ def _split(t: Table, fwmark: bool) -> Table:
 def _diff(current: Table, desired: Table, owned: AbstractSet[ServiceKey]) -> list[Op]:
     """dataplane.diff, run apart for fwmark and address services: diff sorts removals by
     ServiceKey, and a fwmark key (address None) does not order against an address key."""
-    ops = diff(_split(current, True), _split(desired, True), owned=owned) + diff(
-        _split(current, False), _split(desired, False), owned=owned)
+    marks = diff(_split(current, True), _split(desired, True), owned=owned)
+    addresses = diff(_split(current, False), _split(desired, False), owned=owned)
+    if not marks or not addresses:
+        return marks or addresses  # one part alone is in diff's order already
     rank = {"add_service": 0, "edit_service": 0, "add_dest": 1, "edit_dest": 1, "del_dest": 2, "del_service": 3}
-    return sorted(ops, key=lambda op: rank[op.kind])  # stable: each part keeps diff's order
+    return sorted(marks + addresses, key=lambda op: rank[op.kind])  # stable: each part keeps diff's order
 
 
 class IPVSBackend:
@@ -338,7 +340,9 @@ class IPVSBackend:
             if prev is not None and prev[0] is svc and prev[1] is inner:
                 continue
             want_services[ckey] = canonical_service(svc)
-            want_dests[ckey] = {dk: canonical_dest(d) for dk, d in inner.items()}
+            # Nearly always every dest is canonical already (not tunnelled): no copy then.
+            want_dests[ckey] = inner if all(canonical_dest(d) is d for d in inner.values()) else {
+                dk: canonical_dest(d) for dk, d in inner.items()}
             sources[ckey] = (svc, inner)
         if hint is None:
             gone = [k for k in self._owned if k not in seen]
