@@ -664,8 +664,11 @@ class CheckerService:
             # Everything again (a load): the real servers by virtual server, too.
             self._vs_dests.clear()
             self._reals_by_vs = {}
+            # By the virtual server's identity: its name is a property, formatted on each call.
+            name_of = {id(vs): name for name, vs in self._vs_names}
             for real in self.reals.values():
-                self._reals_by_vs.setdefault(real.vs.name, []).append(real)
+                name = name_of.get(id(real.vs))
+                self._reals_by_vs.setdefault(real.vs.name if name is None else name, []).append(real)
             dests = {}
             per_vs = 0
             for name, vs in self._vs_names:
@@ -696,6 +699,9 @@ class CheckerService:
 
         alive_weight = 0
         for real in reals:
+            if not real.checks:
+                alive_weight += real.rs.weight  # up, at its weight: in the full table already
+                continue
             dyn = next((c.dynamic_weight for c in real.checks if c.dynamic_weight is not None), None)
             if dyn is None and real.up:
                 alive_weight += real.rs.weight
