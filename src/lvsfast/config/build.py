@@ -1157,17 +1157,19 @@ ANONYMOUS_BLOCKS = frozenset({
 BLOCK_KEYWORDS = ANONYMOUS_BLOCKS | {"vrrp_instance", "vrrp_script", "vrrp_sync_group", "vrrp_track_file",
                                      "vrrp_track_process", "virtual_server", "virtual_server_group", "real_server"}
 
-_FIELDS_CACHE: dict[type, tuple[frozenset[str], bool]] = {}
+_FIELDS_CACHE: dict[type, tuple[frozenset[str], bool, Any]] = {}
 
 
 def make(cls: type, acc: dict, n: Node) -> Any:
+    """``cls`` from the accumulated ``acc`` (consumed: no caller uses it afterwards), with the
+    node's place and keyword lines; keys that are not fields are left out."""
     info = _FIELDS_CACHE.get(cls)
     if info is None:
         names = frozenset(f.name for f in dc_fields(cls))
-        info = _FIELDS_CACHE[cls] = (names, "keyword_lines" in names)
-    names, lines = info
-    # Usually every key is a field (the private ones were popped): a copy, not a filter.
-    kw = dict(acc) if names.issuperset(acc) else {k: v for k, v in acc.items() if k in names}
+        info = _FIELDS_CACHE[cls] = (names, "keyword_lines" in names, plan_of(cls))
+    names, lines, plan = info
+    # Usually every key is a field (the private ones were popped) and acc itself will do.
+    kw = acc if names.issuperset(acc) else {k: v for k, v in acc.items() if k in names}
     if "extra" in kw:
         kw["extra"] = tuple(kw["extra"])
     if "file" not in kw:
@@ -1176,7 +1178,6 @@ def make(cls: type, acc: dict, n: Node) -> Any:
         kw["line"] = n.line
     if lines and n.children:
         kw["keyword_lines"] = tuple([(c.keyword, c.line) for c in n.children])
-    plan = plan_of(cls)
     # As cls(**kw), without binding two dozen keywords for each of 100,000 real servers.
     return plan.from_mapping(kw) if plan is not None else cls(**kw)
 
