@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lvsfast.daemon import ctl
+from lvsfast.daemon import control, ctl
 from lvsfast.daemon.control import request
 from lvsfast.lab.netns import wait_for
 
@@ -19,17 +19,18 @@ TESTS = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def daemon(tmp_path):
+def daemon(tmp_path, request: pytest.FixtureRequest):
     conf = tmp_path / "conf.json"
     conf.write_text(json.dumps({"value": 1}))
     env = dict(os.environ, PYTHONPATH=f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    env.update(getattr(request, "param", {}))
     proc = subprocess.Popen([sys.executable, "-m", "support.daemon_dummy", str(tmp_path), str(conf)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sock = str(tmp_path / "ctl.sock")
 
     def ready():
         try:
-            st = request(sock, "status", timeout=2)
+            st = control.request(sock, "status", timeout=2)  # (request is the fixture's here)
         except (RuntimeError, OSError):
             return None
         kids = st["children"]
@@ -82,6 +83,51 @@ def test_broken_reload_keeps_running_config(daemon):
     st = request(sock, "status")
     assert {n: c["status"]["value"] for n, c in st["children"].items()} == {"vrrp": 2, "checker": 2}
     assert child_pids(sock) == pids
+
+
+def reloads_of(state, pid):
+    return [ln for ln in (state / f"{pid}.log").read_text().split("\n") if ln.startswith("reload")]
+
+
+OWN_READING = {"DUMMY_DIGEST": "1"}
+
+
+@pytest.mark.parametrize("daemon", [OWN_READING], indirect=True)
+def test_checker_applies_its_own_reading_which_ours_confirms(daemon):
+    proc, sock, conf, state = daemon
+    pids = child_pids(sock)
+    conf.write_text(json.dumps({"value": 2}))
+    assert ctl.main(["--control-socket", sock, "reload"]) == 0
+    st = request(sock, "status")
+    assert st["own_readings"] == 1
+    assert {n: c["status"]["value"] for n, c in st["children"].items()} == {"vrrp": 2, "checker": 2}
+    assert reloads_of(state, pids["checker"]) == ["reload 2"]  # once: its own reading, not our copy
+    # A broken file: the checker's reading fails, nothing is applied anywhere.
+    conf.write_text("{ not json")
+    os.kill(proc.pid, signal.SIGHUP)
+    wait_for(lambda: request(sock, "status")["failed_reloads"] == 1, timeout=10, what="failed reload")
+    assert reloads_of(state, pids["checker"]) == ["reload 2"]
+
+
+@pytest.mark.parametrize("daemon", [{**OWN_READING, "DUMMY_PARENT_CONF": "parent.json"}], indirect=True)
+def test_files_changed_between_the_readings(daemon):
+    proc, sock, conf, state = daemon
+    pids = child_pids(sock)
+    # Ours is another valid file: the checker, having applied its own reading, takes ours.
+    conf.write_text(json.dumps({"value": 2}))
+    (state / "parent.json").write_text(json.dumps({"value": 3}))
+    assert ctl.main(["--control-socket", sock, "reload"]) == 0
+    st = request(sock, "status")
+    assert {n: c["status"]["value"] for n, c in st["children"].items()} == {"vrrp": 3, "checker": 3}
+    assert reloads_of(state, pids["checker"]) == ["reload 2", "reload 3"] and st["own_readings"] == 0
+    # Ours is broken: the reload fails and the checker goes back to the running config.
+    conf.write_text(json.dumps({"value": 4}))
+    (state / "parent.json").write_text("{ not json")
+    os.kill(proc.pid, signal.SIGHUP)
+    wait_for(lambda: request(sock, "status")["failed_reloads"] == 1, timeout=10, what="failed reload")
+    st = request(sock, "status")
+    assert {n: c["status"]["value"] for n, c in st["children"].items()} == {"vrrp": 3, "checker": 3}
+    assert reloads_of(state, pids["checker"]) == ["reload 2", "reload 3", "reload 4", "reload 3"]
 
 
 def test_events_are_relayed_between_children(daemon):

@@ -1,6 +1,7 @@
 """A stand-in subsystem for supervisor tests: records its lifecycle in a directory."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -62,16 +63,33 @@ class Opts:
     log_detail: bool = False
 
 
+class Conf(dict):
+    """A config with a source digest (DUMMY_DIGEST=1): the checker child then reads it itself."""
+
+    source_digest = ""
+
+
 def main() -> int:
     from lvsfast.daemon.main import run
 
     state, conf = sys.argv[1], sys.argv[2]
     opts = Opts(state, f"{state}/ctl.sock", f"{state}/parent.pid", f"{state}/vrrp.pid",
                 f"{state}/checkers.pid", state)
+    parent = os.getpid()
 
     def load():
-        with open(conf) as f:
-            return json.load(f)  # a broken file raises, as a broken keepalived.conf would
+        # DUMMY_PARENT_CONF: the parent reads another file than the children, as when the file
+        # changes between the checker's reading and the parent's.
+        other = os.environ.get("DUMMY_PARENT_CONF")
+        path = os.path.join(state, other) if other and os.getpid() == parent else conf
+        if not os.path.exists(path):
+            path = conf
+        with open(path) as f:
+            text = f.read()
+        c = Conf(json.loads(text))  # a broken file raises, as a broken keepalived.conf would
+        if os.environ.get("DUMMY_DIGEST"):
+            c.source_digest = hashlib.sha256(text.encode()).hexdigest()
+        return c
 
     spec = "support.daemon_dummy:Dummy"
     return run(opts, load, factories={"vrrp": spec, "checker": spec})

@@ -97,9 +97,9 @@ async def _serve(name: str, factory_spec: str, sock: socket.socket, config: Any,
         if op == "stats":
             return subsystem.stats(clear=bool(msg.get("clear")))
         if op == "parse":
-            # The parent reads the new config at the same moment, each on its own core: a
-            # reading here, the same files, builds the same model, and saves pickling and
-            # unpickling all of it (as long as the reading itself, for a large table).
+            # Read here, the same files build the same model as the parent's reading: applied
+            # at once when valid (the parent confirms it), it saves pickling and unpickling all
+            # of it (as long as the reading itself, for a large table).
             parsed.clear()
             if load_config is None:
                 return ""
@@ -111,9 +111,6 @@ async def _serve(name: str, factory_spec: str, sock: socket.socket, config: Any,
             # How long a reload takes, stage by stage, is what an operator with a large table asks.
             log.info("%s child read the new config in %.2f s", name, time.perf_counter() - t0)
             return digest
-        if op == "drop_parse":
-            parsed.clear()
-            return True
         if op == "reload":
             # A large config is hundreds of thousands of acyclic objects: the cyclic collector
             # would walk them again and again while they are made (as config.load and the IPVS

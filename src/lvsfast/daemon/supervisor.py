@@ -2,8 +2,10 @@
 
 Signals follow keepalived: HUP reloads, TERM/INT stop, USR1 writes the data dump, USR2 the
 stats, keepalived's JSON signal the JSON dump. A reload parses and validates the whole new
-config in the parent first; a broken one is reported (log and systemd STATUS) and the running
-config stays in force. Children receive the validated model itself, never a path to re-read.
+config; a broken one is reported (log and systemd STATUS) and the running config stays in
+force. The checker child reads the files itself and applies its reading when it is valid while
+the parent reads them too (see Supervisor.reload); other children receive the parent's
+validated model itself, never a path to re-read.
 """
 from __future__ import annotations
 
@@ -181,20 +183,37 @@ class Supervisor:
     # ---- operations ------------------------------------------------------------------------
 
     async def reload(self) -> dict[str, Any]:
-        """Validate the new config; on success hand it to the children, else keep the old one."""
+        """Validate the new config; on success hand it to the children, else keep the old one.
+
+        The checker (the child whose view is the whole table) reads the files first and, when
+        its reading is valid, applies it at once; this process reads and checks them meanwhile.
+        Its reading of the same bytes reaches the same verdict, so usually it only confirms.
+        Two readings of a large file at once slow each other (memory, and an emulated machine's
+        host cores) and the checker no longer waits for ours. When the files changed between
+        the two readings the checker takes our reading instead, or, when ours fails, goes back
+        to the running config: a broken config still never stays in force.
+        """
         self.notifier.reloading()
-        # The checker reads the files too, at the same time (its own core); once ours is valid
-        # it takes its own reading if both read the same bytes, else our pickled copy.
-        early = {c.name: asyncio.ensure_future(c.channel.request("parse", timeout=120))
-                 for c in self.children.values() if c.channel is not None and c.name in READS_ITS_OWN}
-        await asyncio.sleep(0)  # the requests leave before our own reading holds the loop
         t0 = time.perf_counter()
+        readers = [c for c in self.children.values() if c.channel is not None and c.name in READS_ITS_OWN]
+        parses = await asyncio.gather(*(c.channel.request("parse", timeout=300) for c in readers),  # type: ignore[union-attr]
+                                      return_exceptions=True)
+        applying: dict[str, tuple[str, "asyncio.Future[Any]"]] = {}
+        for c, digest in zip(readers, parses):
+            if isinstance(digest, BaseException) or not digest or c.channel is None:
+                # Its reading failed (ours will say why) or cannot be matched (${_RANDOM}).
+                log.debug("%s child's own reading not used: %s", c.name, digest)
+                continue
+            applying[c.name] = (digest, asyncio.ensure_future(
+                c.channel.request("reload", parsed=digest, timeout=300)))
+        await asyncio.sleep(0)  # the requests leave before our own reading holds the loop
         try:
             new = self.load_config()
         except Exception as exc:
-            await self._drop_parses(early)  # a file that changed in between could have read fine there
             self.failed_reloads += 1
             self.last_reload_error = str(exc)
+            if applying:
+                await self._back_to_running(applying)
             log.error("reload failed, keeping the running configuration:\n%s", exc)
             self.notifier.send(ready=1, status=f"reload failed, running previous config: {str(exc).splitlines()[0]}")
             return {"ok": False, "error": str(exc)}
@@ -203,15 +222,10 @@ class Supervisor:
         live = [c for c in self.children.values() if c.channel is not None]  # a restarting child
         # picks the new config up when it forks. Each child's view is pickled once (unless it
         # read the files itself), and all children take theirs in at the same time.
-        own: set[str] = set()
-        for name, fut in early.items():
-            try:
-                if getattr(new, "source_digest", "") and await fut == new.source_digest:
-                    own.add(name)
-            except Exception as exc:  # its reading failed or it went away: it gets our copy
-                log.debug("%s child's own reading not used: %s", name, exc)
+        digest = getattr(new, "source_digest", "")
+        own = {name for name, (d, _) in applying.items() if digest and d == digest}
         self.own_readings += len(own)
-        answers = await asyncio.gather(*(self._hand_over(c, new, c.name in own) for c in live),
+        answers = await asyncio.gather(*(self._take(c, new, applying.get(c.name), c.name in own) for c in live),
                                        return_exceptions=True)
         errors = []
         for c, a in zip(live, answers):
@@ -228,29 +242,46 @@ class Supervisor:
         self.notifier.ready("running")
         return {"ok": not errors, "error": "; ".join(errors)}
 
-    async def _hand_over(self, child: ChildState, new: Any, own_reading: bool) -> Any:
-        """The child takes ``new``: its own reading of the same files, else our pickled copy."""
-        assert child.channel is not None
-        if own_reading:
+    async def _take(self, child: ChildState, new: Any, applying: tuple[str, "asyncio.Future[Any]"] | None,
+                    own: bool) -> Any:
+        """``child`` ends up running ``new``: it already applies its own reading of the same
+        files (``own``), or, after what it applied of another reading, takes our copy."""
+        if applying is not None:
             try:
-                return await child.channel.request("reload", parsed=new.source_digest, timeout=120)
+                done = await applying[1]
             except RuntimeError as exc:
                 if NOT_READ_HERE not in str(exc):
                     raise
-                # It lost its reading (restarted in between): send ours.
-                log.debug("%s child: %s; sending the parsed config", child.name, exc)
-        blob = pickle.dumps(config_view(child.name, new), protocol=pickle.HIGHEST_PROTOCOL)
-        return await child.channel.request("reload", config_pickle=blob, timeout=120)
+                done = None  # it lost its reading (restarted in between)
+            if own and done is not None:
+                return done
+            log.info("%s child read other files than ours (changed during the reload): it takes our reading",
+                     child.name)
+        return await self._hand_over(child, new)
 
-    async def _drop_parses(self, early: dict[str, "asyncio.Future[Any]"]) -> None:
-        await asyncio.gather(*early.values(), return_exceptions=True)
-        for name in early:
-            ch = self.children[name].channel
-            if ch is not None:
-                try:
-                    await ch.request("drop_parse", timeout=10)
-                except (ChannelClosed, RuntimeError, asyncio.TimeoutError):
-                    pass
+    async def _back_to_running(self, applying: dict[str, tuple[str, "asyncio.Future[Any]"]]) -> None:
+        """Our reading failed after a child applied its own (the files changed in between):
+        the child goes back to the running config."""
+        for name, (_, fut) in applying.items():
+            try:
+                await fut
+            except Exception:
+                pass
+            child = self.children.get(name)
+            if child is None or child.channel is None:
+                continue
+            log.error("%s child had applied a reading of the files from before they changed; "
+                      "it goes back to the running configuration", name)
+            try:
+                await self._hand_over(child, self.config)
+            except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
+                log.error("%s child: going back to the running configuration failed: %s", name, exc)
+
+    async def _hand_over(self, child: ChildState, config: Any) -> Any:
+        """The child takes our reading of ``config``, pickled (its own view of it)."""
+        assert child.channel is not None
+        blob = pickle.dumps(config_view(child.name, config), protocol=pickle.HIGHEST_PROTOCOL)
+        return await child.channel.request("reload", config_pickle=blob, timeout=300)
 
     async def stop(self) -> None:
         if self._stopping:
