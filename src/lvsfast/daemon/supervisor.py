@@ -189,7 +189,8 @@ class Supervisor:
         its reading is valid, applies it at once; this process reads and checks them meanwhile.
         Its reading of the same bytes reaches the same verdict, so usually it only confirms.
         Two readings of a large file at once slow each other (memory, and an emulated machine's
-        host cores) and the checker no longer waits for ours. When the files changed between
+        host cores) and the checker no longer waits for ours; when no other child waits for
+        our reading either (``-C``), it starts once the checker has applied. When the files changed between
         the two readings the checker takes our reading instead, or, when ours fails, goes back
         to the running config: a broken config still never stays in force.
         """
@@ -206,6 +207,10 @@ class Supervisor:
                 continue
             applying[c.name] = (digest, asyncio.ensure_future(
                 c.channel.request("reload", parsed=digest, timeout=300)))
+        if applying and all(c.name in applying for c in self.children.values() if c.channel is not None):
+            # No child waits for our reading (checker only, -C): it comes after their applying,
+            # which it would only slow down.
+            await asyncio.gather(*(fut for _, fut in applying.values()), return_exceptions=True)
         await asyncio.sleep(0)  # the requests leave before our own reading holds the loop
         try:
             new = self.load_config()
