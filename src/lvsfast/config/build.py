@@ -1333,10 +1333,13 @@ def _virtual_server(b: Builder, n: Node) -> m.VirtualServer | None:
     reals: list[tuple[Node, dict]] = []
     for c in n.children:
         kw = c.keyword
-        if kw in BLOCK_KEYWORDS and not b.shape(c):
-            continue
-        if kw == "real_server":
+        if kw == "real_server":  # most of a large config: its shape check inlined
+            if c.children is None:
+                b.shape(c)  # says what is missing
+                continue
             reals.append((c, _real_server_acc(b, c)))
+            continue
+        if kw in BLOCK_KEYWORDS and not b.shape(c):
             continue
         h = _VS.get(kw)
         if h is None:
@@ -1367,8 +1370,11 @@ def _virtual_server(b: Builder, n: Node) -> m.VirtualServer | None:
         acc["persistence_timeout"] = 360
     seen: set[tuple[str, int | None]] = set()
     rs_out = []
+    # What every real server takes from the virtual server, looked up once.
+    inherit = (acc.get("inhibit_on_failure", False), acc.get("drain_timeout", m.DEFAULT_DRAIN_TIMEOUT),
+               acc.get("family") if acc.get("address") else None, acc.get("port"))
     for c, racc in reals:
-        rs = _finish_real_server(b, c, racc, acc, vs_fwd)
+        rs = _finish_real_server(b, c, racc, acc, vs_fwd, inherit)
         if rs is None:
             continue
         key = (rs.address, rs.port)
@@ -1386,7 +1392,7 @@ def _virtual_server(b: Builder, n: Node) -> m.VirtualServer | None:
 
 
 def _real_server_acc(b: Builder, c: Node) -> dict:
-    acc: dict[str, Any] = {"_checkers": []}
+    acc: dict[str, Any] = {}
     try:
         if not c.args:
             raise Bad("real_server needs an address")
@@ -1403,7 +1409,7 @@ def _real_server_acc(b: Builder, c: Node) -> dict:
         if kw in BLOCK_KEYWORDS and not b.shape(k):
             continue
         if kw in _CHECKER_CLASSES:
-            acc["_checkers"].append(k)
+            acc.setdefault("_checkers", []).append(k)
             continue
         if kw == "weight" and k.args and k.args[0].startswith("-"):
             b.diags.error(k.file, k.line, f"real server weight {k.args[0]} is outside range 0-2147483647")
@@ -1422,23 +1428,31 @@ def _real_server_acc(b: Builder, c: Node) -> dict:
     return acc
 
 
-def _finish_real_server(b: Builder, c: Node, acc: dict, vs: dict, vs_fwd: m.ForwardingMethod) -> m.RealServer | None:
-    if acc.get("_bad"):
+def _finish_real_server(b: Builder, c: Node, acc: dict, vs: dict, vs_fwd: m.ForwardingMethod,
+                        inherit: tuple[bool, float, int | None, int | None]) -> m.RealServer | None:
+    """``inherit``: the virtual server's inhibit_on_failure, drain_timeout, address family (None
+    without an address) and port."""
+    if "_bad" in acc:
         return None
-    acc.setdefault("inhibit_on_failure", vs.get("inhibit_on_failure", False))
-    acc.setdefault("drain_timeout", vs.get("drain_timeout", m.DEFAULT_DRAIN_TIMEOUT))
-    if vs.get("address") and acc["family"] != vs.get("family") and (acc.get("forwarding") or vs_fwd).kind != "TUN":
+    inhibit, drain, family, port = inherit
+    if "inhibit_on_failure" not in acc:
+        acc["inhibit_on_failure"] = inhibit
+    if "drain_timeout" not in acc:
+        acc["drain_timeout"] = drain
+    if family is not None and acc["family"] != family and (acc.get("forwarding") or vs_fwd).kind != "TUN":
         b.diags.error(c.file, c.end_line or c.line, f"real server {acc['address']} (line {c.line}): address family "
                       "differs from the virtual server's (only tunnelled real servers may differ) - skipping it")
         return None
-    checkers = []
-    for k in acc.pop("_checkers"):
-        ck = _checker(b, k, acc, vs)
-        if ck is not None:
-            checkers.append(ck)
-    acc["checkers"] = tuple(checkers)
-    if "port" not in acc or acc["port"] is None:
-        acc["port"] = vs.get("port")
+    found = acc.pop("_checkers", None)
+    if found:
+        checkers = []
+        for k in found:
+            ck = _checker(b, k, acc, vs)
+            if ck is not None:
+                checkers.append(ck)
+        acc["checkers"] = tuple(checkers)
+    if acc.get("port") is None:
+        acc["port"] = port
     return make(m.RealServer, acc, c)
 
 
