@@ -129,7 +129,7 @@ def build_tree(list lines, diags):
     cdef list children = root
     cdef list tokens, kids
     cdef tuple entry, b, top
-    cdef Py_ssize_t i, j, n, indent, opens, unclosed, k
+    cdef Py_ssize_t i, j, n, indent, braces, unclosed, k
     cdef str t, file
     cdef object prev
     for entry in lines:
@@ -137,14 +137,12 @@ def build_tree(list lines, diags):
         file = <str>entry[1]
         lineno = entry[2]
         n = len(tokens)
-        opens = 0
+        braces = 0
         for k in range(n):
             t = <str>tokens[k]
-            if t == u'{':
-                opens += 1
-            elif t == u'}':
-                opens += 1
-        if opens == 0:
+            if t == u'{' or t == u'}':
+                braces += 1
+        if braces == 0:
             if n:
                 children.append(_node(<str>tokens[0], tuple(tokens[1:]), file, lineno, None, 0))
             continue

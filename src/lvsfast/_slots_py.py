@@ -36,17 +36,15 @@ class SlotPlan:
     """How to fill ``cls``'s fields: ``names`` in order, each with its default (or the missing
     marker) and its default factory (or None)."""
 
-    __slots__ = ("cls", "names", "_defaults", "_factories", "_sets", "fill", "_hashed")
+    __slots__ = ("cls", "names", "fill", "_hashed")
 
     def __init__(self, cls: type, names: tuple[str, ...], defaults: tuple, factories: tuple) -> None:
+        # The defaults and factories are cls.__init__'s own here: from_mapping goes through it.
         if not (len(names) == len(defaults) == len(factories)):
             raise ValueError("names, defaults and factories differ in length")
         self.cls = cls
         self.names = names
-        self._defaults = defaults
-        self._factories = factories
-        self._sets = [_descriptor(cls, n).__set__ for n in names]
-        env: dict[str, Any] = {f"_s{i}": s for i, s in enumerate(self._sets)}
+        env: dict[str, Any] = {f"_s{i}": _descriptor(cls, n).__set__ for i, n in enumerate(names)}
         n = len(names)
         # One generated function per class: a descriptor's __set__ refuses an object of another
         # class (TypeError, as the compiled plan's own check).

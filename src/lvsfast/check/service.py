@@ -223,9 +223,7 @@ class CheckerService:
             keys_of[id(vs)] = from_config.service_keys(vs, config)
             vname = vs.name
             for rs in vs.real_servers:
-                a = rs.address
-                # _real_name, inlined: 100,000 real servers are named on every reload.
-                wanted[(vname, f"{a}:{rs.port or 0}" if ":" not in a else f"[{a}]:{rs.port or 0}")] = (vs, rs)
+                wanted[(vname, _real_name(rs))] = (vs, rs)
         self._keys_of = keys_of
         for key in list(self.reals):
             old = self.reals[key]

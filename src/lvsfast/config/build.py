@@ -1332,16 +1332,12 @@ def _virtual_server(b: Builder, n: Node) -> m.VirtualServer | None:
         return None
     reals: list[tuple[Node, dict]] = []
     for c in n.children:
-        kw = c.keyword
-        if kw == "real_server":  # most of a large config: its shape check inlined
-            if c.children is None:
-                b.shape(c)  # says what is missing
-                continue
+        if not b.shape(c):
+            continue
+        if c.keyword == "real_server":
             reals.append((c, _real_server_acc(b, c)))
             continue
-        if kw in BLOCK_KEYWORDS and not b.shape(c):
-            continue
-        h = _VS.get(kw)
+        h = _VS.get(c.keyword)
         if h is None:
             b.unknown(c)
             continue
@@ -1403,28 +1399,20 @@ def _real_server_acc(b: Builder, c: Node) -> dict:
         acc["_bad"] = True
     if c.children is None:
         return acc
-    # A large config is mostly real servers: the shape check and Builder.apply are inlined.
     for k in c.children:
-        kw = k.keyword
-        if kw in BLOCK_KEYWORDS and not b.shape(k):
+        if not b.shape(k):
             continue
-        if kw in _CHECKER_CLASSES:
+        if k.keyword in _CHECKER_CLASSES:
             acc.setdefault("_checkers", []).append(k)
             continue
-        if kw == "weight" and k.args and k.args[0].startswith("-"):
+        if k.keyword == "weight" and k.args and k.args[0].startswith("-"):
             b.diags.error(k.file, k.line, f"real server weight {k.args[0]} is outside range 0-2147483647")
             continue
-        h = _RS.get(kw)
+        h = _RS.get(k.keyword)
         if h is None:
             b.unknown(k)
             continue
-        try:
-            h(b, k, acc)
-        except MissingValue as exc:
-            b.diags.error(k.file, k.line, str(exc))
-            b.diags.missing_value = True
-        except Bad as exc:
-            b.diags.error(k.file, k.line, str(exc))
+        b.apply(h, k, acc)
     return acc
 
 

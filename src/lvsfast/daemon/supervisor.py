@@ -190,9 +190,9 @@ class Supervisor:
         Its reading of the same bytes reaches the same verdict, so usually it only confirms.
         Two readings of a large file at once slow each other (memory, and an emulated machine's
         host cores) and the checker no longer waits for ours; when no other child waits for
-        our reading either (``-C``), it starts once the checker has applied. When the files changed between
-        the two readings the checker takes our reading instead, or, when ours fails, goes back
-        to the running config: a broken config still never stays in force.
+        our reading either (``-C``), it starts once the checker has applied. When the files
+        changed between the two readings the checker takes our reading instead, or, when ours
+        fails, goes back to the running config: a broken config still never stays in force.
         """
         self.notifier.reloading()
         t0 = time.perf_counter()

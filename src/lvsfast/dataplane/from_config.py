@@ -55,12 +55,15 @@ def service(vs: VirtualServer, key: ServiceKey) -> Service:
 
 
 def dest(vs: VirtualServer, rs: RealServer | SorryServer, key: ServiceKey, weight: int | None = None) -> Dest:
+    return _dest(rs, canonical_address(rs.address), _forwarding(rs.forwarding or vs.forwarding), key, weight)
+
+
+def _dest(rs: RealServer | SorryServer, address: str, fwd: tuple[str, str, int, bool, bool, bool],
+          key: ServiceKey, weight: int | None = None) -> Dest:
+    """dest() with the real server's canonical address and its forwarding fields worked out."""
     # A real server without a port takes the service's (fwmark services have none: 0).
     port = rs.port if rs.port is not None else key.port
-    forward, tun_type, tun_port, nocsum, csum, remcsum = _forwarding(rs.forwarding or vs.forwarding)
-    return Dest(DestKey(canonical_address(rs.address), port),
-                getattr(rs, "weight", 1) if weight is None else weight,
-                forward, tun_type, tun_port, nocsum, csum, remcsum,
+    return Dest(DestKey(address, port), getattr(rs, "weight", 1) if weight is None else weight, *fwd,
                 getattr(rs, "uthreshold", 0), getattr(rs, "lthreshold", 0))
 
 
@@ -82,8 +85,8 @@ def full_table(config: Config, keys_of: dict[int, list[ServiceKey]] | None = Non
     services: dict[ServiceKey, Service] = {}
     dests: dict[ServiceKey, dict[DestKey, Dest]] = {}
     for vs in config.virtual_servers:
-        # What dest() would work out for each real server, once per virtual server: its
-        # forwarding (hashing a ForwardingMethod is a Python call) and each server's address.
+        # What dest() works out for each real server, once per virtual server rather than per
+        # service key: its forwarding (hashing a ForwardingMethod is a Python call) and address.
         vs_fwd = _forwarding(vs.forwarding)
         reals = [(rs, canonical_address(rs.address), vs_fwd if rs.forwarding is None else _forwarding(rs.forwarding))
                  for rs in vs.real_servers]
@@ -91,10 +94,10 @@ def full_table(config: Config, keys_of: dict[int, list[ServiceKey]] | None = Non
             services[key] = service(vs, key)
             inner = dests.setdefault(key, {})
             for rs, address, fwd in reals:
-                dk = DestKey(address, rs.port if rs.port is not None else key.port)
-                inner[dk] = Dest(dk, rs.weight, *fwd, rs.uthreshold, rs.lthreshold)
+                d = _dest(rs, address, fwd, key)
+                inner[d.key] = d
                 if drains is not None:
-                    drains[(key, dk)] = rs.drain_timeout
+                    drains[(key, d.key)] = rs.drain_timeout
             if drains is not None and vs.sorry_server is not None:
                 drains[(key, dest(vs, vs.sorry_server, key).key)] = vs.drain_timeout
     return Table(services, dests)
