@@ -20,6 +20,7 @@ TWINS: dict[str, str] = {
     "tcp_probe": "lvsfast.check._tcp_probe_py",
     "conf_scan": "lvsfast.config._scan_py",
     "slots": "lvsfast._slots_py",
+    "real_servers": "lvsfast.config._real_servers_py",
 }
 
 

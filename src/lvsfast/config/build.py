@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import MISSING
 from dataclasses import fields as dc_fields
 from typing import Any, Callable, Iterable
 
 from lvsfast.config import model as m
 from lvsfast.config.diagnostics import Diagnostics
 from lvsfast.config.reader import Node
+from lvsfast.config.real_servers import RealServerMaker
 from lvsfast.config.values import (LONG_TIMER_MAX, TIMER_MAX, Bad, MissingValue, parse_bool, parse_float,
                                    parse_int, parse_ip, parse_port, parse_prefix, parse_status_codes)
 from lvsfast.frozen import plan_of
@@ -1106,6 +1108,16 @@ _SSL = {k: STR(k) for k in ("password", "ca", "certificate", "key")}
 class Builder:
     def __init__(self, diags: Diagnostics):
         self.diags = diags
+        self._real_servers: RealServerMaker | None = None
+
+    def real_servers(self) -> RealServerMaker:
+        """The fast path for plain real_server blocks (the rest it hands to ``_real_server_acc``)."""
+        if self._real_servers is None:
+            fields = dc_fields(m.RealServer)
+            defaults = tuple(f.default if f.default is not MISSING else None for f in fields)
+            self._real_servers = RealServerMaker(plan_of(m.RealServer), tuple(f.name for f in fields), defaults,
+                                                 parse_ip)
+        return self._real_servers
 
     def unknown(self, n: Node) -> None:
         self.diags.warning(n.file, n.line, f"unknown keyword '{n.keyword}'")
@@ -1330,12 +1342,12 @@ def _virtual_server(b: Builder, n: Node) -> m.VirtualServer | None:
     except Bad as exc:
         b.diags.error(n.file, n.line, f"invalid virtual server: {exc} - skipping")
         return None
-    reals: list[tuple[Node, dict]] = []
+    reals: list[Node] = []
     for c in n.children:
-        if not b.shape(c):
+        if c.keyword == "real_server" and c.children is not None:
+            reals.append(c)  # shape() would pass it: real_server is a named block
             continue
-        if c.keyword == "real_server":
-            reals.append((c, _real_server_acc(b, c)))
+        if not b.shape(c):
             continue
         h = _VS.get(c.keyword)
         if h is None:
@@ -1364,22 +1376,17 @@ def _virtual_server(b: Builder, n: Node) -> m.VirtualServer | None:
     if acc.get("port") == 0 and acc.get("address") and "persistence_timeout" not in acc:
         b.diags.warning(n.file, n.line, "zero port only valid for persistent services - setting persistence")
         acc["persistence_timeout"] = 360
-    seen: set[tuple[str, int | None]] = set()
-    rs_out = []
     # What every real server takes from the virtual server, looked up once.
     inherit = (acc.get("inhibit_on_failure", False), acc.get("drain_timeout", m.DEFAULT_DRAIN_TIMEOUT),
                acc.get("family") if acc.get("address") else None, acc.get("port"))
-    for c, racc in reals:
-        rs = _finish_real_server(b, c, racc, acc, vs_fwd, inherit)
-        if rs is None:
-            continue
-        key = (rs.address, rs.port)
-        if key in seen:
-            b.diags.warning(c.file, c.line, f"real server {rs.address} port {rs.port} is duplicated - removing second rs")
-            continue
-        seen.add(key)
-        rs_out.append(rs)
-    acc["real_servers"] = tuple(rs_out)
+
+    def slow(c: Node) -> m.RealServer | None:
+        return _finish_real_server(b, c, _real_server_acc(b, c), acc, vs_fwd, inherit)
+
+    def duplicate(c: Node, rs: m.RealServer) -> None:
+        b.diags.warning(c.file, c.line, f"real server {rs.address} port {rs.port} is duplicated - removing second rs")
+
+    rs_out = acc["real_servers"] = b.real_servers().make_all(reals, inherit, vs_fwd.kind == "TUN", slow, duplicate)
     if not rs_out and acc.get("sorry_server") is None:
         b.diags.warning(n.file, n.line, "virtual server has no real servers")
     acc.pop("_protocol_loc", None)

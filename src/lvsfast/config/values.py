@@ -66,9 +66,18 @@ def parse_bool(args: tuple[str, ...], default: bool = True) -> bool:
     raise Bad(f"'{args[0]}' is not one of on|off|true|false|yes|no")
 
 
+def _plain_ipv4(text: str) -> bool:
+    """A dotted quad that ipaddress would give back unchanged (no leading zeros, no scope)."""
+    parts = text.split(".")
+    return len(parts) == 4 and all(p.isascii() and p.isdigit() and len(p) <= 3 and (p[0] != "0" or p == "0")
+                                   and int(p) <= 255 for p in parts)
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def parse_ip(text: str) -> tuple[str, m.Family]:
     # Cached: large configs repeat addresses, and ipaddress parsing is the slow part of building.
+    if _plain_ipv4(text):
+        return text, 4
     try:
         a = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:

@@ -1,0 +1,142 @@
+# cython: language_level=3
+"""The config builder's real_server blocks, compiled; twin: ``lvsfast.config._real_servers_py``.
+
+A large config is mostly real servers that say no more than their address, port and weight.
+:class:`RealServerMaker` makes those RealServers itself, from the block's statements, with the
+values the virtual server hands down. Any other block (another keyword, a checker, a value
+out of range, a bad address) goes to the builder's own path, ``slow``, which also says what
+is wrong: this fast path never judges, it only recognises what needs no judging.
+"""
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from cpython.ref cimport Py_INCREF
+
+#: The RealServer fields this path may fill, besides the defaults.
+FIELDS = ("address", "port", "family", "weight", "inhibit_on_failure", "uthreshold", "lthreshold",
+          "drain_timeout", "keyword_lines", "file", "line")
+
+cdef long long WEIGHT_MAX = 2**31 - 1
+
+# Indices into a Node (a NamedTuple: keyword, args, file, line, children, end_line).
+DEF KEYWORD = 0
+DEF ARGS = 1
+DEF FILE = 2
+DEF LINE = 3
+DEF CHILDREN = 4
+
+
+cdef class RealServerMaker:
+    """Made once per build: ``plan`` is RealServer's slot plan, ``defaults`` its field values
+    when not given, ``parse_ip`` the builder's (cached) address parser."""
+
+    cdef object plan_new
+    cdef list base
+    cdef object parse_ip
+    cdef Py_ssize_t i_address, i_port, i_family, i_weight, i_inhibit, i_uth, i_lth, i_drain
+    cdef Py_ssize_t i_lines, i_file, i_line
+
+    def __init__(self, plan, tuple names, tuple defaults, parse_ip):
+        self.plan_new = plan.new
+        self.base = list(defaults)
+        self.parse_ip = parse_ip
+        idx = {n: i for i, n in enumerate(names)}
+        (self.i_address, self.i_port, self.i_family, self.i_weight, self.i_inhibit, self.i_uth, self.i_lth,
+         self.i_drain, self.i_lines, self.i_file, self.i_line) = [idx[f] for f in FIELDS]
+
+    cdef object _number(self, tuple node, long long hi):
+        """The statement's first argument when it is a plain 0..hi number, else None."""
+        cdef tuple args = <tuple>node[ARGS]
+        if node[CHILDREN] is not None or len(args) == 0:
+            return None
+        text = args[0]
+        if (<str>text).startswith("-"):
+            return None
+        try:
+            v = int(text, 10)
+        except ValueError:
+            return None
+        if not 0 <= v <= hi:
+            return None
+        return v
+
+    cdef object _quick(self, tuple c, tuple inherit, bint tunnelled):
+        cdef tuple args = <tuple>c[ARGS]
+        cdef object children = c[CHILDREN]
+        cdef tuple k
+        if len(args) == 0 or children is None:
+            return None
+        try:
+            address, family = self.parse_ip(args[0])
+        except Exception:
+            return None
+        inhibit, drain, vs_family, vs_port = inherit
+        if len(args) > 1:
+            try:
+                port = int(args[1], 10)
+            except ValueError:
+                return None
+            if not 0 <= port <= 65535:
+                return None
+        else:
+            port = vs_port
+        if vs_family is not None and family != vs_family and not tunnelled:
+            return None
+        weight, uth, lth = 1, 0, 0
+        cdef Py_ssize_t n = len(<tuple>children)
+        cdef tuple lines = PyTuple_New(n)
+        cdef Py_ssize_t j
+        for j in range(n):
+            k = <tuple>(<tuple>children)[j]
+            kw = k[KEYWORD]
+            if kw == "weight":
+                weight = self._number(k, WEIGHT_MAX)
+                if weight is None:
+                    return None
+            elif kw == "uthreshold":
+                uth = self._number(k, WEIGHT_MAX)
+                if uth is None:
+                    return None
+            elif kw == "lthreshold":
+                lth = self._number(k, WEIGHT_MAX)
+                if lth is None:
+                    return None
+            else:
+                return None
+            pair = (kw, k[LINE])
+            Py_INCREF(pair)
+            PyTuple_SET_ITEM(lines, j, pair)
+        values = list(self.base)
+        values[self.i_address] = address
+        values[self.i_port] = port
+        values[self.i_family] = family
+        values[self.i_weight] = weight
+        values[self.i_inhibit] = inhibit
+        values[self.i_uth] = uth
+        values[self.i_lth] = lth
+        values[self.i_drain] = drain
+        values[self.i_lines] = lines
+        values[self.i_file] = c[FILE]
+        values[self.i_line] = c[LINE]
+        return self.plan_new(tuple(values))
+
+    def make_all(self, list nodes, tuple inherit, bint tunnelled, slow, duplicate):
+        """The real servers of one virtual server, in order, each address and port once.
+
+        ``inherit``: the virtual server's inhibit_on_failure, drain_timeout, address family
+        (None without an address) and port; ``tunnelled``: its forwarding is TUN. ``slow(node)``
+        makes a RealServer the long way (or None, having said why); ``duplicate(node, rs)`` is
+        told of a second real server on an address and port, which is left out."""
+        cdef set seen = set()
+        cdef list out = []
+        for c in nodes:
+            rs = self._quick(<tuple>c, inherit, tunnelled)
+            if rs is None:
+                rs = slow(c)
+                if rs is None:
+                    continue
+            key = (rs.address, rs.port)
+            if key in seen:
+                duplicate(c, rs)
+                continue
+            seen.add(key)
+            out.append(rs)
+        return tuple(out)
