@@ -21,6 +21,8 @@ TWINS: dict[str, str] = {
     "conf_scan": "lvsfast.config._scan_py",
     "slots": "lvsfast._slots_py",
     "real_servers": "lvsfast.config._real_servers_py",
+    "dest_table": "lvsfast.dataplane._dest_table_py",
+    "ipvs_dest": "lvsfast.ipvs._dest_msg_py",
 }
 
 

@@ -11,7 +11,9 @@ import ipaddress
 
 from lvsfast.config import resolve
 from lvsfast.config.model import Config, ForwardingMethod, RealServer, SorryServer, VirtualServer
+from lvsfast.dataplane.dest_table import DestMaker
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table, canonical_address
+from lvsfast.frozen import plan_of
 
 # keepalived's flag-N are IPVS's SCHED1..3; sh and mh give 1 and 2 a meaning.
 _NAMED = {"sh-fallback": "flag-1", "mh-fallback": "flag-1", "sh-port": "flag-2", "mh-port": "flag-2"}
@@ -75,6 +77,9 @@ def _forwarding(fwd: ForwardingMethod) -> tuple[str, str, int, bool, bool, bool]
             fwd.tun_csum == "csum", fwd.tun_csum == "remcsum")
 
 
+_MAKER = DestMaker(plan_of(DestKey), plan_of(Dest))
+
+
 def full_table(config: Config, keys_of: dict[int, list[ServiceKey]] | None = None,
                drains: dict[tuple[ServiceKey, DestKey], float] | None = None) -> Table:
     """Every configured real server at its configured weight: the table with all checks passing.
@@ -92,12 +97,8 @@ def full_table(config: Config, keys_of: dict[int, list[ServiceKey]] | None = Non
                  for rs in vs.real_servers]
         for key in (keys_of[id(vs)] if keys_of is not None else service_keys(vs, config)):
             services[key] = service(vs, key)
-            inner = dests.setdefault(key, {})
-            for rs, address, fwd in reals:
-                d = _dest(rs, address, fwd, key)
-                inner[d.key] = d
-                if drains is not None:
-                    drains[(key, d.key)] = rs.drain_timeout
+            # As _dest() for each, with the drains in the same pass (compiled: 100,000 real servers).
+            _MAKER.add_all(dests.setdefault(key, {}), reals, key, drains)
             if drains is not None and vs.sorry_server is not None:
                 drains[(key, dest(vs, vs.sorry_server, key).key)] = vs.drain_timeout
     return Table(services, dests)

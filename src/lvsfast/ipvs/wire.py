@@ -19,6 +19,7 @@ import struct
 from dataclasses import dataclass
 from typing import Iterator
 
+from lvsfast._native import load as load_native
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey
 
 GENL_NAME = "IPVS"
@@ -267,8 +268,9 @@ def del_service_msg(family_id: int, key: ServiceKey, seq: int = 0) -> bytes:
     return message(family_id, IPVS_CMD_DEL_SERVICE, _nest(IPVS_CMD_ATTR_SERVICE, service_key_attrs(key)), seq=seq)
 
 
-def dest_msg(family_id: int, cmd: int, key: ServiceKey, dest: Dest, seq: int = 0) -> bytes:
-    """NEW_DEST/SET_DEST: the service's key, then the full real-server entry."""
+def struct_dest_msg(family_id: int, cmd: int, key: ServiceKey, dest: Dest, seq: int = 0) -> bytes:
+    """NEW_DEST/SET_DEST: the service's key, then the full real-server entry (the pure encoder;
+    :data:`dest_msg` is the one to call)."""
     if dest.forward != "tun":
         # Loading 100,000 real servers makes this the hot path: one pack per message, with
         # the service's attributes and the address cached, instead of one pack per attribute.
@@ -295,6 +297,11 @@ def dest_msg(family_id: int, cmd: int, key: ServiceKey, dest: Dest, seq: int = 0
 @functools.lru_cache(maxsize=65536)
 def _packed_addr(address: str) -> bytes:
     return _addr(address)
+
+
+#: NEW_DEST/SET_DEST ``dest_msg(family_id, cmd, key, dest, seq=0)``: compiled
+#: (``lvsfast._core.ipvs_dest``) for the common non-tunnel real server, else :func:`struct_dest_msg`.
+dest_msg = load_native("ipvs_dest").DestMessages(service_key_attrs, _packed_addr, FWD, struct_dest_msg)
 
 
 @functools.lru_cache(maxsize=16)

@@ -1,0 +1,24 @@
+"""Pure-Python twin of ``lvsfast._core.dest_table``: a Dest for every real server of a service."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class DestMaker:
+    """``key_plan`` and ``dest_plan``: the slot plans of DestKey and Dest (fields in order: key,
+    weight, the six forwarding fields, u_threshold, l_threshold)."""
+
+    def __init__(self, key_plan: Any, dest_plan: Any) -> None:
+        self._key_new = key_plan.new
+        self._dest_new = dest_plan.new
+
+    def add_all(self, inner: dict, reals: list, key: Any, drains: dict | None) -> None:
+        """For each (real server, canonical address, forwarding fields) of ``reals``, its Dest
+        under ``key`` into ``inner`` (by DestKey), and its drain_timeout into ``drains`` (by
+        (key, DestKey)) unless ``drains`` is None. A real server without a port takes the
+        service's."""
+        for rs, address, fwd in reals:
+            dk = self._key_new((address, rs.port if rs.port is not None else key.port))
+            inner[dk] = self._dest_new((dk, rs.weight, *fwd, rs.uthreshold, rs.lthreshold))
+            if drains is not None:
+                drains[(key, dk)] = rs.drain_timeout
