@@ -25,6 +25,15 @@ cdef class DestMaker:
         self.key_new = key_plan.new
         self.dest_new = dest_plan.new
 
+    def rows(self, tuple real_servers, tuple vs_forwarding, canonical_address, forwarding):
+        """(real server, canonical address, forwarding fields) for each of ``real_servers``: its
+        own method's fields (``forwarding(method)``) or else the virtual server's."""
+        cdef list out = []
+        for rs in real_servers:
+            own = rs.forwarding
+            out.append((rs, canonical_address(rs.address), vs_forwarding if own is None else forwarding(own)))
+        return out
+
     def add_all(self, dict inner, list reals, key, dict drains):
         """For each (real server, canonical address, forwarding fields) of ``reals``, its Dest
         under ``key`` into ``inner`` (by DestKey), and its drain_timeout into ``drains`` (by

@@ -8,7 +8,12 @@ out of range, a bad address) goes to the builder's own path, ``slow``, which als
 is wrong: this fast path never judges, it only recognises what needs no judging.
 """
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
-from cpython.ref cimport Py_INCREF
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.object cimport PyObject
+
+cdef extern from "Python.h":
+    ctypedef struct PyTupleObject:
+        PyObject *ob_item[1]
 
 #: The RealServer fields this path may fill, besides the defaults.
 FIELDS = ("address", "port", "family", "weight", "inhibit_on_failure", "uthreshold", "lthreshold",
@@ -24,19 +29,32 @@ DEF LINE = 3
 DEF CHILDREN = 4
 
 
+cdef inline void _put(tuple t, Py_ssize_t i, object v):
+    Py_INCREF(v)
+    PyTuple_SET_ITEM(t, i, v)
+
+
+cdef inline void _replace(tuple t, Py_ssize_t i, object v):
+    # Only on a tuple this module has just made and not handed out.
+    cdef PyObject **items = <PyObject **>&(<PyTupleObject *>t).ob_item[0]
+    Py_INCREF(v)
+    Py_XDECREF(items[i])
+    items[i] = <PyObject *>v
+
+
 cdef class RealServerMaker:
     """Made once per build: ``plan`` is RealServer's slot plan, ``defaults`` its field values
     when not given, ``parse_ip`` the builder's (cached) address parser."""
 
     cdef object plan_new
-    cdef list base
+    cdef tuple base
     cdef object parse_ip
     cdef Py_ssize_t i_address, i_port, i_family, i_weight, i_inhibit, i_uth, i_lth, i_drain
     cdef Py_ssize_t i_lines, i_file, i_line
 
     def __init__(self, plan, tuple names, tuple defaults, parse_ip):
         self.plan_new = plan.new
-        self.base = list(defaults)
+        self.base = defaults
         self.parse_ip = parse_ip
         idx = {n: i for i, n in enumerate(names)}
         (self.i_address, self.i_port, self.i_family, self.i_weight, self.i_inhibit, self.i_uth, self.i_lth,
@@ -104,19 +122,23 @@ cdef class RealServerMaker:
             pair = (kw, k[LINE])
             Py_INCREF(pair)
             PyTuple_SET_ITEM(lines, j, pair)
-        values = list(self.base)
-        values[self.i_address] = address
-        values[self.i_port] = port
-        values[self.i_family] = family
-        values[self.i_weight] = weight
-        values[self.i_inhibit] = inhibit
-        values[self.i_uth] = uth
-        values[self.i_lth] = lth
-        values[self.i_drain] = drain
-        values[self.i_lines] = lines
-        values[self.i_file] = c[FILE]
-        values[self.i_line] = c[LINE]
-        return self.plan_new(tuple(values))
+        cdef tuple base = self.base
+        cdef Py_ssize_t size = len(base)
+        cdef tuple values = PyTuple_New(size)
+        for j in range(size):
+            _put(values, j, base[j])
+        _replace(values, self.i_address, address)
+        _replace(values, self.i_port, port)
+        _replace(values, self.i_family, family)
+        _replace(values, self.i_weight, weight)
+        _replace(values, self.i_inhibit, inhibit)
+        _replace(values, self.i_uth, uth)
+        _replace(values, self.i_lth, lth)
+        _replace(values, self.i_drain, drain)
+        _replace(values, self.i_lines, lines)
+        _replace(values, self.i_file, c[FILE])
+        _replace(values, self.i_line, c[LINE])
+        return self.plan_new(values)
 
     def make_all(self, list nodes, tuple inherit, bint tunnelled, slow, duplicate):
         """The real servers of one virtual server, in order, each address and port once.

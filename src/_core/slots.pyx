@@ -26,6 +26,7 @@ cdef extern from "structmember.h":
     int READONLY
 
 cdef object MISSING = object()
+cdef tuple NO_ARGS = ()
 
 
 cdef Py_ssize_t _offset(type cls, str name) except -1:
@@ -115,17 +116,24 @@ cdef class SlotPlan:
         for i in range(self.n):
             self._store(obj, i, values[i])
 
+    cdef inline object _blank(self):
+        # cls.__new__(cls), without looking __new__ up and calling it through Python.
+        return (<PyTypeObject *>self.cls).tp_new(self.cls, <PyObject *>NO_ARGS, NULL)
+
     def new(self, tuple values):
         """A new instance holding ``values``, without calling ``__init__``."""
-        obj = self.cls.__new__(self.cls)
-        self.fill(obj, values)
+        if len(values) != self.n:
+            raise TypeError(f"{self.cls.__name__}: {len(values)} values for {self.n} fields")
+        obj = self._blank()
+        for i in range(self.n):
+            self._store(obj, i, values[i])
         return obj
 
     def from_mapping(self, dict given):
         """A new instance from field name -> value, with the defaults and factories for the
         rest, as ``cls(**given)`` would make it (an unknown or missing name is a TypeError)."""
         cdef Py_ssize_t used = 0
-        obj = self.cls.__new__(self.cls)
+        obj = self._blank()
         for i in range(self.n):
             name = self.names[i]
             v = given.get(name, MISSING)

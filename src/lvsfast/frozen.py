@@ -78,6 +78,15 @@ def plan_of(cls: type) -> Any:
     return cls.__dict__.get("__slot_plan__")
 
 
+def plain_plan(cls: type) -> Any:
+    """A slot plan for any dataclass with slots, frozen or not, whose ``__init__`` is left as it
+    is: ``new(values)`` (one per field, in order) makes an instance without calling it."""
+    if not dataclasses.is_dataclass(cls) or "__slots__" not in cls.__dict__:
+        raise TypeError(f"{cls.__name__}: plain_plan() is for dataclasses with slots")
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    return _slots().SlotPlan(cls, names, (_slots().missing(),) * len(names), (None,) * len(names))
+
+
 def rebuild(cls: type, values: tuple) -> Any:
     """Unpickling's constructor for a :func:`quick` class: every field's value, in order."""
     return cls.__slot_plan__.new(values)  # type: ignore[attr-defined]

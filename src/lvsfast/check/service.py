@@ -37,6 +37,7 @@ from lvsfast.config.model import (Config, DnsCheck, FileCheck, HttpCheck, MiscCh
 from lvsfast.dataplane import from_config
 from lvsfast.dataplane.model import Delta, Dest, DestKey, ServiceKey, Table, canonical_address
 from lvsfast.dataplane.pool import Override, Pool
+from lvsfast.frozen import plain_plan
 from lvsfast.scripts import ScriptError, check_script, run_script
 
 log = logging.getLogger("lvsfast.check")
@@ -108,6 +109,9 @@ class Real:
 
     def reason(self) -> str:
         return next((c.state.last_reason for c in self.checks if not c.state.up), "")
+
+
+_REAL_PLAN = plain_plan(Real)
 
 
 class CheckerService:
@@ -234,6 +238,7 @@ class CheckerService:
                 del self.reals[key]
         now = asyncio.get_running_loop().time()
         reals = self.reals
+        new_real = _REAL_PLAN.new  # Real(vs, rs, keys, []) without a Python __init__ for each
         for key, (vs, rs, keys) in wanted.items():
             real = reals.get(key)
             if real is not None:
@@ -241,7 +246,7 @@ class CheckerService:
                 real.vs, real.rs, real.keys = vs, rs, keys
                 continue
             if not rs.checkers:
-                reals[key] = Real(vs, rs, keys)  # nothing to schedule: always up
+                reals[key] = new_real((vs, rs, keys, []))  # nothing to schedule: always up
                 continue
             real = Real(vs, rs, keys)
             for chk in rs.checkers:

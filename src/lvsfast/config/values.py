@@ -66,11 +66,9 @@ def parse_bool(args: tuple[str, ...], default: bool = True) -> bool:
     raise Bad(f"'{args[0]}' is not one of on|off|true|false|yes|no")
 
 
-def _plain_ipv4(text: str) -> bool:
-    """A dotted quad that ipaddress would give back unchanged (no leading zeros, no scope)."""
-    parts = text.split(".")
-    return len(parts) == 4 and all(p.isascii() and p.isdigit() and len(p) <= 3 and (p[0] != "0" or p == "0")
-                                   and int(p) <= 255 for p in parts)
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+#: A dotted quad that ipaddress would give back unchanged (ASCII digits, no leading zeros, no scope).
+_plain_ipv4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}").fullmatch
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -12,6 +12,12 @@ class DestMaker:
         self._key_new = key_plan.new
         self._dest_new = dest_plan.new
 
+    def rows(self, real_servers: tuple, vs_forwarding: tuple, canonical_address: Any, forwarding: Any) -> list:
+        """(real server, canonical address, forwarding fields) for each of ``real_servers``: its
+        own method's fields (``forwarding(method)``) or else the virtual server's."""
+        return [(rs, canonical_address(rs.address), vs_forwarding if rs.forwarding is None else forwarding(rs.forwarding))
+                for rs in real_servers]
+
     def add_all(self, inner: dict, reals: list, key: Any, drains: dict | None) -> None:
         """For each (real server, canonical address, forwarding fields) of ``reals``, its Dest
         under ``key`` into ``inner`` (by DestKey), and its drain_timeout into ``drains`` (by
