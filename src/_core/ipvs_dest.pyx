@@ -1,10 +1,12 @@
 # cython: language_level=3
-"""NEW_DEST and SET_DEST messages, compiled; twin: ``lvsfast.ipvs._dest_msg_py``.
+"""The real servers of a large IPVS load, compiled; twin: ``lvsfast.ipvs._dest_msg_py``.
 
-A load of 100,000 real servers is 100,000 of these. :class:`DestMessages` writes a non-tunnel
-real server's message in one buffer (the same bytes as ``wire``'s struct layout); a tunnelled
-one, or a value the layout cannot hold, goes to ``wire``'s own encoder, which also raises its
-errors.
+A load of 100,000 real servers is 100,000 NEW_DEST messages. :class:`DestMessages` writes a
+non-tunnel real server's message in one buffer (the same bytes as ``wire``'s struct layout); a
+tunnelled one, or a value the layout cannot hold, goes to ``wire``'s own encoder, which also
+raises its errors. ``encode_run`` and ``track_run`` take the runs of real-server operations a
+backend batch is made of, and ``all_canonical`` checks a service's real servers are in the
+kernel's form, each without a Python call per real server.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.string cimport memcpy
@@ -26,6 +28,8 @@ DEF IPVS_DEST_ATTR_L_THRESH = 6
 DEF IPVS_DEST_ATTR_ADDR_FAMILY = 11
 DEF AF_INET = 2
 DEF AF_INET6 = 10
+DEF NEW_DEST = 5
+DEF SET_DEST = 6
 
 
 cdef inline char *_u16(char *p, uint16_t v):
@@ -73,6 +77,9 @@ cdef class DestMessages:
         self.addresses = {}
 
     def __call__(self, family_id, cmd, key, dest, seq=0):
+        return self._message(family_id, cmd, key, dest, seq)
+
+    cdef object _message(self, family_id, cmd, key, dest, seq):
         forward = dest.forward
         fwd = self.forwarding.get(forward) if forward != "tun" else None
         dkey = dest.key
@@ -125,3 +132,65 @@ cdef class DestMessages:
         p = _u16(p, AF_INET if n_addr == 4 else AF_INET6)
         _u16(p, 0)
         return out
+
+    def encode_run(self, family_id, list ops, Py_ssize_t start, list msgs, Py_ssize_t size, Py_ssize_t limit):
+        """Encode ``ops[start:end]``, a run of add_dest/edit_dest operations, appending their
+        messages to ``msgs``; returns (end, size with theirs). The run ends before the first
+        operation of another kind or one whose encoding raises (the caller encodes that one
+        itself, and sees the error), or after the message that brings size to ``limit``."""
+        cdef Py_ssize_t i, n = len(ops)
+        cdef tuple op
+        for i in range(start, n):
+            if size >= limit:
+                return i, size
+            op = <tuple>ops[i]
+            kind = op[0]
+            if kind == "add_dest":
+                cmd = NEW_DEST
+            elif kind == "edit_dest":
+                cmd = SET_DEST
+            else:
+                return i, size
+            try:
+                m = self._message(family_id, cmd, op[1], op[3], 0)
+            except Exception:
+                return i, size
+            msgs.append(m)
+            size += PyBytes_GET_SIZE(<bytes>m)
+        return n, size
+
+
+def track_run(list ops, Py_ssize_t start, dict dests):
+    """Record ``ops[start:end]``, a run of add_dest/edit_dest operations the kernel took, in
+    ``dests`` (service key -> {DestKey: Dest}); returns end, the first operation of another
+    kind (or len(ops))."""
+    cdef Py_ssize_t i, n = len(ops)
+    cdef tuple op
+    cdef dict inner = None
+    last = None
+    for i in range(start, n):
+        op = <tuple>ops[i]
+        kind = op[0]
+        if kind != "add_dest" and kind != "edit_dest":
+            return i
+        k = op[1]
+        if k is not last:
+            inner = dests.get(k)
+            if inner is None:
+                inner = dests[k] = {}
+            last = k
+        dest = op[3]
+        inner[dest.key] = dest
+    return n
+
+
+def all_canonical(dests, canonical_dest):
+    """True when ``canonical_dest(d) is d`` for every one of ``dests``: the common real server
+    (not tunnelled, tunnel fields at their defaults) is judged here without the call."""
+    for d in dests:
+        if (d.forward != "tun" and d.tun_type == "ipip" and d.tun_port == 0 and d.tun_nocsum is False
+                and d.tun_csum is False and d.tun_remcsum is False):
+            continue
+        if canonical_dest(d) is not d:
+            return False
+    return True

@@ -29,6 +29,7 @@ from lvsfast import heap
 from lvsfast.check import probes, protocols
 from lvsfast.check.http_answer import status_map
 from lvsfast.check.quorum import Quorum, QuorumChange
+from lvsfast.check.reals import place_reals, real_name, wanted_reals
 from lvsfast.check.state import CheckState, Timing
 from lvsfast.check.tcp_probe import TcpProber
 from lvsfast.check.timer_queue import TimerQueue
@@ -68,7 +69,7 @@ def _host(ip: str) -> str:
 
 def _real_name(rs: RealServer) -> str:
     """How a real server is named in logs and in the checker's keys."""
-    return f"{_host(rs.address)}:{rs.port or 0}"
+    return real_name(rs.address, rs.port)
 
 
 @dataclass(eq=False)
@@ -222,13 +223,8 @@ class CheckerService:
         wanted: dict[tuple[str, str], tuple[VirtualServer, RealServer, list[ServiceKey]]] = {}
         # Service keys once per virtual server (its real servers share them), by identity:
         # hashing a VirtualServer hashes every real server in it.
-        keys_of: dict[int, list[ServiceKey]] = {}
-        for vs in config.virtual_servers:
-            keys_of[id(vs)] = keys = from_config.service_keys(vs, config)
-            vname = vs.name
-            # _real_name() for each, without the calls: 100,000 real servers.
-            wanted.update({(vname, f"[{rs.address}]:{rs.port or 0}" if ":" in rs.address else
-                            f"{rs.address}:{rs.port or 0}"): (vs, rs, keys) for rs in vs.real_servers})
+        keys_of = {id(vs): from_config.service_keys(vs, config) for vs in config.virtual_servers}
+        wanted_reals(config.virtual_servers, keys_of, wanted)
         self._keys_of = keys_of
         for key in list(self.reals):
             old = self.reals[key]
@@ -237,17 +233,11 @@ class CheckerService:
                 self._cancel(old)
                 del self.reals[key]
         now = asyncio.get_running_loop().time()
-        reals = self.reals
-        new_real = _REAL_PLAN.new  # Real(vs, rs, keys, []) without a Python __init__ for each
-        for key, (vs, rs, keys) in wanted.items():
-            real = reals.get(key)
-            if real is not None:
-                # Unchanged checkers keep their state across a reload (keepalived #373, #1720).
-                real.vs, real.rs, real.keys = vs, rs, keys
-                continue
-            if not rs.checkers:
-                reals[key] = new_real((vs, rs, keys, []))  # nothing to schedule: always up
-                continue
+        # Reals kept (unchanged checkers keep their state across a reload: keepalived #373,
+        # #1720) and new ones without checks (nothing to schedule: always up) are placed in one
+        # call; those with checks, in place and in order, here. Real(vs, rs, keys, []) comes
+        # from a slot plan, without a Python __init__ for each.
+        for key, vs, rs, keys in place_reals(wanted, self.reals, _REAL_PLAN.new):
             real = Real(vs, rs, keys)
             for chk in rs.checkers:
                 if not isinstance(chk, SUPPORTED):

@@ -9,6 +9,7 @@ import ipaddress
 import re
 
 from lvsfast.config import model as m
+from lvsfast.ipv4text import canonical_ipv4
 
 
 class Bad(Exception):
@@ -66,15 +67,10 @@ def parse_bool(args: tuple[str, ...], default: bool = True) -> bool:
     raise Bad(f"'{args[0]}' is not one of on|off|true|false|yes|no")
 
 
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
-#: A dotted quad that ipaddress would give back unchanged (ASCII digits, no leading zeros, no scope).
-_plain_ipv4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}").fullmatch
-
-
 @functools.lru_cache(maxsize=1 << 16)
 def parse_ip(text: str) -> tuple[str, m.Family]:
     # Cached: large configs repeat addresses, and ipaddress parsing is the slow part of building.
-    if _plain_ipv4(text):
+    if canonical_ipv4(text):
         return text, 4
     try:
         a = ipaddress.ip_address(text.split("%", 1)[0])

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from lvsfast.frozen import quick
+from lvsfast.ipv4text import canonical_ipv4
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -29,6 +30,8 @@ SERVICE_FLAGS = ("flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-por
 def canonical_address(address: str) -> str:
     """The canonical text form keys use. Cached: a reload of 10,000 real servers spells each
     address several times, and parsing them all again was half the reload's time."""
+    if canonical_ipv4(address):
+        return address
     return str(ipaddress.ip_address(address))
 
 

@@ -15,3 +15,43 @@ class DestMessages:
 
     def __call__(self, family_id: int, cmd: int, key: Any, dest: Any, seq: int = 0) -> bytes:
         return self._fallback(family_id, cmd, key, dest, seq)
+
+    def encode_run(self, family_id: int, ops: list, start: int, msgs: list, size: int, limit: int) -> tuple[int, int]:
+        """Encode ``ops[start:end]``, a run of add_dest/edit_dest operations, appending their
+        messages to ``msgs``; returns (end, size with theirs). The run ends before the first
+        operation of another kind or one whose encoding raises (the caller encodes that one
+        itself, and sees the error), or after the message that brings size to ``limit``."""
+        for i in range(start, len(ops)):
+            if size >= limit:
+                return i, size
+            op = ops[i]
+            cmd = _COMMANDS.get(op.kind)
+            if cmd is None:
+                return i, size
+            try:
+                m = self(family_id, cmd, op.service, op.dest)
+            except Exception:
+                return i, size
+            msgs.append(m)
+            size += len(m)
+        return len(ops), size
+
+
+_COMMANDS = {"add_dest": 5, "edit_dest": 6}  # IPVS_CMD_NEW_DEST, IPVS_CMD_SET_DEST
+
+
+def track_run(ops: list, start: int, dests: dict) -> int:
+    """Record ``ops[start:end]``, a run of add_dest/edit_dest operations the kernel took, in
+    ``dests`` (service key -> {DestKey: Dest}); returns end, the first operation of another
+    kind (or len(ops))."""
+    for i in range(start, len(ops)):
+        op = ops[i]
+        if op.kind not in _COMMANDS:
+            return i
+        dests.setdefault(op.service, {})[op.dest.key] = op.dest
+    return len(ops)
+
+
+def all_canonical(dests: Any, canonical_dest: Callable) -> bool:
+    """True when ``canonical_dest(d) is d`` for every one of ``dests``."""
+    return all(canonical_dest(d) is d for d in dests)

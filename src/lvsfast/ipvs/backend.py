@@ -25,6 +25,7 @@ from lvsfast.dataplane.backend import BackendError
 from lvsfast.dataplane.diff import Op, diff
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table
 from lvsfast.ipvs import wire
+from lvsfast.ipvs.bulk import all_canonical, track_run
 from lvsfast.ipvs.kernel import IPVSSocket, resolve_family_id
 
 _NO_DESTS: dict[DestKey, Dest] = {}
@@ -247,23 +248,26 @@ class IPVSBackend:
         ``encodable`` (in the messages' order), each that cannot to ``failures``."""
         msgs: list[bytes] = []
         size = 0
-        dest_msg, new_dest, set_dest = wire.dest_msg, wire.IPVS_CMD_NEW_DEST, wire.IPVS_CMD_SET_DEST
-        for op in ops:
-            try:
-                # Real servers are nearly all of a big load: encoded here without the dispatch.
-                kind = op.kind
-                if kind == "add_dest":
-                    m = dest_msg(fid, new_dest, op.service, op.dest)
-                elif kind == "edit_dest":
-                    m = dest_msg(fid, set_dest, op.service, op.dest)
-                else:
+        i, n = 0, len(ops)
+        # Real servers are nearly all of a big load: their runs are encoded in one call each.
+        encode_run = wire.dest_msg.encode_run
+        while i < n:
+            j, size = encode_run(fid, ops, i, msgs, size, STREAM_CHUNK)
+            encodable += ops[i:j]
+            if j < n and size < STREAM_CHUNK:
+                # Another kind of op, or a real server the run could not encode (its error is
+                # raised again here).
+                op = ops[j]
+                j += 1
+                try:
                     m = self._encode(fid, op)
-            except wire.WireError as e:
-                failures.append(f"IPVS: {op}: {e}")
-                continue
-            encodable.append(op)
-            msgs.append(m)
-            size += len(m)
+                except wire.WireError as e:
+                    failures.append(f"IPVS: {op}: {e}")
+                else:
+                    encodable.append(op)
+                    msgs.append(m)
+                    size += len(m)
+            i = j
             if size >= STREAM_CHUNK:
                 yield msgs
                 msgs, size = [], 0
@@ -273,19 +277,14 @@ class IPVSBackend:
     def _track_all(self, ops: list[Op], services: dict, dests: dict) -> None:
         """Record a batch the kernel took whole (the common case, without per-op error checks)."""
         owned = self._owned
-        inner: dict | None = None
-        last = None
-        for op in ops:
+        i, n = 0, len(ops)
+        while i < n:
+            i = track_run(ops, i, dests)  # a run of real servers, in one call
+            if i == n:
+                break
+            op = ops[i]
+            i += 1
             kind, k = op.kind, op.service
-            if kind == "add_dest" or kind == "edit_dest":
-                if k is not last:
-                    inner = dests.get(k)
-                    if inner is None:
-                        inner = dests[k] = {}
-                    last = k
-                inner[op.dest.key] = op.dest  # type: ignore[index,union-attr]
-                continue
-            last = None
             if kind == "add_service" or kind == "edit_service":
                 services[k] = op.svc
                 dests.setdefault(k, {})
@@ -341,7 +340,7 @@ class IPVSBackend:
                 continue
             want_services[ckey] = canonical_service(svc)
             # Nearly always every dest is canonical already (not tunnelled): no copy then.
-            want_dests[ckey] = inner if all(canonical_dest(d) is d for d in inner.values()) else {
+            want_dests[ckey] = inner if all_canonical(inner.values(), canonical_dest) else {
                 dk: canonical_dest(d) for dk, d in inner.items()}
             sources[ckey] = (svc, inner)
         if hint is None:

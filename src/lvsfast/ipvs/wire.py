@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass
 from typing import Iterator
 
-from lvsfast._native import load as load_native
+from lvsfast.ipvs.bulk import DestMessages
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey
 
 GENL_NAME = "IPVS"
@@ -301,7 +301,7 @@ def _packed_addr(address: str) -> bytes:
 
 #: NEW_DEST/SET_DEST ``dest_msg(family_id, cmd, key, dest, seq=0)``: compiled
 #: (``lvsfast._core.ipvs_dest``) for the common non-tunnel real server, else :func:`struct_dest_msg`.
-dest_msg = load_native("ipvs_dest").DestMessages(service_key_attrs, _packed_addr, FWD, struct_dest_msg)
+dest_msg = DestMessages(service_key_attrs, _packed_addr, FWD, struct_dest_msg)
 
 
 @functools.lru_cache(maxsize=16)

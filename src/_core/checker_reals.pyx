@@ -1,0 +1,48 @@
+# cython: language_level=3
+"""The checker's bookkeeping of real servers at a load, compiled; twin: ``lvsfast.check._reals_py``.
+
+A load walks every real server twice: to name what the config wants, and to keep, make or
+hand over each one's Real. With 100,000 real servers both loops were a large part of a reload.
+"""
+
+
+cpdef str real_name(str address, port):
+    """How a real server is named in logs and in the checker's keys: ``ADDR:PORT``, ``[ADDR]:PORT``
+    for IPv6, port 0 when it has none."""
+    p = str(port or 0)
+    if u":" in address:
+        return u"[" + address + u"]:" + p
+    return address + u":" + p
+
+
+def wanted_reals(virtual_servers, dict keys_of, dict wanted):
+    """Into ``wanted``: (virtual server name, real server name) -> (virtual server, real server,
+    its service keys) for every real server, in order (a later duplicate takes the earlier's
+    place). ``keys_of``: id(virtual server) -> its service keys."""
+    for vs in virtual_servers:
+        vname = vs.name
+        keys = keys_of[id(vs)]
+        for rs in vs.real_servers:
+            wanted[(vname, real_name(rs.address, rs.port))] = (vs, rs, keys)
+
+
+def place_reals(dict wanted, dict reals, new_real):
+    """Bring ``reals`` (key -> Real) to ``wanted``'s real servers: a Real already there takes the
+    new virtual server, real server and keys; a new one without checkers is made here by
+    ``new_real((vs, rs, keys, []))``. A new one with checkers gets None for now, keeping its
+    place, and is returned, in order, as (key, vs, rs, keys) for the caller to set up."""
+    cdef list todo = []
+    cdef tuple entry
+    for key, entry in wanted.items():
+        vs, rs, keys = entry
+        real = reals.get(key)
+        if real is not None:
+            real.vs = vs
+            real.rs = rs
+            real.keys = keys
+        elif not rs.checkers:
+            reals[key] = new_real((vs, rs, keys, []))
+        else:
+            reals[key] = None
+            todo.append((key, vs, rs, keys))
+    return todo
