@@ -6,6 +6,7 @@ would also have changed or ignored, so ``-t`` reports it and exits non-zero like
 """
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 
 from lvsfast.config import model as m
@@ -143,6 +144,9 @@ def _sync_groups(cfg: m.Config, diags: Diagnostics) -> None:
                                       f"due to sync group {sg.name}")
 
 
+_WEIGHT = operator.attrgetter("weight")
+
+
 def _virtual_servers(cfg: m.Config, diags: Diagnostics, backend: str) -> None:
     groups = {g.name for g in cfg.virtual_server_groups}
     track_files = {t.name: t for t in cfg.vrrp_track_files}
@@ -155,7 +159,7 @@ def _virtual_servers(cfg: m.Config, diags: Diagnostics, backend: str) -> None:
             first = seen[key]
             diags.error(vs.file, vs.line, f"virtual server {vs.name} is already defined at {first.file}:{first.line}")
         seen.setdefault(key, vs)
-        total = sum(rs.weight for rs in vs.real_servers)
+        total = sum(map(_WEIGHT, vs.real_servers))
         quorum = vs.quorum
         if vs.real_servers and quorum > total:
             diags.warning(vs.file, vs.line_of("quorum"), f"virtual server {vs.name}: quorum {quorum} exceeds the "
@@ -167,11 +171,13 @@ def _virtual_servers(cfg: m.Config, diags: Diagnostics, backend: str) -> None:
         if vs.ops and vs.protocol != "UDP":
             diags.warning(vs.file, vs.line_of("ops"), f"virtual server {vs.name}: one-packet scheduling (ops) "
                           "requires UDP - ignoring")
-        for flag, line in vs.keyword_lines:
+        # A sh-/mh- keyword always leaves its flag in sched_flags: without flags, no scan.
+        for flag, line in vs.keyword_lines if vs.sched_flags else ():
             if flag.startswith(("sh-", "mh-")) and flag in m.SCHED_FLAG_NAMES and vs.lb_algo != flag[:2]:
                 diags.warning(vs.file, line, f"virtual server {vs.name}: {flag} only applies to the "
                               f"{flag[:2]} scheduler - ignoring")
-        for rs in vs.real_servers:
+        # Only real servers with checkers or thresholds have anything to check (100,000 others).
+        for rs in [rs for rs in vs.real_servers if rs.checkers or rs.uthreshold]:
             for ck in rs.checkers:
                 if isinstance(ck, m.FileCheck) and ck.track_file is not None:
                     tf = track_files.get(ck.track_file)
