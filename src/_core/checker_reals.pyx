@@ -46,3 +46,33 @@ def place_reals(dict wanted, dict reals, new_real):
             reals[key] = None
             todo.append((key, vs, rs, keys))
     return todo
+
+
+def group_by_vs(reals, dict name_of):
+    """Each Real of ``reals`` under its virtual server's name, in order: ``name_of`` maps
+    id(virtual server) to its name (a virtual server missing from it is asked its name)."""
+    cdef dict out = {}
+    cdef list bucket
+    for real in reals:
+        vs = real.vs
+        name = name_of.get(id(vs))
+        if name is None:
+            name = vs.name
+        bucket = out.get(name)
+        if bucket is None:
+            out[name] = bucket = []
+        bucket.append(real)
+    return out
+
+
+def split_checked(list reals):
+    """(total weight of the Reals without checks, the Reals with checks in order): the first are
+    up at their configured weight, so only the others need a look."""
+    cdef list checked = []
+    total = 0
+    for real in reals:
+        if real.checks:
+            checked.append(real)
+        else:
+            total += real.rs.weight
+    return total, checked

@@ -9,7 +9,7 @@ is wrong: this fast path never judges, it only recognises what needs no judging.
 """
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.ref cimport Py_INCREF, Py_XDECREF
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyTypeObject
 
 cdef extern from "Python.h":
     ctypedef struct PyTupleObject:
@@ -20,6 +20,8 @@ FIELDS = ("address", "port", "family", "weight", "inhibit_on_failure", "uthresho
           "drain_timeout", "keyword_lines", "file", "line")
 
 cdef long long WEIGHT_MAX = 2**31 - 1
+cdef tuple NO_ARGS = ()
+DEF MAX_FIELDS = 64
 
 # Indices into a Node (a NamedTuple: keyword, args, file, line, children, end_line).
 DEF KEYWORD = 0
@@ -48,6 +50,10 @@ cdef class RealServerMaker:
 
     cdef object plan_new
     cdef tuple base
+    # With the compiled slot plan: the instance is made and filled here, slot by slot.
+    cdef type cls
+    cdef Py_ssize_t n_fields
+    cdef Py_ssize_t offsets[MAX_FIELDS]
     cdef object parse_ip
     cdef Py_ssize_t i_address, i_port, i_family, i_weight, i_inhibit, i_uth, i_lth, i_drain
     cdef Py_ssize_t i_lines, i_file, i_line
@@ -55,6 +61,13 @@ cdef class RealServerMaker:
     def __init__(self, plan, tuple names, tuple defaults, parse_ip):
         self.plan_new = plan.new
         self.base = defaults
+        self.cls = None
+        offsets = getattr(plan, "offsets", None)
+        if offsets is not None and len(offsets) == len(names) <= MAX_FIELDS:
+            self.cls = plan.cls
+            self.n_fields = len(offsets)
+            for i, off in enumerate(offsets):
+                self.offsets[i] = off
         self.parse_ip = parse_ip
         idx = {n: i for i, n in enumerate(names)}
         (self.i_address, self.i_port, self.i_family, self.i_weight, self.i_inhibit, self.i_uth, self.i_lth,
@@ -124,6 +137,9 @@ cdef class RealServerMaker:
             PyTuple_SET_ITEM(lines, j, pair)
         cdef tuple base = self.base
         cdef Py_ssize_t size = len(base)
+        if self.cls is not None:
+            return self._made(base, address, port, family, weight, inhibit, uth, lth, drain, lines, c[FILE],
+                              c[LINE])
         cdef tuple values = PyTuple_New(size)
         for j in range(size):
             _put(values, j, base[j])
@@ -139,6 +155,30 @@ cdef class RealServerMaker:
         _replace(values, self.i_file, c[FILE])
         _replace(values, self.i_line, c[LINE])
         return self.plan_new(values)
+
+    cdef object _made(self, tuple base, address, port, family, weight, inhibit, uth, lth, drain, lines, file,
+                      line):
+        cdef PyObject *vals[MAX_FIELDS]
+        cdef Py_ssize_t j
+        for j in range(self.n_fields):
+            vals[j] = <PyObject *>base[j]
+        vals[self.i_address] = <PyObject *>address
+        vals[self.i_port] = <PyObject *>port
+        vals[self.i_family] = <PyObject *>family
+        vals[self.i_weight] = <PyObject *>weight
+        vals[self.i_inhibit] = <PyObject *>inhibit
+        vals[self.i_uth] = <PyObject *>uth
+        vals[self.i_lth] = <PyObject *>lth
+        vals[self.i_drain] = <PyObject *>drain
+        vals[self.i_lines] = <PyObject *>lines
+        vals[self.i_file] = <PyObject *>file
+        vals[self.i_line] = <PyObject *>line
+        obj = (<PyTypeObject *>self.cls).tp_new(self.cls, <PyObject *>NO_ARGS, NULL)
+        cdef char *at = <char *><PyObject *>obj
+        for j in range(self.n_fields):
+            Py_INCREF(<object>vals[j])
+            (<PyObject **>(at + self.offsets[j]))[0] = vals[j]  # a new instance's slots are empty
+        return obj
 
     def make_all(self, list nodes, tuple inherit, bint tunnelled, slow, duplicate):
         """The real servers of one virtual server, in order, each address and port once.

@@ -74,6 +74,12 @@ cdef class SlotPlan:
         free(self.offsets)
         free(self.hash_offsets)
 
+    @property
+    def offsets(self):
+        """Each field's slot offset in an instance, in order (for compiled makers that fill an
+        instance themselves)."""
+        return tuple([self.offsets[i] for i in range(self.n)])
+
     def hash_fields(self, tuple indices):
         """Which fields (their indices in ``names``) :func:`field_hash` hashes, in order."""
         cdef Py_ssize_t *offs = <Py_ssize_t *>malloc(max(len(indices), 1) * sizeof(Py_ssize_t))

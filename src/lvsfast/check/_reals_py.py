@@ -37,3 +37,26 @@ def place_reals(wanted: dict, reals: dict, new_real: Callable) -> list:
             reals[key] = None
             todo.append((key, vs, rs, keys))
     return todo
+
+
+def group_by_vs(reals: Iterable[Any], name_of: dict) -> dict:
+    """Each Real of ``reals`` under its virtual server's name, in order: ``name_of`` maps
+    id(virtual server) to its name (a virtual server missing from it is asked its name)."""
+    out: dict = {}
+    for real in reals:
+        name = name_of.get(id(real.vs))
+        out.setdefault(real.vs.name if name is None else name, []).append(real)
+    return out
+
+
+def split_checked(reals: list) -> tuple[int, list]:
+    """(total weight of the Reals without checks, the Reals with checks in order): the first are
+    up at their configured weight, so only the others need a look."""
+    checked = []
+    total = 0
+    for real in reals:
+        if real.checks:
+            checked.append(real)
+        else:
+            total += real.rs.weight
+    return total, checked

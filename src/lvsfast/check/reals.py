@@ -8,5 +8,7 @@ _impl = _load("checker_reals")
 real_name = _impl.real_name
 wanted_reals = _impl.wanted_reals
 place_reals = _impl.place_reals
+group_by_vs = _impl.group_by_vs
+split_checked = _impl.split_checked
 
-__all__ = ["place_reals", "real_name", "wanted_reals"]
+__all__ = ["group_by_vs", "place_reals", "real_name", "split_checked", "wanted_reals"]

@@ -29,7 +29,7 @@ from lvsfast import heap
 from lvsfast.check import probes, protocols
 from lvsfast.check.http_answer import status_map
 from lvsfast.check.quorum import Quorum, QuorumChange
-from lvsfast.check.reals import place_reals, real_name, wanted_reals
+from lvsfast.check.reals import group_by_vs, place_reals, real_name, split_checked, wanted_reals
 from lvsfast.check.state import CheckState, Timing
 from lvsfast.check.tcp_probe import TcpProber
 from lvsfast.check.timer_queue import TimerQueue
@@ -651,7 +651,7 @@ class CheckerService:
             for name in stale:
                 vs = self._vs_by_name.get(name)
                 old = self._vs_dests.get(name, {})
-                mine = {} if vs is None else self._healthy_dests(vs, full, self._reals_by_vs.get(name, []))
+                mine = {} if vs is None else self._healthy_dests(vs, full, self._reals_by_vs.get(name, []), name)
                 self._vs_dests[name] = mine
                 for key in old.keys() - mine.keys():
                     dests.pop(key, None)
@@ -662,16 +662,12 @@ class CheckerService:
         else:
             # Everything again (a load): the real servers by virtual server, too.
             self._vs_dests.clear()
-            self._reals_by_vs = {}
             # By the virtual server's identity: its name is a property, formatted on each call.
-            name_of = {id(vs): name for name, vs in self._vs_names}
-            for real in self.reals.values():
-                name = name_of.get(id(real.vs))
-                self._reals_by_vs.setdefault(real.vs.name if name is None else name, []).append(real)
+            self._reals_by_vs = group_by_vs(self.reals.values(), {id(vs): name for name, vs in self._vs_names})
             dests = {}
             per_vs = 0
             for name, vs in self._vs_names:
-                mine = self._vs_dests[name] = self._healthy_dests(vs, full, self._reals_by_vs.get(name, []))
+                mine = self._vs_dests[name] = self._healthy_dests(vs, full, self._reals_by_vs.get(name, []), name)
                 dests.update(mine)
                 per_vs += len(mine)
             # Two virtual servers on one service key (the later wins): rebuild in full each time.
@@ -680,27 +676,30 @@ class CheckerService:
         self._healthy_last = table
         return table
 
-    def _healthy_dests(self, vs: VirtualServer, full: Table,
-                       reals: list[Real]) -> dict[ServiceKey, dict[DestKey, Dest]]:
-        """One virtual server's real servers as its checks, quorum and sorry server leave them."""
+    def _healthy_dests(self, vs: VirtualServer, full: Table, reals: list[Real],
+                       name: str | None = None) -> dict[ServiceKey, dict[DestKey, Dest]]:
+        """One virtual server's real servers as its checks, quorum and sorry server leave them
+        (``name``: the virtual server's, when the caller has it)."""
         assert self.config is not None
         keys = self._keys_of[id(vs)]
         # The full table's own mappings, copied only where a server differs from it: a virtual
         # server whose servers are all up at their weights costs no copy, and keeps objects
         # the backend applied last time (it skips those without a look).
         shared = full.dests
-        dests: dict[ServiceKey, dict[DestKey, Dest]] = {k: shared[k] if k in shared else {} for k in keys}
+        if len(keys) == 1:
+            inner = shared.get(keys[0])
+            dests: dict[ServiceKey, dict[DestKey, Dest]] = {keys[0]: {} if inner is None else inner}
+        else:
+            dests = {k: shared[k] if k in shared else {} for k in keys}
+        # Those without checks are up at their weight, in the full table already.
+        alive_weight, checked = split_checked(reals)
+        if checked or vs.sorry_server is not None:
+            def own(k: ServiceKey) -> dict[DestKey, Dest]:
+                if dests[k] is shared.get(k):
+                    dests[k] = dict(dests[k])
+                return dests[k]
 
-        def own(k: ServiceKey) -> dict[DestKey, Dest]:
-            if dests[k] is shared.get(k):
-                dests[k] = dict(dests[k])
-            return dests[k]
-
-        alive_weight = 0
-        for real in reals:
-            if not real.checks:
-                alive_weight += real.rs.weight  # up, at its weight: in the full table already
-                continue
+        for real in checked:
             dyn = next((c.dynamic_weight for c in real.checks if c.dynamic_weight is not None), None)
             if dyn is None and real.up:
                 alive_weight += real.rs.weight
@@ -717,9 +716,11 @@ class CheckerService:
                     own(key).pop(d.key, None)
             if real.up:
                 alive_weight += dyn if dyn is not None else real.rs.weight
-        q = self._quorum.get(vs.name)
-        if q is None or (q.quorum, q.hysteresis) != (vs.quorum, vs.hysteresis):
-            q = self._quorum[vs.name] = Quorum(vs.quorum, vs.hysteresis, q.up if q else None)
+        if name is None:
+            name = vs.name
+        q = self._quorum.get(name)
+        if q is None or q.quorum != vs.quorum or q.hysteresis != vs.hysteresis:
+            q = self._quorum[name] = Quorum(vs.quorum, vs.hysteresis, q.up if q else None)
         change = q.update(alive_weight)
         if change is not None:
             self._quorum_changed(vs, change)

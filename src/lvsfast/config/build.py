@@ -1188,7 +1188,7 @@ def make(cls: type, acc: dict, n: Node) -> Any:
         kw["file"] = n.file
     if "line" not in kw:
         kw["line"] = n.line
-    if lines and n.children:
+    if lines and n.children and "keyword_lines" not in kw:
         kw["keyword_lines"] = tuple([(c.keyword, c.line) for c in n.children])
     # As cls(**kw), without binding two dozen keywords for each of 100,000 real servers.
     return plan.from_mapping(kw) if plan is not None else cls(**kw)
@@ -1391,6 +1391,9 @@ def _virtual_server(b: Builder, n: Node) -> m.VirtualServer | None:
         b.diags.warning(n.file, n.line, "virtual server has no real servers")
     acc.pop("_protocol_loc", None)
     acc.pop("_lb_algo_loc", None)
+    # Its own keywords: each real server keeps its own place and lines (a large table is
+    # 100,000 real_server entries here otherwise).
+    acc["keyword_lines"] = tuple([(c.keyword, c.line) for c in n.children if c.keyword != "real_server"])
     return make(m.VirtualServer, acc, n)
 
 

@@ -26,7 +26,8 @@ KeywordLines = tuple[tuple[str, int], ...]
 
 
 class Located:
-    """A block that remembers the line of each keyword in it (``keyword_lines``)."""
+    """A block that remembers the line of each keyword in it (``keyword_lines``; a virtual
+    server's leaves out its real_server blocks, which remember their own)."""
 
     __slots__ = ()
 
