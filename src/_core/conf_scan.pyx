@@ -5,6 +5,8 @@
 # What is faster here: one pass over each line's characters finds the comment marks, braces,
 # quotes and '$' and cuts the tokens (str.split and the brace padding made three copies), and
 # the tree's nodes are made without NamedTuple's Python-level __new__.
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.unicode cimport Py_UNICODE_ISSPACE
 
 from lvsfast.config.lexical import MAX_EXPANDED_LINES as _MAX_EXPANDED_LINES
@@ -110,6 +112,17 @@ def scan_lines(reader, list lines, str name):
         i = reader.other_line(lines, i, raw.strip(), name, lineno)
 
 
+cdef tuple _part(list tokens, Py_ssize_t start, Py_ssize_t end):
+    """tuple(tokens[start:end]), without the list slice in between."""
+    cdef Py_ssize_t i
+    cdef tuple out = PyTuple_New(end - start)
+    for i in range(start, end):
+        t = tokens[i]
+        Py_INCREF(t)
+        PyTuple_SET_ITEM(out, i - start, t)
+    return out
+
+
 cdef inline object _node(str keyword, tuple args, str file, object line, object children, object end_line):
     return tuple.__new__(Node, (keyword, args, file, line, children, end_line))
 
@@ -144,7 +157,7 @@ def build_tree(list lines, diags):
                 braces += 1
         if braces == 0:
             if n:
-                children.append(_node(<str>tokens[0], tuple(tokens[1:]), file, lineno, None, 0))
+                children.append(_node(<str>tokens[0], _part(tokens, 1, n), file, lineno, None, 0))
             continue
         indent = entry[3]
         i = 0
@@ -190,11 +203,11 @@ def build_tree(list lines, diags):
                 if len(stack) >= MAX_NESTING:
                     diags.error(file, lineno, f"blocks nested deeper than {MAX_NESTING}")
                 kids = []
-                stack.append((t, tuple(tokens[i + 1:j]), file, lineno, kids, indent))
+                stack.append((t, _part(tokens, i + 1, j), file, lineno, kids, indent))
                 children = kids
                 i = j + 1
             else:
-                children.append(_node(t, tuple(tokens[i + 1:j]), file, lineno, None, 0))
+                children.append(_node(t, _part(tokens, i + 1, j), file, lineno, None, 0))
                 i = j
     unclosed = len(stack)
     for entry in suspects[:unclosed]:

@@ -61,3 +61,29 @@ def test_the_service_attributes_follow_the_key(encoder) -> None:
 def test_wire_hands_out_the_selected_encoder() -> None:
     from lvsfast import _native
     assert type(wire.dest_msg) is _native.load("ipvs_dest").DestMessages
+
+
+def test_service_messages_are_the_attribute_by_attribute_bytes() -> None:
+    """service_msg packs a service in one go; the bytes and errors are those of service_attrs."""
+    from lvsfast.dataplane.model import Service
+
+    def by_attributes(fid, cmd, svc, seq=0):
+        return wire.message(fid, cmd, wire._nest(wire.IPVS_CMD_ATTR_SERVICE, wire.service_attrs(svc)), seq=seq)
+
+    rnd = random.Random(2)
+    made = 0
+    for _ in range(5000):
+        fam = rnd.choice([4, 6])
+        key = rnd.choice([ServiceKey(fam, rnd.choice(["tcp", "udp", "sctp", "bogus"]),
+                                     rnd.choice(["10.0.0.1", "2001:db8::1", "bad"]), rnd.randint(0, 65535)),
+                          ServiceKey(fam, "tcp", None, 0, rnd.randint(1, 2**32 - 1))])
+        svc = Service(key, rnd.choice(["rr", "wrr", "lblcr", "sh", "mh", "x" * rnd.randint(0, 9)]),
+                      frozenset(rnd.sample(["flag-1", "flag-2", "flag-3", "sh-port", "ops", "bogus"], rnd.randint(0, 2))),
+                      rnd.choice([0, 0, 300, 2**32 - 1, 2**32]), rnd.choice([0, 24, 32, 64, 128, 129, -1]),
+                      rnd.choice(["", "", "sip"]))
+        args = (rnd.choice([0, 28, 65535]), rnd.choice([wire.IPVS_CMD_NEW_SERVICE, wire.IPVS_CMD_SET_SERVICE]), svc,
+                rnd.choice([0, 5, 2**32 - 1]))
+        got = outcome(wire.service_msg, *args)
+        assert got == outcome(by_attributes, *args), args
+        made += isinstance(got, bytes)
+    assert made > 500

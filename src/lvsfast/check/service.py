@@ -632,7 +632,7 @@ class CheckerService:
             full = from_config.full_table(self.config, self._keys_of, timeouts)
             self._per_config = (self.config, full, frozenset(timeouts), timeouts)
             self._vs_names = [(vs.name, vs) for vs in self.config.virtual_servers]
-            self._vs_by_name = {vs.name: vs for vs in self.config.virtual_servers}
+            self._vs_by_name = {name: vs for name, vs in self._vs_names}  # a name is formatted per call
         return self._per_config[1:]
 
     def healthy_table(self) -> Table:

@@ -200,7 +200,7 @@ def netmask_bytes(family: int, prefix: int) -> bytes:
     return struct.pack("=I", prefix)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1 << 16)
 def service_key_attrs(key: ServiceKey) -> bytes:
     """The attributes that identify a service: AF and FWMARK, or AF, PROTOCOL, ADDR and PORT."""
     if key.fwmark:
@@ -261,7 +261,36 @@ def message(family_id: int, cmd: int, attrs: bytes, *, seq: int = 0, flags: int 
 
 def service_msg(family_id: int, cmd: int, svc: Service, seq: int = 0) -> bytes:
     """NEW_SERVICE/SET_SERVICE with the full entry."""
+    timeout = svc.persistence_timeout
+    if not svc.persistence_engine and type(timeout) is int and 0 <= timeout <= 0xFFFFFFFF:
+        # A load of 10,000 services: one pack per message (the same bytes as service_attrs
+        # builds attribute by attribute), with the key's attributes and the netmask cached.
+        key = svc.key
+        key_attrs = service_key_attrs(key)
+        sched = svc.scheduler.encode()
+        n_key, n_sched = len(key_attrs), len(sched) + 1
+        padded = (n_sched + 3) & ~3
+        body = n_key + 4 + padded + 12 + 8 + 8
+        return _service_struct(n_key, padded).pack(
+            20 + 4 + body, family_id, NLM_F_REQUEST | NLM_F_ACK, seq, 0, cmd, GENL_VERSION, 0,
+            4 + body, IPVS_CMD_ATTR_SERVICE, key_attrs,
+            4 + n_sched, IPVS_SVC_ATTR_SCHED_NAME, sched,
+            12, IPVS_SVC_ATTR_FLAGS, service_flags(svc), 0xFFFFFFFF,
+            8, IPVS_SVC_ATTR_TIMEOUT, timeout,
+            8, IPVS_SVC_ATTR_NETMASK, _netmask(key.family, svc.persistence_granularity))
     return message(family_id, cmd, _nest(IPVS_CMD_ATTR_SERVICE, service_attrs(svc)), seq=seq)
+
+
+@functools.lru_cache(maxsize=64)
+def _service_struct(n_key: int, n_sched: int) -> struct.Struct:
+    """nlmsghdr, genlmsghdr and a service nest without a persistence engine, as one layout;
+    ``n_sched``: the scheduler's name with its NUL, padded to 4 (struct pads with zeros)."""
+    return struct.Struct(f"=IHHIIBBH HH{n_key}s HH{n_sched}s HHII HHI HH4s")
+
+
+@functools.lru_cache(maxsize=512)
+def _netmask(family: int, prefix: int) -> bytes:
+    return netmask_bytes(family, prefix)
 
 
 def del_service_msg(family_id: int, key: ServiceKey, seq: int = 0) -> bytes:
