@@ -801,7 +801,12 @@ def method_of(n: Node) -> m.ForwardingMethod:
         raise Bad(f"tunnel options given for lb_kind {v}")
     if kw.get("tun_type") == "gue" and "tun_port" not in kw:
         raise Bad("tunnel type gue needs a port")
+    if not kw:
+        return _PLAIN_METHODS[v]  # immutable and placeless: one per kind serves every block
     return m.ForwardingMethod(v, **kw)  # type: ignore[arg-type]
+
+
+_PLAIN_METHODS = {k: m.ForwardingMethod(k) for k in m.LB_KINDS}  # type: ignore[arg-type]
 
 
 def _lb_algo(b: "Builder", n: Node, acc: dict) -> None:
@@ -1344,12 +1349,13 @@ def _virtual_server(b: Builder, n: Node) -> m.VirtualServer | None:
         return None
     reals: list[Node] = []
     for c in n.children:
-        if c.keyword == "real_server" and c.children is not None:
+        kw = c.keyword
+        if kw == "real_server" and c.children is not None:
             reals.append(c)  # shape() would pass it: real_server is a named block
             continue
-        if not b.shape(c):
+        if kw in BLOCK_KEYWORDS and not b.shape(c):  # shape() passes every other keyword
             continue
-        h = _VS.get(c.keyword)
+        h = _VS.get(kw)
         if h is None:
             b.unknown(c)
             continue
