@@ -134,7 +134,7 @@ class CheckerService:
         # those without a look. What the config alone decides is made once per config.
         self._stale_vs: set[str] | None = None
         self._vs_dests: dict[str, dict[ServiceKey, dict[DestKey, Dest]]] = {}
-        self._per_config: tuple[Config, Table, frozenset, dict] | None = None
+        self._per_config: tuple[Config, Table, from_config.ConfiguredPairs, dict] | None = None
         self._vs_names: list[tuple[str, VirtualServer]] = []
         self._reals_by_vs: dict[str, list[Real]] = {}
         self._vs_by_name: dict[str, VirtualServer] = {}
@@ -623,14 +623,15 @@ class CheckerService:
         self._update_table()
         await self._apply()
 
-    def _config_parts(self) -> tuple[Table, frozenset, dict]:
+    def _config_parts(self) -> tuple[Table, from_config.ConfiguredPairs, dict]:
         """What the config alone decides, made once per config: every real server at its
-        configured weight, and every configured (service, real server) with its drain_timeout."""
+        configured weight, every configured (service, real server), and the drain_timeout of
+        those whose timeout is not the default."""
         assert self.config is not None
         if self._per_config is None or self._per_config[0] is not self.config:
-            timeouts: dict[tuple[ServiceKey, DestKey], float] = {}
-            full = from_config.full_table(self.config, self._keys_of, timeouts)
-            self._per_config = (self.config, full, frozenset(timeouts), timeouts)
+            full = from_config.full_table(self.config, self._keys_of)
+            pairs, timeouts = from_config.configured(self.config, full, self._keys_of)
+            self._per_config = (self.config, full, pairs, timeouts)
             self._vs_names = [(vs.name, vs) for vs in self.config.virtual_servers]
             self._vs_by_name = {name: vs for name, vs in self._vs_names}  # a name is formatted per call
         return self._per_config[1:]

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from typing import Iterator, Mapping
 
 from lvsfast.config import resolve
-from lvsfast.config.model import Config, ForwardingMethod, RealServer, SorryServer, VirtualServer
+from lvsfast.config.model import (DEFAULT_DRAIN_TIMEOUT, Config, ForwardingMethod, RealServer, SorryServer,
+                                  VirtualServer)
 from lvsfast.dataplane.dest_table import DestMaker
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table, canonical_address
 from lvsfast.frozen import plan_of
@@ -100,3 +102,60 @@ def full_table(config: Config, keys_of: dict[int, list[ServiceKey]] | None = Non
             if drains is not None and vs.sorry_server is not None:
                 drains[(key, dest(vs, vs.sorry_server, key).key)] = vs.drain_timeout
     return Table(services, dests)
+
+
+class ConfiguredPairs:
+    """Every configured (service, real server) pair, answered from the full table's own mappings
+    and the sorry servers' pairs: 100,000 real servers need no set of pairs beside the table."""
+
+    __slots__ = ("_dests", "_extra")
+
+    def __init__(self, dests: Mapping[ServiceKey, Mapping[DestKey, Dest]], extra: frozenset) -> None:
+        self._dests = dests
+        self._extra = extra
+
+    def __contains__(self, pair: object) -> bool:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            return False
+        inner = self._dests.get(pair[0])
+        return (inner is not None and pair[1] in inner) or pair in self._extra
+
+    def __iter__(self) -> Iterator[tuple[ServiceKey, DestKey]]:
+        for skey, inner in self._dests.items():
+            for dkey in inner:
+                yield skey, dkey
+        for pair in self._extra:
+            if not (pair[0] in self._dests and pair[1] in self._dests[pair[0]]):
+                yield pair
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def configured(config: Config, full: Table, keys_of: dict[int, list[ServiceKey]] | None = None,
+               ) -> tuple[ConfiguredPairs, dict[tuple[ServiceKey, DestKey], float]]:
+    """What :func:`full_table`'s ``drains`` says, in less: every configured (service, real server)
+    pair (``full`` is that table), and the drain_timeout of each pair whose timeout is not the
+    default (a pair missing from it has DEFAULT_DRAIN_TIMEOUT)."""
+    extra: set[tuple[ServiceKey, DestKey]] = set()
+    drains: dict[tuple[ServiceKey, DestKey], float] = {}
+    for vs in config.virtual_servers:
+        odd = any(rs.drain_timeout != DEFAULT_DRAIN_TIMEOUT for rs in vs.real_servers)
+        for key in (keys_of[id(vs)] if keys_of is not None else service_keys(vs, config)):
+            # Pairs are met in full_table's order and a later one takes an earlier one's place,
+            # so a default timeout clears what an earlier virtual server on this key set.
+            if odd or drains:
+                for rs in vs.real_servers:
+                    pair = (key, DestKey(canonical_address(rs.address), rs.port if rs.port is not None else key.port))
+                    if rs.drain_timeout != DEFAULT_DRAIN_TIMEOUT:
+                        drains[pair] = rs.drain_timeout
+                    else:
+                        drains.pop(pair, None)
+            if vs.sorry_server is not None:
+                pair = (key, dest(vs, vs.sorry_server, key).key)
+                extra.add(pair)
+                if vs.drain_timeout != DEFAULT_DRAIN_TIMEOUT:
+                    drains[pair] = vs.drain_timeout
+                else:
+                    drains.pop(pair, None)
+    return ConfiguredPairs(full.dests, frozenset(extra)), drains
