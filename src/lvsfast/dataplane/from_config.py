@@ -43,6 +43,9 @@ def _granularity(vs: VirtualServer, family: int) -> int:
 def service_keys(vs: VirtualServer, config: Config) -> list[ServiceKey]:
     """Every kernel service this virtual_server stands for (several for a group)."""
     proto = vs.protocol.lower()
+    if vs.fwmark is None and vs.group is None:
+        # One address and port, as service_addresses gives it, without its generator.
+        return [ServiceKey(vs.family, proto, canonical_address(vs.address) if vs.address else None, vs.port or 0, 0)]
     return [ServiceKey(a.family, proto, canonical_address(a.address) if a.address else None, a.port,
                        a.fwmark or 0) for a in resolve.service_addresses(vs, config)]
 

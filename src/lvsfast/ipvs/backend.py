@@ -101,6 +101,8 @@ def _split(t: Table, fwmark: bool) -> Table:
 def _diff(current: Table, desired: Table, owned: AbstractSet[ServiceKey]) -> list[Op]:
     """dataplane.diff, run apart for fwmark and address services: diff sorts removals by
     ServiceKey, and a fwmark key (address None) does not order against an address key."""
+    if len({bool(k.fwmark) for k in desired.services} | {bool(k.fwmark) for k in current.services}) < 2:
+        return diff(current, desired, owned=owned)  # one kind of service only: nothing to split
     marks = diff(_split(current, True), _split(desired, True), owned=owned)
     addresses = diff(_split(current, False), _split(desired, False), owned=owned)
     if not marks or not addresses:
