@@ -53,3 +53,17 @@ def test_the_dests_from_config_makes(maker) -> None:
 def test_from_config_uses_the_selected_implementation() -> None:
     from lvsfast import _native
     assert type(from_config._MAKER) is _native.load("dest_table").DestMaker
+
+
+@pytest.mark.parametrize("impl_param", implementations("dest_table"))
+def test_add_dest_ops_are_the_diffs_ops(impl_param) -> None:
+    from lvsfast.dataplane.diff import Op
+
+    impl = resolve_impl(impl_param)
+    key = ServiceKey(4, "tcp", "10.0.0.1", 80)
+    dests = [Dest(DestKey(f"10.1.0.{i}", 80), i) for i in range(5)]
+    ops = [Op("add_service", key)]
+    impl.add_dest_ops(ops, Op, key, iter(dests))
+    assert ops[1:] == [Op("add_dest", key, None, d) for d in dests]
+    assert all(type(op) is Op and op.dest_key is None and op.svc is None for op in ops[1:])
+    assert ops[1].kind == "add_dest" and ops[1].dest is dests[0]

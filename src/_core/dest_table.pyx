@@ -59,3 +59,11 @@ cdef class DestMaker:
             inner[dk] = self.dest_new(values)
             if drains is not None:
                 drains[(key, dk)] = rs.drain_timeout
+
+
+def add_dest_ops(list ops, op_type, skey, dests):
+    """Append ``op_type("add_dest", skey, None, dest, None)`` to ``ops`` for each of ``dests``:
+    a new service's real servers, 100,000 of them in a large load (``op_type`` is the diff's
+    Op, a named tuple, made here without its Python-level __new__)."""
+    for dest in dests:
+        ops.append(tuple.__new__(op_type, ("add_dest", skey, None, dest, None)))

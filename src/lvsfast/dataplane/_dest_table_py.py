@@ -28,3 +28,8 @@ class DestMaker:
             inner[dk] = self._dest_new((dk, rs.weight, *fwd, rs.uthreshold, rs.lthreshold))
             if drains is not None:
                 drains[(key, dk)] = rs.drain_timeout
+
+
+def add_dest_ops(ops: list, op_type: Any, skey: Any, dests: Any) -> None:
+    """Append ``op_type("add_dest", skey, None, dest, None)`` to ``ops`` for each of ``dests``."""
+    ops += [op_type("add_dest", skey, None, dest, None) for dest in dests]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import AbstractSet, Literal, NamedTuple
 
+from lvsfast.dataplane.dest_table import add_dest_ops
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table
 
 OpKind = Literal["add_service", "edit_service", "del_service", "add_dest", "edit_dest", "del_dest"]
@@ -48,7 +49,7 @@ def diff(current: Table, desired: Table, *, owned: AbstractSet[ServiceKey] | Non
         have = current.dests.get(skey, {}) if skey in current.services else {}
         if not have:
             # A new service (a load is 100,000 of these real servers): every one is an add.
-            ops += [Op("add_dest", skey, None, dest) for dest in want.values()]
+            add_dest_ops(ops, Op, skey, want.values())
             continue
         for dkey, dest in want.items():
             old = have.get(dkey)
