@@ -9,10 +9,9 @@ hand over each one's Real. With 100,000 real servers both loops were a large par
 cpdef str real_name(str address, port):
     """How a real server is named in logs and in the checker's keys: ``ADDR:PORT``, ``[ADDR]:PORT``
     for IPv6, port 0 when it has none."""
-    p = str(port or 0)
     if u":" in address:
-        return u"[" + address + u"]:" + p
-    return address + u":" + p
+        return f"[{address}]:{port or 0}"
+    return f"{address}:{port or 0}"
 
 
 def wanted_reals(virtual_servers, dict keys_of, dict wanted):

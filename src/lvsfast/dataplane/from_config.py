@@ -20,8 +20,12 @@ from lvsfast.frozen import plan_of
 # keepalived's flag-N are IPVS's SCHED1..3; sh and mh give 1 and 2 a meaning.
 _NAMED = {"sh-fallback": "flag-1", "mh-fallback": "flag-1", "sh-port": "flag-2", "mh-port": "flag-2"}
 
+_NO_FLAGS: frozenset[str] = frozenset()
+
 
 def service_flags(vs: VirtualServer) -> frozenset[str]:
+    if not vs.sched_flags and not vs.ops:
+        return _NO_FLAGS  # nearly every virtual server
     flags = {_NAMED.get(f, f) for f in vs.sched_flags}
     if vs.lb_algo in ("sh", "mh"):
         flags = {f.replace("flag-1", f"{vs.lb_algo}-fallback").replace("flag-2", f"{vs.lb_algo}-port") for f in flags}
