@@ -27,9 +27,9 @@ def wanted_reals(virtual_servers, dict keys_of, dict wanted):
 
 def place_reals(dict wanted, dict reals, new_real):
     """Bring ``reals`` (key -> Real) to ``wanted``'s real servers: a Real already there takes the
-    new virtual server, real server and keys; a new one without checkers is made here by
-    ``new_real((vs, rs, keys, []))``. A new one with checkers gets None for now, keeping its
-    place, and is returned, in order, as (key, vs, rs, keys) for the caller to set up."""
+    new virtual server, real server and keys; a new one is made here by
+    ``new_real((vs, rs, keys, []))``. The new ones with checkers are returned, in order, for the
+    caller to give them their checks."""
     cdef list todo = []
     cdef tuple entry
     for key, entry in wanted.items():
@@ -39,11 +39,10 @@ def place_reals(dict wanted, dict reals, new_real):
             real.vs = vs
             real.rs = rs
             real.keys = keys
-        elif not rs.checkers:
-            reals[key] = new_real((vs, rs, keys, []))
-        else:
-            reals[key] = None
-            todo.append((key, vs, rs, keys))
+            continue
+        real = reals[key] = new_real((vs, rs, keys, []))
+        if rs.checkers:
+            todo.append(real)
     return todo
 
 

@@ -51,16 +51,17 @@ def test_the_same_as_the_twin(impl) -> None:
         mine, theirs = dict(before), dict(before)
         todo_a = impl.place_reals(got, mine, service._REAL_PLAN.new)
         todo_b = twin.place_reals(want, theirs, service._REAL_PLAN.new)
-        assert todo_a == todo_b
+        assert [(r.vs, r.rs, r.keys) for r in todo_a] == [(r.vs, r.rs, r.keys) for r in todo_b]
         assert list(mine) == list(theirs)
-        assert [(r.vs, r.rs, r.keys, r.checks) if r is not None else None for r in mine.values()] == \
-               [(r.vs, r.rs, r.keys, r.checks) if r is not None else None for r in theirs.values()]
-        assert all(mine[k] is None for k, *_ in todo_a)
+        assert [(r.vs, r.rs, r.keys, r.checks) for r in mine.values()] == \
+               [(r.vs, r.rs, r.keys, r.checks) for r in theirs.values()]
+        assert all(any(r is mine[k] for k in mine) for r in todo_a)
+        assert [r.rs for r in todo_a] == [rs for key, (_, rs, _) in got.items() if rs.checkers and key not in before]
         for key, (vs, rs, keys) in got.items():
             if key in before and key != ("gone", "x"):
                 assert mine[key] is kept and (kept.vs, kept.rs) == (vs, rs)
-            elif not rs.checkers:
-                assert mine[key].rs is rs and mine[key].checks == []
+            else:
+                assert type(mine[key]) is service.Real and mine[key].rs is rs and mine[key].checks == []
 
 
 def test_the_service_uses_the_selected_implementation() -> None:

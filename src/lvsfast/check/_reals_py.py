@@ -23,19 +23,18 @@ def wanted_reals(virtual_servers: Iterable[Any], keys_of: dict, wanted: dict) ->
 
 def place_reals(wanted: dict, reals: dict, new_real: Callable) -> list:
     """Bring ``reals`` (key -> Real) to ``wanted``'s real servers: a Real already there takes the
-    new virtual server, real server and keys; a new one without checkers is made here by
-    ``new_real((vs, rs, keys, []))``. A new one with checkers gets None for now, keeping its
-    place, and is returned, in order, as (key, vs, rs, keys) for the caller to set up."""
+    new virtual server, real server and keys; a new one is made here by
+    ``new_real((vs, rs, keys, []))``. The new ones with checkers are returned, in order, for the
+    caller to give them their checks."""
     todo = []
     for key, (vs, rs, keys) in wanted.items():
         real = reals.get(key)
         if real is not None:
             real.vs, real.rs, real.keys = vs, rs, keys
-        elif not rs.checkers:
-            reals[key] = new_real((vs, rs, keys, []))
-        else:
-            reals[key] = None
-            todo.append((key, vs, rs, keys))
+            continue
+        real = reals[key] = new_real((vs, rs, keys, []))
+        if rs.checkers:
+            todo.append(real)
     return todo
 
 

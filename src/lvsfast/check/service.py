@@ -234,11 +234,10 @@ class CheckerService:
                 del self.reals[key]
         now = asyncio.get_running_loop().time()
         # Reals kept (unchanged checkers keep their state across a reload: keepalived #373,
-        # #1720) and new ones without checks (nothing to schedule: always up) are placed in one
-        # call; those with checks, in place and in order, here. Real(vs, rs, keys, []) comes
-        # from a slot plan, without a Python __init__ for each.
-        for key, vs, rs, keys in place_reals(wanted, self.reals, _REAL_PLAN.new):
-            real = Real(vs, rs, keys)
+        # #1720) and new ones are placed in one call, each new Real(vs, rs, keys, []) made by a
+        # slot plan without a Python __init__; the new ones with checks get them here, in order.
+        for real in place_reals(wanted, self.reals, _REAL_PLAN.new):
+            vs, rs = real.vs, real.rs
             for chk in rs.checkers:
                 if not isinstance(chk, SUPPORTED):
                     log.warning("%s %s: %s is not implemented yet; ignored", vs.name, real.name, chk.kind)
@@ -249,7 +248,6 @@ class CheckerService:
                 st.schedule_first(now, self.rng.random())
                 c = Check(chk, st, f"{chk.kind} {_host(chk.connect_ip or rs.address)}:{chk.connect_port or rs.port}")
                 real.checks.append(c)
-            self.reals[key] = real
             for c in real.checks:
                 c.real = real
                 if isinstance(c.config, TcpCheck):
