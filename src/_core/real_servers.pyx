@@ -8,12 +8,8 @@ out of range, a bad address) goes to the builder's own path, ``slow``, which als
 is wrong: this fast path never judges, it only recognises what needs no judging.
 """
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
-from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.ref cimport Py_INCREF
 from cpython.object cimport PyObject, PyTypeObject
-
-cdef extern from "Python.h":
-    ctypedef struct PyTupleObject:
-        PyObject *ob_item[1]
 
 #: The RealServer fields this path may fill, besides the defaults.
 FIELDS = ("address", "port", "family", "weight", "inhibit_on_failure", "uthreshold", "lthreshold",
@@ -31,41 +27,31 @@ DEF LINE = 3
 DEF CHILDREN = 4
 
 
-cdef inline void _put(tuple t, Py_ssize_t i, object v):
-    Py_INCREF(v)
-    PyTuple_SET_ITEM(t, i, v)
-
-
-cdef inline void _replace(tuple t, Py_ssize_t i, object v):
-    # Only on a tuple this module has just made and not handed out.
-    cdef PyObject **items = <PyObject **>&(<PyTupleObject *>t).ob_item[0]
-    Py_INCREF(v)
-    Py_XDECREF(items[i])
-    items[i] = <PyObject *>v
-
-
 cdef class RealServerMaker:
     """Made once per build: ``plan`` is RealServer's slot plan, ``defaults`` its field values
     when not given, ``parse_ip`` the builder's (cached) address parser."""
 
     cdef object plan_new
     cdef tuple base
-    # With the compiled slot plan: the instance is made and filled here, slot by slot.
-    cdef type cls
     cdef Py_ssize_t n_fields
+    # With the compiled slot plan (its offsets): the instance is made and filled here, slot by
+    # slot; else the values go to the plan as a tuple.
+    cdef type cls
     cdef Py_ssize_t offsets[MAX_FIELDS]
     cdef object parse_ip
     cdef Py_ssize_t i_address, i_port, i_family, i_weight, i_inhibit, i_uth, i_lth, i_drain
     cdef Py_ssize_t i_lines, i_file, i_line
 
     def __init__(self, plan, tuple names, tuple defaults, parse_ip):
+        if not len(names) == len(defaults) <= MAX_FIELDS:
+            raise ValueError(f"RealServerMaker: {len(names)} fields, {len(defaults)} defaults (at most {MAX_FIELDS})")
         self.plan_new = plan.new
         self.base = defaults
+        self.n_fields = len(names)
         self.cls = None
         offsets = getattr(plan, "offsets", None)
-        if offsets is not None and len(offsets) == len(names) <= MAX_FIELDS:
+        if offsets is not None and len(offsets) == len(names):
             self.cls = plan.cls
-            self.n_fields = len(offsets)
             for i, off in enumerate(offsets):
                 self.offsets[i] = off
         self.parse_ip = parse_ip
@@ -135,31 +121,12 @@ cdef class RealServerMaker:
             pair = (kw, k[LINE])
             Py_INCREF(pair)
             PyTuple_SET_ITEM(lines, j, pair)
-        cdef tuple base = self.base
-        cdef Py_ssize_t size = len(base)
-        if self.cls is not None:
-            return self._made(base, address, port, family, weight, inhibit, uth, lth, drain, lines, c[FILE],
-                              c[LINE])
-        cdef tuple values = PyTuple_New(size)
-        for j in range(size):
-            _put(values, j, base[j])
-        _replace(values, self.i_address, address)
-        _replace(values, self.i_port, port)
-        _replace(values, self.i_family, family)
-        _replace(values, self.i_weight, weight)
-        _replace(values, self.i_inhibit, inhibit)
-        _replace(values, self.i_uth, uth)
-        _replace(values, self.i_lth, lth)
-        _replace(values, self.i_drain, drain)
-        _replace(values, self.i_lines, lines)
-        _replace(values, self.i_file, c[FILE])
-        _replace(values, self.i_line, c[LINE])
-        return self.plan_new(values)
+        return self._made(address, port, family, weight, inhibit, uth, lth, drain, lines, c[FILE], c[LINE])
 
-    cdef object _made(self, tuple base, address, port, family, weight, inhibit, uth, lth, drain, lines, file,
-                      line):
+    cdef object _made(self, address, port, family, weight, inhibit, uth, lth, drain, lines, file, line):
         cdef PyObject *vals[MAX_FIELDS]
         cdef Py_ssize_t j
+        cdef tuple base = self.base
         for j in range(self.n_fields):
             vals[j] = <PyObject *>base[j]
         vals[self.i_address] = <PyObject *>address
@@ -173,6 +140,13 @@ cdef class RealServerMaker:
         vals[self.i_lines] = <PyObject *>lines
         vals[self.i_file] = <PyObject *>file
         vals[self.i_line] = <PyObject *>line
+        cdef tuple values
+        if self.cls is None:
+            values = PyTuple_New(self.n_fields)
+            for j in range(self.n_fields):
+                Py_INCREF(<object>vals[j])
+                PyTuple_SET_ITEM(values, j, <object>vals[j])
+            return self.plan_new(values)
         obj = (<PyTypeObject *>self.cls).tp_new(self.cls, <PyObject *>NO_ARGS, NULL)
         cdef char *at = <char *><PyObject *>obj
         for j in range(self.n_fields):

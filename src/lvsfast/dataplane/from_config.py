@@ -66,16 +66,10 @@ def service(vs: VirtualServer, key: ServiceKey) -> Service:
 
 
 def dest(vs: VirtualServer, rs: RealServer | SorryServer, key: ServiceKey, weight: int | None = None) -> Dest:
-    return _dest(rs, canonical_address(rs.address), _forwarding(rs.forwarding or vs.forwarding), key, weight)
-
-
-def _dest(rs: RealServer | SorryServer, address: str, fwd: tuple[str, str, int, bool, bool, bool],
-          key: ServiceKey, weight: int | None = None) -> Dest:
-    """dest() with the real server's canonical address and its forwarding fields worked out."""
     # A real server without a port takes the service's (fwmark services have none: 0).
     port = rs.port if rs.port is not None else key.port
-    return Dest(DestKey(address, port), getattr(rs, "weight", 1) if weight is None else weight, *fwd,
-                getattr(rs, "uthreshold", 0), getattr(rs, "lthreshold", 0))
+    return Dest(DestKey(canonical_address(rs.address), port), getattr(rs, "weight", 1) if weight is None else weight,
+                *_forwarding(rs.forwarding or vs.forwarding), getattr(rs, "uthreshold", 0), getattr(rs, "lthreshold", 0))
 
 
 @functools.lru_cache(maxsize=256)
@@ -104,7 +98,7 @@ def full_table(config: Config, keys_of: dict[int, list[ServiceKey]] | None = Non
         reals = _MAKER.rows(vs.real_servers, _forwarding(vs.forwarding), canonical_address, _forwarding)
         for key in (keys_of[id(vs)] if keys_of is not None else service_keys(vs, config)):
             services[key] = service(vs, key)
-            # As _dest() for each, with the drains in the same pass (compiled: 100,000 real servers).
+            # As dest() for each, with the drains in the same pass (compiled: 100,000 real servers).
             _MAKER.add_all(dests.setdefault(key, {}), reals, key, drains)
             if drains is not None and vs.sorry_server is not None:
                 drains[(key, dest(vs, vs.sorry_server, key).key)] = vs.drain_timeout
@@ -153,7 +147,7 @@ def configured(config: Config, full: Table, keys_of: dict[int, list[ServiceKey]]
             # so a default timeout clears what an earlier virtual server on this key set.
             if odd or drains:
                 for rs in vs.real_servers:
-                    pair = (key, DestKey(canonical_address(rs.address), rs.port if rs.port is not None else key.port))
+                    pair = (key, dest(vs, rs, key).key)
                     if rs.drain_timeout != DEFAULT_DRAIN_TIMEOUT:
                         drains[pair] = rs.drain_timeout
                     else:
