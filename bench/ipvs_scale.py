@@ -42,6 +42,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.ipvs import ipvsadm_restore_text  # noqa: E402
+from ipvs_rows import rows  # noqa: E402
 
 from lvsfast.dataplane.diff import Op  # noqa: E402
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table  # noqa: E402
@@ -289,33 +290,9 @@ async def inner(args: argparse.Namespace) -> dict:
     return out
 
 
-def _ms(st: dict) -> dict:
-    return {"median": st["median_s"] * 1e3, "min": st["min_s"] * 1e3, "max": st["max_s"] * 1e3, "n": st["rounds"]}
-
-
 def harness(raw: dict, quick: bool) -> dict:
     """Raw in-VM figures as the harness's rows, ratios against ipvsadm and keepalived."""
-    results = []
-    series: dict[str, list] = {"lvsfast apply (load)": [], "ipvsadm -R (load)": []}
-    for r in raw["sizes"]:
-        size = f"{r['services']} VS x {r['dests_per_service']} RS"
-        results.append({"case": size, "metric": "load into empty IPVS", "unit": "ms", "better": "lower",
-                        "lvsfast": _ms(r["lvsfast_load"]), "baseline_name": "ipvsadm -R",
-                        "baseline": _ms(r["ipvsadm_restore"])})
-        results.append({"case": size, "metric": "one weight change, apply_ops", "unit": "ms", "better": "lower",
-                        "lvsfast": _ms(r["one_weight_change_apply_ops"]), "baseline_name": "ipvsadm -e",
-                        "baseline": _ms(r["one_weight_change_ipvsadm_e"])})
-        results.append({"case": size, "metric": "one weight change, full apply (diff)", "unit": "ms",
-                        "better": "lower", "lvsfast": _ms(r["one_weight_change_full_apply"]),
-                        "baseline_name": "ipvsadm -e", "baseline": _ms(r["one_weight_change_ipvsadm_e"])})
-        series["lvsfast apply (load)"].append([r["destinations"], r["lvsfast_load"]["median_s"] * 1e3])
-        series["ipvsadm -R (load)"].append([r["destinations"], r["ipvsadm_restore"]["median_s"] * 1e3])
-    if "daemons" in raw:
-        d = raw["daemons"]
-        results.append({"case": f"{d['services']} VS x {d['dests_per_service']} RS",
-                        "metric": "daemon reload adding the whole table", "unit": "ms", "better": "lower",
-                        "lvsfast": _ms(d["lvsfast_reload"]), "baseline_name": "keepalived 2.2.7",
-                        "baseline": _ms(d["keepalived_reload"])})
+    results, series = rows(raw)
     return {"scenario": "ipvs", "what": "IPVS load time vs ipvsadm -R and keepalived, single change (in the VM)",
             "how": __doc__ + ("\n(quick mode)" if quick else ""), "results": results,
             "series": {"size_vs_time": series}, "raw": raw}

@@ -72,3 +72,44 @@ def test_summary_and_plots_from_scenario_files(tmp_path):
     assert "1.35x" in text
     assert "| reload | 10 reloads at 100 req/s, ipvs (VM) | failed requests | 0 req [0–0] |" in text
     assert "| nft | – | not run | RuntimeError: broken |" in text
+
+
+def _headline():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import headline
+    return headline
+
+
+def test_readme_results_table_is_the_one_bench_writes():
+    # The README's table is made by bench/headline.py from bench/results, never by hand.
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "headline.py"), "--check"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_headline_takes_each_figure_from_the_newest_file_that_has_it(tmp_path):
+    h = _headline()
+    res = tmp_path / "results"
+    res.mkdir()
+
+    def row(case, median, base):
+        return {"case": case, "metric": "outage", "unit": "ms", "better": "lower",
+                "lvsfast": {"median": median, "min": median, "max": median, "n": 1},
+                "baseline_name": "keepalived 2.2.7", "baseline": {"median": base, "min": base, "max": base, "n": 1}}
+
+    old = {"scenario": "failover", "results": [row("graceful stop, advert_int 1 (v2)", 5.0, 600.0),
+                                               row("cable cut, advert_int 1 (v2)", 3600.0, 3600.0)]}
+    new = {"scenario": "failover", "results": [row("graceful stop, advert_int 1 (v2)", 2.0, 610.0)]}
+    (res / "2026-01-01T0000-failover.json").write_text(json.dumps(old))
+    (res / "2026-02-01T0000-failover.json").write_text(json.dumps(new))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{h.START}\nstale\n{h.END}\nrest\n")
+    assert h.main(["--readme", str(readme), "--results", str(res), "--check"]) == 1
+    assert h.main(["--readme", str(readme), "--results", str(res)]) == 0
+    text = readme.read_text()
+    assert "stale" not in text and text.startswith("intro\n") and text.endswith("rest\n")
+    graceful = next(line for line in text.splitlines() if "graceful stop, client outage, advert_int 1 " in line)
+    assert "| 2 ms |" in graceful and "305.00×" in graceful and "2026-02-01T0000-failover.json" in graceful
+    cut = next(line for line in text.splitlines() if "cable cut, client outage, advert_int 1 " in line)
+    assert "2026-01-01T0000-failover.json" in cut  # only the older file measured it
+    assert h.main(["--readme", str(readme), "--results", str(res), "--check"]) == 0
