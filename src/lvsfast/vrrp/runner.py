@@ -338,11 +338,14 @@ class Engine:
             if link is None:
                 ifname, family, src = key
                 transport = VrrpTransport(family, ifname, src, multicast=not inst.spec.peers,
+                                          group=inst.spec.dst or None,
                                           ah=any(i.spec.auth_type == AUTH_AH for i in new))
                 link = Link(transport, Receiver(ifname, family, []), {})
                 self.links[key] = link
                 for fd in transport.filenos():
                     loop.add_reader(fd, self._readable, link)
+            if not inst.spec.peers:
+                link.transport.join(inst.spec.dst)
             link.instances[inst.spec.params.vrid] = inst
             touched.add(key)
         for key in touched:

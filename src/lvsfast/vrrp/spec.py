@@ -155,7 +155,7 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
     peers = tuple(p.address for p in vi.unicast_peer)
     return InstanceSpec(
         params=params, interface=vi.interface, family=family, src=src, peers=peers,
-        dst="" if peers else (vi.mcast_dst_ip or (MCAST_V4 if family == 4 else MCAST_V6)),
+        dst="" if peers else (vi.mcast_dst_ip or (g.vrrp_mcast_group4 if family == 4 else g.vrrp_mcast_group6)),
         vips=vi.virtual_ipaddress, excluded=vi.virtual_ipaddress_excluded,
         auth_type=auth_type, auth_pass=auth_pass,
         checksum_as_v2=g.v3_checksum_as_v2 if vi.v3_checksum_as_v2 is None else vi.v3_checksum_as_v2,
