@@ -67,6 +67,13 @@ class InstanceSpec:
     accept: bool = True  # False: traffic to the VIPs is dropped while we are a non-owner master
     vmac: str = ""  # use_vmac: the macvlan holding the VIPs ("" = the interface itself)
     vmac_mac: str = ""
+    unicast_ttl: int = 255  # TTL / hop limit of unicast adverts (multicast ones are always 255)
+    # check_unicast_src: only adverts from a unicast peer count; each peer with its TTL range
+    # (min_ttl/max_ttl turn the check on, as in keepalived).
+    check_unicast_src: bool = False
+    peer_ttl: tuple[tuple[str, int, int], ...] = ()
+    track_primary: bool = True  # dont_track_primary: the interface going down is no FAULT
+    promote_secondaries: bool = False
 
     @property
     def name(self) -> str:
@@ -76,7 +83,7 @@ class InstanceSpec:
         """What the receive path validates this instance's adverts against."""
         same = tuple(v.address for v in self.vips if v.family == self.family)
         return InstanceWire(self.name, self.params.vrid, self.params.version, self.family,
-                            self.params.adver_int_cs, same, self.auth_type, self.auth_pass)
+                            self.params.adver_int_cs, same, self.auth_type, self.auth_pass, unicast=bool(self.peers))
 
 
 def interface_address(ifname: str, family: int) -> str:
@@ -140,6 +147,8 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         down_timer_adverts=resolve.down_timer_adverts(vi, g),
         lower_prio_no_advert=g.vrrp_lower_prio_no_advert if vi.lower_prio_no_advert is None
         else vi.lower_prio_no_advert,
+        higher_prio_send_advert=(g.vrrp_higher_prio_send_advert if vi.higher_prio_send_advert is None
+                                 else vi.higher_prio_send_advert) and not strict,
     )
     tracks: list[TrackSpec] = []
     for t in vi.track_interface:
@@ -164,7 +173,19 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         accept=resolve.accept_mode(vi, g) or vi.priority == 255,
         vmac=(vi.use_vmac.name or f"vrrp.{vi.virtual_router_id}") if vi.use_vmac else "",
         vmac_mac=(vi.use_vmac.mac or ":".join(f"{b:02x}" for b in vrrp_mac(vi.virtual_router_id, family)))
-        if vi.use_vmac else "")
+        if vi.use_vmac else "",
+        unicast_ttl=255 if vi.unicast_ttl is None else vi.unicast_ttl,
+        check_unicast_src=bool(peers) and (
+            (g.vrrp_check_unicast_src if vi.check_unicast_src is None else vi.check_unicast_src)
+            or any(p.min_ttl is not None or p.max_ttl is not None for p in vi.unicast_peer)),
+        peer_ttl=tuple((_canonical(p.address), 0 if p.min_ttl is None else p.min_ttl,
+                        255 if p.max_ttl is None else p.max_ttl) for p in vi.unicast_peer),
+        track_primary=not vi.dont_track_primary,
+        promote_secondaries=vi.promote_secondaries)
+
+
+def _canonical(address: str) -> str:
+    return ipaddress.ip_address(address).compressed
 
 
 def scripts(cfg: m.Config) -> dict[str, ScriptSpec]:
