@@ -156,11 +156,21 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
     for kind, items in (("script", vi.track_script), ("file", vi.track_file), ("process", vi.track_process)):
         for t in items:
             tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind), t.reverse))
+    sg = resolve.sync_group_of(vi, cfg)
+    if sg is not None:
+        # A sync group's own track_* lines apply to every member. Their weights count only with
+        # sync_group_tracking_weight; otherwise a failure is a FAULT, which the group spreads.
+        weighted = sg.sync_group_tracking_weight
+        for t in sg.track_interface:
+            tracks.append(TrackSpec("interface", t.name, (t.weight or 0) if weighted else 0, t.reverse))
+        for kind, items in (("script", sg.track_script), ("file", sg.track_file), ("process", sg.track_process)):
+            for t in items:
+                tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind) if weighted else 0,
+                                        t.reverse))
     notify = tuple((k, s) for k, s in (("master", vi.notify_master), ("backup", vi.notify_backup),
                                        ("fault", vi.notify_fault), ("stop", vi.notify_stop), ("notify", vi.notify),
                                        ("rx_lower_pri", vi.notify_master_rx_lower_pri))
                    if s is not None)
-    sg = resolve.sync_group_of(vi, cfg)
     peers = tuple(p.address for p in vi.unicast_peer)
     return InstanceSpec(
         params=params, interface=vi.interface, family=family, src=src, peers=peers,
