@@ -240,7 +240,10 @@ cdef class Receiver:
             plen = n
             alen = 16
             via_ah = 0
-        if ttl != 255:
+        # The TTL must be 255 (RFC 5798 section 7.1), except for unicast_peer instances: keepalived
+        # takes their adverts whatever the TTL (unicast_ttl, routed peers), bounded by the peers'
+        # min_ttl/max_ttl where those are set.
+        if ttl != 255 and not (plen >= 8 and self._unicast[(p + off)[1]]):
             return self._drop(R_TTL, 0, 0, 0)
         if plen < 8:
             return self._drop(R_TOO_SHORT, 0, 0, 0)

@@ -40,3 +40,33 @@ def test_sync_group_fails_over_as_one(vlab):
     r1.ns.ip("link", "set", "trk1", "up")
     wait_for(lambda: both("r1", "MASTER") and both("r2", "BACKUP"), timeout=10, what="the group back on r1")
     assert vlab.ping(VIP) and vlab.ping(VIP2)
+
+
+@pytest.mark.parametrize("kind", ["lvsfast", "keepalived"])
+def test_tracking_on_the_sync_group_itself_faults_every_member(vlab, kind, tmp_path):
+    # track_interface and track_file in vrrp_sync_group (keepalived 2.2's replacement for
+    # global_tracking): no member names them, yet their failure takes the whole group to FAULT.
+    from support.requires import need_binary
+
+    if kind == "keepalived":
+        need_binary("keepalived")
+    r1 = vlab.routers["r1"]
+    r1.ns.ip("link", "add", "trk0", "type", "veth", "peer", "name", "trk1")
+    r1.ns.ip("link", "set", "trk0", "up")
+    r1.ns.ip("link", "set", "trk1", "up")
+    flag = tmp_path / "flag"
+    flag.write_text("0\n")
+    group = (f"vrrp_track_file F {{\n    file {flag}\n}}\n"
+             "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n"
+             "    track_interface {\n        trk0\n    }\n    track_file {\n        F weight 0\n    }\n}\n")
+    body = group + instance_conf(priority=150, advert_int=0.1) + \
+        instance_conf(priority=150, advert_int=0.1, vrid=52, name="VI_2", vips=(f"{VIP2}/24",))
+    (vlab.start_keepalived if kind == "keepalived" else vlab.start_lvsfast)("r1", body)
+    both = lambda st: all(r1.state(i) == st for i in ("VI_1", "VI_2"))
+    wait_for(lambda: both("MASTER"), timeout=20, what="the group master on r1")
+    r1.ns.ip("link", "set", "trk1", "down")
+    wait_for(lambda: both("FAULT"), timeout=10, what="the group in FAULT after the group's interface")
+    r1.ns.ip("link", "set", "trk1", "up")
+    wait_for(lambda: both("MASTER"), timeout=10, what="the group back")
+    flag.write_text("1\n")
+    wait_for(lambda: both("FAULT"), timeout=10, what="the group in FAULT after the group's track file")

@@ -243,3 +243,18 @@ def test_always_exactly_one_master_after_healing(prios, interval, cut, cut_at, h
     assert len(masters) == 1
     best = max(alive, key=lambda i: (prios[i], i + 1))
     assert masters == [best]
+
+
+@pytest.mark.parametrize("send", [False, True])
+def test_higher_prio_send_advert_answers_once_before_stepping_down(send):
+    # keepalived's higher_prio_send_advert: the master that loses sends one advert of its own
+    # first, so a master that also thought itself alone re-sends its GARPs.
+    m = Machine(P("a", 100, 1, initial_state=State.MASTER, higher_prio_send_advert=send))
+    m.handle(Start(0.0))
+    assert m.state is State.MASTER
+    out = m.handle(Advert(1.0, 200, MASTER_ADDR, 100))
+    assert m.state is State.BACKUP
+    sends = [a for a in out if isinstance(a, SendAdvert)]
+    assert sends == ([SendAdvert(100)] if send else [])
+    if send:
+        assert out.index(sends[0]) < next(i for i, a in enumerate(out) if isinstance(a, ReleaseAddresses))

@@ -187,3 +187,16 @@ def test_ah_advert_from_keepalived(wire):
     # Our AH packets are byte-identical to keepalived's for the same inputs.
     vrrp_payload = wire.AdvertBuilder(2, 51, 100, ["192.0.2.100"], 4, "10.0.0.1", "224.0.0.18", auth_type=2).build(120)
     assert ah.wrap(vrrp_payload, "10.0.0.1", "224.0.0.18", b"secret", seq=1, ip_id=1) == KEEPALIVED_AH
+
+
+@pytest.mark.parametrize("ttl", [1, 10, 254])
+def test_unicast_instances_take_any_ttl_multicast_ones_only_255(wire, ttl):
+    # keepalived takes unicast_peer adverts whatever their TTL (unicast_ttl, routed peers);
+    # the RFC's TTL 255 rule stays for multicast instances on the same receiver.
+    rx = wire.Receiver("eth1", 4, [InstanceWire("UNI", 51, 3, 4, 100, tuple(VIPS), unicast=True),
+                                   InstanceWire("MC", 52, 3, 4, 100, ("192.0.2.50",))])
+    adv = rx.decode(ipv4(vrrp(3, 51, 150, VIPS), ttl=ttl))
+    assert not isinstance(adv, int), Reason(adv)
+    assert adv.ttl == ttl and adv.instance == "UNI"
+    assert rx.decode(ipv4(vrrp(3, 52, 150, ["192.0.2.50"]), ttl=ttl)) == Reason.TTL
+    assert rx.decode(ipv4(b"\x31\x33\x01", ttl=ttl)) == Reason.TTL  # too short to name an instance

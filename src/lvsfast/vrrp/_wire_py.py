@@ -120,7 +120,8 @@ class Receiver:
                 return self._drop(_R.IP_HEADER)
             payload = p
             via_ah = False
-        if ttl != 255:
+        # TTL 255 is the rule (RFC 5798 section 7.1) but for unicast_peer instances, as in keepalived.
+        if ttl != 255 and not (len(payload) >= 8 and (peer := self._table[payload[1]]) is not None and peer.unicast):
             return self._drop(_R.TTL)
         plen = len(payload)
         if plen < 8:

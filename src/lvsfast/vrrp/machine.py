@@ -43,6 +43,9 @@ class Params:
     preempt_delay: float = 0.0
     down_timer_adverts: int = 3
     lower_prio_no_advert: bool = False  # keepalived: don't answer a lower-priority advert
+    # keepalived: a master that hears a higher priority sends one advert of its own before it
+    # steps down, so a master that also believed itself alone re-sends its GARPs.
+    higher_prio_send_advert: bool = False
 
 
 # ---- events -------------------------------------------------------------------------------------
@@ -341,6 +344,8 @@ class Machine:
                 self.master_src = ev.src
                 why = (f"higher priority {ev.priority} advert, ours {self.priority}" if ev.priority > self.priority
                        else f"equal priority {ev.priority} from a higher address")
+                if p.higher_prio_send_advert:
+                    self._out.append(SendAdvert(self.priority))
                 self._become_backup(ev.now, why)
             else:
                 # RFC 9568: a master that hears a lower priority answers at once, so the other

@@ -76,6 +76,8 @@ class Instance:
         self.received = 0
         self.ah_seq = int(time.time())
         self.released: asyncio.Event | None = None  # set when a held stop lets the VIPs go
+        self.unicast_src_drops = 0
+        self.unicast_src_logged = -1e9
 
     # ---- set-up ----------------------------------------------------------------------------
 
@@ -222,7 +224,8 @@ class Instance:
 
     def _reprioritise(self, reason: str) -> None:
         prio, fault = effective_priority(self.base_priority, self.spec.tracks, self.track_state, self.track_values)
-        if not self.spec.params.priority == 255 and self.track_state.get(("interface", self.spec.interface)) is False:
+        if (self.spec.track_primary and not self.spec.params.priority == 255
+                and self.track_state.get(("interface", self.spec.interface)) is False):
             fault = f"interface {self.spec.interface} down"
         now = self.engine.now()
         if fault and not self.machine.faulted:
@@ -282,6 +285,7 @@ class Instance:
             "last_reason": m.last_reason,
             "adverts_sent": self.sent,
             "adverts_received": self.received,
+            "unicast_src_drops": self.unicast_src_drops,
             "stall_listens": m.stall_listens,
             "vips": [v.cidr for v in self.spec.vips],
         }
@@ -338,11 +342,14 @@ class Engine:
             if link is None:
                 ifname, family, src = key
                 transport = VrrpTransport(family, ifname, src, multicast=not inst.spec.peers,
+                                          group=inst.spec.dst or None, unicast_ttl=inst.spec.unicast_ttl,
                                           ah=any(i.spec.auth_type == AUTH_AH for i in new))
                 link = Link(transport, Receiver(ifname, family, []), {})
                 self.links[key] = link
                 for fd in transport.filenos():
                     loop.add_reader(fd, self._readable, link)
+            if not inst.spec.peers:
+                link.transport.join(inst.spec.dst)
             link.instances[inst.spec.params.vrid] = inst
             touched.add(key)
         for key in touched:
@@ -356,6 +363,8 @@ class Engine:
                                  inst.spec.interface)
                 except (OSError, NetlinkError) as exc:
                     log.error("(%s) cannot create %s: %s", inst.spec.name, inst.spec.vmac, exc)
+            if inst.spec.promote_secondaries:
+                promote_secondaries(inst.spec.interface)
             inst.open(self.links[(inst.spec.interface, inst.spec.family, inst.spec.src)])
             stale = await inst.addresses.remove_stale()
             if stale:
@@ -411,8 +420,26 @@ class Engine:
             inst = link.instances.get(res.vrid)
             if inst is None or (inst.machine.state is State.INIT and not inst.machine.holding):
                 continue
+            if inst.spec.check_unicast_src and not self._from_peer(inst, res.src, res.ttl, now):
+                continue
             inst.received += 1
             inst.feed(Advert(now, res.priority, res.src_packed, res.interval_cs))
+
+    def _from_peer(self, inst: Instance, sender: str, ttl: int, now: float) -> bool:
+        """check_unicast_src: the advert comes from one of our unicast peers, within its TTL range."""
+        for addr, lo, hi in inst.spec.peer_ttl:
+            if addr == sender:
+                if ttl < 0 or lo <= ttl <= hi:
+                    return True
+                why = f"TTL {ttl} outside {lo}-{hi}"
+                break
+        else:
+            why = "not a unicast peer"
+        inst.unicast_src_drops += 1
+        if now - inst.unicast_src_logged >= 10:
+            inst.unicast_src_logged = now
+            log.warning("(%s) advert from %s dropped (check_unicast_src): %s", inst.spec.name, sender, why)
+        return False
 
     def transitioned(self, inst: Instance, tr: Transition, forced: bool) -> None:
         self.emit("vrrp_state", instance=inst.spec.name, state=tr.new.value, vips=[v.address for v in inst.spec.vips])
@@ -590,6 +617,17 @@ class Engine:
             "instances": {n: i.status() for n, i in self.instances.items()},
             "counters": {f"{k[0]}/IPv{k[1]}": l.receiver.counters() for k, l in self.links.items()},
         }
+
+
+def promote_secondaries(ifname: str) -> None:
+    """promote_secondaries: removing one VIP must not take the others of its subnet with it
+    (without the flag the kernel deletes every secondary address when the primary goes)."""
+    path = f"/proc/sys/net/ipv4/conf/{ifname}/promote_secondaries"
+    try:
+        with open(path, "w") as f:
+            f.write("1")
+    except OSError as exc:
+        log.error("cannot set promote_secondaries on %s: %s", ifname, exc)
 
 
 def _process_table() -> list[tuple[str, list[str]]]:

@@ -6,6 +6,7 @@ priority-0 advert, new ones started.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -27,6 +28,7 @@ class VrrpService:
         self.specs: dict[str, specs.InstanceSpec] = {}
         self.scripts: dict[str, specs.ScriptSpec] = {}
         self.reloads = 0
+        self.delayed: asyncio.Task | None = None  # vrrp_startup_delay: the engine's start, later
 
     def _build(self, config: Config) -> tuple[dict[str, specs.InstanceSpec], dict[str, specs.ScriptSpec]]:
         built = {}
@@ -46,11 +48,30 @@ class VrrpService:
                              notifier=Notifier(fifo=specs.notify_fifo(config), security=g.enable_script_security,
                                                user=g.script_user),
                              group_notify=specs.group_notify(config))
+        delay = g.vrrp_startup_delay
+        if delay > 0:
+            # keepalived's vrrp_startup_delay: interfaces (bonds) that pass no traffic for a while
+            # after boot would make every instance master; start them once the delay is over.
+            log.info("vrrp_startup_delay: instances start in %g s", delay)
+            self.delayed = asyncio.create_task(self._start_later(delay))
+        else:
+            await self.engine.start()
+
+    async def _start_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        assert self.engine is not None
+        self.engine.specs = list(self.specs.values())  # a reload during the delay replaced them
+        self.delayed = None
         await self.engine.start()
 
     async def reload(self, config: Config) -> None:
         assert self.engine is not None
         new, scripts = self._build(config)
+        if self.delayed is not None:
+            self.specs, self.scripts = new, scripts
+            self.engine.scripts = scripts
+            self.reloads += 1
+            return
         changed_scripts = {n for n in set(scripts) | set(self.scripts) if scripts.get(n) != self.scripts.get(n)}
         stale = [n for n, s in self.specs.items()
                  if new.get(n) != s or any(t.kind == "script" and t.name in changed_scripts for t in s.tracks)]
@@ -67,6 +88,10 @@ class VrrpService:
         self.reloads += 1
 
     async def stop(self) -> None:
+        if self.delayed is not None:
+            self.delayed.cancel()
+            self.delayed = None
+            return
         if self.engine is not None:
             release = not getattr(self.options, "dont_release_vrrp", False)
             await self.engine.stop(release=release)

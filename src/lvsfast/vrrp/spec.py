@@ -67,6 +67,13 @@ class InstanceSpec:
     accept: bool = True  # False: traffic to the VIPs is dropped while we are a non-owner master
     vmac: str = ""  # use_vmac: the macvlan holding the VIPs ("" = the interface itself)
     vmac_mac: str = ""
+    unicast_ttl: int = 255  # TTL / hop limit of unicast adverts (multicast ones are always 255)
+    # check_unicast_src: only adverts from a unicast peer count; each peer with its TTL range
+    # (min_ttl/max_ttl turn the check on, as in keepalived).
+    check_unicast_src: bool = False
+    peer_ttl: tuple[tuple[str, int, int], ...] = ()
+    track_primary: bool = True  # dont_track_primary: the interface going down is no FAULT
+    promote_secondaries: bool = False
 
     @property
     def name(self) -> str:
@@ -76,7 +83,7 @@ class InstanceSpec:
         """What the receive path validates this instance's adverts against."""
         same = tuple(v.address for v in self.vips if v.family == self.family)
         return InstanceWire(self.name, self.params.vrid, self.params.version, self.family,
-                            self.params.adver_int_cs, same, self.auth_type, self.auth_pass)
+                            self.params.adver_int_cs, same, self.auth_type, self.auth_pass, unicast=bool(self.peers))
 
 
 def interface_address(ifname: str, family: int) -> str:
@@ -140,6 +147,8 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         down_timer_adverts=resolve.down_timer_adverts(vi, g),
         lower_prio_no_advert=g.vrrp_lower_prio_no_advert if vi.lower_prio_no_advert is None
         else vi.lower_prio_no_advert,
+        higher_prio_send_advert=(g.vrrp_higher_prio_send_advert if vi.higher_prio_send_advert is None
+                                 else vi.higher_prio_send_advert) and not strict,
     )
     tracks: list[TrackSpec] = []
     for t in vi.track_interface:
@@ -147,15 +156,25 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
     for kind, items in (("script", vi.track_script), ("file", vi.track_file), ("process", vi.track_process)):
         for t in items:
             tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind), t.reverse))
+    sg = resolve.sync_group_of(vi, cfg)
+    if sg is not None:
+        # A sync group's own track_* lines apply to every member. Their weights count only with
+        # sync_group_tracking_weight; otherwise a failure is a FAULT, which the group spreads.
+        weighted = sg.sync_group_tracking_weight
+        for t in sg.track_interface:
+            tracks.append(TrackSpec("interface", t.name, (t.weight or 0) if weighted else 0, t.reverse))
+        for kind, items in (("script", sg.track_script), ("file", sg.track_file), ("process", sg.track_process)):
+            for t in items:
+                tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind) if weighted else 0,
+                                        t.reverse))
     notify = tuple((k, s) for k, s in (("master", vi.notify_master), ("backup", vi.notify_backup),
                                        ("fault", vi.notify_fault), ("stop", vi.notify_stop), ("notify", vi.notify),
                                        ("rx_lower_pri", vi.notify_master_rx_lower_pri))
                    if s is not None)
-    sg = resolve.sync_group_of(vi, cfg)
     peers = tuple(p.address for p in vi.unicast_peer)
     return InstanceSpec(
         params=params, interface=vi.interface, family=family, src=src, peers=peers,
-        dst="" if peers else (vi.mcast_dst_ip or (MCAST_V4 if family == 4 else MCAST_V6)),
+        dst="" if peers else (vi.mcast_dst_ip or (g.vrrp_mcast_group4 if family == 4 else g.vrrp_mcast_group6)),
         vips=vi.virtual_ipaddress, excluded=vi.virtual_ipaddress_excluded,
         auth_type=auth_type, auth_pass=auth_pass,
         checksum_as_v2=g.v3_checksum_as_v2 if vi.v3_checksum_as_v2 is None else vi.v3_checksum_as_v2,
@@ -164,7 +183,19 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         accept=resolve.accept_mode(vi, g) or vi.priority == 255,
         vmac=(vi.use_vmac.name or f"vrrp.{vi.virtual_router_id}") if vi.use_vmac else "",
         vmac_mac=(vi.use_vmac.mac or ":".join(f"{b:02x}" for b in vrrp_mac(vi.virtual_router_id, family)))
-        if vi.use_vmac else "")
+        if vi.use_vmac else "",
+        unicast_ttl=255 if vi.unicast_ttl is None else vi.unicast_ttl,
+        check_unicast_src=bool(peers) and (
+            (g.vrrp_check_unicast_src if vi.check_unicast_src is None else vi.check_unicast_src)
+            or any(p.min_ttl is not None or p.max_ttl is not None for p in vi.unicast_peer)),
+        peer_ttl=tuple((_canonical(p.address), 0 if p.min_ttl is None else p.min_ttl,
+                        255 if p.max_ttl is None else p.max_ttl) for p in vi.unicast_peer),
+        track_primary=not vi.dont_track_primary,
+        promote_secondaries=vi.promote_secondaries)
+
+
+def _canonical(address: str) -> str:
+    return ipaddress.ip_address(address).compressed
 
 
 def scripts(cfg: m.Config) -> dict[str, ScriptSpec]:

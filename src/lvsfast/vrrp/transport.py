@@ -41,13 +41,14 @@ class VrrpTransport:
     """Raw VRRP I/O for one (interface, family). ``fileno()`` is for ``loop.add_reader``."""
 
     def __init__(self, family: int, ifname: str, src: str, *, multicast: bool = True, ttl: int = 255,
-                 ah: bool = False) -> None:
+                 ah: bool = False, group: str | None = None, unicast_ttl: int = 255) -> None:
         if ah and family != 4:
             raise TransportError("IPsec-AH authentication is VRRPv2, IPv4 only")
         self.family = family
         self.ifname = ifname
         self.src = src
         self.multicast = multicast
+        self.groups: set[str] = set()
         try:
             self.ifindex = socket.if_nametoindex(ifname)
         except OSError:
@@ -65,45 +66,58 @@ class VrrpTransport:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
             _drop_everything(self.tx)
             if family == 4:
-                self._setup_v4(ttl)
+                self._setup_v4(ttl, unicast_ttl)
             else:
-                self._setup_v6(ttl)
+                self._setup_v6(ttl, unicast_ttl)
+            self.join(group or (MCAST_V4 if family == 4 else MCAST_V6))
         except OSError:
             self.close()
             raise
 
-    def _setup_v4(self, ttl: int) -> None:
+    def _setup_v4(self, ttl: int, unicast_ttl: int) -> None:
         rx, tx = self.rx, self.tx
         rx.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         mreqn = struct.pack("4s4si", socket.inet_aton(MCAST_V4), b"\0" * 4, self.ifindex)
-        if self.multicast:
-            rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
         tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
         tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
-        tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, unicast_ttl)
         tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
         tx.bind((self.src, 0))
         if self.rx_ah is not None and self.tx_ah is not None:
             self.rx_ah.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-            if self.multicast:
-                self.rx_ah.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
             self.tx_ah.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
             self.tx_ah.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
             self.tx_ah.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
             _drop_everything(self.tx_ah)
 
-    def _setup_v6(self, ttl: int) -> None:
+    def _setup_v6(self, ttl: int, unicast_ttl: int) -> None:
         rx, tx = self.rx, self.tx
         rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
         rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
-        if self.multicast:
-            mreq = socket.inet_pton(socket.AF_INET6, MCAST_V6) + struct.pack("I", self.ifindex)
-            rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
         tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self.ifindex)
         tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, ttl)
-        tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
+        tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, unicast_ttl)
         tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
         tx.bind((self.src, 0, 0, self.ifindex))
+
+    def join(self, group: str) -> None:
+        """Receive adverts sent to ``group`` (vrrp_mcast_group4/6, or an instance's mcast_dst_ip).
+
+        The kernel hands a raw socket only the multicast groups someone joined on the interface,
+        so a peer advertising to another group is never heard unless we join it too.
+        """
+        if not self.multicast or group in self.groups:
+            return
+        for s in (self.rx, self.rx_ah):
+            if s is None:
+                continue
+            if self.family == 4:
+                mreqn = struct.pack("4s4si", socket.inet_aton(group), b"\0" * 4, self.ifindex)
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+            else:
+                mreq = socket.inet_pton(socket.AF_INET6, group) + struct.pack("I", self.ifindex)
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        self.groups.add(group)
 
     def _all(self) -> list[socket.socket]:
         return [s for s in (self.rx, self.tx, self.rx_ah, self.tx_ah) if s is not None]
