@@ -13,6 +13,7 @@ from lvsfast.config.model import Config
 from lvsfast.vrrp import spec as specs
 from lvsfast.vrrp.notify import Notifier
 from lvsfast.vrrp.runner import Engine
+from lvsfast.vrrp.static import StaticSet
 
 log = logging.getLogger("lvsfast.vrrp")
 
@@ -27,6 +28,7 @@ class VrrpService:
         self.specs: dict[str, specs.InstanceSpec] = {}
         self.scripts: dict[str, specs.ScriptSpec] = {}
         self.reloads = 0
+        self.static = StaticSet()
 
     def _build(self, config: Config) -> tuple[dict[str, specs.InstanceSpec], dict[str, specs.ScriptSpec]]:
         built = {}
@@ -39,13 +41,18 @@ class VrrpService:
 
     async def start(self, config: Config) -> None:
         self.specs, self.scripts = self._build(config)
+        # keepalived installs the static set before any instance starts, whatever their states.
+        self.static = StaticSet.of(config)
+        added = self.static.install()
+        if added:
+            log.info("static: added %s", ", ".join(added))
         g = config.global_defs
         self.engine = Engine(list(self.specs.values()), self.scripts, emit=self.emit,
                              script_security=g.enable_script_security, script_user=g.script_user,
                              processes=specs.processes(config), files=specs.track_files(config),
                              notifier=Notifier(fifo=specs.notify_fifo(config), security=g.enable_script_security,
                                                user=g.script_user),
-                             group_notify=specs.group_notify(config))
+                             group_notify=specs.group_notify(config), static=self.static)
         await self.engine.start()
 
     async def reload(self, config: Config) -> None:
@@ -59,6 +66,10 @@ class VrrpService:
             log.info("reload: restarting changed or removed instances: %s", ", ".join(sorted(stale)))
             await self.engine.remove(stale)
         self.engine.scripts = scripts
+        added, removed = self.static.update(StaticSet.of(config))
+        if added or removed:
+            log.info("reload: static set: added %s; removed %s", ", ".join(added) or "nothing",
+                     ", ".join(removed) or "nothing")
         if fresh:
             await self.engine.add(fresh)
         kept = len(new) - len(fresh)
@@ -67,9 +78,14 @@ class VrrpService:
         self.reloads += 1
 
     async def stop(self) -> None:
+        release = not getattr(self.options, "dont_release_vrrp", False)
         if self.engine is not None:
-            release = not getattr(self.options, "dont_release_vrrp", False)
             await self.engine.stop(release=release)
+        if release:
+            removed = self.static.clear()
+            if removed:
+                log.info("static: removed %s", ", ".join(removed))
+        self.static.close()
 
     def status(self) -> dict[str, Any]:
         return self.engine.status() if self.engine else {"instances": {}, "counters": {}}
