@@ -39,6 +39,7 @@ static_rules {
     from 192.168.50.0/24 table 100 priority 100
     to 192.168.70.0/24 table 200 priority 101 fwmark 5/0xff
     to 2001:db8:7::/64 table 100 priority 102
+    from 192.168.52.0/24 table 100
 }
 """
 
@@ -69,6 +70,7 @@ vrrp_instance VI_1 {
         from all fwmark 7 priority 203 blackhole
         from 192.168.92.0/24 oif eth0 table 300 priority 205 suppress_prefixlength 0
         to 2001:db8:2::/64 table 300 priority 204
+        to 192.168.93.0/24 table 300
     }
 }
 """
@@ -112,8 +114,8 @@ def snapshot(ns: Namespace) -> dict[str, list[str]]:
             "rule6": _lines(ns.ip("-6", "rule").stdout)}
 
 
-def _spawn_lvsfast(lab: Lab, ns: Namespace, conf: Path, work: Path, name: str) -> subprocess.Popen:
-    return lab.spawn(ns, sys.executable, "-m", "lvsfast.cli", "-n", "-l", "-P", "-f", str(conf),
+def _spawn_lvsfast(lab: Lab, ns: Namespace, conf: Path, work: Path, name: str, *flags: str) -> subprocess.Popen:
+    return lab.spawn(ns, sys.executable, "-m", "lvsfast.cli", "-n", "-l", *(flags or ("-P",)), "-f", str(conf),
                      "--control-socket", str(work / f"{name}.sock"), "-p", str(work / f"{name}.pid"),
                      "-r", str(work / f"{name}_vrrp.pid"), "-c", str(work / f"{name}_chk.pid"),
                      stdout=open(work / f"{name}.log", "a"), stderr=subprocess.STDOUT)
@@ -187,6 +189,9 @@ def test_same_routes_rules_and_addresses_as_keepalived(tmp_path):
         assert "192.168.85.0/24 via 10.0.0.254 dev eth0 table 300 proto keepalived" in ours["route"]
         assert "192.168.86.0/24 via 10.0.0.254 dev eth0 table 300 proto bird" in ours["route"]
         assert "100: from 192.168.50.0/24 lookup 100 proto keepalived" in ours["rule"]
+        # Rules without a preference get keepalived's own, 16384 down, in the order they appear.
+        assert "16384: from 192.168.52.0/24 lookup 100 proto keepalived" in ours["rule"]
+        assert "16383: from all to 192.168.93.0/24 lookup 300 proto keepalived" in ours["rule"]
         _stop(ka)
         _stop(lf)
         assert snapshot(ka_ns) == before
@@ -234,5 +239,22 @@ def test_static_set_is_kept_and_reloaded_by_difference(tmp_path):
         assert new == {k: [] for k in full}, new
 
         # Stop: everything it added goes, nothing else.
+        _stop(lf)
+        assert snapshot(ns) == before, (tmp_path / "lf.log").read_text()[-3000:]
+
+
+def test_static_blocks_alone_run_the_vrrp_process(tmp_path):
+    """No vrrp_instance, no -P: as keepalived, the static set alone starts the VRRP process;
+    --dont-release-vrrp does not keep it at stop (keepalived removes it all the same)."""
+    conf = tmp_path / "r.conf"
+    conf.write_text("global_defs {\n    router_id vst\n}\n" + STATIC)
+    with _lab() as lab:
+        ns = _router(lab, "lf")
+        before = snapshot(ns)
+        lf = _spawn_lvsfast(lab, ns, conf, tmp_path, "lf", "-X")
+        wait_for(lambda: any(r.startswith("16384:") for r in snapshot(ns)["rule"]), timeout=20,
+                 what="the static set")
+        s = snapshot(ns)
+        assert "eth0 inet 192.168.50.1/24" in s["addr"] and "blackhole 192.168.61.0/24 proto keepalived" in s["route"]
         _stop(lf)
         assert snapshot(ns) == before, (tmp_path / "lf.log").read_text()[-3000:]

@@ -11,15 +11,20 @@ another with ``protocol``.
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import socket
 from dataclasses import dataclass
 from typing import Iterable
 
-from lvsfast.config.model import VirtualRoute, VirtualRule
+from lvsfast.config.model import Config, VirtualRoute, VirtualRule
 
 RTPROT_KEEPALIVED = 18
+# keepalived gives a rule without a preference one of its own, counting down from here in the
+# order the rules appear, per family: the kernel's choice would depend on the order of adding,
+# which changes with VRRP transitions.
+RULE_START_PRIORITY = 16384
 RT_TABLE_MAIN = 254
 RTN_UNICAST = 1
 RTN_TYPES = {"unicast": 1, "local": 2, "broadcast": 3, "anycast": 4, "multicast": 5, "blackhole": 6,
@@ -451,9 +456,33 @@ def rule_request(r: VirtualRule) -> tuple[RuleRequest, list[str]]:
             i += 2
         else:
             raise ValueError(f"unknown rule option '{t}'")
+    if "priority" not in kw and r.preference is not None:
+        kw["priority"] = r.preference
     if kw.get("action", 1) == 1 and "table" not in kw and not kw.get("l3mdev"):
         kw["table"] = RT_TABLE_MAIN
     return RuleRequest(family=fam or socket.AF_INET, **kw), ignored
+
+
+def default_preferences(config: Config) -> dict[tuple[str, int], int]:
+    """The preference keepalived gives each rule of ``config`` that has none, keyed by the rule's
+    (file, line): 16384, 16383... per family, static and virtual rules together in the order they
+    appear (files as the configuration includes them is approximated by the main file first, then
+    the others by name). Unlike keepalived, a reload counts from 16384 again, so an unchanged
+    configuration keeps its preferences and a reload does not churn its rules."""
+    rules = list(config.static_rules) + [r for vi in config.vrrp_instances for r in vi.virtual_rules]
+    rules.sort(key=lambda r: (r.file != config.path, r.file, r.line))
+    out: dict[tuple[str, int], int] = {}
+    nxt = {4: RULE_START_PRIORITY, 6: RULE_START_PRIORITY}
+    for r in rules:
+        if r.preference is None and not any(t in ("preference", "priority", "pref", "order") for t in r.options):
+            out[(r.file, r.line)] = nxt[r.family]
+            nxt[r.family] -= 1
+    return out
+
+
+def with_preference(r: VirtualRule, prefs: dict[tuple[str, int], int]) -> VirtualRule:
+    pref = prefs.get((r.file, r.line))
+    return r if pref is None else dataclasses.replace(r, preference=pref)
 
 
 def describe(r: VirtualRoute | VirtualRule) -> str:

@@ -6,12 +6,14 @@ priority-0 advert, new ones started.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 from lvsfast.config.model import Config
 from lvsfast.vrrp import spec as specs
 from lvsfast.vrrp.notify import Notifier
+from lvsfast.vrrp.route_spec import default_preferences, with_preference
 from lvsfast.vrrp.runner import Engine
 from lvsfast.vrrp.static import StaticSet
 
@@ -32,11 +34,16 @@ class VrrpService:
 
     def _build(self, config: Config) -> tuple[dict[str, specs.InstanceSpec], dict[str, specs.ScriptSpec]]:
         built = {}
+        prefs = default_preferences(config)
         for vi in config.vrrp_instances:
             try:
-                built[vi.name] = specs.build(vi, config)
+                spec = specs.build(vi, config)
             except ValueError as exc:
                 log.error("(%s) not started: %s", vi.name, exc)
+                continue
+            if prefs and spec.rules:
+                spec = dataclasses.replace(spec, rules=tuple(with_preference(r, prefs) for r in spec.rules))
+            built[vi.name] = spec
         return built, specs.scripts(config)
 
     async def start(self, config: Config) -> None:
@@ -81,10 +88,10 @@ class VrrpService:
         release = not getattr(self.options, "dont_release_vrrp", False)
         if self.engine is not None:
             await self.engine.stop(release=release)
-        if release:
-            removed = self.static.clear()
-            if removed:
-                log.info("static: removed %s", ", ".join(removed))
+        # keepalived removes the static set at stop even with --dont-release-vrrp (which keeps VIPs only).
+        removed = self.static.clear()
+        if removed:
+            log.info("static: removed %s", ", ".join(removed))
         self.static.close()
 
     def status(self) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from lvsfast.config.model import Config, VirtualAddress, VirtualRoute, VirtualRule
-from lvsfast.vrrp.route_spec import RouteRequest, RuleRequest, describe, route_request, rule_request
+from lvsfast.vrrp.route_spec import (RouteRequest, RuleRequest, default_preferences, describe, route_request,
+                                    rule_request, with_preference)
 from lvsfast.vrrp.rtnl import IFA_F_NODAD, AddressSocket
 
 log = logging.getLogger("lvsfast.vrrp")
@@ -85,10 +86,13 @@ class StaticSet:
     _sock: AddressSocket | None = None
 
     @classmethod
-    def of(cls, config: Config) -> "StaticSet":
+    def of(cls, config: Config, prefs: dict[tuple[str, int], int] | None = None) -> "StaticSet":
         """The requests of ``config``'s static_* blocks; a line that cannot be programmed is
-        logged as ``FILE:LINE: ...`` and left out."""
+        logged as ``FILE:LINE: ...`` and left out. ``prefs``: preferences for rules without one
+        (:func:`~lvsfast.vrrp.route_spec.default_preferences`)."""
         out = cls()
+        if prefs is None:
+            prefs = default_preferences(config)
         for v in config.static_ipaddress:
             where = f"{v.file}:{v.line}"
             try:
@@ -98,7 +102,7 @@ class StaticSet:
         for r in config.static_routes:
             _take(out.routes, r, route_request, "static_routes")
         for r in config.static_rules:
-            _take(out.rules, r, rule_request, "static_rules")
+            _take(out.rules, with_preference(r, prefs), rule_request, "static_rules")
         return out
 
     def __bool__(self) -> bool:
@@ -159,11 +163,11 @@ class StaticSet:
 
     def repair(self) -> list[str]:
         """Put back what we added and something removed. Re-adding is the check: the kernel
-        answers EEXIST for what is still there. A rule with no preference is left out (the
-        kernel would give each new copy another preference, so re-adding would duplicate it)."""
+        answers EEXIST for what is still there (every rule has a preference, see
+        :func:`~lvsfast.vrrp.route_spec.default_preferences`, so a rule is never added twice)."""
         back = []
         for item, where in self._all():
-            if item not in self.added or (isinstance(item, RuleRequest) and item.priority is None):
+            if item not in self.added:
                 continue
             self.added.discard(item)
             if self._add(item, where, quiet=True):
