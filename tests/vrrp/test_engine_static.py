@@ -15,8 +15,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-
 from lvsfast.lab.netns import Lab, Namespace, wait_for
 from lvsfast.vrrp.route_spec import route_request, rule_request
 from lvsfast.config.model import VirtualRoute, VirtualRule

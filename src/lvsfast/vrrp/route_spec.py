@@ -16,8 +16,6 @@ import ipaddress
 import os
 import socket
 from dataclasses import dataclass
-from typing import Iterable
-
 from lvsfast.config.model import Config, VirtualRoute, VirtualRule
 
 RTPROT_KEEPALIVED = 18
@@ -227,7 +225,7 @@ def route_request(r: VirtualRoute) -> tuple[RouteRequest, list[str]]:
         if t == "to" and not dest_seen:
             i += 1
             continue
-        if not dest_seen and (t == "default" or t[0].isdigit() or ":" in t) and t not in ("0",):
+        if not dest_seen and (t == "default" or t[0].isdigit() or ":" in t):
             dest_seen = True
             if t != "default" and t not in ("0.0.0.0/0", "::/0"):
                 f, a, plen = _prefix(t, fam)
@@ -487,7 +485,3 @@ def with_preference(r: VirtualRule, prefs: dict[tuple[str, int], int]) -> Virtua
 
 def describe(r: VirtualRoute | VirtualRule) -> str:
     return " ".join(r.options) if r.options else str(r)
-
-
-def lines(items: Iterable[VirtualRoute | VirtualRule]) -> list[str]:
-    return [describe(r) for r in items]

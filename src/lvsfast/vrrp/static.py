@@ -16,7 +16,7 @@ import errno
 import logging
 import socket
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from lvsfast.config.model import Config, VirtualAddress, VirtualRoute, VirtualRule
 from lvsfast.vrrp.route_spec import (RouteRequest, RuleRequest, default_preferences, describe, route_request,
@@ -222,7 +222,8 @@ def canonical(address: str) -> str:
     return socket.inet_ntop(fam, socket.inet_pton(fam, address))
 
 
-def _take(into: dict, r: VirtualRoute | VirtualRule, make, block: str) -> None:
+def _take(into: dict, r: VirtualRoute | VirtualRule, make: Callable[..., tuple[Item, list[str]]],
+          block: str) -> None:
     where = f"{r.file}:{r.line}"
     try:
         req, ignored = make(r)
