@@ -268,3 +268,38 @@ def test_static_blocks_alone_run_the_vrrp_process(tmp_path):
         assert "eth0 inet 192.168.50.1/24 scope global eth0" in s["addr"] and "blackhole 192.168.61.0/24 proto keepalived" in s["route"]
         _stop(lf)
         assert snapshot(ns) == before, (tmp_path / "lf.log").read_text()[-3000:]
+
+
+STALE = r'''
+import asyncio, json, subprocess
+from lvsfast.config.model import VirtualRoute, VirtualRule
+from lvsfast.vrrp.addresses import AddressManager
+
+lines = ["192.168.80.0/24 via 10.0.0.254 dev eth0 table 300 metric 7", "blackhole 192.168.81.0/24 table 300"]
+routes = tuple(VirtualRoute("x", 4, options=tuple(l.split())) for l in lines)
+rules = (VirtualRule(options=tuple("from 10.0.0.100 table 300 priority 200".split())),)
+m = AddressManager("eth0", (), routes, rules)
+removed = asyncio.run(m.remove_stale())
+ip = lambda *a: subprocess.run(["ip", *a], capture_output=True, text=True).stdout
+print(json.dumps({"removed": removed, "routes": ip("route", "show", "table", "all"), "rules": ip("rule")}))
+'''
+
+
+def test_a_backup_removes_routes_and_rules_left_by_an_earlier_run(tmp_path):
+    """A crash leaves an instance's routes and rules behind; at start a non-master deletes them, as
+    keepalived does, but only exact matches (its protocol included): a route of the
+    administrator's to the same prefix stays."""
+    import json
+    with _lab() as lab:
+        ns = _router(lab, "st")
+        ns.ip("route", "add", "192.168.80.0/24", "via", "10.0.0.254", "dev", "eth0", "table", "300", "metric", "7",
+              "proto", "keepalived")
+        ns.ip("route", "add", "blackhole", "192.168.81.0/24", "table", "301", "proto", "keepalived")
+        ns.ip("route", "add", "192.168.80.0/24", "via", "10.0.0.254", "dev", "eth0", "table", "300", "metric", "8",
+              "proto", "static")
+        ns.ip("rule", "add", "from", "10.0.0.100", "table", "300", "priority", "200", "proto", "keepalived")
+        out = json.loads(ns.run(sys.executable, "-c", STALE).stdout)
+    assert out["removed"] == ["rule pref 200 (IPv4)", "route 192.168.80.0/24 (IPv4, table 300)"]
+    assert "192.168.80.0/24 via 10.0.0.254 dev eth0 table 300 proto static metric 8" in out["routes"]
+    assert "blackhole 192.168.81.0/24 table 301 proto keepalived" in out["routes"]  # another table: not ours
+    assert "metric 7" not in out["routes"] and "200:" not in out["rules"]

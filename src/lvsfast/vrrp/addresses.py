@@ -183,8 +183,22 @@ class AddressManager:
             items.clear()
 
     async def remove_stale(self) -> list[str]:
-        """At start-up, not master: delete configured VIPs the kernel still holds."""
-        return await in_netlink_thread(self._remove_stale)
+        """At start-up, not master: delete configured VIPs, and the instance's routes and rules,
+        that the kernel still holds (as keepalived does). A route or rule is deleted only if it
+        matches the line exactly, its protocol (keepalived's 18) included, so an administrator's
+        route to the same prefix stays."""
+        done = await in_netlink_thread(self._remove_stale) if self.vips else []
+        if self.routes or self.rules:
+            routes, rules = self.requests()
+            s = self._rtnl()
+            for items, send in ((rules, s.rule), (routes, s.route)):
+                for req in items:
+                    try:
+                        send(False, req)
+                        done.append(_what(req))
+                    except OSError:
+                        pass  # not there: the usual case
+        return done
 
     def _remove_stale(self) -> list[str]:
         done = []
