@@ -61,6 +61,7 @@ class AddressManager:
     _ifindex: dict[str, int] = field(default_factory=dict)
     _fast: AddressSocket | None = None
     _requests: tuple[list[RouteRequest], list[RuleRequest]] | None = None
+    _no_track: set[RouteRequest | RuleRequest] = field(default_factory=set)
 
     def _index(self, ipr: IPRoute, dev: str) -> int:
         if dev not in self._ifindex:
@@ -132,9 +133,28 @@ class AddressManager:
                         log.warning("%s:%d: route cannot be tracked if protocol is not RTPROT_KEEPALIVED(18), "
                                     "resetting protocol", r.file, r.line)
                         req = dataclasses.replace(req, protocol=RTPROT_KEEPALIVED)
+                    if r.no_track:
+                        self._no_track.add(req)
                     into.append(req)
             self._requests = (routes, rules)
         return self._requests
+
+    def repair_rest(self) -> list[str]:
+        """Put back a route or rule of ours that something deleted while we are master (re-adding
+        is the check: EEXIST for what is still there). A ``no_track`` line is left out: keepalived
+        reinstates those only at the next transition to master."""
+        back = []
+        s = self._rtnl()
+        for items, send in ((self.added_routes, s.route), (self.added_rules, s.rule)):
+            for req in items:
+                if req in self._no_track:
+                    continue
+                try:
+                    send(True, req)
+                    back.append(_what(req))
+                except OSError:
+                    pass
+        return back
 
     def _take_rest(self) -> None:
         routes, rules = self.requests()

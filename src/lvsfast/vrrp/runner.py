@@ -495,6 +495,9 @@ class Engine:
                     log.warning("(%s) VIP %s had disappeared; put back", inst.spec.name, ", ".join(back))
                     inst.garp.became_master(self.now())
                     inst._arm_garp()
+                rest = inst.addresses.repair_rest() if inst.machine.state is State.MASTER else []
+                if rest:
+                    log.warning("(%s) %s had disappeared; put back", inst.spec.name, ", ".join(rest))
             inst.ops.put_nowait(repair)
 
     def _link_changes(self, changes: Changes) -> None:
