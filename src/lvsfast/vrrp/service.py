@@ -65,6 +65,11 @@ class VrrpService:
     async def reload(self, config: Config) -> None:
         assert self.engine is not None
         new, scripts = self._build(config)
+        # The static set does not wait for the instances (vrrp_startup_delay included).
+        added, removed = self.static.update(StaticSet.of(config))
+        if added or removed:
+            log.info("reload: static set: added %s; removed %s", ", ".join(added) or "nothing",
+                     ", ".join(removed) or "nothing")
         changed_scripts = {n for n in set(scripts) | set(self.scripts) if scripts.get(n) != self.scripts.get(n)}
         stale = [n for n, s in self.specs.items()
                  if new.get(n) != s or any(t.kind == "script" and t.name in changed_scripts for t in s.tracks)]
@@ -73,10 +78,6 @@ class VrrpService:
             log.info("reload: restarting changed or removed instances: %s", ", ".join(sorted(stale)))
             await self.engine.remove(stale)
         self.engine.scripts = scripts
-        added, removed = self.static.update(StaticSet.of(config))
-        if added or removed:
-            log.info("reload: static set: added %s; removed %s", ", ".join(added) or "nothing",
-                     ", ".join(removed) or "nothing")
         if fresh:
             await self.engine.add(fresh)
         kept = len(new) - len(fresh)
