@@ -27,7 +27,9 @@ def wanted_children(options: Any, config: Any) -> list[str]:
     if _opt(options, "check_only"):
         return ["checker"]
     names = []
-    if getattr(config, "vrrp_instances", None) or getattr(config, "vrrp_sync_groups", None):
+    # keepalived runs its VRRP process for the static_* blocks alone too: they live there.
+    if any(getattr(config, k, None) for k in ("vrrp_instances", "vrrp_sync_groups", "static_ipaddress",
+                                              "static_routes", "static_rules")):
         names.append("vrrp")
     if getattr(config, "virtual_servers", None):
         names.append("checker")

@@ -1,7 +1,8 @@
 """VIP ownership through netlink: add on MASTER, remove only what we added.
 
-The VIPs themselves go in and out with one rtnetlink request each on the loop's thread
-(:mod:`lvsfast.vrrp.rtnl`), since the new master's announcement waits for them. Everything else
+The VIPs, virtual_routes and virtual_rules go in and out with one rtnetlink request each on the
+loop's thread (:mod:`lvsfast.vrrp.rtnl`), since the new master's announcement waits for them; the
+route and rule lines are read into kernel requests by :mod:`lvsfast.vrrp.route_spec`. Everything else
 uses pyroute2, whose 0.9 opens its sockets through asyncio datagram endpoints, which uvloop
 cannot create (AF_NETLINK): those calls run on one worker thread with pyroute2's own loop,
 serialised, and the uvloop loop awaits them.
@@ -13,6 +14,7 @@ master, :meth:`AddressManager.repair` puts back a VIP that something else remove
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import logging
 import socket
@@ -25,6 +27,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from lvsfast.config.model import VirtualAddress, VirtualRoute, VirtualRule
+from lvsfast.vrrp.route_spec import RTPROT_KEEPALIVED, RouteRequest, RuleRequest, describe, route_request, rule_request
 from lvsfast.vrrp.rtnl import IFA_F_NODAD, AddressSocket
 
 log = logging.getLogger("lvsfast.vrrp")
@@ -52,11 +55,13 @@ class AddressManager:
     rules: tuple[VirtualRule, ...] = ()
     block: bool = False  # strict mode without accept: drop traffic to the VIPs we hold
     added: set[tuple[str, str, int]] = field(default_factory=set)
-    added_routes: list[dict] = field(default_factory=list)
-    added_rules: list[dict] = field(default_factory=list)
+    added_routes: list[RouteRequest] = field(default_factory=list)
+    added_rules: list[RuleRequest] = field(default_factory=list)
     blocked: set[tuple[int, str]] = field(default_factory=set)
     _ifindex: dict[str, int] = field(default_factory=dict)
     _fast: AddressSocket | None = None
+    _requests: tuple[list[RouteRequest], list[RuleRequest]] | None = None
+    _no_track: set[RouteRequest | RuleRequest] = field(default_factory=set)
 
     def _index(self, ipr: IPRoute, dev: str) -> int:
         if dev not in self._ifindex:
@@ -102,21 +107,74 @@ class AddressManager:
             self.added.add(key)
             done.append(f"{v.address}/{v.prefix}")
         if self.routes or self.rules:
-            await in_netlink_thread(self._take_rest)
+            self._take_rest()
         return done
 
+    def requests(self) -> tuple[list[RouteRequest], list[RuleRequest]]:
+        """The kernel requests of the instance's route and rule lines, read once; a line that
+        cannot be programmed is logged (``FILE:LINE: ...``) and left out."""
+        if self._requests is None:
+            routes: list[RouteRequest] = []
+            rules: list[RuleRequest] = []
+            for items, make, into, block in ((self.routes, route_request, routes, "virtual_routes"),
+                                             (self.rules, rule_request, rules, "virtual_rules")):
+                for r in items:
+                    try:
+                        req, ignored = make(r)
+                    except (ValueError, KeyError) as exc:
+                        log.error("%s:%d: %s '%s': %s - ignoring", r.file, r.line, block, describe(r), exc)
+                        continue
+                    for opt in ignored:
+                        log.warning("%s:%d: %s option '%s' is not supported by lvsfast; ignored", r.file, r.line,
+                                    block, opt)
+                    if isinstance(req, RouteRequest) and req.dev and not r.no_track \
+                            and req.protocol != RTPROT_KEEPALIVED:
+                        # As keepalived: a tracked route is known by its protocol, so it keeps 18.
+                        log.warning("%s:%d: route cannot be tracked if protocol is not RTPROT_KEEPALIVED(18), "
+                                    "resetting protocol", r.file, r.line)
+                        req = dataclasses.replace(req, protocol=RTPROT_KEEPALIVED)
+                    if r.no_track:
+                        self._no_track.add(req)
+                    into.append(req)
+            self._requests = (routes, rules)
+        return self._requests
+
+    def repair_rest(self) -> list[str]:
+        """Put back a route or rule of ours that something deleted while we are master (re-adding
+        is the check: EEXIST for what is still there). A ``no_track`` line is left out: keepalived
+        reinstates those only at the next transition to master."""
+        back = []
+        s = self._rtnl()
+        for items, send in ((self.added_routes, s.route), (self.added_rules, s.rule)):
+            for req in items:
+                if req in self._no_track:
+                    continue
+                try:
+                    send(True, req)
+                    back.append(_what(req))
+                except OSError:
+                    pass
+        return back
+
     def _take_rest(self) -> None:
-        with IPRoute() as ipr:
-            for r in self.routes:
-                self._route(ipr, "add", r)
-            for r in self.rules:
-                self._rule(ipr, r)
+        routes, rules = self.requests()
+        s = self._rtnl()
+        for items, added, send in ((routes, self.added_routes, s.route), (rules, self.added_rules, s.rule)):
+            for req in items:
+                try:
+                    send(True, req)
+                except OSError as exc:
+                    if exc.errno != errno.EEXIST:
+                        log.error("cannot add %s: %s", _what(req), exc.strerror or exc)
+                    continue
+                if req not in added:
+                    added.append(req)
 
     async def release(self) -> list[str]:
         """Remove what we added (and nothing else): rules and routes first, then the VIPs, and
         strict mode's drop rule last (the VIPs are gone before their traffic is let through)."""
         if self.added_rules or self.added_routes:
-            await in_netlink_thread(self._release_rest)
+            self._release_rest()
         done = []
         for dev, addr, prefix in sorted(self.added):
             try:
@@ -135,23 +193,32 @@ class AddressManager:
             self._fast = None
 
     def _release_rest(self) -> None:
-        with IPRoute() as ipr:
-            for rule in reversed(self.added_rules):
+        s = self._rtnl()
+        for items, send in ((self.added_rules, s.rule), (self.added_routes, s.route)):
+            for req in reversed(items):
                 try:
-                    ipr.rule("del", **rule)
-                except NetlinkError:
-                    pass
-            self.added_rules.clear()
-            for rt in reversed(self.added_routes):
-                try:
-                    ipr.route("del", **rt)
-                except NetlinkError:
-                    pass
-            self.added_routes.clear()
+                    send(False, req)
+                except OSError:
+                    pass  # already gone
+            items.clear()
 
     async def remove_stale(self) -> list[str]:
-        """At start-up, not master: delete configured VIPs the kernel still holds."""
-        return await in_netlink_thread(self._remove_stale)
+        """At start-up, not master: delete configured VIPs, and the instance's routes and rules,
+        that the kernel still holds (as keepalived does). A route or rule is deleted only if it
+        matches the line exactly, its protocol (keepalived's 18) included, so an administrator's
+        route to the same prefix stays."""
+        done = await in_netlink_thread(self._remove_stale) if self.vips else []
+        if self.routes or self.rules:
+            routes, rules = self.requests()
+            s = self._rtnl()
+            for items, send in ((rules, s.rule), (routes, s.route)):
+                for req in items:
+                    try:
+                        send(False, req)
+                        done.append(_what(req))
+                    except OSError:
+                        pass  # not there: the usual case
+        return done
 
     def _remove_stale(self) -> list[str]:
         done = []
@@ -186,50 +253,6 @@ class AddressManager:
             self.added.discard(_key(v, self.interface))
         return await self.take()
 
-    def _route(self, ipr: IPRoute, cmd: str, r: VirtualRoute) -> None:
-        kw: dict = {"family": socket.AF_INET if r.family == 4 else socket.AF_INET6}
-        if r.destination != "default":
-            dst, _, plen = r.destination.partition("/")
-            kw["dst"] = dst
-            kw["dst_len"] = int(plen) if plen else (32 if r.family == 4 else 128)
-        if r.via:
-            kw["gateway"] = r.via[0]
-        if r.dev:
-            kw["oif"] = self._index(ipr, r.dev)
-        if r.table and r.table.isdigit():
-            kw["table"] = int(r.table)
-        if r.metric is not None:
-            kw["priority"] = r.metric
-        try:
-            ipr.route(cmd, **kw)
-            self.added_routes.append(kw)
-        except NetlinkError as exc:
-            if exc.code != errno.EEXIST:
-                log.error("cannot add route %s: %s", r.destination, exc)
-
-
-    def _rule(self, ipr: IPRoute, r: VirtualRule) -> None:
-        kw: dict = {"family": socket.AF_INET if r.family == 4 else socket.AF_INET6}
-        for attr, addr in (("src", r.from_), ("dst", r.to)):
-            if addr and addr != "all":
-                a, _, plen = addr.partition("/")
-                kw[attr] = a
-                kw[f"{attr}_len"] = int(plen) if plen else (32 if r.family == 4 else 128)
-        if r.table and r.table.isdigit():
-            kw["table"] = int(r.table)
-        if r.preference is not None:
-            kw["priority"] = r.preference
-        if r.iif:
-            kw["iifname"] = r.iif
-        if r.oif:
-            kw["oifname"] = r.oif
-        try:
-            ipr.rule("add", **kw)
-            self.added_rules.append(kw)
-        except NetlinkError as exc:
-            if exc.code != errno.EEXIST:
-                log.error("cannot add rule %s: %s", " ".join(r.options) or kw, exc)
-
     def _block(self, on: bool) -> None:
         """Strict mode without ``accept``: a non-owner master drops what is sent to its VIPs
         (RFC 5798 Accept_Mode False), through an nftables table of lvsfast's own."""
@@ -259,6 +282,13 @@ class AddressManager:
             log.error("cannot %s VIP traffic (strict mode): %s", "block" if on else "unblock", res.stderr.strip())
             return
         self.blocked = self.blocked | todo if on else set()
+
+
+def _what(req: RouteRequest | RuleRequest) -> str:
+    fam = 4 if req.family == socket.AF_INET else 6
+    if isinstance(req, RouteRequest):
+        return f"route {req.dst or 'default'}{'/' + str(req.dst_len) if req.dst else ''} (IPv{fam}, table {req.table})"
+    return f"rule {'pref ' + str(req.priority) if req.priority is not None else '(no preference)'} (IPv{fam})"
 
 
 def ensure_vmac(name: str, base: str, mac: str) -> bool:

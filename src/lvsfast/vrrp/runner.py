@@ -27,6 +27,7 @@ from lvsfast.vrrp.link_watch import Changes, LinkWatch
 from lvsfast.vrrp.machine import (Action, Advert, Announce, Fault, ForceState, Machine, PriorityChange, Recover,
                                   ReleaseAddresses, SendAdvert, Start, State, Stop, TakeAddresses, Tick, Transition)
 from lvsfast.vrrp.spec import InstanceSpec, ScriptSpec
+from lvsfast.vrrp.static import StaticSet
 from lvsfast.vrrp.notify import Notification, Notifier
 from lvsfast.vrrp.sync_group import FOLLOWED, propagate
 from lvsfast.vrrp.track import ProcessSpec, ScriptTracker, effective_priority, file_value, process_up
@@ -297,8 +298,10 @@ class Engine:
     def __init__(self, specs: list[InstanceSpec], scripts: dict[str, ScriptSpec], *,
                  emit: Emit | None = None, script_security: bool = False, script_user: str | None = None,
                  processes: dict[str, ProcessSpec] | None = None, files: dict[str, str] | None = None,
-                 notifier: Notifier | None = None, group_notify: dict[str, tuple] | None = None) -> None:
+                 notifier: Notifier | None = None, group_notify: dict[str, tuple] | None = None,
+                 static: StaticSet | None = None) -> None:
         self.specs = specs
+        self.static = static  # static_ipaddress/routes/rules: the service installs and removes them
         self.scripts = scripts
         self.processes = processes or {}
         self.files = files or {}  # vrrp_track_file name -> path
@@ -519,12 +522,22 @@ class Engine:
                     log.warning("(%s) VIP %s had disappeared; put back", inst.spec.name, ", ".join(back))
                     inst.garp.became_master(self.now())
                     inst._arm_garp()
+                rest = inst.addresses.repair_rest() if inst.machine.state is State.MASTER else []
+                if rest:
+                    log.warning("(%s) %s had disappeared; put back", inst.spec.name, ", ".join(rest))
             inst.ops.put_nowait(repair)
 
     def _link_changes(self, changes: Changes) -> None:
         self._refresh_interfaces(None if changes.everything else changes.links)
         if changes.everything or changes.deleted:
             self._repair_vips(None if changes.everything else changes.deleted)
+            if self.static is not None and (changes.everything or self.static.concerns(changes.deleted)):
+                self._repair_static()
+
+    def _repair_static(self) -> None:
+        back = self.static.repair() if self.static is not None else []
+        if back:
+            log.warning("static %s had disappeared; put back", ", ".join(back))
 
     async def _watch_links(self) -> None:
         # Notifications drive both; the slow full pass is a safety net, not the mechanism. Without
@@ -589,6 +602,7 @@ class Engine:
         while True:
             await asyncio.sleep(VIP_RESYNC)
             self._repair_vips(None)
+            self._repair_static()
 
     # ---- stop and status -------------------------------------------------------------------
 

@@ -7,13 +7,16 @@ priority-0 advert, new ones started.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
 from lvsfast.config.model import Config
 from lvsfast.vrrp import spec as specs
 from lvsfast.vrrp.notify import Notifier
+from lvsfast.vrrp.route_spec import default_preferences, with_preference
 from lvsfast.vrrp.runner import Engine
+from lvsfast.vrrp.static import StaticSet
 
 log = logging.getLogger("lvsfast.vrrp")
 
@@ -29,25 +32,36 @@ class VrrpService:
         self.scripts: dict[str, specs.ScriptSpec] = {}
         self.reloads = 0
         self.delayed: asyncio.Task | None = None  # vrrp_startup_delay: the engine's start, later
+        self.static = StaticSet()
 
     def _build(self, config: Config) -> tuple[dict[str, specs.InstanceSpec], dict[str, specs.ScriptSpec]]:
         built = {}
+        prefs = default_preferences(config)
         for vi in config.vrrp_instances:
             try:
-                built[vi.name] = specs.build(vi, config)
+                spec = specs.build(vi, config)
             except ValueError as exc:
                 log.error("(%s) not started: %s", vi.name, exc)
+                continue
+            if prefs and spec.rules:
+                spec = dataclasses.replace(spec, rules=tuple(with_preference(r, prefs) for r in spec.rules))
+            built[vi.name] = spec
         return built, specs.scripts(config)
 
     async def start(self, config: Config) -> None:
         self.specs, self.scripts = self._build(config)
+        # keepalived installs the static set before any instance starts, whatever their states.
+        self.static = StaticSet.of(config)
+        added = self.static.install()
+        if added:
+            log.info("static: added %s", ", ".join(added))
         g = config.global_defs
         self.engine = Engine(list(self.specs.values()), self.scripts, emit=self.emit,
                              script_security=g.enable_script_security, script_user=g.script_user,
                              processes=specs.processes(config), files=specs.track_files(config),
                              notifier=Notifier(fifo=specs.notify_fifo(config), security=g.enable_script_security,
                                                user=g.script_user),
-                             group_notify=specs.group_notify(config))
+                             group_notify=specs.group_notify(config), static=self.static)
         delay = g.vrrp_startup_delay
         if delay > 0:
             # keepalived's vrrp_startup_delay: interfaces (bonds) that pass no traffic for a while
@@ -67,6 +81,11 @@ class VrrpService:
     async def reload(self, config: Config) -> None:
         assert self.engine is not None
         new, scripts = self._build(config)
+        # The static set does not wait for the instances (vrrp_startup_delay included).
+        added, removed = self.static.update(StaticSet.of(config))
+        if added or removed:
+            log.info("reload: static set: added %s; removed %s", ", ".join(added) or "nothing",
+                     ", ".join(removed) or "nothing")
         if self.delayed is not None:
             self.specs, self.scripts = new, scripts
             self.engine.scripts = scripts
@@ -88,13 +107,17 @@ class VrrpService:
         self.reloads += 1
 
     async def stop(self) -> None:
+        release = not getattr(self.options, "dont_release_vrrp", False)
         if self.delayed is not None:
             self.delayed.cancel()
             self.delayed = None
-            return
-        if self.engine is not None:
-            release = not getattr(self.options, "dont_release_vrrp", False)
+        elif self.engine is not None:
             await self.engine.stop(release=release)
+        # keepalived removes the static set at stop even with --dont-release-vrrp (which keeps VIPs only).
+        removed = self.static.clear()
+        if removed:
+            log.info("static: removed %s", ", ".join(removed))
+        self.static.close()
 
     def status(self) -> dict[str, Any]:
         return self.engine.status() if self.engine else {"instances": {}, "counters": {}}
