@@ -80,6 +80,32 @@ _ROUTE_TYPES = frozenset({"blackhole", "unreachable", "prohibit", "throw", "loca
                           "multicast", "nat", "unicast"})
 
 
+# What to do with a keyword met in a chain of tables; keywords that need nothing are absent, so a
+# large table's thousands of plain real_server lines cost one dict lookup each.
+_WARN, _UNKNOWN, _INTO_BLOCK, _OPTIONS = range(4)
+
+
+def _plan(chain: tuple[str, ...]) -> dict[str, tuple[int, object]]:
+    plan: dict[str, tuple[int, object]] = {}
+    for block in reversed(chain):  # the first table of the chain wins
+        for kw, (status, _) in TABLE[block].items():
+            if status == NOT_SUPPORTED:
+                plan[kw] = (_WARN, kw + NOT_SUPPORTED_SUFFIX)
+            elif status == UNKNOWN:
+                plan[kw] = (_UNKNOWN, f"unknown keyword '{kw}'")
+            elif (block, kw) in _INTO:
+                plan[kw] = (_INTO_BLOCK, _INTO[(block, kw)])
+            elif (block, kw) in _OPTION_LINES:
+                plan[kw] = (_OPTIONS, _OPTION_LINES[(block, kw)])
+            else:
+                plan.pop(kw, None)
+    return plan
+
+
+_PLANS: dict[tuple[str, ...], dict[str, tuple[int, object]]] = {
+    chain: _plan(chain) for chain in {("top",), *_INTO.values()}}
+
+
 def counts_for_verdict(d: Diagnostic) -> bool:
     """False for a "not supported" warning: keepalived accepts the keyword, so ``-t``'s exit
     status must stay what keepalived's would be."""
@@ -89,53 +115,32 @@ def counts_for_verdict(d: Diagnostic) -> bool:
 def report(nodes: Iterable[Node], diags: Diagnostics) -> None:
     """Warn for each not-supported keyword (and each the builder would silently take where
     keepalived rejects it) in ``nodes``, the reader's top-level statements."""
-    top = TABLE["top"]
     global_defs = TABLE["global_defs"]
+    top = TABLE["top"]
     warn = diags.warning
-    todo: list[tuple[Node, tuple[str, ...]]] = []
+    plans = _PLANS
     for n in nodes:
-        kw = n.keyword
-        entry = top.get(kw)
-        if entry is None:
-            # The builder takes a global_defs keyword at the top level without effect;
-            # keepalived says it does not know it there.
-            if kw in global_defs:
-                warn(n.file, n.line, f"unknown keyword '{kw}'")
-            continue
-        status = entry[0]
-        if status == NOT_SUPPORTED:
-            warn(n.file, n.line, kw + NOT_SUPPORTED_SUFFIX)
-        elif status == UNKNOWN:
-            warn(n.file, n.line, f"unknown keyword '{kw}'")
-        elif n.children:
-            chain = _INTO.get(("top", kw))
-            if chain is not None:
-                todo.append((n, chain))
+        # The builder takes a global_defs keyword at the top level without effect; keepalived
+        # says it does not know it there.
+        if n.keyword not in top and n.keyword in global_defs:
+            warn(n.file, n.line, f"unknown keyword '{n.keyword}'")
+    todo: list[tuple[tuple[Node, ...], tuple[str, ...]]] = [(tuple(nodes), ("top",))]
     while todo:
-        parent, chain = todo.pop()
-        tables = [(name, TABLE[name]) for name in chain]
-        for c in parent.children or ():
-            kw = c.keyword
-            for block, table in tables:
-                entry = table.get(kw)
-                if entry is not None:
-                    break
-            else:
-                continue  # unknown here: the builder reports it
-            status = entry[0]
-            if status == NOT_SUPPORTED:
-                warn(c.file, c.line, kw + NOT_SUPPORTED_SUFFIX)
-            elif status == UNKNOWN:
-                warn(c.file, c.line, f"unknown keyword '{kw}'")
+        children, chain = todo.pop()
+        plan = plans[chain]
+        for c in children:
+            act = plan.get(c.keyword)
+            if act is None:
+                continue
+            kind, what = act
+            if kind == _WARN or kind == _UNKNOWN:
+                warn(c.file, c.line, what)  # type: ignore[arg-type]
             elif c.children:
-                key = (block, kw)
-                sub = _INTO.get(key)
-                if sub is not None:
-                    todo.append((c, sub))
+                if kind == _INTO_BLOCK:
+                    todo.append((c.children, what))  # type: ignore[arg-type]
                 else:
-                    lines = _OPTION_LINES.get(key)
-                    if lines is not None:
-                        _options(c, lines[0], lines[1], warn)
+                    name, skip = what  # type: ignore[misc]
+                    _options(c, name, skip, warn)
 
 
 def _options(block: Node, name: str, skip: int, warn) -> None:
