@@ -15,7 +15,7 @@ A block that is not supported is reported once, at its line; its contents are no
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 from lvsfast.config.diagnostics import Diagnostic, Diagnostics
 from lvsfast.config.node import Node
@@ -115,6 +115,7 @@ def counts_for_verdict(d: Diagnostic) -> bool:
 def report(nodes: Iterable[Node], diags: Diagnostics) -> None:
     """Warn for each not-supported keyword (and each the builder would silently take where
     keepalived rejects it) in ``nodes``, the reader's top-level statements."""
+    nodes = tuple(nodes)
     global_defs = TABLE["global_defs"]
     top = TABLE["top"]
     warn = diags.warning
@@ -124,7 +125,7 @@ def report(nodes: Iterable[Node], diags: Diagnostics) -> None:
         # says it does not know it there.
         if n.keyword not in top and n.keyword in global_defs:
             warn(n.file, n.line, f"unknown keyword '{n.keyword}'")
-    todo: list[tuple[tuple[Node, ...], tuple[str, ...]]] = [(tuple(nodes), ("top",))]
+    todo: list[tuple[tuple[Node, ...], tuple[str, ...]]] = [(nodes, ("top",))]
     while todo:
         children, chain = todo.pop()
         plan = plans[chain]
@@ -143,7 +144,7 @@ def report(nodes: Iterable[Node], diags: Diagnostics) -> None:
                     _options(c, name, skip, warn)
 
 
-def _options(block: Node, name: str, skip: int, warn) -> None:
+def _options(block: Node, name: str, skip: int, warn: Callable[[str, int, str], None]) -> None:
     table = TABLE[name]
     values = _TAKES_VALUE[name]
     for line in block.children or ():
