@@ -229,7 +229,7 @@ global_defs {
   }
   smtp_server 127.0.0.1
   router_id r1
-  vrrp_mcast_group4 224.0.0.19
+  lvs_flush
 }
 """
 
@@ -239,7 +239,7 @@ def test_config_test_warns_and_keeps_exit_zero(tmp_path):
     conf.write_text(SMTP_ONLY)
     run = lvsfast_test(None, conf)
     assert run.returncode == 0, run.output
-    for line, kw in ((2, "notification_email"), (5, "smtp_server"), (6, "router_id"), (7, "vrrp_mcast_group4")):
+    for line, kw in ((2, "notification_email"), (5, "smtp_server"), (6, "router_id"), (7, "lvs_flush")):
         assert f"{conf}:{line}: warning: {kw} is not supported by lvsfast; ignored" in run.output
     assert run.output.rstrip().endswith(f"{conf}: configuration is valid")
 
