@@ -139,8 +139,10 @@ def config_test(options: Options, out: TextIO) -> int:
         print(d, file=out)
     if options.dump_conf:
         print(dump(a.config))
-    errors = sum(1 for d in diagnostics if d.severity == "error")
-    warnings = len(diagnostics) - errors
+    from lvsfast.config.unsupported import counts_for_verdict  # keepalived accepts those keywords
+    counted = [d for d in diagnostics if counts_for_verdict(d)]
+    errors = sum(1 for d in counted if d.severity == "error")
+    warnings = len(counted) - errors
     if a.missing_value:
         print(f"{options.use_file}: configuration test failed: a keyword is missing its parameter", file=out)
         return EXIT_PROGRAM_ERROR
@@ -148,7 +150,7 @@ def config_test(options: Options, out: TextIO) -> int:
         why = "script security" if a.security_violation else "include check"
         print(f"{options.use_file}: configuration test failed: {why}", file=out)
         return EXIT_CONFIG_TEST_FATAL
-    if diagnostics:
+    if counted:
         print(f"{options.use_file}: configuration test failed: {errors} error(s), {warnings} warning(s)", file=out)
         return EXIT_CONFIG_TEST
     print(f"{options.use_file}: configuration is valid", file=out)

@@ -74,6 +74,8 @@ def _analyse(path: str | None, config_id: str | None, text: str | None, lvs_back
             raise TypeError("analyse() needs a path or text")
         nodes = read(path, diags, cid)
     cfg = _build(nodes, diags, path=path or "<string>", config_id=cid)
+    from lvsfast.config.unsupported import report as report_unsupported  # issue 23: nothing silent
+    report_unsupported(nodes, diags)
     if lvs_backend is not None:
         cfg = dataclasses.replace(cfg, global_defs=dataclasses.replace(cfg.global_defs, lvs_backend=lvs_backend))
     check(cfg, diags)

@@ -69,6 +69,8 @@ def run(options: Any, load_config: Callable[[], Any],
         print(str(exc), file=sys.stderr)
         log.error("configuration is not valid, not starting:\n%s", exc)
         return 1
+    for w in getattr(config, "warnings", ()):  # as keepalived logs its configuration's complaints
+        log.warning("%s", w)
     specs = dict(factories or DEFAULT_FACTORIES)
     names = wanted_children(options, config)
     missing = [n for n in names if not _importable(specs[n])]

@@ -223,6 +223,8 @@ class Supervisor:
             self.notifier.send(ready=1, status=f"reload failed, running previous config: {str(exc).splitlines()[0]}")
             return {"ok": False, "error": str(exc)}
         self.config = new
+        for w in getattr(new, "warnings", ()):  # as at start: every reload says them again
+            log.warning("%s", w)
         log.info("reload: the new config read and checked in %.2f s", time.perf_counter() - t0)
         live = [c for c in self.children.values() if c.channel is not None]  # a restarting child
         # picks the new config up when it forks. Each child's view is pickled once (unless it
