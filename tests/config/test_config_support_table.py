@@ -208,10 +208,10 @@ def test_values_are_not_taken_for_options():
 
 def test_a_not_supported_block_warns_once():
     a = analyse("t.conf", text="bfd_instance B {\n neighbor_ip 10.0.0.1\n min_rx 10\n}\n"
-                               "static_routes {\n 10.9.0.0/16 dev eth0 src 10.0.0.1\n}\n")
+                               "garp_group {\n garp_interval 1\n interface eth0\n}\n")
     got = [str(d) for d in a.diagnostics if d.message.endswith(NOT_SUPPORTED_SUFFIX)]
     assert got == ["t.conf:1: warning: bfd_instance is not supported by lvsfast; ignored",
-                   "t.conf:5: warning: static_routes is not supported by lvsfast; ignored"]
+                   "t.conf:5: warning: garp_group is not supported by lvsfast; ignored"]
 
 
 def test_a_global_keyword_at_the_top_level_is_unknown_as_in_keepalived():
@@ -298,11 +298,11 @@ def test_daemon_logs_not_supported_keywords_at_start_and_reload(tmp_path):
         wait_for(up, timeout=30, what="daemon up")
         assert log.read_text().count(want) == 1, log.read_text()
         # The reload reads a file with one more unsupported keyword: both are said again.
-        conf.write_text(SMTP_ONLY + "static_ipaddress {\n 10.0.0.5/32 dev eth0\n}\n")
+        conf.write_text(SMTP_ONLY + "garp_group {\n garp_interval 1\n interface eth0\n}\n")
         answer = control.request(sock, "reload", timeout=30)
         assert answer.get("ok"), json.dumps(answer)
         wait_for(lambda: log.read_text().count(want) == 2 or None, timeout=10, what="reload logged")
-        assert f"{conf}:9: warning: static_ipaddress is not supported by lvsfast; ignored" in log.read_text()
+        assert f"{conf}:9: warning: garp_group is not supported by lvsfast; ignored" in log.read_text()
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
