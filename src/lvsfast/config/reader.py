@@ -266,9 +266,11 @@ class _Reader:
                 msg = f"{word} {pattern}: no file matches"
                 if "wildcard_match" in checks or ("match" in checks and not wildcard):
                     self._include_failed(file, lineno, msg)
-                else:
-                    # keepalived reports this too but does not fail -t for a plain include.
-                    self.diags.warning(file, lineno, msg)
+                elif not wildcard:
+                    # keepalived 2.2.7 prints "Config files missing" and goes on: -t exits 0.
+                    self.diags.notice(file, lineno, msg)
+                # A plain include of an empty glob (conf.d/*.conf) is silent in keepalived, in -t
+                # and at start; so it is here.
                 continue
             for path in matches:
                 if os.path.isdir(path):

@@ -22,6 +22,8 @@ def _opt(options: Any, name: str, default: Any = None) -> Any:
 
 def wanted_children(options: Any, config: Any) -> list[str]:
     """Which children to run: -P/-C select one; otherwise those the config has work for."""
+    if _opt(options, "run_all"):  # --all
+        return ["vrrp", "checker"]
     if _opt(options, "vrrp_only"):
         return ["vrrp"]
     if _opt(options, "check_only"):
