@@ -95,8 +95,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
             if number is None:
                 raise Exit(1, err=f"Unknown sigfunc {value}\n")
             raise Exit(EXIT_OK, f"{int(number)}\n")
-        if d == "genhash":
-            raise Exit(1, err="lvsfast: --genhash is not supported by lvsfast; use keepalived's genhash\n")
+        if d == "genhash":  # handled by main(); parse_options alone just stops
+            raise Exit(1, err="lvsfast: -T/--genhash must be given to lvsfast's main()\n")
         if d == "vrrp":
             check = False
         elif d == "check":
@@ -247,7 +247,23 @@ def _apply_process_flags(options: Options, out: TextIO) -> int | None:
     return None
 
 
+def _genhash_at(argv: Sequence[str]) -> int | None:
+    """Where -T/--genhash is: keepalived then runs genhash on the words after it."""
+    for i, word in enumerate(argv):
+        if word == "-T" or (len(word) > 3 and "--genhash".startswith(word)):
+            return i
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    at = _genhash_at(argv)
+    if at is not None:
+        if at:
+            print(f"Warning -- `{argv[at]}` not used as first option, previous options ignored", file=sys.stderr)
+        from lvsfast.check.genhash import main as genhash
+
+        return genhash(argv[at + 1:])
     try:
         options = parse_options(argv)
     except Exit as stop:  # -h, -v, --signum, or a bad flag: keepalived's output and status

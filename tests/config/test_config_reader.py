@@ -183,8 +183,11 @@ def test_config_include_variants_and_braces(tmp_path: Path):
         main.write_text(text)
         d = Diagnostics()
         read(str(main), d, "node")
+        if text.startswith("includem none/"):  # keepalived 2.2.7: an empty glob is silent
+            assert not d.items and not d.fatal
+            continue
         assert len(d.items) == 1 and d.items[0].line == 1, (text, d.items)
-        assert d.fatal == fatal and (d.items[0].severity == "error") == fatal, text
+        assert d.fatal == fatal and d.items[0].severity == ("error" if fatal else "notice"), text
 
 
 def test_the_source_digest_names_every_file_read_and_nothing_random(tmp_path):

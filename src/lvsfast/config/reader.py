@@ -259,7 +259,7 @@ class _Reader:
                     if "brace_match" in checks:
                         self._include_failed(file, lineno, f"{word} {pattern}: {e} matches no file")
                     elif not any(c in e for c in "*?["):
-                        self.diags.warning(file, lineno, f"{word} {pattern}: {e} matches no file")
+                        self.diags.notice(file, lineno, f"{word} {pattern}: {e} matches no file")
                 matches.extend(found)
             if not matches:
                 wildcard = any(c in pattern for c in "*?[")
