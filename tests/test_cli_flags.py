@@ -212,6 +212,53 @@ vrrp_instance VI_1 {{
 """
 
 
+def test_namespace_flag_in_the_config_test_beside_keepalived(lab, tmp_path):
+    ns = lab.ns("dfs")
+    ns.ip("link", "add", "dfx0", "type", "veth", "peer", "name", "dfx1")
+    conf = tmp_path / "k.conf"
+    conf.write_text(VRRP_ONLY.format(name="s", vrid=7).replace("interface lo", "interface dfx0"))
+    pids = ["-p", str(tmp_path / "k.pid"), "-r", str(tmp_path / "v.pid"), "-c", str(tmp_path / "c.pid")]
+    assert run_keepalived("-t", "-s", ns.name, *pids, "-f", str(conf)).returncode == 0
+    assert run_cli("-t", "-s", ns.name, "-f", str(conf)).returncode == 0
+    assert run_keepalived("-t", *pids, "-f", str(conf)).returncode == 5
+    assert run_cli("-t", "-f", str(conf)).returncode == 5
+    bad = run_cli("-t", "-s", "lfdf-no-such-ns", "-f", str(conf))
+    assert bad.returncode == 1 and "Unable to set network namespace lfdf-no-such-ns" in bad.stderr
+
+
+def test_two_daemons_by_namespace_flag(lab, tmp_path):
+    """Started from the host with -s NS only: each daemon joins its namespace, its files move to
+    /run/lvsfast/NS/, and lvsfastctl -s NS reaches it."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    procs = []
+    names = [lab.ns("dfa").name, lab.ns("dfb").name]
+    try:
+        for n, ns in enumerate(names, start=1):
+            conf = tmp_path / f"{n}.conf"
+            conf.write_text(VRRP_ONLY.format(name=ns, vrid=20 + n))
+            procs.append(subprocess.Popen([sys.executable, "-m", "lvsfast.cli", "-n", "-l", "-P", "-s", ns,
+                                           "-f", str(conf)], env=env, stdout=subprocess.DEVNULL,
+                                          stderr=open(tmp_path / f"{n}.log", "w")))
+        for n, ns in enumerate(names, start=1):
+            where = DaemonPaths.derive(namespace=ns)
+            assert where.control_socket == f"/run/lvsfast/{ns}/lvsfast.sock"
+            wait_for(lambda: os.path.exists(where.control_socket), timeout=30, what=f"daemon in {ns}")
+            out = subprocess.run([sys.executable, "-m", "lvsfast.daemon.ctl", "-s", ns, "status", "--json"],
+                                 capture_output=True, text=True, timeout=30, env=env)
+            assert out.returncode == 0, out.stderr
+            assert f"192.0.2.{20 + n}/32" in out.stdout and int(Path(where.pid).read_text()) == procs[n - 1].pid
+            # the VIP's instance runs inside the namespace: its lo got nothing on the host
+        assert all(p.poll() is None for p in procs)
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(30)
+        for ns in names:
+            import shutil
+
+            shutil.rmtree(f"/run/lvsfast/{ns}", ignore_errors=True)
+
+
 def test_two_daemons_on_one_host_with_keepalived_flags_alone(lab, tmp_path):
     """Two daemons, each in its own namespace, told apart by -p/-r/-c only; lvsfastctl -p finds each."""
     daemons = {}
@@ -242,7 +289,8 @@ def test_two_daemons_on_one_host_with_keepalived_flags_alone(lab, tmp_path):
         status = json.loads(out.stdout)
         assert status["pid"] == int(pid.read_text()), name
         vrrp = json.dumps(status["children"]["vrrp"])
-        assert f"192.0.2.{11 if name == 'one' else 12}" in vrrp or "VI_1" in vrrp
+        mine, other = ("11", "12") if name == "one" else ("12", "11")
+        assert f"192.0.2.{mine}" in vrrp and f"192.0.2.{other}" not in vrrp, vrrp
 
 
 def test_genhash_mode_beside_keepalived():
