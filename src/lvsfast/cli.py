@@ -20,6 +20,7 @@ from lvsfast.cli_flags import FACILITIES, NONE, getopt, signum, umask, usage
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 DEFAULT_CONTROL_SOCKET = paths.DEFAULT_CONTROL_SOCKET
+DEFAULT_LOG_FILE = "/tmp/keepalived.log"  # -g without a name, as keepalived
 
 EXIT_OK = 0
 EXIT_PROGRAM_ERROR = 2  # the daemon could not start; -t: a keyword lacks its parameter
@@ -57,6 +58,7 @@ class Options:
     all_config: bool = False
     namespace: str | None = None  # -s: the network namespace to run in
     umask: int | None = None
+    log_file: str | None = None  # -g: also log to this file (absolute)
     core_dump: bool = False
     ignored: tuple[str, ...] = ()  # flags accepted for keepalived but without effect here
     # lvsfast's own
@@ -107,6 +109,12 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         elif d == "config_test":
             v["config_test"] = True
             v["config_test_log"] = value or None
+        elif d == "log_file":
+            import os
+
+            v[d] = os.path.abspath(value or DEFAULT_LOG_FILE)
+        elif d == "flush_log_file":
+            pass  # the log file is flushed after every line anyway
         elif d == "log_facility":
             if value in FACILITIES:
                 v["log_facility"] = value

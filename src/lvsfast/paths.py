@@ -80,6 +80,17 @@ class DaemonPaths(NamedTuple):
         return os.path.join(self.dump_dir, f"{stem}{dot}{ext}")
 
 
+def log_file_for(path: str | None, child: str) -> str | None:
+    """keepalived's ``-g FILE`` for a child: ``_vrrp`` or ``_healthcheckers`` before the last '.'."""
+    if not path:
+        return None
+    suffix = {"vrrp": "vrrp", "checker": "healthcheckers"}.get(child, child)
+    head, tail = os.path.split(path)
+    stem, dot, ext = tail.rpartition(".")
+    name = f"{stem}_{suffix}.{ext}" if dot and stem else f"{tail}_{suffix}"
+    return os.path.join(head, name)
+
+
 def socket_for(pid_path: str) -> str:
     """The control socket of the daemon whose main pid file is ``pid_path``."""
     if os.path.normpath(pid_path) == DEFAULT_PID:

@@ -16,8 +16,11 @@ class _ConsoleFormatter(logging.Formatter):
         self.ident = ident
 
 
-def setup(ident: str, *, console: bool, detail: bool = False, facility: int = logging.handlers.SysLogHandler.LOG_DAEMON) -> logging.Logger:
-    """Configure the ``lvsfast`` logger for this process (parent or child) and return it."""
+def setup(ident: str, *, console: bool, detail: bool = False, facility: int = logging.handlers.SysLogHandler.LOG_DAEMON,
+          log_file: str | None = None) -> logging.Logger:
+    """Configure the ``lvsfast`` logger for this process (parent or child) and return it.
+
+    ``log_file`` (keepalived's ``-g``) is written as well, flushed after every line."""
     logger = logging.getLogger(ROOT)
     for h in list(logger.handlers):
         logger.removeHandler(h)
@@ -33,4 +36,12 @@ def setup(ident: str, *, console: bool, detail: bool = False, facility: int = lo
         handler.ident = f"{ident}[{os.getpid()}]: "
         handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
+    if log_file:
+        try:
+            to_file = logging.FileHandler(log_file)
+        except OSError as exc:
+            logger.error("cannot open log file %s: %s", log_file, exc.strerror or exc)
+        else:
+            to_file.setFormatter(_ConsoleFormatter(ident, detail))
+            logger.addHandler(to_file)
     return logger

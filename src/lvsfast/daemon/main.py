@@ -62,7 +62,8 @@ def _daemonize() -> None:
 def run(options: Any, load_config: Callable[[], Any],
         factories: dict[str, str] | None = None) -> int:
     """Run the daemon until stopped; returns the exit status."""
-    logs.setup("Lvsfast", console=bool(_opt(options, "log_console")), detail=bool(_opt(options, "log_detail")))
+    logs.setup("Lvsfast", console=bool(_opt(options, "log_console")), detail=bool(_opt(options, "log_detail")),
+               log_file=_opt(options, "log_file"))
     try:
         config = load_config()
     except Exception as exc:
