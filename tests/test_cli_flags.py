@@ -316,3 +316,20 @@ def test_genhash_mode_beside_keepalived():
     ka = run_keepalived("--genhash", "-s", "127.0.0.1")  # no port: usage, exit 1
     ours = run_cli("--genhash", "-s", "127.0.0.1")
     assert ours.returncode == ka.returncode == 1
+
+
+def test_dont_respawn_stops_the_daemon_when_a_child_dies(lab, tmp_path):
+    import signal
+
+    ns = lab.ns("dfr")
+    conf = tmp_path / "k.conf"
+    conf.write_text(VRRP_ONLY.format(name="r", vrid=8))
+    pid = tmp_path / "r.pid"
+    proc = lab.spawn(ns, sys.executable, "-m", "lvsfast.cli", "-n", "-l", "-R", "-P", "-p", str(pid),
+                     "-r", str(tmp_path / "r_vrrp.pid"), "-f", str(conf), env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    sock = str(tmp_path / "r.sock")
+    wait_for(lambda: os.path.exists(sock) and request(sock, "status")["children"]["vrrp"].get("status"),
+             timeout=30, what="the daemon")
+    os.kill(request(sock, "status")["children"]["vrrp"]["pid"], signal.SIGKILL)
+    proc.wait(30)  # keepalived -R: the parent goes when a child dies
+    assert not pid.exists()

@@ -43,7 +43,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(None, "flush-log-file", NONE, "flush_log_file", "works", "flush the log file on write (always done)"),
     Flag("G", "no-syslog", NONE, "no_syslog", "works", "don't log via syslog"),
     Flag("u", "umask", REQUIRED, "umask", "works", "umask for file creation (in numeric form)", "MASK"),
-    Flag("X", "release-vips", NONE, "release_vips", "works", "drop VIPs on transition from signal"),
+    Flag("X", "release-vips", NONE, "release_vips", "ignored", "drop VIPs on transition from signal"),
     Flag("V", "dont-release-vrrp", NONE, "dont_release_vrrp", "works", "don't remove VIPs and routes on stop"),
     Flag("I", "dont-release-ipvs", NONE, "dont_release_ipvs", "works",
          "don't remove IPVS/nftables entries on stop"),

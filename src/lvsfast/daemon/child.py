@@ -16,7 +16,6 @@ from lvsfast import heap
 from lvsfast.daemon import logs, pidfile, scheduling
 from lvsfast.daemon.channel import Channel
 from lvsfast.daemon.subsystem import config_view, resolve
-from lvsfast.paths import log_file_for
 
 log = logging.getLogger("lvsfast.child")
 
@@ -55,8 +54,7 @@ def run_child(name: str, factory_spec: str, sock: socket.socket, config: Any, op
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     _die_with_parent()
     ident = {"vrrp": "Lvsfast_vrrp", "checker": "Lvsfast_healthcheckers"}.get(name, f"Lvsfast_{name}")
-    logs.setup(ident, console=getattr(options, "log_console", True), detail=getattr(options, "log_detail", False),
-               log_file=log_file_for(getattr(options, "log_file", None), name))
+    logs.setup(ident, **logs.options_kw(options, name))
     if pid_path:
         pidfile.write(pid_path)
     g = getattr(config, "global_defs", None)

@@ -62,8 +62,7 @@ def _daemonize() -> None:
 def run(options: Any, load_config: Callable[[], Any],
         factories: dict[str, str] | None = None) -> int:
     """Run the daemon until stopped; returns the exit status."""
-    logs.setup("Lvsfast", console=bool(_opt(options, "log_console")), detail=bool(_opt(options, "log_detail")),
-               log_file=_opt(options, "log_file"))
+    logs.setup("Lvsfast", **logs.options_kw(options))
     try:
         config = load_config()
     except Exception as exc:
