@@ -333,3 +333,14 @@ def test_dont_respawn_stops_the_daemon_when_a_child_dies(lab, tmp_path):
     os.kill(request(sock, "status")["children"]["vrrp"]["pid"], signal.SIGKILL)
     proc.wait(30)  # keepalived -R: the parent goes when a child dies
     assert not pid.exists()
+
+
+def test_all_runs_every_child():
+    from types import SimpleNamespace
+
+    from lvsfast.daemon.main import wanted_children
+
+    vrrp_only_config = SimpleNamespace(vrrp_instances=("VI_1",), vrrp_sync_groups=(), virtual_servers=())
+    assert wanted_children(parse_options([]), vrrp_only_config) == ["vrrp"]
+    assert wanted_children(parse_options(["--all"]), vrrp_only_config) == ["vrrp", "checker"]
+    assert wanted_children(parse_options(["--all", "-P"]), vrrp_only_config) == ["vrrp"]  # in order, as getopt

@@ -15,8 +15,9 @@ per-daemon files from the same inputs, so keepalived's flags alone keep two daem
   ``/run/lvsfast/lvsfast.sock``. ``--control-socket`` overrides;
 - the checker's runtime state: ``/var/lib/lvsfast/runtime-state.json`` beside the default
   socket, ``SOCKET.state.json`` otherwise;
-- dump files: keepalived's names in ``/tmp``, with ``_NS`` and ``_NAME`` inserted before the
-  extension as keepalived does.
+- dump files: keepalived's names in ``/tmp``, as keepalived names them by default; its
+  ``data_use_instance`` inserts ``_NS`` and ``_NAME`` before the extension
+  (:meth:`DaemonPaths.dump_file`).
 
 ``lvsfastctl`` takes the same ``-p``/``-s`` flags and finds the socket by the same rule.
 """

@@ -22,12 +22,12 @@ def _opt(options: Any, name: str, default: Any = None) -> Any:
 
 def wanted_children(options: Any, config: Any) -> list[str]:
     """Which children to run: -P/-C select one; otherwise those the config has work for."""
-    if _opt(options, "run_all"):  # --all
-        return ["vrrp", "checker"]
     if _opt(options, "vrrp_only"):
         return ["vrrp"]
     if _opt(options, "check_only"):
         return ["checker"]
+    if _opt(options, "run_all"):  # --all: even a child without configuration
+        return ["vrrp", "checker"]
     names = []
     if getattr(config, "vrrp_instances", None) or getattr(config, "vrrp_sync_groups", None):
         names.append("vrrp")
