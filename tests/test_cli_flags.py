@@ -1,16 +1,20 @@
 """keepalived 2.2.7's command line, flag by flag, beside keepalived itself; two daemons on one host."""
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from lvsfast.cli import Exit, main, parse_options
-from lvsfast.cli_flags import FLAGS, NONE, OPTIONAL, REQUIRED
+from lvsfast.cli_flags import FLAGS, NONE, REQUIRED
 from lvsfast.daemon.control import request
 from lvsfast.lab.netns import wait_for
 from lvsfast.paths import DEFAULT_CONTROL_SOCKET, DaemonPaths
@@ -255,8 +259,6 @@ def test_two_daemons_by_namespace_flag(lab, tmp_path):
             p.terminate()
             p.wait(30)
         for ns in names:
-            import shutil
-
             shutil.rmtree(f"/run/lvsfast/{ns}", ignore_errors=True)
 
 
@@ -301,8 +303,6 @@ def test_two_daemons_on_one_host_with_keepalived_flags_alone(lab, tmp_path):
         out = subprocess.run([sys.executable, "-m", "lvsfast.daemon.ctl", "-p", str(pid), "status", "--json"],
                              capture_output=True, text=True, timeout=30, env=env)
         assert out.returncode == 0, out.stderr
-        import json
-
         status = json.loads(out.stdout)
         assert status["pid"] == int(pid.read_text()), name
         vrrp = json.dumps(status["children"]["vrrp"])
@@ -319,14 +319,13 @@ def test_genhash_mode_beside_keepalived():
 
 
 def test_dont_respawn_stops_the_daemon_when_a_child_dies(lab, tmp_path):
-    import signal
-
     ns = lab.ns("dfr")
     conf = tmp_path / "k.conf"
     conf.write_text(VRRP_ONLY.format(name="r", vrid=8))
     pid = tmp_path / "r.pid"
     proc = lab.spawn(ns, sys.executable, "-m", "lvsfast.cli", "-n", "-l", "-R", "-P", "-p", str(pid),
-                     "-r", str(tmp_path / "r_vrrp.pid"), "-f", str(conf), env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+                     "-r", str(tmp_path / "r_vrrp.pid"), "-f", str(conf),
+                     env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
     sock = str(tmp_path / "r.sock")
     wait_for(lambda: os.path.exists(sock) and request(sock, "status")["children"]["vrrp"].get("status"),
              timeout=30, what="the daemon")
@@ -336,8 +335,6 @@ def test_dont_respawn_stops_the_daemon_when_a_child_dies(lab, tmp_path):
 
 
 def test_all_runs_every_child():
-    from types import SimpleNamespace
-
     from lvsfast.daemon.main import wanted_children
 
     vrrp_only_config = SimpleNamespace(vrrp_instances=("VI_1",), vrrp_sync_groups=(), virtual_servers=())

@@ -2,12 +2,15 @@
 
 ``-t`` is keepalived's configuration test: read, build, check the model and the environment
 (interfaces in the current network namespace, script security), print every diagnostic as
-``FILE:LINE: error|warning: ...`` on stderr (or to the file given as ``--config-test=FILE`` or ``-tFILE``), and exit with
-keepalived 2.2.7's status: 0 clean, 5 anything to report, 6 a script-security violation or a
-failed include check (includem, includew, ...), 2 a keyword missing its parameter.
-(keepalived.8 lists 4 and 5; the 2.2.7 binary returns 5 and 6, which is what scripts see.)
+``FILE:LINE: error|warning: ...`` on stderr (or to the file given as ``--config-test=FILE`` or
+``-tFILE``), and exit with keepalived 2.2.7's status: 0 clean (notices allowed), 5 anything to
+report, 6 a script-security violation or a failed include check (includem, includew, ..., -e),
+2 a keyword missing its parameter. (keepalived.8 lists 4 and 5; the 2.2.7 binary returns 5 and
+6, which is what scripts see.)
 
-Without ``-t`` the daemon runs (``lvsfast.daemon.main.run``) with the parsed :class:`Options`.
+The flags are keepalived 2.2.7's, read as its getopt_long() reads them (``lvsfast.cli_flags``);
+a bad flag exits 1. Without ``-t`` the daemon runs (``lvsfast.daemon.main.run``) with the
+parsed :class:`Options`; its files follow ``lvsfast.paths``.
 """
 from __future__ import annotations
 
