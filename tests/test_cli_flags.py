@@ -176,9 +176,10 @@ def test_empty_include_glob_beside_keepalived(tmp_path):
         assert ka.returncode == ours.returncode == 0, (include, ka.stderr, ours.stderr)
         assert ("missing" in ka.stderr) == note and (": notice: " in ours.stderr) == note, (include, ka.stderr,
                                                                                           ours.stderr)
-    conf.write_text(f"include nosuch.conf\n{CLEAN}")  # -e is includet: exit 6 in both
-    assert run_keepalived("-e", "-t", "-f", str(conf), cwd=tmp_path).returncode == 6
-    assert run_cli("-e", "-t", "-f", str(conf), cwd=tmp_path).returncode == 6
+    for include in ("include nosuch.conf", "include conf.d/*.conf", "include conf.d/{a,b}.conf"):
+        conf.write_text(f"{include}\n{CLEAN}")  # -e makes every include an includet: exit 6 in both
+        assert run_keepalived("-e", "-t", "-f", str(conf), cwd=tmp_path).returncode == 6, include
+        assert run_cli("-e", "-t", "-f", str(conf), cwd=tmp_path).returncode == 6, include
 
 
 def test_paths_rule():

@@ -171,14 +171,9 @@ def config_test(options: Options, out: TextIO) -> int:
     from lvsfast.config import analyse
     from lvsfast.config.dump import dump
 
-    a = analyse(options.use_file, options.config_id, lvs_backend=options.lvs_backend, environment=True)
-    diagnostics = list(a.diagnostics)
-    fatal = a.fatal
-    if options.all_config and any("no file matches" in d.message for d in diagnostics):
-        # -e is keepalived's includet: a missing include fails the test (exit 6).
-        diagnostics = [d if "no file matches" not in d.message else
-                       type(d)(d.file, d.line, "error", d.message) for d in diagnostics]
-        fatal = True
+    a = analyse(options.use_file, options.config_id, lvs_backend=options.lvs_backend, environment=True,
+                all_config=options.all_config)
+    diagnostics = a.diagnostics
     for d in diagnostics:
         print(d, file=out)
     if options.dump_conf:
@@ -188,7 +183,7 @@ def config_test(options: Options, out: TextIO) -> int:
     if a.missing_value:
         print(f"{options.use_file}: configuration test failed: a keyword is missing its parameter", file=out)
         return EXIT_PROGRAM_ERROR
-    if fatal:
+    if a.fatal:
         why = "script security" if a.security_violation else "include check"
         print(f"{options.use_file}: configuration test failed: {why}", file=out)
         return EXIT_CONFIG_TEST_FATAL
@@ -203,7 +198,8 @@ def _run_daemon(options: Options) -> int:
     from lvsfast.config import load
 
     def load_config():  # re-read on every reload
-        return load(options.use_file, options.config_id, lvs_backend=options.lvs_backend)
+        return load(options.use_file, options.config_id, lvs_backend=options.lvs_backend,
+                    all_config=options.all_config)
 
     from lvsfast.daemon.main import run
     if options.dump_conf:

@@ -35,9 +35,10 @@ def default_config_id() -> str:
 
 
 class _Reader:
-    def __init__(self, config_id: str, diags: Diagnostics):
+    def __init__(self, config_id: str, diags: Diagnostics, all_config: bool = False):
         self.config_id = config_id
         self.diags = diags
+        self.all_config = all_config  # keepalived's -e: every include is an includet
         self.defs: dict[str, str] = {}
         self.out: list[tuple[list[str], str, int, int]] = []
         self.indent = 0  # of the physical line being read: locates a missing '}'
@@ -243,7 +244,7 @@ class _Reader:
                 self.defs[var] = old
 
     def _include(self, word: str, patterns: list[str], file: str, lineno: int) -> None:
-        checks = INCLUDE_CHECKS[word]
+        checks = INCLUDE_CHECKS["includet"] if self.all_config else INCLUDE_CHECKS[word]
         if not patterns:
             self.diags.error(file, lineno, f"{word} needs a file name or pattern")
             return
@@ -389,9 +390,12 @@ def _lst(inner: str) -> list[tuple[tuple[str, str], ...]]:
     return [((parts[0], v),) for v in parts[1:]]
 
 
-def read(path: str, diags: Diagnostics, config_id: str | None = None) -> tuple[Node, ...]:
-    """Read ``path`` (and its includes) into top-level statements; problems go to ``diags``."""
-    r = _Reader(config_id if config_id is not None else default_config_id(), diags)
+def read(path: str, diags: Diagnostics, config_id: str | None = None, *,
+         all_config: bool = False) -> tuple[Node, ...]:
+    """Read ``path`` (and its includes) into top-level statements; problems go to ``diags``.
+
+    ``all_config`` (keepalived's ``-e``) checks every include as ``includet`` does."""
+    r = _Reader(config_id if config_id is not None else default_config_id(), diags, all_config)
     r.read_file(path, "", 0)
     diags.source_digest = f"{r.config_id}:{r.sources.hexdigest()}" if r.deterministic else ""
     return build_tree(r.out, diags)
