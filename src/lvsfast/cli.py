@@ -2,24 +2,28 @@
 
 ``-t`` is keepalived's configuration test: read, build, check the model and the environment
 (interfaces in the current network namespace, script security), print every diagnostic as
-``FILE:LINE: error|warning: ...`` on stderr (or to the file given as ``-t=FILE``), and exit with
-keepalived 2.2.7's status: 0 clean, 5 anything to report, 6 a script-security violation or a
-failed include check (includem, includew, ...), 2 a keyword missing its parameter.
-(keepalived.8 lists 4 and 5; the 2.2.7 binary returns 5 and 6, which is what scripts see.)
+``FILE:LINE: error|warning: ...`` on stderr (or to the file given as ``--config-test=FILE`` or
+``-tFILE``), and exit with keepalived 2.2.7's status: 0 clean (notices allowed), 5 anything to
+report, 6 a script-security violation or a failed include check (includem, includew, ..., -e),
+2 a keyword missing its parameter. (keepalived.8 lists 4 and 5; the 2.2.7 binary returns 5 and
+6, which is what scripts see.)
 
-Without ``-t`` the daemon runs (``lvsfast.daemon.main.run``) with the parsed :class:`Options`.
+The flags are keepalived 2.2.7's, read as its getopt_long() reads them (``lvsfast.cli_flags``);
+a bad flag exits 1. Without ``-t`` the daemon runs (``lvsfast.daemon.main.run``) with the
+parsed :class:`Options`; its files follow ``lvsfast.paths``.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from typing import Sequence, TextIO
 
-from lvsfast import __version__
+from lvsfast import __version__, paths
+from lvsfast.cli_flags import FACILITIES, NONE, getopt, signum, umask, usage
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
-DEFAULT_CONTROL_SOCKET = "/run/lvsfast/lvsfast.sock"
+DEFAULT_CONTROL_SOCKET = paths.DEFAULT_CONTROL_SOCKET
+DEFAULT_LOG_FILE = "/tmp/keepalived.log"  # -g without a name, as keepalived
 
 EXIT_OK = 0
 EXIT_PROGRAM_ERROR = 2  # the daemon could not start; -t: a keyword lacks its parameter
@@ -35,7 +39,7 @@ class Options:
 
     use_file: str = DEFAULT_CONFIG
     config_test: bool = False
-    config_test_log: str | None = None  # -t=FILE: diagnostics go to FILE instead of stderr
+    config_test_log: str | None = None  # --config-test=FILE: diagnostics go to FILE instead of stderr
     dont_fork: bool = False
     log_console: bool = False
     log_detail: bool = False
@@ -43,9 +47,11 @@ class Options:
     no_syslog: bool = False
     vrrp_only: bool = False
     check_only: bool = False
-    pid: str | None = None
-    vrrp_pid: str | None = None
-    checkers_pid: str | None = None
+    run_all: bool = False  # --all: every child, even one without configuration
+    # The daemon's files, derived as keepalived derives its pid files (lvsfast.paths).
+    pid: str = paths.DEFAULT_PID
+    vrrp_pid: str = paths.DEFAULT_VRRP_PID
+    checkers_pid: str = paths.DEFAULT_CHECKERS_PID
     dump_conf: bool = False
     config_id: str | None = None
     dont_respawn: bool = False
@@ -53,67 +59,103 @@ class Options:
     dont_release_ipvs: bool = False
     release_vips: bool = False
     all_config: bool = False
+    namespace: str | None = None  # -s: the network namespace to run in
+    umask: int | None = None
+    log_file: str | None = None  # -g: also log to this file (absolute)
+    core_dump: bool = False
+    ignored: tuple[str, ...] = ()  # flags accepted for keepalived but without effect here
     # lvsfast's own
     lvs_backend: str | None = None  # overrides global_defs' lvs_backend
-    control_socket: str = DEFAULT_CONTROL_SOCKET
+    control_socket: str = paths.DEFAULT_CONTROL_SOCKET
     dump_dir: str = "/tmp"
     metrics: str | None = None  # [ADDR:]PORT for the Prometheus endpoint; off by default
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="lvsfast",
-        description="keepalived-compatible VRRP and load-balancer daemon (reads keepalived.conf).",
-        epilog="Exit status with -t: 0 clean, 5 configuration problems, 6 script security violation "
-               "or failed include check, 2 a keyword missing its parameter.")
-    a = p.add_argument
-    a("-f", "--use-file", metavar="FILE", default=DEFAULT_CONFIG,
-      help=f"use the specified configuration file (default {DEFAULT_CONFIG})")
-    a("-P", "--vrrp", dest="vrrp_only", action="store_true", help="only run the VRRP subsystem")
-    a("-C", "--check", dest="check_only", action="store_true", help="only run the health-checker subsystem")
-    a("-l", "--log-console", action="store_true", help="log messages to the local console")
-    a("-D", "--log-detail", action="store_true", help="detailed log messages")
-    a("-S", "--log-facility", metavar="FACILITY", help="syslog facility (accepted for compatibility)")
-    a("-G", "--no-syslog", action="store_true", help="don't log via syslog")
-    a("-R", "--dont-respawn", action="store_true", help="don't respawn child processes")
-    a("-V", "--dont-release-vrrp", action="store_true", help="don't remove VIPs and routes on stop")
-    a("-I", "--dont-release-ipvs", action="store_true", help="don't remove IPVS/nftables entries on stop")
-    a("-X", "--release-vips", action="store_true", help="drop VIPs on transition from signal")
-    a("-n", "--dont-fork", action="store_true", help="don't fork the daemon process")
-    a("-d", "--dump-conf", action="store_true", help="dump the configuration data")
-    a("-p", "--pid", metavar="FILE", help="pidfile for the parent process")
-    a("-r", "--vrrp_pid", metavar="FILE", help="pidfile for the VRRP child process")
-    a("-c", "--checkers_pid", metavar="FILE", help="pidfile for the checkers child process")
-    a("-e", "--all-config", action="store_true", help="error if any configuration file is missing")
-    a("-i", "--config-id", metavar="ID",
-      help="skip configuration lines beginning '@' that don't match ID, or '@^' lines that do "
-           "(default: the short host name)")
-    a("-t", "--config-test", nargs="?", const="", default=None, metavar="LOG_FILE",
-      help="check the configuration for errors and exit; diagnostics go to stderr, or LOG_FILE")
-    a("-v", "--version", action="store_true", help="display the version number")
-    a("--lvs-backend", choices=("ipvs", "nftables", "auto"),
-      help="lvsfast: load-balancing data plane (overrides global_defs' lvs_backend)")
-    a("--control-socket", metavar="PATH", default=DEFAULT_CONTROL_SOCKET,
-      help=f"lvsfast: UNIX socket for lvsfastctl (default {DEFAULT_CONTROL_SOCKET})")
-    a("--metrics", metavar="[ADDR:]PORT",
-      help="lvsfast: serve Prometheus metrics (off by default; ADDR defaults to 127.0.0.1)")
-    return p
+class Exit(Exception):
+    """The command line asks to stop before running (``-v``, ``-h``, ``--signum``, a bad flag)."""
+
+    def __init__(self, status: int, out: str = "", err: str = "") -> None:
+        super().__init__(status)
+        self.status, self.out, self.err = status, out, err
+
+
+BACKENDS = ("ipvs", "nftables", "auto")
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
-    ns = build_parser().parse_args(argv)
-    return _options(ns)
+    """keepalived's flags as its getopt_long() reads them; raises :class:`Exit` to stop early."""
+    parsed = getopt(sys.argv[1:] if argv is None else argv)
+    v: dict = {}
+    vrrp = check = True
+    ignored: list[str] = []
+    notes: list[str] = []
+    for flag, value, spelled in parsed.flags:
+        d = flag.dest
+        if d == "help":
+            raise Exit(EXIT_OK, usage(DEFAULT_CONFIG))
+        if d == "version":
+            raise Exit(EXIT_OK, version_text() + "\n")
+        if d == "signum":
+            number = signum(value or "")
+            if number is None:
+                raise Exit(1, err=f"Unknown sigfunc {value}\n")
+            raise Exit(EXIT_OK, f"{int(number)}\n")
+        if d == "genhash":  # handled by main(); parse_options alone just stops
+            raise Exit(1, err="lvsfast: -T/--genhash must be given to lvsfast's main()\n")
+        if d == "vrrp":
+            check = False
+        elif d == "check":
+            vrrp = False
+        elif d == "all":
+            vrrp = check = True
+            v["run_all"] = True
+        elif d == "config_test":
+            v["config_test"] = True
+            v["config_test_log"] = value or None
+        elif d == "log_file":
+            import os
 
-
-def _options(ns: argparse.Namespace) -> Options:
-    return Options(
-        use_file=ns.use_file, config_test=ns.config_test is not None, config_test_log=ns.config_test or None,
-        dont_fork=ns.dont_fork, log_console=ns.log_console, log_detail=ns.log_detail,
-        log_facility=ns.log_facility, no_syslog=ns.no_syslog, vrrp_only=ns.vrrp_only, check_only=ns.check_only,
-        pid=ns.pid, vrrp_pid=ns.vrrp_pid, checkers_pid=ns.checkers_pid, dump_conf=ns.dump_conf,
-        config_id=ns.config_id, dont_respawn=ns.dont_respawn, dont_release_vrrp=ns.dont_release_vrrp,
-        dont_release_ipvs=ns.dont_release_ipvs, release_vips=ns.release_vips, all_config=ns.all_config,
-        lvs_backend=ns.lvs_backend, control_socket=ns.control_socket, metrics=ns.metrics)
+            v[d] = os.path.abspath(value or DEFAULT_LOG_FILE)
+        elif d == "flush_log_file":
+            pass  # the log file is flushed after every line anyway
+        elif d == "log_facility":
+            if value in FACILITIES:
+                v["log_facility"] = value
+            else:
+                notes.append(f"Invalid log facility '{value}'")
+        elif d == "umask":
+            mask = umask(value or "")
+            if mask is None:
+                notes.append(f"Invalid --umask option {value}")
+            else:
+                v["umask"] = mask
+        elif d == "core_dump_pattern":
+            v["core_dump"] = True
+            ignored.append(spelled)
+        elif d == "lvs_backend":
+            if value not in BACKENDS:
+                raise Exit(1, err=f"lvsfast: --lvs-backend must be one of {', '.join(BACKENDS)}, not {value!r}\n")
+            v[d] = value
+        elif flag.status == "ignored":
+            ignored.append(spelled)
+        elif d != "no_bfd":  # lvsfast never runs BFD: -B's effect is already ours
+            v[d] = True if flag.arg == NONE else value
+    if parsed.errors:
+        raise Exit(1, err="".join(f"{e}\n" for e in parsed.errors))
+    for note in notes:
+        print(note, file=sys.stderr)
+    if parsed.extra:
+        print("Unexpected argument(s): " + "".join(f"{w} " for w in parsed.extra))
+    v["vrrp_only"] = vrrp and not check
+    v["check_only"] = check and not vrrp
+    if not (vrrp or check):
+        raise Exit(EXIT_USAGE, err="lvsfast: -P and -C exclude each other\n")
+    v["ignored"] = tuple(dict.fromkeys(ignored))
+    where = paths.DaemonPaths.derive(pid=v.get("pid"), vrrp_pid=v.get("vrrp_pid"), checkers_pid=v.get("checkers_pid"),
+                                     control_socket=v.get("control_socket"), namespace=v.get("namespace"))
+    v.update(pid=where.pid, vrrp_pid=where.vrrp_pid, checkers_pid=where.checkers_pid,
+             control_socket=where.control_socket)
+    return Options(**v)
 
 
 def version_text() -> str:
@@ -129,18 +171,16 @@ def config_test(options: Options, out: TextIO) -> int:
     from lvsfast.config import analyse
     from lvsfast.config.dump import dump
 
-    a = analyse(options.use_file, options.config_id, lvs_backend=options.lvs_backend, environment=True)
-    diagnostics = list(a.diagnostics)
-    if options.all_config:
-        # -e: a missing include is an error, as with keepalived's include_check.
-        diagnostics = [d if "no file matches" not in d.message else
-                       type(d)(d.file, d.line, "error", d.message) for d in diagnostics]
+    a = analyse(options.use_file, options.config_id, lvs_backend=options.lvs_backend, environment=True,
+                all_config=options.all_config)
+    diagnostics = a.diagnostics
     for d in diagnostics:
         print(d, file=out)
     if options.dump_conf:
         print(dump(a.config))
     from lvsfast.config.unsupported import counts_for_verdict  # keepalived accepts those keywords
-    counted = [d for d in diagnostics if counts_for_verdict(d)]
+    # Notices (a missing plain include) and lvsfast's not-supported warnings leave keepalived's verdict.
+    counted = [d for d in diagnostics if counts_for_verdict(d) and d.severity in ("error", "warning")]
     errors = sum(1 for d in counted if d.severity == "error")
     warnings = len(counted) - errors
     if a.missing_value:
@@ -161,7 +201,8 @@ def _run_daemon(options: Options) -> int:
     from lvsfast.config import load
 
     def load_config():  # re-read on every reload
-        return load(options.use_file, options.config_id, lvs_backend=options.lvs_backend)
+        return load(options.use_file, options.config_id, lvs_backend=options.lvs_backend,
+                    all_config=options.all_config)
 
     from lvsfast.daemon.main import run
     if options.dump_conf:
@@ -176,25 +217,75 @@ def _run_daemon(options: Options) -> int:
         return EXIT_PROGRAM_ERROR
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def _enter_namespace(name: str) -> None:
+    """-s NAME: join the network namespace ``ip netns`` made, before reading or binding anything."""
+    import ctypes
+    import os
+
+    clone_newnet = 0x40000000
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        ns = parser.parse_args(argv)
-    except SystemExit as exc:  # -h exits 0, bad usage 2: keep argparse's codes
-        return int(exc.code or 0)
-    if ns.version:
-        print(version_text())
-        return EXIT_OK
-    options = _options(ns)
-    if options.vrrp_only and options.check_only:
-        print("lvsfast: -P and -C exclude each other", file=sys.stderr)
-        return EXIT_USAGE
+        if ctypes.CDLL(None, use_errno=True).setns(fd, clone_newnet) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    finally:
+        os.close(fd)
+
+
+def _apply_process_flags(options: Options, out: TextIO) -> int | None:
+    """-u, -m, -s and the warnings for ignored flags; a status if the process cannot go on."""
+    for spelled in options.ignored:
+        print(f"lvsfast: warning: option {spelled} is not supported by lvsfast; ignored", file=out)
+    if options.umask is not None:
+        import os
+
+        os.umask(options.umask)
+    if options.core_dump:
+        import resource
+
+        try:
+            resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        except (OSError, ValueError) as exc:
+            print(f"lvsfast: -m: cannot raise the core size limit: {exc}", file=out)
+    if options.namespace:
+        try:
+            _enter_namespace(options.namespace)
+        except OSError as exc:
+            print(f"lvsfast: Unable to set network namespace {options.namespace} - exiting "
+                  f"({exc.strerror or exc})", file=sys.stderr)
+            return 1
+    return None
+
+
+def _genhash_at(argv: Sequence[str]) -> int | None:
+    """Where -T/--genhash is: keepalived then runs genhash on the words after it."""
+    for i, word in enumerate(argv):
+        if word == "-T" or (len(word) > 3 and "--genhash".startswith(word)):
+            return i
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    at = _genhash_at(argv)
+    if at is not None:
+        if at:
+            print(f"Warning -- `{argv[at]}` not used as first option, previous options ignored", file=sys.stderr)
+        from lvsfast.check.genhash import main as genhash
+
+        return genhash(argv[at + 1:])
+    try:
+        options = parse_options(argv)
+    except Exit as stop:  # -h, -v, --signum, or a bad flag: keepalived's output and status
+        sys.stdout.write(stop.out)
+        sys.stderr.write(stop.err)
+        return stop.status
     if options.config_test:
         if options.config_test_log:
             with open(options.config_test_log, "a") as fh:
-                return config_test(options, fh)
-        return config_test(options, sys.stderr)
-    return _run_daemon(options)
+                return _apply_process_flags(options, fh) or config_test(options, fh)
+        return _apply_process_flags(options, sys.stderr) or config_test(options, sys.stderr)
+    return _apply_process_flags(options, sys.stderr) or _run_daemon(options)
 
 
 if __name__ == "__main__":

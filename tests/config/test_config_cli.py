@@ -68,7 +68,7 @@ def test_config_cli_version_and_help():
                  "--pid", "--vrrp_pid", "--checkers_pid", "--dump-conf", "--version", "--help", "--config-id",
                  "--lvs-backend", "--control-socket"):
         assert flag in p.stdout, flag
-    assert main(["--no-such-flag"]) == 2
+    assert main(["--no-such-flag"]) == 1  # keepalived: "Unknown option --no-such-flag", exit 1
 
 
 def test_config_cli_t_clean_is_0(tmp_path: Path, capsys):

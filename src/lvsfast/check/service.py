@@ -39,6 +39,7 @@ from lvsfast.dataplane import from_config
 from lvsfast.dataplane.model import Delta, Dest, DestKey, ServiceKey, Table, canonical_address
 from lvsfast.dataplane.pool import Override, Pool
 from lvsfast.frozen import plain_plan
+from lvsfast.paths import DEFAULT_CONTROL_SOCKET
 from lvsfast.scripts import ScriptError, check_script, run_script
 
 log = logging.getLogger("lvsfast.check")
@@ -865,7 +866,7 @@ class CheckerService:
     @property
     def state_path(self) -> str:
         sock = getattr(self.options, "control_socket", None)
-        if sock and sock != "/run/lvsfast/lvsfast.sock":
+        if sock and sock != DEFAULT_CONTROL_SOCKET:
             return f"{sock}.state.json"  # two daemons on one host keep separate state
         return "/var/lib/lvsfast/runtime-state.json"
 

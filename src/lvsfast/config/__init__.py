@@ -50,21 +50,23 @@ class Analysis:
 
 def analyse(path: str | None = None, config_id: str | None = None, *, text: str | None = None,
             lvs_backend: str | None = None, environment: bool = False,
-            interfaces: frozenset[str] | None = None) -> Analysis:
-    """Read, build and check ``path`` (or ``text``); never raises for problems in the content."""
+            interfaces: frozenset[str] | None = None, all_config: bool = False) -> Analysis:
+    """Read, build and check ``path`` (or ``text``); never raises for problems in the content.
+
+    ``all_config`` is keepalived's ``-e``: every include is checked as ``includet`` is."""
     # Loading allocates hundreds of thousands of small acyclic objects; the cyclic collector
     # would rescan the growing graph again and again (40% of the time on a 100k-line file).
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _analyse(path, config_id, text, lvs_backend, environment, interfaces)
+        return _analyse(path, config_id, text, lvs_backend, environment, interfaces, all_config)
     finally:
         if paused:
             gc.enable()
 
 
 def _analyse(path: str | None, config_id: str | None, text: str | None, lvs_backend: str | None,
-             environment: bool, interfaces: frozenset[str] | None) -> Analysis:
+             environment: bool, interfaces: frozenset[str] | None, all_config: bool = False) -> Analysis:
     cid = config_id if config_id is not None else default_config_id()
     diags = Diagnostics()
     if text is not None:
@@ -72,7 +74,7 @@ def _analyse(path: str | None, config_id: str | None, text: str | None, lvs_back
     else:
         if path is None:
             raise TypeError("analyse() needs a path or text")
-        nodes = read(path, diags, cid)
+        nodes = read(path, diags, cid, all_config=all_config)
     cfg = _build(nodes, diags, path=path or "<string>", config_id=cid)
     from lvsfast.config.unsupported import report as report_unsupported  # issue 23: nothing silent
     report_unsupported(nodes, diags)
@@ -91,18 +93,19 @@ def _analyse(path: str | None, config_id: str | None, text: str | None, lvs_back
     return Analysis(cfg, found, violation, violation or diags.fatal, diags.missing_value)
 
 
-def load_with_diagnostics(path: str, config_id: str | None = None, *,
-                          lvs_backend: str | None = None) -> tuple[Config, list[Diagnostic]]:
+def load_with_diagnostics(path: str, config_id: str | None = None, *, lvs_backend: str | None = None,
+                          all_config: bool = False) -> tuple[Config, list[Diagnostic]]:
     """The model and its warnings; raises :class:`ConfigError` (with every diagnostic) on errors."""
-    a = analyse(path, config_id, lvs_backend=lvs_backend)
+    a = analyse(path, config_id, lvs_backend=lvs_backend, all_config=all_config)
     if a.errors:
         raise ConfigError(a.diagnostics)
     return a.config, list(a.warnings)
 
 
-def load(path: str, config_id: str | None = None, *, lvs_backend: str | None = None) -> Config:
+def load(path: str, config_id: str | None = None, *, lvs_backend: str | None = None,
+         all_config: bool = False) -> Config:
     """The model of ``path``; raises :class:`ConfigError` on errors. Warnings: ``Config.warnings``."""
-    return load_with_diagnostics(path, config_id, lvs_backend=lvs_backend)[0]
+    return load_with_diagnostics(path, config_id, lvs_backend=lvs_backend, all_config=all_config)[0]
 
 
 def loads(text: str, name: str = "<string>", config_id: str | None = None, *,

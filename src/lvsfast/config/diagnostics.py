@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
-Severity = Literal["error", "warning"]
+Severity = Literal["error", "warning", "notice"]  # a notice never changes -t's status
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,9 @@ class Diagnostics:
 
     def warning(self, file: str, line: int, message: str) -> None:
         self.items.append(Diagnostic(file, line, "warning", message))
+
+    def notice(self, file: str, line: int, message: str) -> None:
+        self.items.append(Diagnostic(file, line, "notice", message))
 
     @property
     def has_errors(self) -> bool:

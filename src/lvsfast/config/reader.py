@@ -35,9 +35,10 @@ def default_config_id() -> str:
 
 
 class _Reader:
-    def __init__(self, config_id: str, diags: Diagnostics):
+    def __init__(self, config_id: str, diags: Diagnostics, all_config: bool = False):
         self.config_id = config_id
         self.diags = diags
+        self.all_config = all_config  # keepalived's -e: every include is an includet
         self.defs: dict[str, str] = {}
         self.out: list[tuple[list[str], str, int, int]] = []
         self.indent = 0  # of the physical line being read: locates a missing '}'
@@ -243,7 +244,7 @@ class _Reader:
                 self.defs[var] = old
 
     def _include(self, word: str, patterns: list[str], file: str, lineno: int) -> None:
-        checks = INCLUDE_CHECKS[word]
+        checks = INCLUDE_CHECKS["includet"] if self.all_config else INCLUDE_CHECKS[word]
         if not patterns:
             self.diags.error(file, lineno, f"{word} needs a file name or pattern")
             return
@@ -259,16 +260,18 @@ class _Reader:
                     if "brace_match" in checks:
                         self._include_failed(file, lineno, f"{word} {pattern}: {e} matches no file")
                     elif not any(c in e for c in "*?["):
-                        self.diags.warning(file, lineno, f"{word} {pattern}: {e} matches no file")
+                        self.diags.notice(file, lineno, f"{word} {pattern}: {e} matches no file")
                 matches.extend(found)
             if not matches:
                 wildcard = any(c in pattern for c in "*?[")
                 msg = f"{word} {pattern}: no file matches"
                 if "wildcard_match" in checks or ("match" in checks and not wildcard):
                     self._include_failed(file, lineno, msg)
-                else:
-                    # keepalived reports this too but does not fail -t for a plain include.
-                    self.diags.warning(file, lineno, msg)
+                elif not wildcard:
+                    # keepalived 2.2.7 prints "Config files missing" and goes on: -t exits 0.
+                    self.diags.notice(file, lineno, msg)
+                # A plain include of an empty glob (conf.d/*.conf) is silent in keepalived, in -t
+                # and at start; so it is here.
                 continue
             for path in matches:
                 if os.path.isdir(path):
@@ -387,9 +390,12 @@ def _lst(inner: str) -> list[tuple[tuple[str, str], ...]]:
     return [((parts[0], v),) for v in parts[1:]]
 
 
-def read(path: str, diags: Diagnostics, config_id: str | None = None) -> tuple[Node, ...]:
-    """Read ``path`` (and its includes) into top-level statements; problems go to ``diags``."""
-    r = _Reader(config_id if config_id is not None else default_config_id(), diags)
+def read(path: str, diags: Diagnostics, config_id: str | None = None, *,
+         all_config: bool = False) -> tuple[Node, ...]:
+    """Read ``path`` (and its includes) into top-level statements; problems go to ``diags``.
+
+    ``all_config`` (keepalived's ``-e``) checks every include as ``includet`` does."""
+    r = _Reader(config_id if config_id is not None else default_config_id(), diags, all_config)
     r.read_file(path, "", 0)
     diags.source_digest = f"{r.config_id}:{r.sources.hexdigest()}" if r.deterministic else ""
     return build_tree(r.out, diags)

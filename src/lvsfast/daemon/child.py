@@ -54,7 +54,7 @@ def run_child(name: str, factory_spec: str, sock: socket.socket, config: Any, op
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     _die_with_parent()
     ident = {"vrrp": "Lvsfast_vrrp", "checker": "Lvsfast_healthcheckers"}.get(name, f"Lvsfast_{name}")
-    logs.setup(ident, console=getattr(options, "log_console", True), detail=getattr(options, "log_detail", False))
+    logs.setup(ident, **logs.options_kw(options, name))
     if pid_path:
         pidfile.write(pid_path)
     g = getattr(config, "global_defs", None)

@@ -13,9 +13,11 @@ import stat
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from lvsfast.paths import DEFAULT_CONTROL_SOCKET
+
 log = logging.getLogger("lvsfast.control")
 
-DEFAULT_SOCKET = "/run/lvsfast/lvsfast.sock"
+DEFAULT_SOCKET = DEFAULT_CONTROL_SOCKET  # one place for every default path: lvsfast.paths
 MAX_LINE = 1 << 20
 
 Dispatcher = Callable[[dict[str, Any]], Awaitable[Any]]

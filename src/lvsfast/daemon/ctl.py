@@ -7,13 +7,23 @@ import os
 import sys
 from typing import Any, Sequence
 
-from lvsfast.daemon.control import DEFAULT_SOCKET, request
+from lvsfast.daemon.control import request
+from lvsfast.paths import DEFAULT_CONTROL_SOCKET, DaemonPaths
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lvsfastctl", description="Control a running lvsfast daemon.")
-    p.add_argument("--control-socket", default=os.environ.get("LVSFAST_CONTROL_SOCKET", DEFAULT_SOCKET),
-                   metavar="PATH", help=f"the daemon's control socket (default {DEFAULT_SOCKET})")
+    p = argparse.ArgumentParser(
+        prog="lvsfastctl", description="Control a running lvsfast daemon.", allow_abbrev=False,
+        epilog="The daemon is found with the flags it was started with (-p, -s), by the rule of "
+               "lvsfast.paths: the socket sits beside its pid file; with none, "
+               f"{DEFAULT_CONTROL_SOCKET}.")
+    p.add_argument("--control-socket", default=os.environ.get("LVSFAST_CONTROL_SOCKET"),
+                   metavar="PATH", help="the daemon's control socket (default: derived from -p/-s, "
+                                        f"else {DEFAULT_CONTROL_SOCKET})")
+    p.add_argument("-p", "--pid", metavar="FILE", help="the daemon's -p pid file")
+    p.add_argument("-s", "--namespace", metavar="NAME", help="the daemon's -s network namespace")
+    p.add_argument("-i", "--config-id", metavar="ID",
+                   help="accepted with the daemon's other flags; does not select a daemon (nor in keepalived)")
     sub = p.add_subparsers(dest="cmd", required=True)
     st = sub.add_parser("status", help="instances, virtual and real servers, counters")
     st.add_argument("--json", action="store_true", help="machine-readable output")
@@ -43,6 +53,7 @@ def _print_status(result: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.control_socket = DaemonPaths.derive(args).control_socket
     try:
         if args.cmd == "status":
             result = request(args.control_socket, "status")

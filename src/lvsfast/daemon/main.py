@@ -26,6 +26,8 @@ def wanted_children(options: Any, config: Any) -> list[str]:
         return ["vrrp"]
     if _opt(options, "check_only"):
         return ["checker"]
+    if _opt(options, "run_all"):  # --all: even a child without configuration
+        return ["vrrp", "checker"]
     names = []
     # keepalived runs its VRRP process for the static_* blocks alone too: they live there.
     if any(getattr(config, k, None) for k in ("vrrp_instances", "vrrp_sync_groups", "static_ipaddress",
@@ -62,7 +64,7 @@ def _daemonize() -> None:
 def run(options: Any, load_config: Callable[[], Any],
         factories: dict[str, str] | None = None) -> int:
     """Run the daemon until stopped; returns the exit status."""
-    logs.setup("Lvsfast", console=bool(_opt(options, "log_console")), detail=bool(_opt(options, "log_detail")))
+    logs.setup("Lvsfast", **logs.options_kw(options))
     try:
         config = load_config()
     except Exception as exc:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DEFAULT_PARENT = "/run/lvsfast.pid"
-DEFAULT_VRRP = "/run/lvsfast_vrrp.pid"
-DEFAULT_CHECKERS = "/run/lvsfast_checkers.pid"
+from lvsfast.paths import DEFAULT_CHECKERS_PID as DEFAULT_CHECKERS
+from lvsfast.paths import DEFAULT_PID as DEFAULT_PARENT
+from lvsfast.paths import DEFAULT_VRRP_PID as DEFAULT_VRRP
 
 
 class PidFileError(RuntimeError):

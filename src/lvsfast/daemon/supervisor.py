@@ -161,6 +161,10 @@ class Supervisor:
             if all(c.pid == 0 for c in self.children.values()):
                 self._done.set()
             return
+        if getattr(self.options, "dont_respawn", False):  # -R: keepalived stops as a whole
+            log.error("%s child %s: not restarting (-R), exiting", child.name, child.last_exit)
+            asyncio.ensure_future(self.stop())
+            return
         plan = backoff.next_restart(child.failures, time.monotonic() - child.started)
         child.failures = plan.failures
         log.error("%s child %s; restarting in %.1fs", child.name, child.last_exit, plan.delay)
