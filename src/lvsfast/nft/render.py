@@ -96,35 +96,37 @@ def permutation(k: DestKey, size: int) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=64)
-def _fill(servers: tuple[tuple[DestKey, int], ...], size: int) -> tuple[DestKey, ...]:
+def _fill(servers: tuple[tuple[DestKey, int], ...], size: int) -> tuple[tuple[DestKey, ...], tuple[int, ...]]:
     """Maglev's population: in rounds, each server (by address, then port) takes its turns of
-    its next preferred free slots. Cached: the universe rarely changes, the live set often."""
+    its next preferred free slots. The servers, and each slot's as an index among them (an int
+    compares without hashing a key). Cached: the configured servers rarely change."""
     ds = sorted(((k, w) for k, w in servers if w > 0), key=lambda kw: _order(kw[0]))
     if not ds:
-        return ()
+        return (), ()
     tn = turns([w for _, w in ds], size)
     perm = [permutation(k, size) for k, _ in ds]
     nxt = [0] * len(ds)
-    table: list[DestKey | None] = [None] * size
+    table = [-1] * size
     filled = 0
     while True:
-        for i, (k, _) in enumerate(ds):
+        for i in range(len(ds)):
             off, skip = perm[i]
             for _ in range(tn[i]):
                 while True:
                     c = (off + nxt[i] * skip) % size
                     nxt[i] += 1
-                    if table[c] is None:
+                    if table[c] < 0:
                         break
-                table[c] = k
+                table[c] = i
                 filled += 1
                 if filled == size:
-                    return tuple(table)  # type: ignore[arg-type]
+                    return tuple(k for k, _ in ds), tuple(table)
 
 
 def maglev(dests: Iterable[Dest], size: int) -> list[DestKey]:
     """Plain Maglev over ``dests`` (weight 0: out)."""
-    return list(_fill(tuple(sorted((d.key, d.weight) for d in dests)), size))
+    keys, idx = _fill(tuple(sorted((d.key, d.weight) for d in dests)), size)
+    return [keys[i] for i in idx]
 
 
 def fallback_step(slot: int, size: int) -> int:
@@ -141,10 +143,13 @@ def mh_table(svc: Service, dests: Dests, size: int) -> list[DestKey]:
         return []
     base = dict(svc.configured)
     base.update((d.key, d.weight) for d in dests.values() if d.weight > 0)
-    full = _fill(tuple(sorted(base.items())), size)
+    keys, full = _fill(tuple(sorted(base.items())), size)
+    up = [k in live for k in keys]
+    if all(up):
+        return [keys[i] for i in full]
     out = list(full)
-    for s, k in enumerate(full):
-        if k in live:
+    for s, i in enumerate(full):
+        if up[i]:
             continue
         step = fallback_step(s, size)
         p = s
@@ -152,10 +157,10 @@ def mh_table(svc: Service, dests: Dests, size: int) -> list[DestKey]:
             p += step
             if p >= size:
                 p -= size
-            if full[p] in live:
+            if up[full[p]]:
                 out[s] = full[p]
                 break
-    return out
+    return [keys[i] for i in out]
 
 
 def _proto_match(key: ServiceKey) -> str:
