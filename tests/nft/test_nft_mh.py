@@ -188,3 +188,15 @@ def test_mh_port_hashes_the_source_port_too():
     script = render.transaction(Table(), Table({KEY: svc}, {KEY: {DestKey("10.1.0.1", 80): Dest(DestKey("10.1.0.1", 80))}}),
                                 exists=False)
     assert "jhash ip saddr . tcp sport mod 4093 seed 0x4c56" in script
+
+
+def test_mh_table_written_before_the_configured_set_is_rewritten_whole():
+    """A table read back without S_u (written by an older lvsfast, its size from the live count):
+    the update writes the whole lookup table and the rule, never patches a guessed old table."""
+    ds = servers(8)
+    live = {d.key: d for d in ds}
+    old = Service(KEY, "mh")  # as parse gives it without S_u
+    script = render.transaction(Table({KEY: old}, {KEY: live}), Table({KEY: service(ds)}, {KEY: live}), exists=True)
+    c = render.chain_name(KEY)
+    assert f"flush map ip lvsfast {c}_m" in script and f"flush chain ip lvsfast {c}" in script
+    assert "mod 4093" in script and f"add element ip lvsfast {c}_u" in script

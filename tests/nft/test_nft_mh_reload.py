@@ -18,9 +18,10 @@ class TestMhReloadOnNftables(MhReloadCases):
     exact_while_draining = False  # the reload changed the configured servers the table is built over
 
     def incarnation(self, lab: ReloadLab) -> object:
-        doc = json.loads(lab.lb.run("nft", "-j", "list", "chain", "ip", "lvsfast", CHAIN).stdout)
-        return [x["rule"]["handle"] for x in doc["nftables"] if "rule" in x]
+        """The service chain's handle (and its slot map's): a recreated service gets new ones."""
+        doc = json.loads(lab.lb.run("nft", "-j", "list", "table", "ip", "lvsfast").stdout)["nftables"]
+        return ([x["chain"]["handle"] for x in doc if "chain" in x and x["chain"]["name"] == CHAIN],
+                [x["map"]["handle"] for x in doc if "map" in x and x["map"]["name"] == f"{CHAIN}_m"])
 
     def same_service(self, lab: ReloadLab, before: object) -> bool:
-        # The chain and its scheduling rule stay (a fixed table size never rewrites the rule).
         return self.incarnation(lab) == before

@@ -401,11 +401,15 @@ def update(sc: Script, old_svc: Service, old: Dests, svc: Service, new: Dests) -
         sc.add(f"delete element {t} {c}_d {{ {_dest_elems(gone)} }}")
     if came:
         sc.add(f"add element {t} {c}_d {{ {_dest_elems(came)} }}")
-    if old_svc.configured != svc.configured:
+    # mh's configured servers changed (a reload, or a table written before lvsfast kept them):
+    # the whole lookup table and its rule are written again, never patched from a guessed old one.
+    resync = old_svc.configured != svc.configured
+    if resync:
         _universe(sc, svc)
     s_old, s_new = slots(old_svc, old), slots(svc, new)
     persist = bool(svc.persistence_timeout)
-    if s_old.mod != s_new.mod or persist:
+    rewrite = s_old.mod != s_new.mod or persist or resync
+    if rewrite:
         sc.add(f"flush chain {t} {c}")
     if persist:
         # Nothing may still jump to a dest chain that goes: the slot verdict map is refilled below.
@@ -417,18 +421,18 @@ def update(sc: Script, old_svc: Service, old: Dests, svc: Service, new: Dests) -
         for k in now.keys() - was:
             _dest_chain(sc, svc, now[k])
     mapname = f"{c}_v" if persist else f"{c}_m"
-    if not s_new.interval and s_old.mod == s_new.mod and not persist:
+    if not s_new.interval and not rewrite:
         # Maglev: only the slots that moved.
         changed = [(o, n) for o, n in zip(s_old.elems, s_new.elems) if o != n]
         if changed:
             sc.add(f"delete element {t} {mapname} {{ {', '.join(str(o[0]) for o, _ in changed)} }}")
             body = ", ".join(f"{n[0]} : {_target(svc.key, new[n[2]])}" for _, n in changed)
             sc.add(f"add element {t} {mapname} {{ {body} }}")
-    elif s_old.elems != s_new.elems or persist or s_old.mod != s_new.mod:
+    elif s_old.elems != s_new.elems or rewrite:
         if not persist:
             sc.add(f"flush map {t} {mapname}")
         _fill_slots(sc, svc, new, s_new, persist)
-    if s_old.mod != s_new.mod or persist:
+    if rewrite:
         _rules(sc, svc, new, s_new)
 
 
