@@ -1,5 +1,5 @@
-"""lb_algo mh through configuration reloads on nftables (issue #29), with the checker subsystem
-and real HTTP servers in namespaces; the same cases run on IPVS in tests/ipvs_vm/test_ipvsvm_mh.py."""
+"""lb_algo mh through configuration reloads on nftables (issue #29), with the real daemon and real
+HTTP servers in namespaces; the same cases run on IPVS in tests/ipvs_vm/test_ipvsvm_mh.py."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ CHAIN = chain_name(ServiceKey(4, "tcp", VIP, PORTS["a"]))
 
 class TestMhReloadOnNftables(MhReloadCases):
     backend = "nftables"
-    runner = "inprocess"
+    runner = "daemon"  # the real daemon, reloaded by SIGHUP
     exact_while_draining = False  # the reload changed the configured servers the table is built over
 
     def incarnation(self, lab: ReloadLab) -> object:
