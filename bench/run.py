@@ -50,6 +50,7 @@ SCENARIOS = [
     Scenario("checker", "checker_scale.py", "health checks per second, CPU, RSS and lateness at scale", 300, 3600),
     Scenario("flap", "checker_flap.py", "the checker's flush after one real server's check flips, by table size", 300, 900),
     Scenario("nft", "nft_update.py", "nftables update time vs full rebuild, by table size", 300, 1800),
+    Scenario("mh", "mh_remap.py", "lb_algo mh: flows that change server when one leaves or joins, vs the ideal", 300, 600),
     Scenario("ipvs", "ipvs_scale.py", "IPVS load time vs ipvsadm -R and keepalived, single change (in the VM)", 900, 3600),
     Scenario("reload", "reload_loss.py", "failed requests during reloads that add or remove servers", 600, 3600),
     Scenario("memory", "memory.py", "resident memory of the three processes, 100 VS x 10 RS", 300, 900),

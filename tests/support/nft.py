@@ -27,6 +27,7 @@ def table_to_json(table) -> str:
     for key, svc in table.services.items():
         svcs.append({"key": [key.family, key.protocol, key.address, key.port, key.fwmark],
                      "sched": svc.scheduler, "pt": svc.persistence_timeout, "flags": sorted(svc.flags),
+                     "configured": [[k.address, k.port, w] for k, w in svc.configured],
                      "dests": [[d.key.address, d.key.port, d.weight]
                                for d in table.dests.get(key, {}).values()]})
     return json.dumps(svcs)
@@ -37,7 +38,8 @@ def table_from_json(text: str):
     services, dests = {}, {}
     for s in json.loads(text):
         key = ServiceKey(*s["key"])
-        services[key] = Service(key, s["sched"], frozenset(s["flags"]), s["pt"])
+        configured = tuple((DestKey(a, p), w) for a, p, w in s.get("configured", ()))
+        services[key] = Service(key, s["sched"], frozenset(s["flags"]), s["pt"], configured=configured)
         dests[key] = {DestKey(a, p): Dest(DestKey(a, p), w) for a, p, w in s["dests"]}
     return Table(services, dests)
 

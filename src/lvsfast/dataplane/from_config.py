@@ -62,7 +62,14 @@ def service(vs: VirtualServer, key: ServiceKey) -> Service:
         persistence_timeout=vs.persistence_timeout or 0,
         persistence_granularity=_granularity(vs, key.family),
         persistence_engine=vs.persistence_engine or "",
+        configured=_configured(vs, key) if vs.lb_algo == "mh" else (),
     )
+
+
+def _configured(vs: VirtualServer, key: ServiceKey) -> tuple[tuple[DestKey, int], ...]:
+    """mh's universe: each configured real server's key and weight, sorted (the sorry server
+    only stands in when the rest are out, so it is not part of it)."""
+    return tuple(sorted({dest(vs, rs, key).key: rs.weight for rs in vs.real_servers}.items()))
 
 
 def dest(vs: VirtualServer, rs: RealServer | SorryServer, key: ServiceKey, weight: int | None = None) -> Dest:

@@ -92,6 +92,11 @@ class Service:
     persistence_timeout: int = 0  # seconds; 0 means not persistent
     persistence_granularity: int = 32  # prefix length (IPv4 netmask as a prefix), 128 for v6
     persistence_engine: str = ""
+    # mh only: every configured real server with its configured weight, by key. The nftables
+    # backend builds mh's lookup table over these, so a server its checks take out or bring
+    # back moves only its own flows. Not compared: IPVS cannot hold it, so a service read back
+    # from the kernel has none; the nftables backend compares it itself.
+    configured: tuple[tuple[DestKey, int], ...] = field(default=(), compare=False)
 
 
 class Delta:

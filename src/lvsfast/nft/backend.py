@@ -13,7 +13,7 @@ from typing import Callable
 from lvsfast.dataplane.backend import BackendError
 from lvsfast.dataplane.diff import Op, diff
 from lvsfast.dataplane.model import Table
-from lvsfast.nft import fastpath
+from lvsfast.nft import fastpath, render
 from lvsfast.nft.libnft import Nft, NftError
 from lvsfast.nft.parse import table_from_json
 from lvsfast.nft.render import TABLE, transaction
@@ -61,7 +61,7 @@ def changed_part(current: Table, desired: Table) -> tuple[Table, Table]:
     if cs is not desired.services:
         for key, svc in desired.services.items():
             have = cs.get(key)
-            if have is not svc and have != svc:
+            if have is not svc and (have is None or render.differs(have, svc)):
                 keys.append(key)
         keys += [k for k in cs if k not in desired.services]
     seen = set(keys)
@@ -105,7 +105,7 @@ class NftBackend:
             return False
         changed = []
         for key, svc in desired.services.items():
-            if cur.services[key] != svc or not fastpath.eligible(cur.services[key], svc):
+            if render.differs(cur.services[key], svc) or not fastpath.eligible(cur.services[key], svc):
                 return False
             changed.append((svc, cur.dests.get(key, {}), desired.dests.get(key, {})))
         if self._nl is None:

@@ -32,6 +32,9 @@ NLMSG_ERROR = 2
 AF_INET = 2
 PROTO = {"tcp": 6, "udp": 17, "sctp": 132}
 
+SO_SNDBUFFORCE = 32
+SNDBUF = 8 << 20
+
 # registers as nf_tables numbers them: 16-byte NFT_REG_1, 4-byte NFT_REG32_00 + n
 REG1, REG2, REG32_01 = 1, 2, 9
 
@@ -78,8 +81,19 @@ def target(fwmark: bool, k: DestKey) -> bytes:
     return ip4(k.address) if fwmark else ip4(k.address) + struct.pack(">H2x", k.port)
 
 
+# Elements per message: a netlink attribute (the element list) holds at most 64 KiB, and an
+# mh table of 4093+ slots is more than that.
+CHUNK = 1024
+
+
 def elems(table: str, setname: str, items: Iterable[bytes]) -> bytes:
     return _str(1, table) + _str(2, setname) + _nest(3, *items)
+
+
+def chunks(table: str, setname: str, items: Iterable[bytes]) -> list[bytes]:
+    """:func:`elems` bodies of at most CHUNK elements each."""
+    items = list(items)
+    return [elems(table, setname, items[i:i + CHUNK]) for i in range(0, len(items), CHUNK)]
 
 
 def elem(key: bytes, data: bytes | None = None, flags: int = 0) -> bytes:
@@ -136,7 +150,7 @@ def comment_udata(svc: Service) -> bytes:
 
 
 def eligible(old_svc: Service, svc: Service) -> bool:
-    return (old_svc == svc and not svc.persistence_timeout and svc.key.family == 4
+    return (not render.differs(old_svc, svc) and not svc.persistence_timeout and svc.key.family == 4
             and not any(f.endswith("-port") for f in svc.flags))
 
 
@@ -149,24 +163,28 @@ def update_batch(table: str, svc: Service, old: Mapping[DestKey, Dest], new: Map
     def add(mtype: int, body: bytes, flags: int = 0) -> None:
         msgs.append(_msg(_nft(mtype), NLM_F_REQUEST | flags, seq + len(msgs), body))
 
+    def add_elems(mtype: int, setname: str, items: Iterable[bytes], flags: int = 0) -> None:
+        for body in chunks(table, setname, items):
+            add(mtype, body, flags)
+
     gone = [d for k, d in old.items() if new.get(k) != d]
     came = [d for k, d in new.items() if old.get(k) != d]
     if gone:
-        add(NFT_MSG_DELSETELEM, elems(table, f"{c}_d", (elem(dest_key(d)) for d in gone)))
+        add_elems(NFT_MSG_DELSETELEM, f"{c}_d", (elem(dest_key(d)) for d in gone))
     if came:
-        add(NFT_MSG_NEWSETELEM, elems(table, f"{c}_d", (elem(dest_key(d)) for d in came)), NLM_F_CREATE)
+        add_elems(NFT_MSG_NEWSETELEM, f"{c}_d", (elem(dest_key(d)) for d in came), NLM_F_CREATE)
     s_old, s_new = render.slots(svc, old), render.slots(svc, new)
     m = f"{c}_m"
     if not s_new.interval and s_old.mod == s_new.mod:
         changed = [(o, n) for o, n in zip(s_old.elems, s_new.elems) if o != n]
         if changed:
-            add(NFT_MSG_DELSETELEM, elems(table, m, (elem(struct.pack("=I", o[0])) for o, _ in changed)))
-            add(NFT_MSG_NEWSETELEM, elems(table, m, slot_elems(svc, new, render.Slots(
-                s_new.mod, False, tuple(n for _, n in changed)))), NLM_F_CREATE)
+            add_elems(NFT_MSG_DELSETELEM, m, (elem(struct.pack("=I", o[0])) for o, _ in changed))
+            add_elems(NFT_MSG_NEWSETELEM, m, slot_elems(svc, new, render.Slots(
+                s_new.mod, False, tuple(n for _, n in changed))), NLM_F_CREATE)
     elif s_old.elems != s_new.elems:
         add(NFT_MSG_DELSETELEM, _str(1, table) + _str(2, m))  # no element list: flush
         if s_new.elems:
-            add(NFT_MSG_NEWSETELEM, elems(table, m, slot_elems(svc, new, s_new)), NLM_F_CREATE)
+            add_elems(NFT_MSG_NEWSETELEM, m, slot_elems(svc, new, s_new), NLM_F_CREATE)
     if s_old.mod != s_new.mod:
         add(NFT_MSG_DELRULE, _str(1, table) + _str(2, c))  # no handle: every rule of the chain
         if s_new.mod:
@@ -183,6 +201,14 @@ class NlSocket:
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         self.sock.bind((0, 0))
+        # A batch is one datagram: refilling an mh table of 16381 slots is about 0.5 MB, past
+        # the default send buffer. FORCE (root, as the daemon is) may pass net.core.wmem_max.
+        for opt in (SO_SNDBUFFORCE, socket.SO_SNDBUF):
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, opt, SNDBUF)
+                break
+            except OSError:
+                continue
         self.sock.settimeout(5.0)
         self.seq = int.from_bytes(os.urandom(2), "little") << 8
 

@@ -46,8 +46,10 @@ def table_from_json(items: list[dict[str, Any]]) -> Table:
         if spec is None:
             continue  # not ours, or half-written: repair will rewrite it
         flags = frozenset(f for f in spec.get("flags", "").split(",") if f)
+        configured = tuple(sorted((DestKey(a, int(p)), int(w)) for a, p, w in
+                                  (_val(e)["concat"] for e in _elems(sets.get(f"{chain}_u", {})))))
         services[key] = Service(key, spec.get("sched", "wrr"), flags, int(spec.get("pt", 0)),
-                                int(spec.get("pg", 32)))
+                                int(spec.get("pg", 32)), configured=configured)
         inner: dict[DestKey, Dest] = {}
         for e in _elems(sets.get(f"{chain}_d", {})):
             addr, port, weight = _val(e)["concat"]

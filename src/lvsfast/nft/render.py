@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
+from math import gcd
 from typing import Iterable, Mapping
 
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table
 
 TABLE = "lvsfast"
 SEED = 0x4C56  # fixed, so a hash keeps clients where they were when a rule is rewritten
-MAGLEV_SIZES = (251, 1021, 4093, 16381, 65521)
+# mh's table sizes: primes of IPVS's list, 4093 its default; the last is the most lvsfast
+# builds (Maglev's 1% balance up to 655 servers). MAGLEV_BITS: IPVS's IP_VS_MH_TAB_BITS for each.
+MAGLEV_SIZES = (4093, 16381, 65521)
+MAGLEV_BITS = {4093: 6, 16381: 7, 65521: 8}
 PERSIST_SIZE = 1 << 20
 COMMENT = "lvsfast"
 
@@ -57,42 +62,105 @@ def ranges(svc: Service, dests: Dests) -> tuple[int, list[tuple[int, int, Dest]]
 
 
 def maglev_size(n: int) -> int:
-    return next((m for m in MAGLEV_SIZES if m >= 50 * n), MAGLEV_SIZES[-1])
+    """mh's table size for a service of at most ``n`` servers: the first of MAGLEV_SIZES that
+    is at least 100 n (Maglev's rule for shares within 1% of each other), at most the last."""
+    return next((m for m in MAGLEV_SIZES if m >= 100 * n), MAGLEV_SIZES[-1])
 
 
-def maglev(dests: Iterable[Dest], size: int) -> list[DestKey]:
-    """Maglev lookup table: each server walks its own permutation of the slots, weighted turns.
+def table_size(svc: Service, dests: Dests) -> int:
+    """Fixed per configuration: the configured real servers plus one (a sorry server), never
+    the live count, so a server leaving or joining never changes it."""
+    bound = len(svc.configured) + 1 if svc.configured else 0
+    return maglev_size(max(bound, len(dests)))
 
-    A server leaving frees only (mostly) its own slots; the others keep theirs.
-    """
-    ds = sorted(dests, key=lambda d: d.key)
+
+def turns(weights: list[int], size: int) -> list[int]:
+    """Slots a server claims per round, as IPVS mh counts them: weights over their gcd, shifted
+    right until the largest fits in MAGLEV_BITS bits; a positive weight claims at least one."""
+    pos = [w for w in weights if w > 0]
+    if not pos:
+        return [0] * len(weights)
+    g = gcd(*pos)
+    shift = max(0, (max(pos) // g).bit_length() - MAGLEV_BITS[size])
+    return [(((w // g) >> shift) or 1) if w > 0 else 0 for w in weights]
+
+
+def _order(k: DestKey) -> tuple[int, ...]:
+    return (*map(int, k.address.split(".")), k.port)
+
+
+def permutation(k: DestKey, size: int) -> tuple[int, int]:
+    """A server's offset and skip: CRC-32 of "o" or "s" and "address:port" (docs/keywords.md)."""
+    name = f"{k.address}:{k.port}".encode()
+    return zlib.crc32(b"o" + name) % size, zlib.crc32(b"s" + name) % (size - 1) + 1
+
+
+@lru_cache(maxsize=64)
+def _fill(servers: tuple[tuple[DestKey, int], ...], size: int) -> tuple[tuple[DestKey, ...], tuple[int, ...]]:
+    """Maglev's population: in rounds, each server (by address, then port) takes its turns of
+    its next preferred free slots. The servers, and each slot's as an index among them (an int
+    compares without hashing a key). Cached: the configured servers rarely change."""
+    ds = sorted(((k, w) for k, w in servers if w > 0), key=lambda kw: _order(kw[0]))
     if not ds:
-        return []
-    from math import gcd
-    g = 0
-    for d in ds:
-        g = gcd(g, d.weight)
-    turns = [min(d.weight // g, size) for d in ds]
-    perm = []
-    for d in ds:
-        name = f"{d.key.address}:{d.key.port}".encode()
-        perm.append((zlib.crc32(b"o" + name) % size, zlib.crc32(b"s" + name) % (size - 1) + 1))
+        return (), ()
+    tn = turns([w for _, w in ds], size)
+    perm = [permutation(k, size) for k, _ in ds]
     nxt = [0] * len(ds)
-    table: list[DestKey | None] = [None] * size
+    table = [-1] * size
     filled = 0
     while True:
-        for i, d in enumerate(ds):
+        for i in range(len(ds)):
             off, skip = perm[i]
-            for _ in range(turns[i]):
+            for _ in range(tn[i]):
                 while True:
                     c = (off + nxt[i] * skip) % size
                     nxt[i] += 1
-                    if table[c] is None:
+                    if table[c] < 0:
                         break
-                table[c] = d.key
+                table[c] = i
                 filled += 1
                 if filled == size:
-                    return table  # type: ignore[return-value]
+                    return tuple(k for k, _ in ds), tuple(table)
+
+
+def maglev(dests: Iterable[Dest], size: int) -> list[DestKey]:
+    """Plain Maglev over ``dests`` (weight 0: out)."""
+    keys, idx = _fill(tuple(sorted((d.key, d.weight) for d in dests)), size)
+    return [keys[i] for i in idx]
+
+
+def fallback_step(slot: int, size: int) -> int:
+    return zlib.crc32(b"f" + slot.to_bytes(4, "big")) % (size - 1) + 1
+
+
+def mh_table(svc: Service, dests: Dests, size: int) -> list[DestKey]:
+    """mh's lookup table: Maglev over the configured servers (live ones at their live weight),
+    then each slot whose server is not live goes to the first live server met at
+    slot + j * fallback_step(slot), j = 1, 2, ... A server that leaves or joins by its checks
+    thus changes only the slots that are (or become) its own."""
+    live = {d.key for d in dests.values() if d.weight > 0}
+    if not live:
+        return []
+    base = dict(svc.configured)
+    base.update((d.key, d.weight) for d in dests.values() if d.weight > 0)
+    keys, full = _fill(tuple(sorted(base.items())), size)
+    up = [k in live for k in keys]
+    if all(up):
+        return [keys[i] for i in full]
+    out = list(full)
+    for s, i in enumerate(full):
+        if up[i]:
+            continue
+        step = fallback_step(s, size)
+        p = s
+        for _ in range(size - 1):  # a prime size: the walk meets every slot
+            p += step
+            if p >= size:
+                p -= size
+            if up[full[p]]:
+                out[s] = full[p]
+                break
+    return [keys[i] for i in out]
 
 
 def _proto_match(key: ServiceKey) -> str:
@@ -151,10 +219,9 @@ class Slots:
 
 def slots(svc: Service, dests: Dests) -> Slots:
     if svc.scheduler == "mh":
-        act = active(dests)
-        size = maglev_size(len(act))
-        table = maglev(act, size) if act else []
-        return Slots(size if act else 0, False, tuple((i, i, k) for i, k in enumerate(table)))
+        size = table_size(svc, dests)
+        table = mh_table(svc, dests, size)
+        return Slots(size if table else 0, False, tuple((i, i, k) for i, k in enumerate(table)))
     total, rs = ranges(svc, dests)
     return Slots(total, True, tuple((lo, hi, d.key) for lo, hi, d in rs))
 
@@ -238,6 +305,21 @@ def _dest_elems(dests: Iterable[Dest]) -> str:
     return ", ".join(f"{d.key.address} . {d.key.port} . {d.weight}" for d in dests)
 
 
+def differs(a: Service, b: Service) -> bool:
+    """``a != b``, and for mh the configured servers too (Service leaves them out of ==)."""
+    return a != b or a.configured != b.configured
+
+
+def _universe(sc: Script, svc: Service) -> None:
+    """mh's configured servers, in set S_u, so a table read back builds the same lookup table."""
+    c = chain_name(svc.key)
+    sc.add(f"add set {sc.t} {c}_u {{ type ipv4_addr . inet_service . mark ; }}")
+    sc.add(f"flush set {sc.t} {c}_u")
+    if svc.configured:
+        body = ", ".join(f"{k.address} . {k.port} . {w}" for k, w in svc.configured)
+        sc.add(f"add element {sc.t} {c}_u {{ {body} }}")
+
+
 def _slot_map(sc: Script, svc: Service, s: Slots) -> None:
     c = chain_name(svc.key)
     flags = " flags interval ;" if s.interval else ""
@@ -264,6 +346,8 @@ def create(sc: Script, svc: Service, dests: Dests, *, with_chain: bool = True) -
     sc.add(f"flush set {t} {c}_d")
     if dests:
         sc.add(f"add element {t} {c}_d {{ {_dest_elems(dests.values())} }}")
+    if svc.scheduler == "mh":
+        _universe(sc, svc)
     if svc.persistence_timeout:
         for d in active(dests):
             _dest_chain(sc, svc, d)
@@ -287,6 +371,10 @@ def _drop_parts(sc: Script, svc: Service, dests: Dests) -> None:
     else:
         sc.add(f"delete map {t} {c}_m")
     sc.add(f"delete set {t} {c}_d")
+    if svc.scheduler == "mh":
+        # Added first: a table written before S_u existed has none to delete.
+        sc.add(f"add set {t} {c}_u {{ type ipv4_addr . inet_service . mark ; }}")
+        sc.add(f"delete set {t} {c}_u")
 
 
 def delete(sc: Script, svc: Service, dests: Dests) -> None:
@@ -313,9 +401,15 @@ def update(sc: Script, old_svc: Service, old: Dests, svc: Service, new: Dests) -
         sc.add(f"delete element {t} {c}_d {{ {_dest_elems(gone)} }}")
     if came:
         sc.add(f"add element {t} {c}_d {{ {_dest_elems(came)} }}")
-    s_old, s_new = slots(svc, old), slots(svc, new)
+    # mh's configured servers changed (a reload, or a table written before lvsfast kept them):
+    # the whole lookup table and its rule are written again, never patched from a guessed old one.
+    resync = old_svc.configured != svc.configured
+    if resync:
+        _universe(sc, svc)
+    s_old, s_new = slots(old_svc, old), slots(svc, new)
     persist = bool(svc.persistence_timeout)
-    if s_old.mod != s_new.mod or persist:
+    rewrite = s_old.mod != s_new.mod or persist or resync
+    if rewrite:
         sc.add(f"flush chain {t} {c}")
     if persist:
         # Nothing may still jump to a dest chain that goes: the slot verdict map is refilled below.
@@ -327,18 +421,18 @@ def update(sc: Script, old_svc: Service, old: Dests, svc: Service, new: Dests) -
         for k in now.keys() - was:
             _dest_chain(sc, svc, now[k])
     mapname = f"{c}_v" if persist else f"{c}_m"
-    if not s_new.interval and s_old.mod == s_new.mod and not persist:
+    if not s_new.interval and not rewrite:
         # Maglev: only the slots that moved.
         changed = [(o, n) for o, n in zip(s_old.elems, s_new.elems) if o != n]
         if changed:
             sc.add(f"delete element {t} {mapname} {{ {', '.join(str(o[0]) for o, _ in changed)} }}")
             body = ", ".join(f"{n[0]} : {_target(svc.key, new[n[2]])}" for _, n in changed)
             sc.add(f"add element {t} {mapname} {{ {body} }}")
-    elif s_old.elems != s_new.elems or persist or s_old.mod != s_new.mod:
+    elif s_old.elems != s_new.elems or rewrite:
         if not persist:
             sc.add(f"flush map {t} {mapname}")
         _fill_slots(sc, svc, new, s_new, persist)
-    if s_old.mod != s_new.mod or persist:
+    if rewrite:
         _rules(sc, svc, new, s_new)
 
 
@@ -355,7 +449,7 @@ def transaction(current: Table, desired: Table, *, exists: bool, table: str = TA
             create(sc, svc, new)
         else:
             old = current.dests.get(key, empty)
-            if have != svc or dict(old) != dict(new):
+            if differs(have, svc) or dict(old) != dict(new):
                 update(sc, have, old, svc, new)
     for key, svc in current.services.items():
         if key not in desired.services:
