@@ -60,7 +60,8 @@ HEADLINES = (
     Headline("config test (`-t`) of the example config, wall time", "startup", r".*-t", "wall time"),
     Headline("daemon from start to VIP held", "startup", r".*VIP", ""),
     Headline("memory, 100 x 10, all processes", "memory", r"100 VS x 10 RS", "PSS"),
-    Headline("`mh` flows moved when 1 of 16 servers leaves (ideal 1/16)", "mh", r".*16.*remove", ""),
+    Headline("nftables `mh`: flows moved when 1 of 16 servers fails its check", "mh", r"N=16 remove, check fails", ""),
+    Headline("nftables `mh`: flows moved when a reload removes 1 of 16 servers", "mh", r"N=16 remove, reload", ""),
 )
 
 
