@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from lvsfast.check.reals import place_reals, real_name, wanted_reals
-from lvsfast.check.events import (_APPLY, _FLUSH_LATER, _MORE, INFO, WARNING, Action, Apply, Cancel, DrainTick,
-                                  Due, Emit, Event, Flush, Load, Log, Mastership, NextRun, Pause, Reply, Restore,
-                                  Result, Resume, RunScript, SaveOverrides, Schedule, ServerCommand, Shutdown,
-                                  StartProbe)
+from lvsfast.check.events import (APPLY, FLUSH_LATER, INFO, MORE_DUE, WARNING, Action, Cancel, DrainTick, Due,
+                                  Emit, Event, Flush, Load, Log, Mastership, NextRun, Pause, Reply, Restore, Result,
+                                  Resume, RunScript, SaveOverrides, Schedule, ServerCommand, Shutdown, StartProbe)
 from lvsfast.check.state import CheckState, Timing
 from lvsfast.check.table import CheckTable
 from lvsfast.check.timer_queue import TimerQueue
@@ -194,7 +193,7 @@ class CheckerCore:
             c.running = True
             out.append(StartProbe(c, now - at))
         if len(due) == ev.limit:
-            out.append(_MORE)
+            out.append(MORE_DUE)
         return out
 
     @staticmethod
@@ -242,7 +241,7 @@ class CheckerCore:
                 stale.add(real.vs.name)
         if not self.dirty:
             self.dirty = True
-            out.append(_FLUSH_LATER)
+            out.append(FLUSH_LATER)
 
     # ---- the table --------------------------------------------------------------------------
 
@@ -256,7 +255,7 @@ class CheckerCore:
 
     def _flush(self, ev: Flush) -> list[Action]:
         out = self.update_table(ev.now)
-        out.append(_APPLY)
+        out.append(APPLY)
         return out
 
     def healthy_table(self):
@@ -280,7 +279,7 @@ class CheckerCore:
             return []
         out: list[Action] = [Log(INFO, line) for line in pool.log]
         pool.log.clear()
-        out.append(_APPLY)
+        out.append(APPLY)
         return out
 
     def _command(self, ev: ServerCommand) -> list[Action]:
@@ -295,7 +294,7 @@ class CheckerCore:
               "weight": Override(weight=ev.weight)}[ev.action]
         pool = self.table.pool
         msgs = [pool.set_override(pair, ov, ev.now) for pair in matches]
-        return [Reply("; ".join(msgs)), SaveOverrides(dict(pool.overrides)), _APPLY]
+        return [Reply("; ".join(msgs)), SaveOverrides(dict(pool.overrides)), APPLY]
 
     def _shutdown(self, ev: Shutdown) -> list[Action]:
         """Every check stops; with ``omega``, the real servers still up and a held quorum go

@@ -179,6 +179,6 @@ class Reply:
 
 Action = Union[Schedule, Cancel, StartProbe, NextRun, Pause, Resume, MoreDue, RunScript, Log, Emit, FlushLater,
                Apply, SaveOverrides, Reply]
-_MORE = MoreDue()
-_FLUSH_LATER = FlushLater()
-_APPLY = Apply()
+MORE_DUE = MoreDue()
+FLUSH_LATER = FlushLater()
+APPLY = Apply()

@@ -23,9 +23,9 @@ from typing import Any, Callable
 from lvsfast import heap
 from lvsfast.check import attempt, probes, upkeep
 from lvsfast.check.core import Check, CheckerCore, Real
-from lvsfast.check.events import (Apply, Cancel, Due, Emit, Event, FlushLater, Load, Log, Mastership, MoreDue,
+from lvsfast.check.events import (Apply, Cancel, Due, Emit, Event, Flush, FlushLater, Load, Log, Mastership, MoreDue,
                                   NextRun, Pause, Reply, Restore, Result, Resume, RunScript, SaveOverrides, Schedule,
-                                  ServerCommand, Shutdown, StartProbe)
+                                  ServerCommand, Shutdown)
 from lvsfast.check.http_answer import status_map
 from lvsfast.check.tcp_probe import TcpProber
 from lvsfast.config.model import Config, HttpCheck, Script, TcpCheck, Url
@@ -79,10 +79,6 @@ class CheckerService:
     @property
     def reals(self) -> dict[tuple[str, str], Real]:
         return self.core.reals
-
-    @property
-    def pool(self):
-        return self.core.pool
 
     def healthy_table(self) -> Table:
         return self.core.healthy_table()
@@ -206,8 +202,8 @@ class CheckerService:
         await run_script(argv, run_as=run_as, timeout=30)
 
     async def _flush(self) -> None:
-        self._do(self.core.update_table(self._now()))
-        await self._apply()
+        if self._handle(Flush(self._now())):
+            await self._apply()
 
     def _mark_dirty(self, real: Real | None = None) -> None:
         self._do(self.core.stale(real))

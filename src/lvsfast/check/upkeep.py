@@ -98,7 +98,7 @@ class Upkeep:
             t0 = loop.time()
             async with self.service._backend_lock:
                 try:
-                    ops = await backend.apply(self.service.pool.table(), reread=True)
+                    ops = await backend.apply(self.service.core.pool.table(), reread=True)
                 except Exception as exc:
                     log.error("drift check failed: %s", exc)
                     ops = []
@@ -114,7 +114,7 @@ class Upkeep:
     async def _drain_ticker(self) -> None:
         while True:
             await asyncio.sleep(1)
-            draining = self.service.pool.draining
+            draining = self.service.core.pool.draining
             if not draining:
                 continue
             pairs = list(draining)
