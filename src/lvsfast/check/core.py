@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from lvsfast.check.reals import place_reals, real_name, wanted_reals
 from lvsfast.check.events import (APPLY, FLUSH_LATER, INFO, MORE_DUE, WARNING, Action, Cancel, DrainTick, Due,
-                                  Emit, Event, Flush, Load, Log, Mastership, NextRun, Pause, Reply, Restore, Result,
+                                  Emit, Event, Flush, Load, Log, Mastership, NOTHING, Pause, Reply, Restore, Result,
                                   Resume, RunScript, SaveOverrides, Schedule, ServerCommand, Shutdown, StartProbe)
 from lvsfast.check.state import CheckState, Timing
 from lvsfast.check.table import CheckTable
@@ -97,7 +97,7 @@ class CheckerCore:
             Flush: self._flush, Restore: self._restore, ServerCommand: self._command,
             DrainTick: self._drain_tick, Shutdown: self._shutdown}
 
-    def handle(self, ev: Event) -> list[Action]:
+    def handle(self, ev: Event) -> Sequence[Action]:
         return self._handlers[type(ev)](ev)
 
     def keep(self, c: Check) -> None:
@@ -202,28 +202,28 @@ class CheckerCore:
         its verdict is not a steady up, or its weight follows the check."""
         return not c.state.up or c.state.failures > 0 or c.dynamic_weight is not None
 
-    def _result(self, ev: Result) -> list[Action]:
-        c = ev.check
+    def _result(self, ev: Result) -> Sequence[Action]:
+        return self.result(ev.now, ev.check, ev.ok, ev.reason)
+
+    def result(self, now: float, c: Check, ok: bool, reason: str) -> Sequence[Action]:
+        """``handle(Result(now, c, ok, reason))`` without making the event: the path every
+        reported probe result takes. A check the prober runs is timed there: the driver hands it
+        ``c.state.next_at`` and :meth:`reported` after this."""
         c.running = False
         if c.cancelled:
-            return []
-        real = c.real
-        out: list[Action] = []
-        change = c.state.result(ev.now, ev.ok, ev.reason)
-        if change is not None:
-            up = change.up
-            out.append(Log(INFO, f"{c.label} on {real.vs.name}: {'UP' if up else 'DOWN'} {change.reason}"))
-            script = real.rs.notify_up if up else real.rs.notify_down
-            if script is not None:
-                out.append(RunScript(script))
-            out.append(Emit("real_server", {"virtual": real.vs.name, "real": real.name, "up": up}))
-            self._stale(real, out)
-        elif c.dynamic_weight is not None:
-            self._stale(real, out)
-        if c.target is not None:
-            out.append(NextRun(c, c.state.next_at, self.reported(c)))
-        else:
+            return NOTHING
+        change = c.state.result(now, ok, reason)
+        if c.target is None:
             self.due.push(c.state.next_at, c)
+        if change is None:
+            return NOTHING if c.dynamic_weight is None else self.stale(c.real)
+        real, up = c.real, change.up
+        out: list[Action] = [Log(INFO, f"{c.label} on {real.vs.name}: {'UP' if up else 'DOWN'} {change.reason}")]
+        script = real.rs.notify_up if up else real.rs.notify_down
+        if script is not None:
+            out.append(RunScript(script))
+        out.append(Emit("real_server", {"virtual": real.vs.name, "real": real.name, "up": up}))
+        self._stale(real, out)
         return out
 
     def stale(self, real: Real | None = None) -> list[Action]:

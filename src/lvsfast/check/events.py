@@ -115,15 +115,6 @@ class StartProbe:
 
 
 @dataclass(frozen=True, slots=True)
-class NextRun:
-    """A prober check's next run; ``reported``: hand over every result, not failures only."""
-
-    check: Check
-    at: float
-    reported: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Pause:
     check: Check
 
@@ -177,8 +168,9 @@ class Reply:
     text: str
 
 
-Action = Union[Schedule, Cancel, StartProbe, NextRun, Pause, Resume, MoreDue, RunScript, Log, Emit, FlushLater,
+Action = Union[Schedule, Cancel, StartProbe, Pause, Resume, MoreDue, RunScript, Log, Emit, FlushLater,
                Apply, SaveOverrides, Reply]
+NOTHING: tuple = ()  # no action (shared: the common answer to a probe result)
 MORE_DUE = MoreDue()
 FLUSH_LATER = FlushLater()
 APPLY = Apply()

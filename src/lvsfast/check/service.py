@@ -24,7 +24,7 @@ from lvsfast import heap
 from lvsfast.check import attempt, probes, upkeep
 from lvsfast.check.core import Check, CheckerCore, Real
 from lvsfast.check.events import (Apply, Cancel, Due, Emit, Event, Flush, FlushLater, Load, Log, Mastership, MoreDue,
-                                  NextRun, Pause, Reply, Restore, Result, Resume, RunScript, SaveOverrides, Schedule,
+                                  Pause, Reply, Restore, Resume, RunScript, SaveOverrides, Schedule,
                                   ServerCommand, Shutdown)
 from lvsfast.check.http_answer import status_map
 from lvsfast.check.tcp_probe import TcpProber
@@ -57,6 +57,7 @@ class CheckerService:
         self.backend = backend
         self.backend_name = "none"
         self.core = CheckerCore()
+        self._result = self.core.result  # bound once: it runs per probe result
         self.ssl_ctx = None
         self.upkeep = upkeep.Upkeep(self)
         # Set to a list to record how late each check started (bench/checker_scale.py).
@@ -155,10 +156,7 @@ class CheckerService:
         replies = []
         for a in actions:
             kind = type(a)
-            if kind is NextRun:
-                if self._prober is not None:
-                    self._prober.next(a.check.token, a.at, a.reported)
-            elif kind is Log:
+            if kind is Log:
                 log.log(a.level, "%s", a.message)
             elif kind is Emit:
                 self.emit(a.kind, **a.fields)
@@ -348,7 +346,14 @@ class CheckerService:
         self._finish(c, ok, reason)
 
     def _finish(self, c: Check, ok: bool, reason: str) -> None:
-        self._do(self.core.handle(Result(self._now(), c, ok, reason)))
+        # The core's result() is handle(Result(...)) without the event: this runs per result.
+        actions = self._result(asyncio.get_running_loop().time(), c, ok, reason)
+        if c.cancelled:
+            return
+        if actions:
+            self._do(actions)
+        if c.target is not None and self._prober is not None:
+            self._prober.next(c.token, c.state.next_at, self.core.reported(c))
         if self._wake is None or c.state.next_at < self._wake_at:
             self._rearm()
 
