@@ -246,7 +246,7 @@ def test_a_flip_rebuilds_only_its_virtual_server_and_matches_a_full_rebuild():
         # The table says it was made from the one the backend got last, and where it differs.
         assert after.changed_since(before) == {ka}
         svc.core.table.stale_vs = None  # what rebuilding everything gives
-        assert svc.healthy_table() == after
+        assert svc.core.healthy_table() == after
 
     async def run():
         be = RecordingBackend()

@@ -1,5 +1,7 @@
 """The checker core's events (what happened: time passed, a probe ended, a config loaded, the
-operator asked) and actions (what the driver is to do). Frozen, slotted: made by the thousand."""
+operator asked) and actions (what the driver is to do), frozen and slotted as the VRRP
+machine's are. The one made per probe result has a twin that makes no object:
+:meth:`lvsfast.check.core.CheckerCore.result`."""
 from __future__ import annotations
 
 from dataclasses import dataclass

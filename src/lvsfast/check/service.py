@@ -3,14 +3,13 @@
 
 The core decides; this runs. One loop timer wakes at the core's earliest due check or the
 prober's deadline; a due check starts and the queue moves on, so one slow server never delays
-another's checks. TCP checks, the ones run by the thousand, go to one batched prober
-(:mod:`lvsfast.check.tcp_probe`, compiled) that schedules them itself: an up server that stays
-up costs no Python at all, and the core hears only of failures and of the checks it is watching
-(retrying, down, or with a dynamic weight); the other kinds run as a task per attempt
-(:mod:`lvsfast.check.attempt`). Table updates are coalesced: many changes in one loop turn
-become one backend transaction. The backend is the data-plane port
-(:class:`lvsfast.dataplane.backend.Backend`); drift repair, draining and IPVS's extras live
-in :mod:`lvsfast.check.upkeep`.
+another's checks. TCP checks (and plain one-url HTTP_GETs), the ones run by the thousand, go to
+one batched prober (:mod:`lvsfast.check.tcp_probe`, compiled) that schedules them itself: an up
+server that stays up costs no Python at all, and the core hears only of failures and of the
+checks it is watching; the other kinds run as a task per attempt (:mod:`lvsfast.check.attempt`).
+Table updates are coalesced into one backend transaction, through the data-plane port
+(:class:`lvsfast.dataplane.backend.Backend`); drift repair, draining and IPVS's extras are
+:mod:`lvsfast.check.upkeep`'s.
 """
 from __future__ import annotations
 
@@ -18,18 +17,17 @@ import asyncio
 import logging
 import socket
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from lvsfast import heap
 from lvsfast.check import attempt, probes, upkeep
 from lvsfast.check.core import Check, CheckerCore, Real
-from lvsfast.check.events import (Apply, Cancel, Due, Emit, Event, Flush, FlushLater, Load, Log, Mastership, MoreDue,
-                                  Pause, Reply, Restore, Resume, RunScript, SaveOverrides, Schedule,
+from lvsfast.check.events import (Action, Apply, Cancel, Due, Emit, Event, Flush, FlushLater, Load, Log, Mastership,
+                                  MoreDue, Pause, Reply, Restore, Resume, RunScript, SaveOverrides, Schedule,
                                   ServerCommand, Shutdown)
 from lvsfast.check.http_answer import status_map
 from lvsfast.check.tcp_probe import TcpProber
 from lvsfast.config.model import Config, HttpCheck, Script, TcpCheck, Url
-from lvsfast.dataplane.model import Table
 from lvsfast.scripts import ScriptError, check_script, run_script
 
 log = logging.getLogger("lvsfast.check")
@@ -80,9 +78,6 @@ class CheckerService:
     @property
     def reals(self) -> dict[tuple[str, str], Real]:
         return self.core.reals
-
-    def healthy_table(self) -> Table:
-        return self.core.healthy_table()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -148,12 +143,13 @@ class CheckerService:
     def _now() -> float:
         return asyncio.get_running_loop().time()
 
-    def _handle(self, ev: Event) -> list:
-        """Give ``ev`` to the core and carry out what it says; the replies it gives back."""
+    def _handle(self, ev: Event) -> list[Apply | Reply]:
+        """Give ``ev`` to the core and carry out what it says, but for what only the caller can
+        do: :class:`Apply` (awaited) and :class:`Reply` (an operator's answer), handed back."""
         return self._do(self.core.handle(ev))
 
-    def _do(self, actions: list) -> list:
-        replies = []
+    def _do(self, actions: Sequence[Action]) -> list[Apply | Reply]:
+        back: list[Apply | Reply] = []
         for a in actions:
             kind = type(a)
             if kind is Log:
@@ -179,15 +175,13 @@ class CheckerService:
             elif kind is Resume:
                 if self._prober is not None:
                     self._prober.resume(a.check.token, self._now())
-            elif kind is Apply:
-                replies.append(a)
+            elif kind is Apply or kind is Reply:
+                back.append(a)
             elif kind is SaveOverrides:
                 self.upkeep.save_overrides(a.overrides)
-            elif kind is Reply:
-                replies.append(a.text)
             else:
                 raise AssertionError(f"checker core action not handled: {a!r}")
-        return replies
+        return back
 
     async def _notify(self, script: Script) -> None:
         g = self.config.global_defs if self.config else None
@@ -390,10 +384,10 @@ class CheckerService:
     async def command(self, op: str, args: dict[str, Any]) -> Any:
         if op != "server":
             raise ValueError(f"unknown command {op!r}")
-        replies = self._handle(ServerCommand(self._now(), args.get("action"), args.get("virtual", ""),
-                                             args.get("real", ""), args.get("weight")))
+        back = self._handle(ServerCommand(self._now(), args.get("action"), args.get("virtual", ""),
+                                          args.get("real", ""), args.get("weight")))
         await self._apply()
-        return next(r for r in replies if isinstance(r, str))
+        return next(a.text for a in back if type(a) is Reply)
 
     def on_event(self, event: dict[str, Any]) -> None:
         if event.get("event") == "vrrp_state":
