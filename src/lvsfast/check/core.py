@@ -249,8 +249,10 @@ class CheckerCore:
         """The healthy table into the pool (drain and overrides on top); what that says."""
         self.dirty = False
         out = self.table.update(self.config, self.reals, now)
-        out += [Log(INFO, line) for line in self.table.pool.log]
-        self.table.pool.log.clear()
+        pool_log = self.table.pool.log
+        if pool_log:
+            out += [Log(INFO, line) for line in pool_log]
+            pool_log.clear()
         return out
 
     def _flush(self, ev: Flush) -> list[Action]:

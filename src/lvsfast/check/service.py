@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 from lvsfast import heap
 from lvsfast.check import attempt, probes, upkeep
 from lvsfast.check.core import Check, CheckerCore, Real
-from lvsfast.check.events import (Action, Apply, Cancel, Due, Emit, Event, Flush, FlushLater, Load, Log, Mastership,
+from lvsfast.check.events import (Action, Apply, Cancel, Due, Emit, Event, FlushLater, Load, Log, Mastership,
                                   MoreDue, Pause, Reply, Restore, Resume, RunScript, SaveOverrides, Schedule,
                                   ServerCommand, Shutdown)
 from lvsfast.check.http_answer import status_map
@@ -194,8 +194,11 @@ class CheckerService:
         await run_script(argv, run_as=run_as, timeout=30)
 
     async def _flush(self) -> None:
-        if self._handle(Flush(self._now())):
-            await self._apply()
+        # handle(Flush(now)) without making the event, as a check flip costs little else here.
+        actions = self.core.update_table(asyncio.get_running_loop().time())
+        if actions:
+            self._do(actions)
+        await self._apply()
 
     def _mark_dirty(self, real: Real | None = None) -> None:
         self._do(self.core.stale(real))
@@ -205,7 +208,7 @@ class CheckerService:
             return
         async with self._backend_lock:  # one backend transaction at a time (its view of the kernel)
             try:
-                ops = await self.backend.apply(self.core.pool.table())
+                ops = await self.backend.apply(self.core.table.pool.table())
                 self.applied += len(ops)
                 self.last_error = ""
                 if len(ops) >= TRIM_AFTER_OPS:
