@@ -18,10 +18,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from lvsfast.check.reals import place_reals, real_name, wanted_reals
 from lvsfast.check.events import (APPLY, FLUSH_LATER, INFO, MORE_DUE, WARNING, Action, Cancel, DrainTick, Due,
                                   Emit, Event, Flush, Load, Log, Mastership, NOTHING, Pause, Reply, Restore, Result,
                                   Resume, RunScript, SaveOverrides, Schedule, ServerCommand, Shutdown, StartProbe)
+from lvsfast.check.reals import place_reals, real_name, wanted_reals
 from lvsfast.check.state import CheckState, Timing
 from lvsfast.check.table import CheckTable
 from lvsfast.check.timer_queue import TimerQueue
@@ -29,7 +29,7 @@ from lvsfast.config.model import (Config, DnsCheck, FileCheck, HttpCheck, MiscCh
                                   TcpCheck, UdpCheck, Url, VirtualServer)
 from lvsfast.dataplane import from_config
 from lvsfast.dataplane.model import DestKey, ServiceKey, canonical_address
-from lvsfast.dataplane.pool import Override
+from lvsfast.dataplane.pool import Override, Pool
 from lvsfast.frozen import plain_plan
 
 SUPPORTED = (TcpCheck, HttpCheck, MiscCheck, DnsCheck, SmtpCheck, UdpCheck, PingCheck, FileCheck)
@@ -83,7 +83,13 @@ class Real:
 
 _REAL_PLAN = plain_plan(Real)
 
+
 class CheckerCore:
+    """The checker's state and decisions. Events and actions are in :mod:`lvsfast.check.events`;
+    the two the driver meets most often have method twins that make no event object:
+    :meth:`result` (a probe ended) and :meth:`update_table` (the flush), and :meth:`stale`
+    marks the table out of date for a change the driver made itself."""
+
     def __init__(self, rng: random.Random | None = None) -> None:
         self.rng = rng or random.Random()
         self.config: Config | None = None
@@ -92,7 +98,7 @@ class CheckerCore:
         self.due: TimerQueue[Check] = TimerQueue()
         self.dirty = False
         self.vips_mastered: set[str] = set()
-        self._handlers: dict[type, Callable[[Any], list]] = {
+        self._handlers: dict[type, Callable[[Any], Sequence[Action]]] = {
             Load: self._load, Due: self._due, Result: self._result, Mastership: self._mastership,
             Flush: self._flush, Restore: self._restore, ServerCommand: self._command,
             DrainTick: self._drain_tick, Shutdown: self._shutdown}
@@ -108,7 +114,8 @@ class CheckerCore:
         return self.due.next_at()
 
     @property
-    def pool(self):  # the table's pool: what the backend is given
+    def pool(self) -> Pool:
+        """The table's pool: what the backend is given (drain and overrides included)."""
         return self.table.pool
 
     # ---- configuration ----------------------------------------------------------------------
