@@ -195,9 +195,7 @@ class CheckerService:
 
     async def _flush(self) -> None:
         # handle(Flush(now)) without making the event, as a check flip costs little else here.
-        actions = self.core.update_table(asyncio.get_running_loop().time())
-        if actions:
-            self._do(actions)
+        self._do(self.core.update_table(asyncio.get_running_loop().time()))
         await self._apply()
 
     def _mark_dirty(self, real: Real | None = None) -> None:
