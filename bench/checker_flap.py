@@ -31,12 +31,13 @@ sys.path.insert(0, str(BENCH))
 from ipvs_scale import build, keepalived_conf  # noqa: E402
 from lvsfast.check.service import CheckerService  # noqa: E402
 from lvsfast.config import load  # noqa: E402
+from lvsfast.dataplane.backend import Unsupported  # noqa: E402
 from lvsfast.dataplane.diff import diff  # noqa: E402
 from lvsfast.dataplane.model import Table  # noqa: E402
 from lvsfast.nft.backend import changed_part  # noqa: E402
 
 
-class DiffingBackend:
+class DiffingBackend(Unsupported):
     name = "ipvs"
 
     def __init__(self) -> None:

@@ -97,6 +97,7 @@ def _listeners(n: int, ready, stop, accepted) -> None:
 
 class Recorder:
     name = "recording"
+    capabilities: frozenset[str] = frozenset()  # none of the optional data-plane parts
 
     def __init__(self) -> None:
         self.applies = 0

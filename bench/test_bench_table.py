@@ -9,7 +9,7 @@ from dataclasses import fields as dc_fields
 import pytest
 
 from lvsfast import _native
-from lvsfast.check import service
+from lvsfast.check import core
 from lvsfast.config import loads
 from lvsfast.config import model as m
 from lvsfast.config.diagnostics import Diagnostics
@@ -73,7 +73,7 @@ def test_checker_wanted_and_placed(benchmark, which, config):
         wanted: dict = {}
         mod.wanted_reals(config.virtual_servers, keys_of, wanted)
         reals: dict = {}
-        mod.place_reals(wanted, reals, service._REAL_PLAN.new)
+        mod.place_reals(wanted, reals, core._REAL_PLAN.new)
         return reals
     assert len(benchmark(run)) == N_VS * N_RS
 

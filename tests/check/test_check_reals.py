@@ -7,7 +7,7 @@ import random
 import pytest
 from support.impls import implementations, resolve_impl
 
-from lvsfast.check import service
+from lvsfast.check import core as service
 from lvsfast.config import loads
 
 

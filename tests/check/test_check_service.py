@@ -11,11 +11,12 @@ import pytest
 from lvsfast.check.service import CheckerService
 from lvsfast.check.state import CheckState, Timing
 from lvsfast.config import loads
+from lvsfast.dataplane.backend import Unsupported
 from lvsfast.dataplane.model import Table
 from support.servers import MiniHTTP
 
 
-class RecordingBackend:
+class RecordingBackend(Unsupported):
     name = "recording"
 
     def __init__(self) -> None:
@@ -244,8 +245,8 @@ def test_a_flip_rebuilds_only_its_virtual_server_and_matches_a_full_rebuild():
         assert after.dests[ka] is not before.dests[ka]
         # The table says it was made from the one the backend got last, and where it differs.
         assert after.changed_since(before) == {ka}
-        svc._stale_vs = None  # what rebuilding everything gives
-        assert svc.healthy_table() == after
+        svc.core.table.stale_vs = None  # what rebuilding everything gives
+        assert svc.core.healthy_table() == after
 
     async def run():
         be = RecordingBackend()

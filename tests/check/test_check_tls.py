@@ -9,7 +9,7 @@ import hashlib
 import pytest
 
 from lvsfast.check import probes
-from lvsfast.check.service import CheckerService
+from lvsfast.check.attempt import ssl_context
 from lvsfast.config import loads
 from lvsfast.config.model import HttpCheck, Url
 from support.servers import TlsHTTP, make_pki
@@ -29,7 +29,7 @@ def ctx(pki, ca=True, client=False):
     if client:
         lines += [f"    certificate {pki['client']}.crt", f"    key {pki['client']}.key"]
     conf = ("SSL {\n" + "\n".join(lines) + "\n}\n") if lines else ""
-    return CheckerService()._ssl(loads(conf))
+    return ssl_context(loads(conf))
 
 
 def check(sni=True, vhost="www.test"):

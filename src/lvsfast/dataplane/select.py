@@ -5,6 +5,10 @@ import logging
 import os
 import shutil
 import subprocess
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lvsfast.dataplane.backend import Backend
 
 log = logging.getLogger("lvsfast.dataplane")
 
@@ -32,3 +36,15 @@ def choose(requested: str = "auto") -> str:
     log.info("lvs_backend auto: %s (%s)", chosen,
              "the kernel has IPVS" if chosen == "ipvs" else "no IPVS in this kernel")
     return chosen
+
+
+def make_backend(requested: str = "auto", *, keep_on_close: bool = False) -> "Backend":
+    """The backend :func:`choose` picks, made (its module imported only now). ``keep_on_close``:
+    IPVS's ``dont_release_ipvs``, leaving the kernel's entries in place on stop."""
+    if choose(requested) == "ipvs":
+        from lvsfast.ipvs.backend import IPVSBackend
+
+        return IPVSBackend(keep_on_close=keep_on_close)
+    from lvsfast.nft.backend import NftBackend
+
+    return NftBackend()

@@ -19,9 +19,9 @@ import dataclasses
 import gc
 import errno
 import os
-from typing import AbstractSet, Iterable, Iterator
+from typing import AbstractSet, Iterable, Iterator, Mapping, Sequence
 
-from lvsfast.dataplane.backend import BackendError
+from lvsfast.dataplane.backend import CONNECTIONS, SYNC_DAEMON, TIMEOUTS, BackendError, Pair, Unsupported
 from lvsfast.dataplane.diff import Op, diff
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey, Table
 from lvsfast.ipvs import wire
@@ -111,10 +111,12 @@ def _diff(current: Table, desired: Table, owned: AbstractSet[ServiceKey]) -> lis
     return sorted(marks + addresses, key=lambda op: rank[op.kind])  # stable: each part keeps diff's order
 
 
-class IPVSBackend:
-    """:class:`lvsfast.dataplane.backend.Backend` for the kernel's IPVS over generic netlink."""
+class IPVSBackend(Unsupported):
+    """:class:`lvsfast.dataplane.backend.Backend` for the kernel's IPVS over generic netlink.
+    IPVS sends no change notifications: no ``watch`` (drift is found by comparison)."""
 
     name = "ipvs"
+    capabilities = frozenset({CONNECTIONS, TIMEOUTS, SYNC_DAEMON})
 
     def __init__(self, *, keep_on_close: bool = False, family_id: int | None = None) -> None:
         self.keep_on_close = keep_on_close
@@ -179,6 +181,14 @@ class IPVSBackend:
             return sock.dump(wire.dump_dests_msg(sock.family_id, key), lambda p: wire.decode_dest(p, key.family))
         except OSError as e:
             raise BackendError(f"IPVS: listing real servers of {key} failed: {e}") from e
+
+    async def connections(self, pairs: Sequence[Pair]) -> Mapping[Pair, int]:
+        """Active and inactive connections of each (service, real server), from IPVS's counters."""
+        out: dict[Pair, int] = {}
+        for skey in {s for s, _ in pairs}:
+            for st in await self.dest_states(skey):
+                out[(skey, st.dest.key)] = st.active_conns + st.inactive_conns
+        return {p: out.get(p, 0) for p in pairs}
 
     async def refresh(self) -> None:
         """Forget what we think the kernel holds; the next apply reads it again."""
@@ -298,8 +308,9 @@ class IPVSBackend:
             else:
                 dests.get(k, {}).pop(op.dest_key, None)
 
-    async def apply(self, desired: Table) -> list[Op]:
+    async def apply(self, desired: Table, *, reread: bool = False) -> list[Op]:
         """Make the kernel hold ``desired`` for the services we own; return the operations sent.
+        ``reread``: :meth:`refresh` first (drift repair: the kernel is read again).
 
         Only services whose desired entry changed since the last successful apply are diffed:
         a service whose ``Service`` and real-server mapping are the very objects applied last
@@ -309,6 +320,8 @@ class IPVSBackend:
         Raises :class:`BackendError` naming each refused service and real server after sending
         everything else (the rest of the batch still applies); the next apply re-reads the kernel.
         """
+        if reread:
+            await self.refresh()
         sock = await self.open()
         # Loading 100,000 entries allocates millions of small objects: the cyclic GC would walk
         # them again and again, and none of them form cycles (as the config loader does).

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from lvsfast.ipvs.bulk import DestMessages
+from lvsfast.dataplane.backend import SyncDaemon, Timeouts  # noqa: F401 (the messages' payloads, named here too)
 from lvsfast.dataplane.model import Dest, DestKey, Service, ServiceKey
 
 GENL_NAME = "IPVS"
@@ -354,19 +355,6 @@ def dump_dests_msg(family_id: int, key: ServiceKey, seq: int = 0) -> bytes:
                    seq=seq, flags=NLM_F_REQUEST | NLM_F_DUMP)
 
 
-@dataclass(frozen=True, slots=True)
-class SyncDaemon:
-    """keepalived's ``lvs_sync_daemon INTERFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group IP]``."""
-
-    state: str  # "master" | "backup"
-    interface: str
-    sync_id: int = 0
-    maxlen: int = 0  # 0: the kernel's default
-    mcast_group: str = ""  # "": the kernel's default 224.0.0.81
-    mcast_port: int = 0  # 0: the kernel's default 8848
-    mcast_ttl: int = 0  # 0: the kernel's default 1
-
-
 def daemon_msg(family_id: int, cmd: int, d: SyncDaemon, seq: int = 0) -> bytes:
     """NEW_DAEMON with every attribute set, or DEL_DAEMON (which needs only the state)."""
     state = IP_VS_STATE_MASTER if d.state == "master" else IP_VS_STATE_BACKUP
@@ -385,15 +373,6 @@ def daemon_msg(family_id: int, cmd: int, d: SyncDaemon, seq: int = 0) -> bytes:
         if d.mcast_ttl:
             body += _u8(IPVS_DAEMON_ATTR_MCAST_TTL, d.mcast_ttl)
     return message(family_id, cmd, _nest(IPVS_CMD_ATTR_DAEMON, body), seq=seq)
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """keepalived's ``lvs_timeouts tcp N tcpfin N udp N`` (seconds; 0 leaves the kernel's value)."""
-
-    tcp: int = 0
-    tcpfin: int = 0
-    udp: int = 0
 
 
 def timeouts_msg(family_id: int, t: Timeouts, seq: int = 0) -> bytes:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
-from lvsfast.dataplane.backend import BackendError
+from lvsfast.dataplane.backend import CONNECTIONS, WATCH, BackendError, Pair, Unsupported
 from lvsfast.dataplane.diff import Op, diff
 from lvsfast.dataplane.model import Table
 from lvsfast.nft import fastpath, render
@@ -76,8 +76,11 @@ def changed_part(current: Table, desired: Table) -> tuple[Table, Table]:
     return part(current), part(desired)
 
 
-class NftBackend:
+class NftBackend(Unsupported):
+    """:class:`lvsfast.dataplane.backend.Backend` for nftables: no IPVS timeouts nor sync daemon."""
+
     name = "nftables"
+    capabilities = frozenset({WATCH, CONNECTIONS})
 
     def __init__(self, table: str = TABLE) -> None:
         self.table = table
@@ -95,6 +98,13 @@ class NftBackend:
         notifications, on the running loop). Idempotent; stopped by ``close``."""
         if self._watch is None:
             self._watch = ChangeWatch(self.table, on_change)
+
+    async def connections(self, pairs: Sequence[Pair]) -> Mapping[Pair, int]:
+        """conntrack's live NAT flows to each (service, real server) (needs the conntrack tool)."""
+        from lvsfast.nft.conntrack import connections
+
+        counts = await connections()
+        return {pair: counts.get(pair, 0) for pair in pairs}
 
     def _fast(self, cur: Table, desired: Table) -> bool:
         """Send a dests-only change of existing plain services as raw netlink; False if not such a change.
