@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from support.impls import implementations, resolve_impl
+from support.impls import compiled_and_twin, resolve_pair
 
 from lvsfast import _native
 from lvsfast.config.diagnostics import Diagnostics
@@ -45,9 +45,11 @@ def read_with(impl, text: str):
     return out, tree, [(x.file, x.line, x.severity, x.message) for x in d.items], r.defs
 
 
-@pytest.fixture(params=implementations("conf_scan"))
+@pytest.fixture(params=compiled_and_twin("conf_scan"))
 def impl(request):
-    return resolve_impl(request.param)
+    """The compiled scanner: the twin is what it is compared with (the twin against itself proves
+    nothing); the twin's own results are pinned by test_config_reader.py."""
+    return resolve_pair(request.param)[0]
 
 
 @pytest.mark.parametrize("text", CASES)
