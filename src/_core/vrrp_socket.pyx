@@ -17,8 +17,7 @@ from includes.socket cimport (
 
 __all__ = ["recv_batch", "timer_expired", "timer_open", "timer_set"]
 
-DEF MAXPKT = 4096
-DEF CTRL = 128
+include "includes/recv_consts.pxi"
 
 
 def recv_batch(int fd, int family, int max_packets=64):
