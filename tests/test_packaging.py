@@ -7,6 +7,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from lvsfast import _native
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +26,7 @@ CONF = """vrrp_instance VI_1 {
 """
 
 
+@pytest.mark.compiled  # the wheel carries the compiled core, and its lvsfast -v says so
 def test_wheel_installs_and_config_tests(tmp_path):
     env = dict(os.environ, LVSFAST_VENV=str(Path(sys.executable).parents[1]))
     subprocess.run(["bash", str(ROOT / "scripts" / "wheel.sh"), str(tmp_path / "dist")], check=True, env=env,
