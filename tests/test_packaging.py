@@ -38,14 +38,17 @@ def test_wheel_installs_and_config_tests(tmp_path):
     for mod in _native.TWINS:  # every compiled module is in the wheel
         assert any(n.startswith(f"lvsfast/_core/{mod}.") and n.endswith(".so") for n in names), mod
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # Nothing of the source tree on the path: with PYTHONPATH=src (a worktree's way to run its
+    # sources), pip would take src/lvsfast.egg-info for lvsfast installed already.
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120, env=clean)
     subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheels[0])], check=True, timeout=600,
-                   capture_output=True)
+                   capture_output=True, env=clean)
     conf = tmp_path / "k.conf"
     conf.write_text(CONF)
     # Outside the source tree, so the installed package (not src/) is what runs.
     out = subprocess.run([str(venv / "bin" / "lvsfast"), "-t", "-f", str(conf)], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=60)
+                         cwd=tmp_path, timeout=60, env=clean)
     assert out.returncode == 0, out.stderr
-    ver = subprocess.run([str(venv / "bin" / "lvsfast"), "-v"], capture_output=True, text=True, cwd=tmp_path)
+    ver = subprocess.run([str(venv / "bin" / "lvsfast"), "-v"], capture_output=True, text=True, cwd=tmp_path, env=clean)
     assert "core: compiled" in ver.stdout
