@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from support.impls import compiled_and_twin, resolve_pair
+from support.impls import compiled_and_twin, implementations, resolve_impl, resolve_pair
 
 from lvsfast import _native
 from lvsfast.config.diagnostics import Diagnostics
@@ -75,9 +75,10 @@ def test_scan_matches_the_twin_on_random_lines(impl) -> None:
         assert read_with(impl, text) == read_with(TWIN, text), text
 
 
-def test_nodes_are_the_reader_nodes(impl) -> None:
+@pytest.mark.parametrize("param", implementations("conf_scan"))
+def test_nodes_are_the_reader_nodes(param) -> None:
     from lvsfast.config.node import Node
 
-    _, tree, _, _ = read_with(impl, "a b {\n c d\n}\n")
+    _, tree, _, _ = read_with(resolve_impl(param), "a b {\n c d\n}\n")
     assert type(tree[0]) is Node and tree[0] == Node("a", ("b",), "t.conf", 1, (Node("c", ("d",), "t.conf", 2),), 3)
     assert tree[0].children[0].is_block is False and tree[0].is_block
