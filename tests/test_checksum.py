@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from support.impls import implementations, resolve_impl
-from lvsfast import _native
+from support.impls import compiled_and_twin, implementations, resolve_impl, resolve_pair
 
 
 @pytest.fixture(params=implementations("checksum"), scope="module")
@@ -33,9 +32,9 @@ def test_checksum_verifies_to_zero(ck):
     assert ck.inet_checksum(bytes(data)) == 0
 
 
+@pytest.mark.parametrize("pair", compiled_and_twin("checksum"))
 @given(st.binary(max_size=3000), st.integers(min_value=0, max_value=0xFFFFFFFF))
-def test_twins_agree(data, initial):
-    twin = _native.twin_module("checksum")
-    comp = _native.compiled_module("checksum") or twin
+def test_twins_agree(pair, data, initial):
+    comp, twin = resolve_pair(pair)
     assert comp.inet_checksum(data, initial) == twin.inet_checksum(data, initial)
     assert comp.ones_sum(data, initial) == twin.ones_sum(data, initial)

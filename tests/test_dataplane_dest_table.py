@@ -1,21 +1,20 @@
-"""The full table's Dest loop, compiled and pure: for every real server the Dest that
-from_config.dest() makes, under its DestKey, and its drain_timeout by (service, real server)."""
+"""The full table's Dest loop: for every real server the Dest that from_config.dest() makes,
+under its DestKey, and its drain_timeout by (service, real server); and the diff's add_dest ops."""
 from __future__ import annotations
 
 import random
 
 import pytest
-from support.impls import implementations, resolve_impl
 
 from lvsfast.config.model import ForwardingMethod, RealServer, VirtualServer
-from lvsfast.dataplane import from_config
+from lvsfast.dataplane import dest_table, from_config
 from lvsfast.dataplane.model import Dest, DestKey, ServiceKey
 from lvsfast.frozen import plan_of
 
 
-@pytest.fixture(params=implementations("dest_table"))
-def maker(request):
-    return resolve_impl(request.param).DestMaker(plan_of(DestKey), plan_of(Dest))
+@pytest.fixture
+def maker():
+    return dest_table.DestMaker(plan_of(DestKey), plan_of(Dest))
 
 
 METHODS = [ForwardingMethod(), ForwardingMethod("DR"), ForwardingMethod("TUN", "gue", 6080, "remcsum"),
@@ -50,20 +49,13 @@ def test_the_dests_from_config_makes(maker) -> None:
         assert all(type(k) is DestKey and type(v) is Dest for k, v in inner.items() if k != "kept")
 
 
-def test_from_config_uses_the_selected_implementation() -> None:
-    from lvsfast import _native
-    assert type(from_config._MAKER) is _native.load("dest_table").DestMaker
-
-
-@pytest.mark.parametrize("impl_param", implementations("dest_table"))
-def test_add_dest_ops_are_the_diffs_ops(impl_param) -> None:
+def test_add_dest_ops_are_the_diffs_ops() -> None:
     from lvsfast.dataplane.diff import Op
 
-    impl = resolve_impl(impl_param)
     key = ServiceKey(4, "tcp", "10.0.0.1", 80)
     dests = [Dest(DestKey(f"10.1.0.{i}", 80), i) for i in range(5)]
     ops = [Op("add_service", key)]
-    impl.add_dest_ops(ops, Op, key, iter(dests))
+    dest_table.add_dest_ops(ops, Op, key, iter(dests))
     assert ops[1:] == [Op("add_dest", key, None, d) for d in dests]
     assert all(type(op) is Op and op.dest_key is None and op.svc is None for op in ops[1:])
     assert ops[1].kind == "add_dest" and ops[1].dest is dests[0]

@@ -7,6 +7,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from lvsfast import _native
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +26,7 @@ CONF = """vrrp_instance VI_1 {
 """
 
 
+@pytest.mark.compiled  # the wheel carries the compiled core, and its lvsfast -v says so
 def test_wheel_installs_and_config_tests(tmp_path):
     env = dict(os.environ, LVSFAST_VENV=str(Path(sys.executable).parents[1]))
     subprocess.run(["bash", str(ROOT / "scripts" / "wheel.sh"), str(tmp_path / "dist")], check=True, env=env,
@@ -35,14 +38,17 @@ def test_wheel_installs_and_config_tests(tmp_path):
     for mod in _native.TWINS:  # every compiled module is in the wheel
         assert any(n.startswith(f"lvsfast/_core/{mod}.") and n.endswith(".so") for n in names), mod
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # Nothing of the source tree on the path: with PYTHONPATH=src (a worktree's way to run its
+    # sources), pip would take src/lvsfast.egg-info for lvsfast installed already.
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120, env=clean)
     subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheels[0])], check=True, timeout=600,
-                   capture_output=True)
+                   capture_output=True, env=clean)
     conf = tmp_path / "k.conf"
     conf.write_text(CONF)
     # Outside the source tree, so the installed package (not src/) is what runs.
     out = subprocess.run([str(venv / "bin" / "lvsfast"), "-t", "-f", str(conf)], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=60)
+                         cwd=tmp_path, timeout=60, env=clean)
     assert out.returncode == 0, out.stderr
-    ver = subprocess.run([str(venv / "bin" / "lvsfast"), "-v"], capture_output=True, text=True, cwd=tmp_path)
+    ver = subprocess.run([str(venv / "bin" / "lvsfast"), "-v"], capture_output=True, text=True, cwd=tmp_path, env=clean)
     assert "core: compiled" in ver.stdout

@@ -15,21 +15,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 cdef extern from "arpa/inet.h":
     uint16_t htons(uint16_t)
 
-DEF NLM_F_REQUEST_ACK = 0x5
-DEF GENL_VERSION = 1
-DEF IPVS_CMD_ATTR_SERVICE = 1
-DEF IPVS_CMD_ATTR_DEST = 2
-DEF IPVS_DEST_ATTR_ADDR = 1
-DEF IPVS_DEST_ATTR_PORT = 2
-DEF IPVS_DEST_ATTR_FWD_METHOD = 3
-DEF IPVS_DEST_ATTR_WEIGHT = 4
-DEF IPVS_DEST_ATTR_U_THRESH = 5
-DEF IPVS_DEST_ATTR_L_THRESH = 6
-DEF IPVS_DEST_ATTR_ADDR_FAMILY = 11
-DEF AF_INET = 2
-DEF AF_INET6 = 10
-DEF NEW_DEST = 5
-DEF SET_DEST = 6
+include "includes/ipvs_consts.pxi"
 
 
 cdef inline char *_u16(char *p, uint16_t v):

@@ -17,14 +17,7 @@ FIELDS = ("address", "port", "family", "weight", "inhibit_on_failure", "uthresho
 
 cdef long long WEIGHT_MAX = 2**31 - 1
 cdef tuple NO_ARGS = ()
-DEF MAX_FIELDS = 64
-
-# Indices into a Node (a NamedTuple: keyword, args, file, line, children, end_line).
-DEF KEYWORD = 0
-DEF ARGS = 1
-DEF FILE = 2
-DEF LINE = 3
-DEF CHILDREN = 4
+include "includes/real_servers_consts.pxi"
 
 
 cdef class RealServerMaker:

@@ -20,103 +20,18 @@ from includes.connect cimport (
     bind, close, connect, epoll_create1, epoll_ctl, epoll_event, epoll_wait, getsockopt, htons, linger, recv, send,
     setsockopt, sockaddr, socket, socklen_t, ssize_t,
 )
+from includes.probe cimport Check, Deadline, Due, Slot
 from includes.socket cimport sockaddr_in, sockaddr_in6
+
+include "includes/probe_consts.pxi"
+include "tcp_probe_heap.pxi"
+include "tcp_probe_sockets.pxi"
 
 from lvsfast.check.http_answer import Answer, steady
 
 __all__ = ["TcpProber", "CONNECTED"]
 
 CONNECTED = -1
-# An exchange's phases, per descriptor: connecting, sending the request, reading the answer.
-DEF CONNECTING = 0
-DEF SENDING = 1
-DEF READING = 2
-DEF READ_CHUNK = 65536
-
-DEF BATCH = 1024
-
-
-cdef struct Slot:
-    long long token
-    unsigned int serial
-    int active
-    int periodic  # the connect belongs to scheduled check ``token``
-    int phase
-    Py_ssize_t sent  # bytes of the request sent so far
-
-
-cdef struct Check:
-    int active
-    int paused
-    int report  # hand every result to the caller, not only failures
-    int waiting  # a result was handed over; no new run until next() says when
-    int family
-    int has_bind
-    unsigned char addr[16]
-    unsigned char baddr[16]
-    int port
-    int bport
-    int fd  # the connect in flight, or -1
-    int exchange  # send requests[token] once connected and read the answer
-    unsigned int serial  # valid due-heap entry
-    double timeout
-    double period
-    double due
-    long long runs
-
-
-cdef struct Deadline:
-    double at
-    int fd
-    unsigned int serial
-
-
-cdef struct Due:
-    double at
-    long long token
-    unsigned int serial
-
-
-cdef inline void _abort(int fd) noexcept nogil:
-    """Close a checked connection with a reset, as HAProxy closes its checks: no FIN exchange and
-    no TIME_WAIT left here (at 20,000 checks a second those would fill the kernel's table)."""
-    cdef linger lg
-    lg.l_onoff = 1
-    lg.l_linger = 0
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg))
-    close(fd)
-
-
-cdef int _fill(sockaddr_in6 *sa, int family, bytes addr, int port) except -1:
-    cdef sockaddr_in *s4 = <sockaddr_in *>sa
-    memset(sa, 0, sizeof(sockaddr_in6))
-    if family == AF_INET:
-        if len(addr) != 4:
-            raise ValueError("an IPv4 address is 4 bytes")
-        s4.sin_family = AF_INET
-        s4.sin_port = htons(port)
-        memcpy(&s4.sin_addr, <char *>addr, 4)
-        return sizeof(sockaddr_in)
-    if len(addr) != 16:
-        raise ValueError("an IPv6 address is 16 bytes")
-    sa.sin6_family = AF_INET6
-    sa.sin6_port = htons(port)
-    memcpy(&sa.sin6_addr, <char *>addr, 16)
-    return sizeof(sockaddr_in6)
-
-
-cdef int _fill_raw(sockaddr_in6 *sa, int family, unsigned char *addr, int port) noexcept:
-    cdef sockaddr_in *s4 = <sockaddr_in *>sa
-    memset(sa, 0, sizeof(sockaddr_in6))
-    if family == AF_INET:
-        s4.sin_family = AF_INET
-        s4.sin_port = htons(port)
-        memcpy(&s4.sin_addr, addr, 4)
-        return sizeof(sockaddr_in)
-    sa.sin6_family = AF_INET6
-    sa.sin6_port = htons(port)
-    memcpy(&sa.sin6_addr, addr, 16)
-    return sizeof(sockaddr_in6)
 
 
 cdef class TcpProber:
@@ -222,38 +137,17 @@ cdef class TcpProber:
         return 0
 
     cdef void _push(self, double at, int fd, unsigned int serial):
-        cdef int i = self.nheap
-        cdef int parent
+        cdef Deadline d
+        d.at = at
+        d.fd = fd
+        d.serial = serial
+        _sift_up(self.heap, self.nheap, d)
         self.nheap += 1
-        while i > 0:
-            parent = (i - 1) >> 1
-            if self.heap[parent].at <= at:
-                break
-            self.heap[i] = self.heap[parent]
-            i = parent
-        self.heap[i].at = at
-        self.heap[i].fd = fd
-        self.heap[i].serial = serial
 
     cdef void _pop(self):
-        cdef Deadline last
-        cdef int i = 0
-        cdef int child
         self.nheap -= 1
-        if self.nheap == 0:
-            return
-        last = self.heap[self.nheap]
-        while True:
-            child = 2 * i + 1
-            if child >= self.nheap:
-                break
-            if child + 1 < self.nheap and self.heap[child + 1].at < self.heap[child].at:
-                child += 1
-            if self.heap[child].at >= last.at:
-                break
-            self.heap[i] = self.heap[child]
-            i = child
-        self.heap[i] = last
+        if self.nheap:
+            _sift_down(self.heap, self.nheap)
 
     cdef inline bint _live(self, Deadline *d):
         return d.fd < self.nslots and self.slots[d.fd].active and self.slots[d.fd].serial == d.serial
@@ -336,8 +230,8 @@ cdef class TcpProber:
         return 0
 
     cdef int _push_due(self, long long token, double at) except -1:
-        cdef int i, parent
         cdef Due *d
+        cdef Due e
         if self.ndue == self.capdue:
             n = max(self.capdue * 2, 256)
             d = <Due *>realloc(self.due, n * sizeof(Due))
@@ -347,38 +241,17 @@ cdef class TcpProber:
         self.due_serial += 1
         self.checks[token].serial = self.due_serial
         self.checks[token].due = at
-        i = self.ndue
+        e.at = at
+        e.token = token
+        e.serial = self.due_serial
+        _sift_up(self.due, self.ndue, e)
         self.ndue += 1
-        while i > 0:
-            parent = (i - 1) >> 1
-            if self.due[parent].at <= at:
-                break
-            self.due[i] = self.due[parent]
-            i = parent
-        self.due[i].at = at
-        self.due[i].token = token
-        self.due[i].serial = self.due_serial
         return 0
 
     cdef void _pop_due(self):
-        cdef Due last
-        cdef int i = 0
-        cdef int child
         self.ndue -= 1
-        if self.ndue == 0:
-            return
-        last = self.due[self.ndue]
-        while True:
-            child = 2 * i + 1
-            if child >= self.ndue:
-                break
-            if child + 1 < self.ndue and self.due[child + 1].at < self.due[child].at:
-                child += 1
-            if self.due[child].at >= last.at:
-                break
-            self.due[i] = self.due[child]
-            i = child
-        self.due[i] = last
+        if self.ndue:
+            _sift_down(self.due, self.ndue)
 
     cdef inline bint _due_live(self, Due *d):
         cdef Check *c = &self.checks[d.token]

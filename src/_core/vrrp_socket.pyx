@@ -17,8 +17,7 @@ from includes.socket cimport (
 
 __all__ = ["recv_batch", "timer_expired", "timer_open", "timer_set"]
 
-DEF MAXPKT = 4096
-DEF CTRL = 128
+include "includes/recv_consts.pxi"
 
 
 def recv_batch(int fd, int family, int max_packets=64):
@@ -30,7 +29,7 @@ def recv_batch(int fd, int family, int max_packets=64):
     IPV6_PKTINFO, ttl from IPV6_HOPLIMIT. Truncated packets are returned truncated (and fail
     validation) rather than silently mixed up.
     """
-    cdef int n, i, k
+    cdef int n, i
     cdef unsigned int vlen = max_packets if 0 < max_packets <= 1024 else 64
     cdef mmsghdr *msgs = <mmsghdr *>malloc(vlen * sizeof(mmsghdr))
     cdef iovec *iov = <iovec *>malloc(vlen * sizeof(iovec))
@@ -47,7 +46,7 @@ def recv_batch(int fd, int family, int max_packets=64):
         raise MemoryError()
     try:
         memset(msgs, 0, vlen * sizeof(mmsghdr))
-        for i in range(vlen):
+        for i in range(<int>vlen):  # vlen <= 1024
             iov[i].iov_base = bufs + i * MAXPKT
             iov[i].iov_len = MAXPKT
             msgs[i].msg_hdr.msg_iov = &iov[i]

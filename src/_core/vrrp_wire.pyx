@@ -390,7 +390,8 @@ cdef class AdvertBuilder:
         if version == 2:
             secs = adver_int_cs // 100
             if not 1 <= secs <= 255 or adver_int_cs % 100:
-                raise WireError(f"VRRPv2 advert interval must be 1-255 whole seconds, not {adver_int_cs / 100:g}")
+                # 100.0: the C int division (cdivision) would say 0 for 0.01 s.
+                raise WireError(f"VRRPv2 advert interval must be 1-255 whole seconds, not {adver_int_cs / 100.0:g}")
             self._tmpl[0] = 0x21
             self._tmpl[4] = auth_type
             self._tmpl[5] = secs
@@ -400,7 +401,7 @@ cdef class AdvertBuilder:
             self._initial = 0
         else:
             if not 1 <= adver_int_cs <= 4095:
-                raise WireError(f"VRRPv3 advert interval must be 0.01-40.95 s, not {adver_int_cs / 100:g}")
+                raise WireError(f"VRRPv3 advert interval must be 0.01-40.95 s, not {adver_int_cs / 100.0:g}")
             self._tmpl[0] = 0x31
             self._tmpl[4] = (adver_int_cs >> 8) & 0x0F
             self._tmpl[5] = adver_int_cs & 0xFF

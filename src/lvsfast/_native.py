@@ -21,9 +21,7 @@ TWINS: dict[str, str] = {
     "conf_scan": "lvsfast.config._scan_py",
     "slots": "lvsfast._slots_py",
     "real_servers": "lvsfast.config._real_servers_py",
-    "dest_table": "lvsfast.dataplane._dest_table_py",
     "ipvs_dest": "lvsfast.ipvs._dest_msg_py",
-    "checker_reals": "lvsfast.check._reals_py",
 }
 
 

@@ -12,6 +12,7 @@ from lvsfast.check import protocols
 from lvsfast.config.model import DnsCheck, FileCheck, SmtpCheck, UdpCheck, VrrpTrackFile
 from support.netns import lab  # noqa: F401  (fixture)
 from support.servers import DnsServer, SmtpServer, UdpEcho
+from support.wait import until
 
 
 def test_dns_query_wire_and_verdicts():
@@ -219,7 +220,7 @@ def test_http_and_tcp_bindto_source_address():
             chk = HttpCheck(connect_timeout=1.0, bindto="127.0.0.7")
             assert (await probes.http(chk, Url(), "127.0.0.1", port, None))[0]
             assert (await probes.tcp("127.0.0.1", port, 1.0, ("127.0.0.8", 0)))[0]
-            await asyncio.sleep(0.05)
+            await until(lambda: len(peers) == 2)  # the server's handler may not have run yet
         finally:
             srv.close()
         assert peers == ["127.0.0.7", "127.0.0.8"]

@@ -1,24 +1,17 @@
-"""The checker's real-server bookkeeping at a load, compiled and pure: the same names, the same
-wanted mapping (order included) and the same placing of kept, new and checked real servers."""
+"""The checker's real-server bookkeeping at a load: names, the wanted mapping (order included),
+placing kept, new and checked real servers, grouping by virtual server and the unchecked weight."""
 from __future__ import annotations
 
 import random
 
 import pytest
-from support.impls import implementations, resolve_impl
-
-from lvsfast.check import core as service
+from lvsfast.check import reals as impl
 from lvsfast.config import loads
-
-
-@pytest.fixture(params=implementations("checker_reals"))
-def impl(request):
-    return resolve_impl(request.param)
 
 
 @pytest.mark.parametrize("address,port,name", [("10.0.0.1", 80, "10.0.0.1:80"), ("10.0.0.1", None, "10.0.0.1:0"),
                                                ("2001:db8::1", 443, "[2001:db8::1]:443"), ("fe80::1", 0, "[fe80::1]:0")])
-def test_real_name(impl, address: str, port, name: str) -> None:
+def test_real_name(address: str, port, name: str) -> None:
     assert impl.real_name(address, port) == name
 
 
@@ -36,34 +29,59 @@ def config(rnd: random.Random):
     return loads("".join(out))
 
 
-def test_the_same_as_the_twin(impl) -> None:
-    from lvsfast.check import _reals_py as twin
+class Real:
+    """What the checker's Real holds, as place_reals and group_by_vs see it."""
+    __slots__ = ("vs", "rs", "keys", "checks")
+
+    def __init__(self, vs, rs, keys, checks) -> None:
+        self.vs, self.rs, self.keys, self.checks = vs, rs, keys, checks
+
+
+def new_real(values: tuple) -> Real:
+    return Real(*values)
+
+
+def test_wanted_and_placed() -> None:
     rnd = random.Random(3)
     for _ in range(100):
         cfg = config(rnd)
         keys_of = {id(vs): [object()] for vs in cfg.virtual_servers}
-        got, want = {}, {}
+        got: dict = {}
         impl.wanted_reals(cfg.virtual_servers, keys_of, got)
-        twin.wanted_reals(cfg.virtual_servers, keys_of, want)
+        want: dict = {}
+        for vs in cfg.virtual_servers:
+            for rs in vs.real_servers:
+                want[(vs.name, impl.real_name(rs.address, rs.port))] = (vs, rs, keys_of[id(vs)])
         assert list(got.items()) == list(want.items())
-        kept = service.Real(None, None, [])
+        kept = Real(None, None, None, [])
         before = {k: kept for k in list(want)[:1]} | {("gone", "x"): kept}
-        mine, theirs = dict(before), dict(before)
-        todo_a = impl.place_reals(got, mine, service._REAL_PLAN.new)
-        todo_b = twin.place_reals(want, theirs, service._REAL_PLAN.new)
-        assert [(r.vs, r.rs, r.keys) for r in todo_a] == [(r.vs, r.rs, r.keys) for r in todo_b]
-        assert list(mine) == list(theirs)
-        assert [(r.vs, r.rs, r.keys, r.checks) for r in mine.values()] == \
-               [(r.vs, r.rs, r.keys, r.checks) for r in theirs.values()]
-        assert all(any(r is mine[k] for k in mine) for r in todo_a)
-        assert [r.rs for r in todo_a] == [rs for key, (_, rs, _) in got.items() if rs.checkers and key not in before]
+        mine = dict(before)
+        todo = impl.place_reals(got, mine, new_real)
+        assert list(mine) == list(before) + [k for k in got if k not in before]
+        assert [r.rs for r in todo] == [rs for key, (_, rs, _) in got.items() if rs.checkers and key not in before]
+        assert all(any(r is mine[k] for k in mine) for r in todo)
         for key, (vs, rs, keys) in got.items():
-            if key in before and key != ("gone", "x"):
-                assert mine[key] is kept and (kept.vs, kept.rs) == (vs, rs)
+            if key in before:
+                assert mine[key] is kept and (kept.vs, kept.rs, kept.keys) == (vs, rs, keys)
             else:
-                assert type(mine[key]) is service.Real and mine[key].rs is rs and mine[key].checks == []
+                assert type(mine[key]) is Real and (mine[key].vs, mine[key].rs, mine[key].keys) == (vs, rs, keys)
+                assert mine[key].checks == []
 
 
-def test_the_service_uses_the_selected_implementation() -> None:
-    from lvsfast import _native
-    assert service.place_reals is _native.load("checker_reals").place_reals
+def test_group_by_vs_and_split_checked() -> None:
+    rnd = random.Random(5)
+    for _ in range(50):
+        cfg = config(rnd)
+        reals = [Real(vs, rs, None, [object()] if rs.checkers else [])
+                 for vs in cfg.virtual_servers for rs in vs.real_servers]
+        rnd.shuffle(reals)
+        renamed = {id(vs): f"n{i}" for i, vs in enumerate(cfg.virtual_servers) if rnd.random() < .5}
+        groups = impl.group_by_vs(reals, renamed)
+        want: dict = {}
+        for r in reals:
+            want.setdefault(renamed.get(id(r.vs), r.vs.name), []).append(r)
+        assert list(groups) == list(want)
+        assert all(list(map(id, groups[k])) == list(map(id, want[k])) for k in want)
+        total, checked = impl.split_checked(reals)
+        assert total == sum(r.rs.weight for r in reals if not r.checks)
+        assert checked == [r for r in reals if r.checks]

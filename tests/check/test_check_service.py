@@ -155,10 +155,10 @@ def test_tcp_check_and_one_slow_server_does_not_delay_others():
         }"""
 
     async def body(svc, be):
-        await asyncio.sleep(1.5)
-        st = next(iter(svc.status()["virtual_servers"].values()))["real_servers"]
-        runs = st[f"127.0.0.1:{fast.port}"]["checkers"][0]["runs"]
-        assert runs >= 4  # every 0.3 s, undisturbed by the silent server
+        def runs() -> int:
+            st = next(iter(svc.status()["virtual_servers"].values()))["real_servers"]
+            return st[f"127.0.0.1:{fast.port}"]["checkers"][0]["runs"]
+        assert await wait_until(lambda: runs() >= 4, timeout=1.5)  # every 0.3 s, undisturbed by the silent server
         fast.close()
         assert await wait_until(lambda: f"{fast.host}:{fast.port}" not in be.reals(), timeout=3)
 
@@ -216,8 +216,7 @@ def test_a_lone_tcp_check_runs_every_delay_loop_not_every_connect_timeout():
         svc = CheckerService(backend=RecordingBackend())
         await svc.start(loads(cfg))
         try:
-            await asyncio.sleep(1.1)
-            assert svc.stats()["checks"] >= 4  # every 0.2 s, not every 3 s
+            assert await wait_until(lambda: svc.stats()["checks"] >= 4, timeout=1.1)  # every 0.2 s, not every 3 s
         finally:
             await svc.stop()
 

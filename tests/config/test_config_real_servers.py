@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from support.impls import implementations, resolve_impl
+from support.impls import compiled_and_twin, implementations, resolve_impl, resolve_pair
 
 from lvsfast.config import analyse
 from lvsfast.config import build as build_mod
@@ -129,3 +129,26 @@ def test_the_builder_uses_the_selected_implementation() -> None:
     from lvsfast.config.real_servers import RealServerMaker
     want = _native.load("real_servers").RealServerMaker
     assert RealServerMaker is want
+
+
+@pytest.mark.parametrize("pair", compiled_and_twin("real_servers"))
+def test_compiled_and_twin_make_the_same(pair) -> None:
+    """make_all fed the same blocks by both: the same RealServers, and the same blocks handed to
+    the long path and reported as duplicates, in the same order."""
+    comp, twin = resolve_pair(pair)
+    rnd = random.Random(77)
+    for _ in range(300):
+        d = Diagnostics()
+        r = _Reader("x", d)
+        r.read_text(random_config(rnd), "t.conf")
+        inherit = (rnd.random() < .5, rnd.choice([0.0, 3.0]), rnd.choice([4, 6]), rnd.choice([0, 80]))
+        tunnelled = rnd.random() < .3
+        for vs in build_tree(r.out, d):
+            reals = [c for c in vs.children if c.keyword == "real_server"]
+            runs = []
+            for impl in (comp, twin):
+                slow, dups = [], []
+                got = maker_of(impl).make_all(reals, inherit, tunnelled, lambda c: slow.append(c) or None,
+                                              lambda c, rs: dups.append((c, rs)))
+                runs.append((got, [id(c) for c in slow], dups))
+            assert runs[0] == runs[1]

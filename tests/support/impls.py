@@ -23,3 +23,15 @@ def resolve_impl(param: ModuleType | str) -> ModuleType:
             pytest.skip(f"lvsfast._core.{param} was not built")
         return mod
     return param
+
+
+def compiled_and_twin(name: str) -> list:
+    """pytest params for a differential test of a hot module: one case, marked compiled, whose
+    value :func:`resolve_pair` turns into (compiled module, pure twin) fed the same inputs."""
+    return [pytest.param(name, id="compiled-vs-python", marks=pytest.mark.compiled)]
+
+
+def resolve_pair(param: str) -> tuple[ModuleType, ModuleType]:
+    """(compiled, twin) for :func:`compiled_and_twin`'s param; a skip (a failure under CI) when the
+    compiled module was not built, never the twin compared with itself."""
+    return resolve_impl(param), _native.twin_module(param)

@@ -159,6 +159,17 @@ class VrrpLab:
         return proc
 
 
+def replies(proc: subprocess.Popen) -> int:
+    """Replies a :meth:`VrrpLab.pinger` has had so far."""
+    return len(re.findall(r"^\[\d+\.\d+\] \d+ bytes from", proc.out_path.read_text(), re.M))
+
+
+def wait_replies(proc: subprocess.Popen, n: int, timeout: float = 10.0) -> int:
+    """Wait until the pinger has had ``n`` replies (the client reaches the VIP); returns the count."""
+    wait_for(lambda: replies(proc) >= n, timeout=timeout, what=f"{n} ping replies")
+    return replies(proc)
+
+
 def longest_gap(proc: subprocess.Popen) -> tuple[float, int]:
     """Stop a pinger and return (longest gap between replies in seconds, replies)."""
     proc.send_signal(signal.SIGINT)

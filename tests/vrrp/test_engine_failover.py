@@ -8,7 +8,7 @@ import pytest
 
 from lvsfast.lab.netns import wait_for
 from support.netns import lab  # noqa: F401  (fixture)
-from support.vrrp_lab import VIP, VIP6, VrrpLab, instance_conf, longest_gap
+from support.vrrp_lab import VIP, VIP6, VrrpLab, instance_conf, longest_gap, wait_replies
 
 
 @pytest.fixture
@@ -24,10 +24,10 @@ def test_election_failover_and_preempt(vlab):
     assert vlab.ping()
     # Graceful stop: priority-0 hand-over, and the client's traffic resumes.
     pinger = vlab.pinger()
-    time.sleep(0.5)
+    before = wait_replies(pinger, 30)  # traffic flows before the stop
     vlab.stop("r1")
     vlab.wait_master("r2", timeout=5)
-    time.sleep(0.5)
+    wait_replies(pinger, before + 30)  # and again through r2
     gap, replies = longest_gap(pinger)
     assert replies > 50 and gap < 2.0, (gap, replies)
     assert not vlab.routers["r1"].has(VIP)  # a stopped master releases its VIPs
@@ -45,10 +45,10 @@ def test_stopping_master_answers_until_its_successor_speaks(vlab):
     vlab.start_lvsfast("r2", instance_conf(priority=100, version=2, advert_int=1))
     vlab.wait_master("r1")
     pinger = vlab.pinger()
-    time.sleep(0.5)
+    before = wait_replies(pinger, 30)
     vlab.stop("r1")
     vlab.wait_master("r2", timeout=5)
-    time.sleep(0.3)
+    wait_replies(pinger, before + 30)
     gap, replies = longest_gap(pinger)
     skew = (256 - 100) / 256
     assert replies > 50 and gap < skew / 2, (gap, replies)
@@ -69,10 +69,10 @@ def test_cable_cut_and_split_brain_heal(vlab):
     vlab.start_lvsfast("r2", instance_conf(priority=100, advert_int=0.1))
     vlab.wait_master("r1")
     pinger = vlab.pinger()
-    time.sleep(0.3)
+    before = wait_replies(pinger, 20)
     vlab.cut("r1")  # the switch port goes down: r1 is cut off, r2 must take over
     wait_for(lambda: vlab.routers["r2"].state() == "MASTER", timeout=5, what="r2 master after the cut")
-    time.sleep(0.5)
+    wait_replies(pinger, before + 20)
     gap, replies = longest_gap(pinger)
     assert replies > 30 and gap < 3.0, (gap, replies)
     vlab.cut("r1", up=True)

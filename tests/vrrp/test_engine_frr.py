@@ -1,10 +1,9 @@
 """lvsfast with FRR 8.4's vrrpd (VRRPv3): one master, failover both ways, client pings the VIP."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
+from lvsfast.lab.netns import wait_for
 from support.netns import lab  # noqa: F401  (fixture)
 from support.vrrp_frr import Frr
 from support.vrrp_lab import VIP, VrrpLab, instance_conf
@@ -26,8 +25,8 @@ def test_lvsfast_and_frr_elect_and_fail_over_both_ways(vlab, high, request):
     start_lf()
     start_frr()
     vlab.wait_master("r1", timeout=20)
-    time.sleep(0.5)
-    assert vlab.master() == "r1" and vlab.routers["r2"].state() == "BACKUP"
+    wait_for(lambda: vlab.routers["r2"].state() == "BACKUP", timeout=5, what="r2 backup")
+    assert vlab.master() == "r1"
     assert vlab.ping()
     # The master stops; the other implementation takes over and the client still reaches the VIP.
     if high == "lvsfast":

@@ -6,10 +6,9 @@ import socket
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lvsfast import _native
 from lvsfast.vrrp.reasons import Reason, describe
 from lvsfast.vrrp.wire_types import InstanceWire, WireError
-from support.impls import implementations, resolve_impl
+from support.impls import compiled_and_twin, implementations, resolve_impl, resolve_pair
 from support.vrrp_packets import ipv4, vrrp
 
 VIPS = [f"192.0.2.{i}" for i in range(1, 9)]
@@ -146,11 +145,11 @@ def test_garp_and_na_frames(wire):
     assert csum(na[54:], pseudo(ip6[8:24], ip6[24:40], 32) - 112 + 58) == 0
 
 
+@pytest.mark.parametrize("pair", compiled_and_twin("vrrp_wire"))
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=120), st.integers(0, 255))
-def test_twins_agree_on_arbitrary_bytes(data, ttl_byte):
-    twin = _native.twin_module("vrrp_wire")
-    comp = _native.compiled_module("vrrp_wire") or twin
+def test_twins_agree_on_arbitrary_bytes(pair, data, ttl_byte):
+    comp, twin = resolve_pair(pair)
     insts = [InstanceWire("VI_3", 51, 3, 4, 100, tuple(VIPS)), InstanceWire("VI_2", 52, 2, 4, 100, ("192.0.2.50",))]
     for blob in (data, ipv4(data[:100]), ipv4(vrrp(3, 51, 1, VIPS)[:8] + data[:40], ttl=ttl_byte)):
         a = twin.Receiver("e", 4, insts).decode(blob)

@@ -8,15 +8,15 @@ from __future__ import annotations
 import os
 import socket
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from lvsfast import _native
 from lvsfast.vrrp.wire_types import InstanceWire
+from support.impls import compiled_and_twin, resolve_pair
 from support.vrrp_packets import ipv4, vrrp
 
 N = int(os.environ.get("LVSFAST_FUZZ_EXAMPLES", "12000"))
-TWIN = _native.twin_module("vrrp_wire")
-COMP = _native.compiled_module("vrrp_wire") or TWIN
+PAIR = pytest.mark.parametrize("pair", compiled_and_twin("vrrp_wire"))
 V4 = [InstanceWire("A", 51, 3, 4, 100, ("192.0.2.1", "192.0.2.2")),
       InstanceWire("B", 52, 2, 4, 100, ("192.0.2.3",), auth_type=1, auth_pass=b"pw")]
 V6 = [InstanceWire("C", 51, 3, 6, 100, ("2001:db8::1",))]
@@ -39,17 +39,21 @@ mutated = st.builds(lambda pos, val, cut: (SEED[:pos] + bytes([val]) + SEED[pos 
                     st.integers(0, len(SEED) - 1), st.integers(0, 255), st.integers(0, len(SEED) + 4))
 
 
+@PAIR
 @settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.one_of(st.binary(max_size=300), mutated, st.builds(ipv4, st.binary(max_size=80))))
-def test_fuzz_decode_ipv4(data):
+def test_fuzz_decode_ipv4(pair, data):
+    COMP, TWIN = resolve_pair(pair)
     rt, rc = TWIN.Receiver("f", 4, V4), COMP.Receiver("f", 4, V4)
     assert same(rt.decode(data), rc.decode(data))
     assert rt.counters() == rc.counters() and rt.last == rc.last
 
 
+@PAIR
 @settings(max_examples=N // 2, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.binary(max_size=120), st.integers(-1, 256))
-def test_fuzz_decode_ipv6(data, ttl):
+def test_fuzz_decode_ipv6(pair, data, ttl):
+    COMP, TWIN = resolve_pair(pair)
     rt, rc = TWIN.Receiver("f", 6, V6), COMP.Receiver("f", 6, V6)
     assert same(rt.decode(data, LL, MC, ttl), rc.decode(data, LL, MC, ttl))
     assert rt.counters() == rc.counters()
@@ -64,9 +68,11 @@ mutated_ah = st.builds(lambda pos, val, cut: (AH_SEED[:pos] + bytes([val]) + AH_
                        st.integers(0, len(AH_SEED) - 1), st.integers(0, 255), st.integers(0, len(AH_SEED) + 4))
 
 
+@PAIR
 @settings(max_examples=N // 4, deadline=None, suppress_health_check=list(HealthCheck))
 @given(mutated_ah)
-def test_fuzz_decode_ah(data):
+def test_fuzz_decode_ah(pair, data):
+    COMP, TWIN = resolve_pair(pair)
     rt, rc = TWIN.Receiver("f", 4, V4_AH), COMP.Receiver("f", 4, V4_AH)
     assert same(rt.decode(data), rc.decode(data))
     assert rt.counters() == rc.counters() and rt.last == rc.last
