@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from typing import Sequence, TextIO
 
 from lvsfast import __version__
+from lvsfast.frozen import record
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 DEFAULT_CONTROL_SOCKET = "/run/lvsfast/lvsfast.sock"
@@ -29,7 +29,7 @@ EXIT_CONFIG_TEST_SECURITY = EXIT_CONFIG_TEST_FATAL
 EXIT_USAGE = 64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Options:
     """The parsed command line, shared by the config test and the daemon."""
 
@@ -127,7 +127,6 @@ def version_text() -> str:
 def config_test(options: Options, out: TextIO) -> int:
     """keepalived's ``-t``: returns the exit status."""
     from lvsfast.config import analyse
-    from lvsfast.config.dump import dump
 
     a = analyse(options.use_file, options.config_id, lvs_backend=options.lvs_backend, environment=True)
     diagnostics = list(a.diagnostics)
@@ -138,6 +137,8 @@ def config_test(options: Options, out: TextIO) -> int:
     for d in diagnostics:
         print(d, file=out)
     if options.dump_conf:
+        from lvsfast.config.dump import dump
+
         print(dump(a.config))
     errors = sum(1 for d in diagnostics if d.severity == "error")
     warnings = len(diagnostics) - errors

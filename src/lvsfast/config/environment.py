@@ -9,18 +9,18 @@ import pwd
 import shlex
 import socket
 import stat
-from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from lvsfast.config import model as m
 from lvsfast.config.diagnostics import Diagnostics
+from lvsfast.frozen import record
 
 # keepalived's search path for scripts given without a directory.
 SCRIPT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SCRIPT_USER = "keepalived_script"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EnvironmentResult:
     security_violation: bool = False
 
