@@ -182,8 +182,15 @@ def _frozen(name: str) -> Exception:
 
 
 def _first_init(self: Any, *args: Any, **kwargs: Any) -> None:
-    # The class's first construction through __init__ makes and installs the real one.
+    # The class's first construction through __init__ with arguments makes and installs the
+    # real one. All defaults (a default instance in another class's body, made at import) need
+    # no compiled __init__.
     cls = type(self)
+    if not args and not kwargs and all(f.default is not MISSING or f.default_factory is not MISSING
+                                       for f in cls.__record_fields__):
+        plan_of(cls).fill(self, tuple(f.default if f.default_factory is MISSING else f.default_factory()
+                                      for f in cls.__record_fields__))
+        return
     init = _make_init(cls, [(f.name, f.default, f.default_factory, False) for f in cls.__record_fields__])
     init(self, *args, **kwargs)
 
