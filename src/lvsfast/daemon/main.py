@@ -87,15 +87,17 @@ def run(options: Any, load_config: Callable[[], Any],
     except pidfile.PidFileError as exc:
         log.error("%s", exc)
         return 1
-    # Fork after imports: the children then share the interpreter's and our modules' pages.
-    preload({n: specs[n] for n in names})
-    # Move everything imported so far out of the collector's reach: a child's collections would
-    # otherwise write to those objects' headers and un-share their pages (copy-on-write).
+    # Fork after the imports every child needs (each imports its own subsystem after the fork):
+    # the children then share the interpreter's and those modules' pages.
+    preload()
+    children = {n: ChildState(n, specs[n], pid_paths.get(n)) for n in names}
+    loop = _new_loop()
+    # Move everything made so far (the modules, the config) out of the collector's reach: a
+    # child's collections would otherwise write to those objects' headers and un-share their
+    # pages (copy-on-write).
     gc.collect()
     gc.freeze()
-    children = {n: ChildState(n, specs[n], pid_paths.get(n)) for n in names}
     try:
-        loop = _new_loop()
         asyncio.set_event_loop(loop)
         return loop.run_until_complete(_main(options, load_config, config, children))
     finally:
