@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -142,6 +143,8 @@ def main() -> int:
     ap.add_argument("--json")
     a = ap.parse_args()
     settle = 10 if a.quick else 30
+    # The daemons started here run this tree, not whatever lvsfast the interpreter has installed.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
     ours = measure("lvsfast", settle)
     print(describe("lvsfast", ours))
     theirs = None

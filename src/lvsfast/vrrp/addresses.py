@@ -17,15 +17,20 @@ import errno
 import logging
 import socket
 import subprocess
+import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from concurrent.futures import ThreadPoolExecutor
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from lvsfast.config.model import VirtualAddress, VirtualRoute, VirtualRule
 from lvsfast.vrrp.rtnl import IFA_F_NODAD, AddressSocket
+
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
+
+# pyroute2 (20 MB and a third of a second to import) is imported by the calls that need it
+# (routes, rules, use_vmac); VIPs, the stale-VIP sweep and the repair use our own socket.
 
 log = logging.getLogger("lvsfast.vrrp")
 
@@ -36,6 +41,13 @@ _NETLINK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netlink")
 
 async def in_netlink_thread(fn, *args):
     return await asyncio.get_running_loop().run_in_executor(_NETLINK, fn, *args)
+
+
+def netlink_errors() -> tuple[type[Exception], ...]:
+    """pyroute2's NetlinkError once pyroute2 is loaded (only then can one have been raised),
+    for ``except (OSError, *netlink_errors())``."""
+    mod = sys.modules.get("pyroute2.netlink.exceptions")
+    return (mod.NetlinkError,) if mod is not None else ()
 
 
 def _key(v: VirtualAddress, default_dev: str) -> tuple[str, str, int]:
@@ -66,16 +78,15 @@ class AddressManager:
             self._ifindex[dev] = found[0]
         return self._ifindex[dev]
 
-    def _present(self, ipr: IPRoute) -> set[tuple[str, str, int]]:
-        have = set()
+    def _present(self) -> set[tuple[str, str, int]]:
+        """(device, address, prefix) of what the kernel holds on our VIPs' devices."""
+        names = {}
         for dev in {v.dev or self.interface for v in self.vips}:
-            self._index(ipr, dev)
-        names = {v: k for k, v in self._ifindex.items()}
-        for msg in ipr.get_addr():
-            dev = names.get(msg["index"])
-            if dev is not None:
-                have.add((dev, msg.get_attr("IFA_ADDRESS"), msg["prefixlen"]))
-        return have
+            try:
+                names[socket.if_nametoindex(dev)] = dev
+            except OSError:
+                pass
+        return {(names[i], a, p) for i, a, p in self._rtnl().dump() if i in names}
 
     def _rtnl(self) -> AddressSocket:
         if self._fast is None:
@@ -106,6 +117,8 @@ class AddressManager:
         return done
 
     def _take_rest(self) -> None:
+        from pyroute2 import IPRoute
+
         with IPRoute() as ipr:
             for r in self.routes:
                 self._route(ipr, "add", r)
@@ -135,6 +148,9 @@ class AddressManager:
             self._fast = None
 
     def _release_rest(self) -> None:
+        from pyroute2 import IPRoute
+        from pyroute2.netlink.exceptions import NetlinkError
+
         with IPRoute() as ipr:
             for rule in reversed(self.added_rules):
                 try:
@@ -151,20 +167,16 @@ class AddressManager:
 
     async def remove_stale(self) -> list[str]:
         """At start-up, not master: delete configured VIPs the kernel still holds."""
-        return await in_netlink_thread(self._remove_stale)
-
-    def _remove_stale(self) -> list[str]:
         done = []
-        with IPRoute() as ipr:
-            have = self._present(ipr)
-            for v in self.vips:
-                key = _key(v, self.interface)
-                if key in have:
-                    try:
-                        ipr.addr("del", index=self._index(ipr, key[0]), address=v.address, prefixlen=v.prefix)
-                        done.append(f"{v.address}/{v.prefix}")
-                    except NetlinkError:
-                        pass
+        have = self._present()
+        for v in self.vips:
+            key = _key(v, self.interface)
+            if key in have:
+                try:
+                    self._rtnl().change(False, key[0], v.address, v.prefix)
+                    done.append(f"{v.address}/{v.prefix}")
+                except OSError:
+                    pass  # gone meanwhile
         return done
 
     async def repair(self) -> list[str]:
@@ -172,13 +184,7 @@ class AddressManager:
         rtnetlink socket, on this thread: through pyroute2 on the netlink thread this check
         held the interpreter long enough, every 5 s, to make adverts at advert_int 0.01 late
         by 30 to 90 ms on a busy router."""
-        names = {}
-        for dev in {v.dev or self.interface for v in self.vips}:
-            try:
-                names[socket.if_nametoindex(dev)] = dev
-            except OSError:
-                pass
-        have = {(names[i], a, p) for i, a, p in self._rtnl().dump() if i in names}
+        have = self._present()
         missing = [v for v in self.vips if _key(v, self.interface) not in have]
         if not missing:
             return []
@@ -187,6 +193,8 @@ class AddressManager:
         return await self.take()
 
     def _route(self, ipr: IPRoute, cmd: str, r: VirtualRoute) -> None:
+        from pyroute2.netlink.exceptions import NetlinkError
+
         kw: dict = {"family": socket.AF_INET if r.family == 4 else socket.AF_INET6}
         if r.destination != "default":
             dst, _, plen = r.destination.partition("/")
@@ -209,6 +217,8 @@ class AddressManager:
 
 
     def _rule(self, ipr: IPRoute, r: VirtualRule) -> None:
+        from pyroute2.netlink.exceptions import NetlinkError
+
         kw: dict = {"family": socket.AF_INET if r.family == 4 else socket.AF_INET6}
         for attr, addr in (("src", r.from_), ("dst", r.to)):
             if addr and addr != "all":
@@ -267,6 +277,8 @@ def ensure_vmac(name: str, base: str, mac: str) -> bool:
     The base interface stops answering ARP for addresses it does not hold (arp_ignore 1), so
     only the macvlan answers for the VIPs, with the virtual MAC that moves with mastership.
     These sysctls are left set on the base interface (as keepalived does)."""
+    from pyroute2 import IPRoute
+
     with IPRoute() as ipr:
         if ipr.link_lookup(ifname=name):
             return False
@@ -288,6 +300,8 @@ def ensure_vmac(name: str, base: str, mac: str) -> bool:
 
 
 def remove_link(name: str) -> None:
+    from pyroute2 import IPRoute
+
     with IPRoute() as ipr:
         found = ipr.link_lookup(ifname=name)
         if found:
