@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any, Callable
 
+from lvsfast import heap
 from lvsfast.daemon import logs, pidfile
 from lvsfast.daemon.control import DEFAULT_SOCKET, ControlServer
 from lvsfast.daemon.subsystem import DEFAULT_FACTORIES, preload
@@ -96,6 +97,7 @@ def run(options: Any, load_config: Callable[[], Any],
     # child's collections would otherwise write to those objects' headers and un-share their
     # pages (copy-on-write).
     gc.collect()
+    heap.trim()  # the reading's garbage: what the children inherit is what is in use
     gc.freeze()
     try:
         asyncio.set_event_loop(loop)
