@@ -52,7 +52,9 @@ SCENARIOS = [
     Scenario("nft", "nft_update.py", "nftables update time vs full rebuild, by table size", 300, 1800),
     Scenario("ipvs", "ipvs_scale.py", "IPVS load time vs ipvsadm -R and keepalived, single change (in the VM)", 900, 3600),
     Scenario("reload", "reload_loss.py", "failed requests during reloads that add or remove servers", 600, 3600),
-    Scenario("memory", "memory.py", "resident memory of the three processes, 100 VS x 10 RS", 300, 900),
+    Scenario("memory", "memory.py", "resident memory of the daemon's processes, 100 VS x 10 RS, vs keepalived", 300, 900),
+    Scenario("startup", "startup.py", "-t wall time, daemon imports, PSS (100 VS x 10 RS), start to VIP, vs keepalived",
+             600, 1200),
 ]
 
 
