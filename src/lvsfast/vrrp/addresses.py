@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import importlib
 import logging
 import socket
 import subprocess
@@ -69,6 +70,12 @@ class AddressManager:
     blocked: set[tuple[int, str]] = field(default_factory=set)
     _ifindex: dict[str, int] = field(default_factory=dict)
     _fast: AddressSocket | None = None
+
+    def __post_init__(self) -> None:
+        if self.routes or self.rules:
+            # They need pyroute2: loaded now, while the instance starts, the first mastership's
+            # routes follow its VIPs at once rather than after the import.
+            importlib.import_module("pyroute2")
 
     def _index(self, ipr: IPRoute, dev: str) -> int:
         if dev not in self._ifindex:
