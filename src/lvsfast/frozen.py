@@ -1,10 +1,10 @@
 """Frozen, slotted records without the per-import cost of ``dataclasses``, and a cheaper
 ``__init__`` for frozen, slotted dataclasses.
 
-:func:`record` is the base of the configuration model (and of anything else made in large
-numbers or imported on ``lvsfast -t``'s path). A subclass declares its fields as annotations,
-with defaults or :func:`field` specs, as a frozen slotted dataclass would; the metaclass makes
-the ``__slots__`` and nothing else at import. ``dataclasses`` processing (generating and
+:func:`record` makes the configuration model's classes (and anything else made in large
+numbers or imported on ``lvsfast -t``'s path). A class declares its fields as annotations, with
+defaults or :func:`field` specs, as a frozen slotted dataclass would; the decorator makes the
+class again with its ``__slots__``, and nothing else, at import. ``dataclasses`` processing (generating and
 compiling ``__init__``, ``__eq__``, ``__repr__``, ``__setattr__`` per class, and ``inspect``
 behind it) was 58 ms of ``lvsfast -t``'s 141. What a class needs is made the first time it is
 needed: the ``__init__`` on its first call, its slot plan (``lvsfast._core.slots``) when an
