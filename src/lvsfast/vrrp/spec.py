@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from dataclasses import dataclass
 
 from lvsfast.config import model as m
 from lvsfast.config import resolve
+from lvsfast.frozen import record
 from lvsfast.vrrp.garp import GarpPolicy
 from lvsfast.vrrp.machine import Params, State
 from lvsfast.vrrp.rtnl import AddressSocket
@@ -22,7 +22,7 @@ class SpecError(ValueError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TrackSpec:
     kind: str  # "interface" | "script" | "file" | "process"
     name: str
@@ -30,7 +30,7 @@ class TrackSpec:
     reverse: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ScriptSpec:
     """A vrrp_script as a tracker runs it."""
 
@@ -45,7 +45,7 @@ class ScriptSpec:
     init_fail: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InstanceSpec:
     params: Params
     interface: str
