@@ -53,7 +53,9 @@ SCENARIOS = [
     Scenario("mh", "mh_remap.py", "lb_algo mh: flows that change server when one leaves or joins, vs the ideal", 300, 600),
     Scenario("ipvs", "ipvs_scale.py", "IPVS load time vs ipvsadm -R and keepalived, single change (in the VM)", 900, 3600),
     Scenario("reload", "reload_loss.py", "failed requests during reloads that add or remove servers", 600, 3600),
-    Scenario("memory", "memory.py", "resident memory of the three processes, 100 VS x 10 RS", 300, 900),
+    Scenario("memory", "memory.py", "resident memory of the daemon's processes, 100 VS x 10 RS, vs keepalived", 300, 900),
+    Scenario("startup", "startup.py", "-t wall time, daemon imports, PSS (100 VS x 10 RS), start to VIP, vs keepalived",
+             600, 1200),
 ]
 
 

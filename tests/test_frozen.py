@@ -191,3 +191,74 @@ def test_quick_hash_matches_fields_and_keeps_an_explicit_one() -> None:
             return 7
 
     assert hash(Own(1)) == 7
+
+
+# ---- records: frozen slotted classes made without dataclasses' import-time work -----------
+
+from lvsfast import frozen  # noqa: E402
+
+
+@frozen.record
+class Base:
+    a: int
+    b: str = "x"
+    line: int = frozen.field(default=0, compare=False, repr=False)
+
+
+@frozen.record
+class Derived(Base):
+    c: tuple = ()
+    b: str = "y"  # a re-declared field keeps its place and takes the new default
+
+
+@frozen.record
+class WithFactory:
+    items: list = frozen.field(default_factory=list)
+
+
+def test_record_behaves_as_a_frozen_slotted_dataclass() -> None:
+    d = Derived(1, c=(2,))
+    assert (d.a, d.b, d.c, d.line) == (1, "y", (2,), 0)
+    assert Derived.__match_args__ == ("a", "b", "line", "c") and Derived.__slots__ == ("c",)
+    assert not hasattr(d, "__dict__")
+    assert d == Derived(1, "y", 5, (2,)) and hash(d) == hash(Derived(1, "y", 7, (2,)))  # line not compared
+    assert d != Base(1, "y") and Base(1) != Derived(1, "x")  # another class is never equal
+    assert repr(Base(1)) == "Base(a=1, b='x')"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        d.a = 2  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del d.a  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Base()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Base(1, nosuch=2)  # type: ignore[call-arg]
+    assert WithFactory().items == [] and WithFactory().items is not WithFactory().items
+    assert pickle.loads(pickle.dumps(d)) == d and pickle.loads(pickle.dumps(d)).line == 0
+
+
+def test_record_works_with_dataclasses_functions_and_its_own() -> None:
+    d = Derived(1, line=4)
+    assert dataclasses.is_dataclass(d) and [f.name for f in dataclasses.fields(d)] == ["a", "b", "line", "c"]
+    assert dataclasses.replace(d, a=3) == Derived(3) and dataclasses.replace(d, a=3).line == 4
+    assert dataclasses.astuple(Base(1, line=2)) == (1, "x", 2)
+    assert frozen.replace(d, c=(9,)) == Derived(1, c=(9,)) and frozen.replace(d).line == 4
+    with pytest.raises(TypeError):
+        frozen.replace(d, nosuch=1)
+    assert [f.name for f in frozen.fields(Derived)] == ["a", "b", "line", "c"]
+    assert frozen.fields(Base)[0].default is frozen.MISSING
+    p = frozen.plan_of(Derived)
+    assert p.from_mapping({"a": 2}) == Derived(2) and p.new((2, "y", 0, ())) == Derived(2)
+    assert frozen.plan_of(Base) is not p  # each class its own plan
+
+
+def test_record_refuses_what_a_dataclass_refuses() -> None:
+    with pytest.raises(TypeError):
+        @frozen.record
+        class Order:
+            a: int = 1
+            b: int  # type: ignore[misc]
+
+    with pytest.raises(ValueError):
+        @frozen.record
+        class Mutable:
+            a: list = []  # noqa: RUF012

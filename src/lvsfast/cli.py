@@ -15,11 +15,11 @@ parsed :class:`Options`; its files follow ``lvsfast.paths``.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Sequence, TextIO
 
 from lvsfast import __version__, paths
 from lvsfast.cli_flags import FACILITIES, NONE, getopt, signum, umask, usage
+from lvsfast.frozen import record
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 DEFAULT_CONTROL_SOCKET = paths.DEFAULT_CONTROL_SOCKET
@@ -33,7 +33,7 @@ EXIT_CONFIG_TEST_SECURITY = EXIT_CONFIG_TEST_FATAL
 EXIT_USAGE = 64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Options:
     """The parsed command line, shared by the config test and the daemon."""
 
@@ -169,7 +169,6 @@ def version_text() -> str:
 def config_test(options: Options, out: TextIO) -> int:
     """keepalived's ``-t``: returns the exit status."""
     from lvsfast.config import analyse
-    from lvsfast.config.dump import dump
 
     a = analyse(options.use_file, options.config_id, lvs_backend=options.lvs_backend, environment=True,
                 all_config=options.all_config)
@@ -177,6 +176,8 @@ def config_test(options: Options, out: TextIO) -> int:
     for d in diagnostics:
         print(d, file=out)
     if options.dump_conf:
+        from lvsfast.config.dump import dump
+
         print(dump(a.config))
     from lvsfast.config.unsupported import counts_for_verdict  # keepalived accepts those keywords
     # Notices (a missing plain include) and lvsfast's not-supported warnings leave keepalived's verdict.

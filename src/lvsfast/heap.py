@@ -9,15 +9,15 @@ pages of every arena.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 
 @functools.lru_cache(maxsize=1)
 def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
     try:
-        lib = ctypes.CDLL(name or "libc.so.6")
+        # The C library this process already runs on: ctypes.util.find_library would run
+        # ldconfig in a subprocess, on every process's start-up path.
+        lib = ctypes.CDLL(None)
         lib.malloc_trim  # glibc only: musl and others have no arenas to trim
     except (OSError, AttributeError):
         return None

@@ -16,8 +16,9 @@ import pwd
 import shlex
 import signal
 import stat
-from dataclasses import dataclass
 from pathlib import Path
+
+from lvsfast.frozen import record
 
 DEFAULT_SCRIPT_USER = "keepalived_script"  # keepalived's default, used when that user exists
 KILL_GRACE = 1.0
@@ -27,14 +28,14 @@ class ScriptError(ValueError):
     """A script that may not or cannot be run, with the reason."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RunAs:
     uid: int
     gid: int
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ScriptResult:
     argv: tuple[str, ...]
     returncode: int | None  # None when killed for the timeout

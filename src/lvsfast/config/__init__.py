@@ -11,9 +11,7 @@ Entry points:
 """
 from __future__ import annotations
 
-import dataclasses
 import gc
-from dataclasses import dataclass
 
 from lvsfast.config import model
 from lvsfast.config.build import build as _build
@@ -22,12 +20,13 @@ from lvsfast.config.diagnostics import ConfigError, Diagnostic, Diagnostics
 from lvsfast.config.environment import check_environment
 from lvsfast.config.model import Config
 from lvsfast.config.reader import default_config_id, read, read_string
+from lvsfast.frozen import record, replace
 
 __all__ = ["Analysis", "Config", "ConfigError", "Diagnostic", "analyse", "default_config_id", "load",
            "load_with_diagnostics", "loads", "model"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Analysis:
     config: Config
     diagnostics: tuple[Diagnostic, ...]
@@ -79,7 +78,7 @@ def _analyse(path: str | None, config_id: str | None, text: str | None, lvs_back
     from lvsfast.config.unsupported import report as report_unsupported  # issue 23: nothing silent
     report_unsupported(nodes, diags)
     if lvs_backend is not None:
-        cfg = dataclasses.replace(cfg, global_defs=dataclasses.replace(cfg.global_defs, lvs_backend=lvs_backend))
+        cfg = replace(cfg, global_defs=replace(cfg.global_defs, lvs_backend=lvs_backend))
     check(cfg, diags)
     violation = False
     if environment:
@@ -88,7 +87,7 @@ def _analyse(path: str | None, config_id: str | None, text: str | None, lvs_back
     digest = diags.source_digest
     if digest and lvs_backend is not None:
         digest += f":{lvs_backend}"  # the override changes the model as much as a file would
-    cfg = dataclasses.replace(cfg, warnings=tuple(d for d in found if d.severity == "warning"),
+    cfg = replace(cfg, warnings=tuple(d for d in found if d.severity == "warning"),
                               source_digest=digest)
     return Analysis(cfg, found, violation, violation or diags.fatal, diags.missing_value)
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import MISSING
-from dataclasses import fields as dc_fields
 from typing import Any, Callable, Iterable
 
 from lvsfast.config import model as m
@@ -19,7 +17,8 @@ from lvsfast.config.reader import Node
 from lvsfast.config.real_servers import RealServerMaker
 from lvsfast.config.values import (LONG_TIMER_MAX, TIMER_MAX, Bad, MissingValue, parse_bool, parse_float,
                                    parse_int, parse_ip, parse_port, parse_prefix, parse_status_codes)
-from lvsfast.frozen import plan_of
+from lvsfast.frozen import MISSING, plan_of
+from lvsfast.frozen import fields as dc_fields
 
 Handler = Callable[["Builder", Node, dict], None]
 

@@ -1,13 +1,14 @@
 """Diagnostics for keepalived.conf: ``FILE:LINE: error: ...`` lines, and the error that carries them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Literal
+
+from lvsfast.frozen import record
 
 Severity = Literal["error", "warning", "notice"]  # a notice never changes -t's status
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Diagnostic:
     file: str
     line: int

@@ -11,12 +11,14 @@ from, so later checks can point at it.
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
-import random
 import re
-import socket
 from typing import Iterator
+
+try:  # hashlib's own blake2b, without hashlib's loading of OpenSSL (3 ms of ``lvsfast -t``)
+    from _blake2 import blake2b
+except ImportError:
+    from hashlib import blake2b
 
 from lvsfast.config.diagnostics import Diagnostics
 from lvsfast.config.lexical import (MAX_EXPANDED_LINES, MAX_INCLUDE_DEPTH, MAX_LINE_CHARS, MAX_NESTING,
@@ -31,7 +33,7 @@ _REPL_RE = re.compile(r"~(SEQx?|LST)\(")
 
 def default_config_id() -> str:
     """keepalived's default config id: the node name up to the first dot."""
-    return socket.gethostname().split(".", 1)[0]
+    return os.uname().nodename.split(".", 1)[0]  # gethostname(), without importing socket
 
 
 class _Reader:
@@ -47,7 +49,7 @@ class _Reader:
         self.pwd_stack: list[str] = []
         # What was read, so that another process reading the same files can tell it built the
         # same model (see source_digest); ${_RANDOM} makes two readings differ.
-        self.sources = hashlib.blake2b(digest_size=16)
+        self.sources = blake2b(digest_size=16)
         self.deterministic = True
 
     # -- files ------------------------------------------------------------------------------
@@ -194,6 +196,8 @@ class _Reader:
             bounds = [int(x) for x in extra.split() if x.isdigit()]
             lo = bounds[0] if bounds else 0
             hi = bounds[1] if len(bounds) > 1 else 32767
+            import random  # only for ${_RANDOM}: -t need not load it
+
             return str(random.randint(min(lo, hi), max(lo, hi)))
         return None
 

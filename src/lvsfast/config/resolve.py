@@ -3,13 +3,13 @@ real and virtual server, a virtual_server_group's ranges), so every consumer der
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from typing import Iterator
 
 from lvsfast.config import model as m
+from lvsfast.frozen import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GarpSettings:
     master_delay: float
     master_repeat: int
@@ -98,7 +98,7 @@ def forwarding(rs: m.RealServer, vs: m.VirtualServer) -> m.ForwardingMethod:
     return rs.forwarding or vs.forwarding
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ServiceAddress:
     """One kernel service a virtual_server stands for: (family, address, port) or a fwmark."""
 

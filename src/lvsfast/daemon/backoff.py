@@ -1,14 +1,14 @@
 """When to restart a crashed child: exponential backoff, forgiven after a stable run."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from lvsfast.frozen import record
 
 BASE = 0.5
 CAP = 30.0
 STABLE_AFTER = 60.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Restart:
     delay: float
     failures: int

@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any, Callable
 
+from lvsfast import heap
 from lvsfast.daemon import logs, pidfile
 from lvsfast.daemon.control import DEFAULT_SOCKET, ControlServer
 from lvsfast.daemon.subsystem import DEFAULT_FACTORIES, preload
@@ -93,15 +94,18 @@ def run(options: Any, load_config: Callable[[], Any],
     except pidfile.PidFileError as exc:
         log.error("%s", exc)
         return 1
-    # Fork after imports: the children then share the interpreter's and our modules' pages.
-    preload({n: specs[n] for n in names})
-    # Move everything imported so far out of the collector's reach: a child's collections would
-    # otherwise write to those objects' headers and un-share their pages (copy-on-write).
-    gc.collect()
-    gc.freeze()
+    # Fork after the imports every child needs (each imports its own subsystem after the fork):
+    # the children then share the interpreter's and those modules' pages.
+    preload()
     children = {n: ChildState(n, specs[n], pid_paths.get(n)) for n in names}
+    loop = _new_loop()
+    # Move everything made so far (the modules, the config) out of the collector's reach: a
+    # child's collections would otherwise write to those objects' headers and un-share their
+    # pages (copy-on-write).
+    gc.collect()
+    heap.trim()  # the reading's garbage: what the children inherit is what is in use
+    gc.freeze()
     try:
-        loop = _new_loop()
         asyncio.set_event_loop(loop)
         return loop.run_until_complete(_main(options, load_config, config, children))
     finally:

@@ -21,13 +21,15 @@ a second, send jitter p99 fell from 1.0-2.7 ms to 0.17-0.22 ms. Older kernels ig
 """
 from __future__ import annotations
 
-import ctypes
 import os
-import resource
-import struct
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from lvsfast.config.model import Extra
+# ctypes, resource and struct are imported where a child applies its tuning: ``lvsfast -t``
+# reads the keywords (tuning()) and never applies them.
+from lvsfast.frozen import record
+
+if TYPE_CHECKING:
+    from lvsfast.config.model import Extra
 
 DEFAULT_RLIMIT_RTTIME_US = 500_000
 DEFAULT_VRRP_NICE = -10
@@ -36,7 +38,7 @@ _MCL_CURRENT, _MCL_FUTURE = 1, 2
 _SYS_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Tuning:
     nice: int | None = None
     rt_priority: int | None = None
@@ -108,6 +110,8 @@ def apply(t: Tuning) -> list[str]:
             failed.append(f"cpu affinity {t.cpus}: {exc.strerror}")
     if t.rt_priority is not None:
         limit = t.rlimit_rttime_us or DEFAULT_RLIMIT_RTTIME_US
+        import resource
+
         try:
             # The limit first: a real-time process that never blocks would own a core.
             resource.setrlimit(resource.RLIMIT_RTTIME, (limit, limit))
@@ -115,6 +119,8 @@ def apply(t: Tuning) -> list[str]:
         except OSError as exc:
             failed.append(f"real-time priority {t.rt_priority}: {exc.strerror}")
     if t.no_swap:
+        import ctypes
+
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.mlockall(_MCL_CURRENT | _MCL_FUTURE) != 0:
             failed.append(f"locking memory: {os.strerror(ctypes.get_errno())}")
@@ -128,6 +134,9 @@ def _request_slice(us: int) -> bool:
     nr = _SYS_SCHED_SETATTR.get(os.uname().machine)
     if nr is None:
         return False
+    import ctypes
+    import struct
+
     # struct sched_attr, SCHED_ATTR_SIZE_VER0: size, policy, flags, nice, priority, runtime, deadline, period
     nice = os.getpriority(os.PRIO_PROCESS, 0)  # sched_setattr sets it too: keep what is in force
     attr = struct.pack("=IIQiIQQQ", 48, os.SCHED_OTHER, 0, nice, 0, us * 1000, 0, 0)

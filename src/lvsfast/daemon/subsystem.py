@@ -1,8 +1,11 @@
 """What a child process runs: the VRRP subsystem or the checker subsystem.
 
-The parent never imports protocol code paths it does not need to; each child builds its
-subsystem from a factory named here, after the fork (the modules themselves are imported
-before forking so children share their pages).
+The parent never imports protocol code paths it does not need to; each child imports and
+builds its subsystem from a factory named here, after the fork, so that neither child holds
+the other's stack (the VRRP child's pyroute2, the checker's probes and data plane): a module
+imported before the fork is shared only until a child touches its objects, and a child that
+never uses it still keeps the parent's copy alive. What every child uses (:data:`SHARED`) is
+imported before the fork, where its pages stay shared.
 """
 from __future__ import annotations
 
@@ -68,7 +71,11 @@ def resolve(spec: str) -> Factory:
     return getattr(importlib.import_module(module), attr)
 
 
-def preload(specs: dict[str, str]) -> None:
-    """Import every factory's module before forking, so children share the pages."""
-    for spec in specs.values():
-        importlib.import_module(spec.partition(":")[0])
+#: Modules both children import, loaded by the parent before it forks (small, and shared).
+SHARED: tuple[str, ...] = ("lvsfast.scripts", "lvsfast.config.resolve", "lvsfast.dataplane.model")
+
+
+def preload(modules: tuple[str, ...] = SHARED) -> None:
+    """Import ``modules`` before forking, so the children share their pages."""
+    for name in modules:
+        importlib.import_module(name)

@@ -19,16 +19,17 @@ import errno
 import logging
 import socket
 import subprocess
+import sys
 from dataclasses import dataclass, field
 
 from concurrent.futures import ThreadPoolExecutor
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from lvsfast.config.model import VirtualAddress, VirtualRoute, VirtualRule
 from lvsfast.vrrp.route_spec import RTPROT_KEEPALIVED, RouteRequest, RuleRequest, describe, route_request, rule_request
 from lvsfast.vrrp.rtnl import IFA_F_NODAD, AddressSocket
+
+# pyroute2 (20 MB and a third of a second to import) is imported only by the calls that need it
+# (use_vmac); VIPs, routes, rules, the stale sweep and the repair use our own socket.
 
 log = logging.getLogger("lvsfast.vrrp")
 
@@ -39,6 +40,13 @@ _NETLINK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netlink")
 
 async def in_netlink_thread(fn, *args):
     return await asyncio.get_running_loop().run_in_executor(_NETLINK, fn, *args)
+
+
+def netlink_errors() -> tuple[type[Exception], ...]:
+    """pyroute2's NetlinkError once pyroute2 is loaded (only then can one have been raised),
+    for ``except (OSError, *netlink_errors())``."""
+    mod = sys.modules.get("pyroute2.netlink.exceptions")
+    return (mod.NetlinkError,) if mod is not None else ()
 
 
 def _key(v: VirtualAddress, default_dev: str) -> tuple[str, str, int]:
@@ -63,24 +71,15 @@ class AddressManager:
     _requests: tuple[list[RouteRequest], list[RuleRequest]] | None = None
     _no_track: set[RouteRequest | RuleRequest] = field(default_factory=set)
 
-    def _index(self, ipr: IPRoute, dev: str) -> int:
-        if dev not in self._ifindex:
-            found = ipr.link_lookup(ifname=dev)
-            if not found:
-                raise OSError(errno.ENODEV, f"interface {dev} does not exist")
-            self._ifindex[dev] = found[0]
-        return self._ifindex[dev]
-
-    def _present(self, ipr: IPRoute) -> set[tuple[str, str, int]]:
-        have = set()
+    def _present(self) -> set[tuple[str, str, int]]:
+        """(device, address, prefix) of what the kernel holds on our VIPs' devices."""
+        names = {}
         for dev in {v.dev or self.interface for v in self.vips}:
-            self._index(ipr, dev)
-        names = {v: k for k, v in self._ifindex.items()}
-        for msg in ipr.get_addr():
-            dev = names.get(msg["index"])
-            if dev is not None:
-                have.add((dev, msg.get_attr("IFA_ADDRESS"), msg["prefixlen"]))
-        return have
+            try:
+                names[socket.if_nametoindex(dev)] = dev
+            except OSError:
+                pass
+        return {(names[i], a, p) for i, a, p in self._rtnl().dump() if i in names}
 
     def _rtnl(self) -> AddressSocket:
         if self._fast is None:
@@ -207,7 +206,7 @@ class AddressManager:
         that the kernel still holds (as keepalived does). A route or rule is deleted only if it
         matches the line exactly, its protocol (keepalived's 18) included, so an administrator's
         route to the same prefix stays."""
-        done = await in_netlink_thread(self._remove_stale) if self.vips else []
+        done = self._remove_stale() if self.vips else []
         if self.routes or self.rules:
             routes, rules = self.requests()
             s = self._rtnl()
@@ -222,16 +221,15 @@ class AddressManager:
 
     def _remove_stale(self) -> list[str]:
         done = []
-        with IPRoute() as ipr:
-            have = self._present(ipr)
-            for v in self.vips:
-                key = _key(v, self.interface)
-                if key in have:
-                    try:
-                        ipr.addr("del", index=self._index(ipr, key[0]), address=v.address, prefixlen=v.prefix)
-                        done.append(f"{v.address}/{v.prefix}")
-                    except NetlinkError:
-                        pass
+        have = self._present()
+        for v in self.vips:
+            key = _key(v, self.interface)
+            if key in have:
+                try:
+                    self._rtnl().change(False, key[0], v.address, v.prefix)
+                    done.append(f"{v.address}/{v.prefix}")
+                except OSError:
+                    pass  # gone meanwhile
         return done
 
     async def repair(self) -> list[str]:
@@ -239,13 +237,7 @@ class AddressManager:
         rtnetlink socket, on this thread: through pyroute2 on the netlink thread this check
         held the interpreter long enough, every 5 s, to make adverts at advert_int 0.01 late
         by 30 to 90 ms on a busy router."""
-        names = {}
-        for dev in {v.dev or self.interface for v in self.vips}:
-            try:
-                names[socket.if_nametoindex(dev)] = dev
-            except OSError:
-                pass
-        have = {(names[i], a, p) for i, a, p in self._rtnl().dump() if i in names}
+        have = self._present()
         missing = [v for v in self.vips if _key(v, self.interface) not in have]
         if not missing:
             return []
@@ -297,6 +289,8 @@ def ensure_vmac(name: str, base: str, mac: str) -> bool:
     The base interface stops answering ARP for addresses it does not hold (arp_ignore 1), so
     only the macvlan answers for the VIPs, with the virtual MAC that moves with mastership.
     These sysctls are left set on the base interface (as keepalived does)."""
+    from pyroute2 import IPRoute
+
     with IPRoute() as ipr:
         if ipr.link_lookup(ifname=name):
             return False
@@ -318,6 +312,8 @@ def ensure_vmac(name: str, base: str, mac: str) -> bool:
 
 
 def remove_link(name: str) -> None:
+    from pyroute2 import IPRoute
+
     with IPRoute() as ipr:
         found = ipr.link_lookup(ifname=name)
         if found:

@@ -14,8 +14,10 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
+from lvsfast.frozen import record
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class GarpPolicy:
     master_delay: float = 5.0
     master_repeat: int = 5

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Union
 
+from lvsfast.frozen import record
+
 
 class State(str, Enum):
     INIT = "INIT"
@@ -28,7 +30,7 @@ class State(str, Enum):
 # ---- parameters ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Params:
     """What the protocol needs of an instance; built from the config by ``lvsfast.vrrp.spec``."""
 
@@ -51,12 +53,12 @@ class Params:
 # ---- events -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Start:
     now: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Advert:
     now: float
     priority: int
@@ -64,14 +66,14 @@ class Advert:
     interval_cs: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Tick:
     """A deadline from :meth:`Machine.next_deadline` has passed."""
 
     now: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PriorityChange:
     """Tracking moved the effective priority (configured base plus weights)."""
 
@@ -80,19 +82,19 @@ class PriorityChange:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Fault:
     now: float
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Recover:
     now: float
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ForceState:
     """A sync group moves this member with the others."""
 
@@ -101,7 +103,7 @@ class ForceState:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Stop:
     """The instance stops. With ``hold``, a master keeps its VIPs after the priority-0 advert
     until another router's advert shows a successor (or the latest a backup could take over),
@@ -116,27 +118,27 @@ Event = Union[Start, Advert, Tick, PriorityChange, Fault, Recover, ForceState, S
 # ---- actions ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SendAdvert:
     priority: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TakeAddresses:
     """Add the VIPs (routes, rules) and start announcing them."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReleaseAddresses:
     """Remove the VIPs we added and stop announcing."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Announce:
     """A lower-priority master was seen while we are master: announce again (keepalived)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Transition:
     old: State
     new: State

@@ -18,8 +18,8 @@ import logging
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from lvsfast.frozen import record
 from lvsfast.scripts import ScriptError, check_script, run_script
 from lvsfast.vrrp.machine import State
 
@@ -29,7 +29,7 @@ WORD = {State.MASTER: "MASTER", State.BACKUP: "BACKUP", State.FAULT: "FAULT", St
 SCRIPT_FOR = {State.MASTER: "master", State.BACKUP: "backup", State.FAULT: "fault", State.INIT: "stop"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Notification:
     kind: str  # "INSTANCE" or "GROUP"
     name: str

@@ -205,11 +205,16 @@ class AddressSocket:
     def dump(self) -> set[tuple[int, str, int]]:
         """Every address the kernel holds, as (interface index, address, prefix length); the
         address is IFA_ADDRESS in inet_ntop's spelling, as pyroute2 reports it."""
+        return set(self.addresses())
+
+    def addresses(self, family: int = socket.AF_UNSPEC) -> list[tuple[int, str, int]]:
+        """As :meth:`dump`, of one family (or all), in the kernel's order: an interface's
+        primary address first."""
         self._seq = (self._seq + 1) & 0xFFFFFFFF
         seq = self._seq
         self._sock.send(struct.pack("=IHHII", 16 + 8, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
-                        + struct.pack("=BBBBI", socket.AF_UNSPEC, 0, 0, 0, 0))
-        out: set[tuple[int, str, int]] = set()
+                        + struct.pack("=BBBBI", family, 0, 0, 0, 0))
+        out: list[tuple[int, str, int]] = []
         while True:
             buf = self._sock.recv(1 << 16)
             off = 0
@@ -224,11 +229,11 @@ class AddressSocket:
                         code = -struct.unpack_from("=i", buf, off + 16)[0]
                         raise OSError(code, os.strerror(code))
                     if mtype == RTM_NEWADDR and ln >= 24:
-                        family, prefix, _f, _scope, index = struct.unpack_from("=BBBBI", buf, off + 16)
-                        size = 4 if family == socket.AF_INET else 16
+                        fam, prefix, _f, _scope, index = struct.unpack_from("=BBBBI", buf, off + 16)
+                        size = 4 if fam == socket.AF_INET else 16
                         for atype, a, b in _attrs(buf, off + 24, off + ln):
                             if atype == IFA_ADDRESS and b - a == size:
-                                out.add((index, socket.inet_ntop(family, buf[a:b]), prefix))
+                                out.append((index, socket.inet_ntop(fam, buf[a:b]), prefix))
                                 break
                 off += (ln + 3) & ~3
 

@@ -15,12 +15,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pyroute2.netlink.exceptions import NetlinkError
-
 from lvsfast.dataplane.model import canonical_address
 from lvsfast.scripts import ScriptError, check_script, run_script
 from lvsfast.vrrp import ah
-from lvsfast.vrrp.addresses import AddressManager, ensure_vmac, in_netlink_thread, remove_link
+from lvsfast.vrrp.addresses import AddressManager, ensure_vmac, in_netlink_thread, netlink_errors, remove_link
 from lvsfast.vrrp.deadline import DeadlineTimer
 from lvsfast.vrrp.garp import GarpSchedule
 from lvsfast.vrrp.link_watch import Changes, LinkWatch
@@ -364,7 +362,7 @@ class Engine:
                         self.vmacs.add(inst.spec.vmac)
                         log.info("(%s) created %s (%s) on %s", inst.spec.name, inst.spec.vmac, inst.spec.vmac_mac,
                                  inst.spec.interface)
-                except (OSError, NetlinkError) as exc:
+                except (OSError, *netlink_errors()) as exc:
                     log.error("(%s) cannot create %s: %s", inst.spec.name, inst.spec.vmac, exc)
             if inst.spec.promote_secondaries:
                 promote_secondaries(inst.spec.interface)
@@ -617,7 +615,7 @@ class Engine:
         for name in sorted(self.vmacs):  # remove only the macvlans we created
             try:
                 await in_netlink_thread(remove_link, name)
-            except (OSError, NetlinkError) as exc:
+            except (OSError, *netlink_errors()) as exc:
                 log.warning("cannot remove %s: %s", name, exc)
         self.vmacs.clear()
         loop = asyncio.get_running_loop()

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from lvsfast.frozen import record
 from lvsfast.vrrp.spec import TrackSpec
 
 Key = tuple[str, str]  # (kind, name)
@@ -91,7 +92,7 @@ def file_value(text: str) -> int:
         return 0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProcessSpec:
     """A vrrp_track_process: how many matching processes make it up."""
 

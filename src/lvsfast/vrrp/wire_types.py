@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+
+from lvsfast.frozen import record
 
 AUTH_NONE = 0
 AUTH_PASS = 1
@@ -24,7 +25,7 @@ class WireError(ValueError):
     """Parameters that cannot make a valid advert (raised when building, never when receiving)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InstanceWire:
     """What the receive path must know of one configured instance to validate its adverts."""
 
