@@ -29,8 +29,8 @@ END = "<!-- end of headline table -->"
 @dataclass(frozen=True)
 class Headline:
     what: str  # the row's label in the README
-    scenario: str
-    case: str  # regular expressions, matched from the start
+    scenario: str  # regular expressions: the scenario's name whole, case and metric from the start
+    case: str
     metric: str
     baseline: str = ""  # "" takes the row whatever its baseline
 
@@ -57,9 +57,9 @@ HEADLINES = (
     Headline("nftables: one weight change, 10,000 real servers", "nft", r"10000 real servers", "one weight change"),
     Headline("failed requests over 100 reloads, IPVS (VM)", "reload", r"100 reloads .*ipvs", "failed requests"),
     Headline("failed requests over 100 reloads, nftables", "reload", r"100 reloads .*nftables", "failed requests"),
-    Headline("config test (`-t`) of the example config, wall time", "startup", r".*-t", "wall time"),
-    Headline("daemon from start to VIP held", "startup", r".*VIP", ""),
-    Headline("memory, 100 x 10, all processes", "memory", r"100 VS x 10 RS", "PSS"),
+    Headline("config test (`-t`) of the example config, wall time", "startup", r"lvsfast -t", "wall time"),
+    Headline("daemon from start to VIP held", "startup", r"start to VIP", "time"),
+    Headline("memory, 100 x 10, all processes", "memory|startup", r"100 VS x 10 RS", "PSS"),
     Headline("nftables `mh`: flows moved when 1 of 16 servers fails its check", "mh", r"N=16 remove, check fails", ""),
     Headline("nftables `mh`: flows moved when a reload removes 1 of 16 servers", "mh", r"N=16 remove, reload", ""),
 )
@@ -90,7 +90,7 @@ def newest(results: Path = RESULTS) -> dict[Headline, tuple[dict, str]]:
             if h in found:
                 continue
             for scenario, row in rows:
-                if (scenario == h.scenario and re.match(h.case, row.get("case", ""))
+                if (re.fullmatch(h.scenario, scenario) and re.match(h.case, row.get("case", ""))
                         and re.match(h.metric, row.get("metric", ""))
                         and re.search(h.baseline, row.get("baseline_name") or "")
                         and row.get("lvsfast")):
