@@ -14,19 +14,12 @@ from lvsfast.config import model as m
 from lvsfast.config import resolve
 from lvsfast.vrrp.garp import GarpPolicy
 from lvsfast.vrrp.machine import Params, State
+from lvsfast.vrrp.track_spec import ProcessSpec, TrackSpec
 from lvsfast.vrrp.wire_types import AUTH_AH, AUTH_NONE, AUTH_PASS, MCAST_V4, MCAST_V6, InstanceWire, vrrp_mac
 
 
 class SpecError(ValueError):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class TrackSpec:
-    kind: str  # "interface" | "script" | "file" | "process"
-    name: str
-    weight: int  # 0: FAULT on failure
-    reverse: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +170,8 @@ def scripts(cfg: m.Config) -> dict[str, ScriptSpec]:
     return out
 
 
-def processes(cfg: m.Config) -> dict:
-    """The vrrp_track_process blocks, as :class:`lvsfast.vrrp.track.ProcessSpec` by name."""
-    from lvsfast.vrrp.track import ProcessSpec
-
+def processes(cfg: m.Config) -> dict[str, ProcessSpec]:
+    """The vrrp_track_process blocks, as :class:`ProcessSpec` by name."""
     out = {}
     for p in cfg.vrrp_track_processes:
         if not p.process:
