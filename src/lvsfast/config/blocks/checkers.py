@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 from lvsfast.config import model as m
-from lvsfast.config.blocks.builder import (BOOL, CONST, FLOAT, INT, IP, STR, USER, WEIGHT, WORDS, Builder, Handler,
-                                         fail, make, one, take_user)
+from lvsfast.config.blocks.builder import (BOOL, CHECKER_KEYWORDS, CONST, FLOAT, INT, IP, STR, USER, WEIGHT, WORDS,
+                                          Builder, Handler, fail, make, one, take_user)
 from lvsfast.config.node import Node
 from lvsfast.config.values import LONG_TIMER_MAX, TIMER_MAX, Bad, parse_int, parse_port, parse_status_codes
 
@@ -188,6 +188,7 @@ CHECKER_CLASSES: dict[str, type] = {
     "DNS_CHECK": m.DnsCheck, "MISC_CHECK": m.MiscCheck, "UDP_CHECK": m.UdpCheck, "PING_CHECK": m.PingCheck,
     "ICMP_CHECK": m.PingCheck, "FILE_CHECK": m.FileCheck, "BFD_CHECK": m.BfdCheck,
 }
+assert CHECKER_CLASSES.keys() == set(CHECKER_KEYWORDS)  # the block grammar (builder) knows the same blocks
 
 _URL = _url_handlers()
 _CHECKERS = {k: _checker_handlers(k) for k in CHECKER_CLASSES}
@@ -196,6 +197,8 @@ SSL = {k: STR(k) for k in ("password", "ca", "certificate", "key")}
 
 
 def checker(b: Builder, n: Node, rs: dict, vs: dict) -> m.AnyChecker | None:
+    """A checker block of a real server (``rs``, ``vs``: the real and virtual server's values so
+    far); None when it cannot run, as keepalived drops it."""
     kind = n.keyword
     cls = CHECKER_CLASSES[kind]
     if kind == "ICMP_CHECK":

@@ -7,7 +7,7 @@ from typing import Any
 
 from lvsfast.config import model as m
 from lvsfast.config.blocks.builder import (BOOL, FLOAT, INT, LOOSE, SCRIPT, STR, WORDS, Builder, Handler,
-                                         one)
+                                          one)
 from lvsfast.config.node import Node
 from lvsfast.config.values import Bad, MissingValue, parse_int, parse_ip, parse_port
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from lvsfast.config import model as m
 from lvsfast.config.blocks.builder import (BLOCK_KEYWORDS, BOOL, CONST, INT, LOOSE, SCRIPT, STR, Builder, Handler,
-                                         make, one)
+                                          make, one)
 from lvsfast.config.blocks.checkers import CHECKER_CLASSES, TIMING, checker
 from lvsfast.config.node import Node
 from lvsfast.config.values import Bad, parse_float, parse_int, parse_ip, parse_port, parse_prefix

@@ -6,7 +6,7 @@ import re
 from lvsfast.config import model as m
 from lvsfast.config.blocks.addresses import address_list, route_list, rule_list
 from lvsfast.config.blocks.builder import (BOOL, CONST, FLOAT, INT, IP, OPT_STR, SCRIPT, STR, USER, WEIGHT, WORDS,
-                                         Builder, Handler, fail, make, one, take_user)
+                                          Builder, Handler, fail, make, one, take_user)
 from lvsfast.config.blocks.tracking import tracking_handlers
 from lvsfast.config.node import Node
 from lvsfast.config.values import Bad, parse_int, parse_ip
@@ -182,17 +182,18 @@ def _sync_group_handlers() -> dict[str, Handler]:
 
 
 INSTANCE = _instance_handlers()
-SCRIPT_BLOCK = _script_handlers()
+_SCRIPT = _script_handlers()
 SYNC_GROUP = _sync_group_handlers()
 
 
 def vrrp_script(b: Builder, n: Node, name: str) -> m.VrrpScript | None:
     """A vrrp_script block; None (with a warning) when it has no script, as keepalived drops it."""
-    acc = take_user(b.fill(n, SCRIPT_BLOCK, {"name": name}))
+    acc = take_user(b.fill(n, _SCRIPT, {"name": name}))
     if "_user_name" in acc and acc.get("script"):
         s = acc["script"]
         acc["script"] = m.Script(s.command, acc["_user_name"], acc["_group_name"], s.file, s.line)
     if not acc.get("script"):
-        b.diags.warning(n.file, n.end_line or n.line, f"no script set for vrrp_script {name} (line {n.line}) - removing")
+        b.diags.warning(n.file, n.end_line or n.line,
+                        f"no script set for vrrp_script {name} (line {n.line}) - removing")
         return None
     return make(m.VrrpScript, acc, n)
