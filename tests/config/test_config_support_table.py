@@ -57,19 +57,20 @@ def test_table_shape():
 # ---- the builder's tables -----------------------------------------------------------------------
 
 def _builder(name: str):
-    """A table of the builder's, wherever it lives (build.py today, a package after the split)."""
-    mod = importlib.import_module("lvsfast.config.build")
-    if hasattr(mod, name):
-        return getattr(mod, name)
-    for info in pkgutil.walk_packages(getattr(mod, "__path__", []), mod.__name__ + "."):
-        sub = importlib.import_module(info.name)
-        if hasattr(sub, name):
-            return getattr(sub, name)
+    """A table of the builder's, wherever it lives (build.py's top level or config/blocks/)."""
+    for where in ("lvsfast.config.build", "lvsfast.config.blocks"):
+        mod = importlib.import_module(where)
+        if hasattr(mod, name):
+            return getattr(mod, name)
+        for info in pkgutil.walk_packages(getattr(mod, "__path__", []), mod.__name__ + "."):
+            sub = importlib.import_module(info.name)
+            if hasattr(sub, name):
+                return getattr(sub, name)
     raise AssertionError(f"the builder has no table {name} any more: update _builder_keywords()")
 
 
 #: The top-level statements build() handles in its own branches (not a table of its own).
-TOP_BRANCHES = {"global_defs", "vrrp_script", "vrrp_track_file", "vrrp_track_process", "vrrp_sync_group",
+TOP_BRANCHES = {"global_defs", "vrrp_script", "vrrp_track_file", "track_file", "vrrp_track_process", "vrrp_sync_group",
                 "vrrp_instance", "virtual_server_group", "virtual_server", "SSL", "static_ipaddress",
                 "static_routes", "static_rules"}
 
@@ -79,19 +80,19 @@ def _builder_keywords() -> dict[str, set[str]]:
     checkers = _builder("_CHECKERS")
     common = set(_builder("_CHECKER_COMMON"))
     out = {
-        "top": TOP_BRANCHES | set(_builder("_TOP_LOOSE")),
-        "global_defs": set(_builder("_GLOBAL")),
-        "vrrp_instance": set(_builder("_INSTANCE")),
-        "vrrp_sync_group": set(_builder("_SYNC_GROUP")),
+        "top": TOP_BRANCHES | set(_builder("TOP_LOOSE")),
+        "global_defs": set(_builder("GLOBAL")),
+        "vrrp_instance": set(_builder("INSTANCE")),
+        "vrrp_sync_group": set(_builder("SYNC_GROUP")),
         "vrrp_script": set(_builder("_SCRIPT")),
-        "vrrp_track_file": set(_builder("_TRACK_FILE")),
-        "vrrp_track_process": set(_builder("_TRACK_PROCESS")),
+        "vrrp_track_file": set(_builder("TRACK_FILE")),
+        "vrrp_track_process": set(_builder("TRACK_PROCESS")),
         "virtual_server": set(_builder("_VS")) | {"real_server"},
-        "real_server": set(_builder("_RS")) | set(_builder("_CHECKER_CLASSES")),
+        "real_server": set(_builder("_RS")) | set(_builder("CHECKER_CLASSES")),
         "checker": common,
         "url": set(_builder("_URL")),
         "host": set(_builder("_SMTP_HOST")),
-        "SSL": set(_builder("_SSL")),
+        "SSL": set(_builder("SSL")),
         "virtual_ipaddress": set(_builder("_ADDR_FLAGS")) | set(_builder("_ADDR_VALUES")) | {"preferred_lft"},
         "virtual_routes": (set(_builder("_ROUTE_FLAGS")) | set(_builder("_ROUTE_VALUE_OPTIONS"))
                            | set(_builder("_ROUTE_TYPES"))

@@ -11,6 +11,7 @@ from collections import defaultdict
 
 from lvsfast.config import model as m
 from lvsfast.config.diagnostics import Diagnostics
+from lvsfast.config.scheduling import tuning
 
 
 def check(cfg: m.Config, diags: Diagnostics, backend: str | None = None) -> None:
@@ -213,8 +214,6 @@ def _nftables_limits(vs: m.VirtualServer, diags: Diagnostics) -> None:
 def _globals(cfg: m.Config, diags: Diagnostics) -> None:
     # The children's scheduling keywords (vrrp_priority, vrrp_sched_slice, ...) are read when
     # each child starts; a bad value is reported here too, at its line, so that -t sees it.
-    from lvsfast.daemon.scheduling import tuning
-
     g = cfg.global_defs
     for child in ("vrrp", "checker"):
         for problem in tuning(g.extra, child)[1]:

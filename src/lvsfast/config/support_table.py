@@ -39,7 +39,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'vrrp_script': ('works', ''),
         'vrrp_track_process': ('works', ''),
         'vrrp_track_file': ('works', ''),
-        'track_file': ('not-supported', "keepalived 2.2.7's name for vrrp_track_file; lvsfast reports it as an unknown keyword - use vrrp_track_file"),
+        'track_file': ('works', "keepalived 2.2.7's name for vrrp_track_file"),
         'virtual_server': ('works', ''),
         'virtual_server_group': ('works', ''),
         'SSL': ('works', ''),

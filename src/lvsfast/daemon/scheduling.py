@@ -21,75 +21,17 @@ a second, send jitter p99 fell from 1.0-2.7 ms to 0.17-0.22 ms. Older kernels ig
 """
 from __future__ import annotations
 
+import ctypes
 import os
-from typing import TYPE_CHECKING
+import resource
+import struct
 
-# ctypes, resource and struct are imported where a child applies its tuning: ``lvsfast -t``
-# reads the keywords (tuning()) and never applies them.
-from lvsfast.frozen import record
-
-if TYPE_CHECKING:
-    from lvsfast.config.model import Extra
+# The rules (what global_defs asks for, what is wrong with it) sit in config, which -t checks with.
+from lvsfast.config.scheduling import Tuning, tuning  # noqa: F401  (tuning: the children call it here)
 
 DEFAULT_RLIMIT_RTTIME_US = 500_000
-DEFAULT_VRRP_NICE = -10
-DEFAULT_VRRP_SLICE_US = 100
 _MCL_CURRENT, _MCL_FUTURE = 1, 2
 _SYS_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
-
-
-@record
-class Tuning:
-    nice: int | None = None
-    rt_priority: int | None = None
-    rlimit_rttime_us: int | None = None
-    no_swap: bool = False
-    cpus: tuple[int, ...] = ()
-    default_nice: bool = False  # lvsfast's own default, not asked for: failing it is no error
-    slice_us: int | None = None  # EEVDF's requested slice (Linux 6.12+; older kernels ignore it)
-
-
-def tuning(extra: Extra, child: str) -> tuple[Tuning, list[str]]:
-    """The tuning ``global_defs`` asks for ``child`` ("vrrp" or "checker"), and what was wrong."""
-    values: dict[str, tuple[str, ...]] = {k: args for k, args in extra if k.startswith(f"{child}_")}
-    errors: list[str] = []
-
-    def number(key: str, low: int, high: int) -> int | None:
-        args = values.get(f"{child}_{key}")
-        if args is None:
-            return None
-        try:
-            n = int(args[0])
-        except (IndexError, ValueError):
-            errors.append(f"{child}_{key} needs a number")
-            return None
-        if not low <= n <= high:
-            errors.append(f"{child}_{key} {n} is outside {low}..{high}")
-            return None
-        return n
-
-    cpus: tuple[int, ...] = ()
-    if f"{child}_cpu_affinity" in values:
-        try:
-            cpus = tuple(int(c) for c in values[f"{child}_cpu_affinity"])
-        except ValueError:
-            errors.append(f"{child}_cpu_affinity needs CPU numbers")
-    nice, rt = number("priority", -20, 19), number("rt_priority", 1, 2**31 - 1)
-    if rt is not None and rt > 99:  # keepalived takes the maximum, and says so
-        errors.append(f"{child}_rt_priority {rt} is greater than the maximum 99 - setting to maximum")
-        rt = 99
-    default = child == "vrrp" and nice is None and rt is None and not any(
-        k in values for k in ("vrrp_priority", "vrrp_rt_priority"))
-    slice_us = None
-    if child == "vrrp" and rt is None:
-        # 0 leaves the kernel's slice; the kernel takes 100..100000 us.
-        asked = number("sched_slice", 0, 100_000)
-        slice_us = DEFAULT_VRRP_SLICE_US if "vrrp_sched_slice" not in values else (asked or None)
-        if slice_us is not None and slice_us < 100:
-            errors.append(f"vrrp_sched_slice {slice_us} is below the kernel's 100 us")
-            slice_us = None
-    return Tuning(DEFAULT_VRRP_NICE if default else nice, rt, number("rlimit_rttime", 1, 2**31 - 1),
-                  f"{child}_no_swap" in values, cpus, default_nice=default, slice_us=slice_us), errors
 
 
 def apply(t: Tuning) -> list[str]:
@@ -110,8 +52,6 @@ def apply(t: Tuning) -> list[str]:
             failed.append(f"cpu affinity {t.cpus}: {exc.strerror}")
     if t.rt_priority is not None:
         limit = t.rlimit_rttime_us or DEFAULT_RLIMIT_RTTIME_US
-        import resource
-
         try:
             # The limit first: a real-time process that never blocks would own a core.
             resource.setrlimit(resource.RLIMIT_RTTIME, (limit, limit))
@@ -119,8 +59,6 @@ def apply(t: Tuning) -> list[str]:
         except OSError as exc:
             failed.append(f"real-time priority {t.rt_priority}: {exc.strerror}")
     if t.no_swap:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.mlockall(_MCL_CURRENT | _MCL_FUTURE) != 0:
             failed.append(f"locking memory: {os.strerror(ctypes.get_errno())}")
@@ -134,9 +72,6 @@ def _request_slice(us: int) -> bool:
     nr = _SYS_SCHED_SETATTR.get(os.uname().machine)
     if nr is None:
         return False
-    import ctypes
-    import struct
-
     # struct sched_attr, SCHED_ATTR_SIZE_VER0: size, policy, flags, nice, priority, runtime, deadline, period
     nice = os.getpriority(os.PRIO_PROCESS, 0)  # sched_setattr sets it too: keep what is in force
     attr = struct.pack("=IIQiIQQQ", 48, os.SCHED_OTHER, 0, nice, 0, us * 1000, 0, 0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from lvsfast.vrrp import ah
 from lvsfast.vrrp.addresses import AddressManager, ensure_vmac, in_netlink_thread, netlink_errors, remove_link
 from lvsfast.vrrp.deadline import DeadlineTimer
 from lvsfast.vrrp.garp import GarpSchedule
+from lvsfast.vrrp.host import process_table, promote_secondaries
 from lvsfast.vrrp.link_watch import Changes, LinkWatch
 from lvsfast.vrrp.machine import (Action, Advert, Announce, Fault, ForceState, Machine, PriorityChange, Recover,
                                   ReleaseAddresses, SendAdvert, Start, State, Stop, TakeAddresses, Tick, Transition)
@@ -590,7 +590,7 @@ class Engine:
         # Polling /proc once a second: keepalived listens to the proc connector, but a second's
         # delay is within its own default track_process delay.
         while True:
-            table = await asyncio.to_thread(_process_table)
+            table = await asyncio.to_thread(process_table)
             for name in names:
                 p = self.processes.get(name)
                 self._broadcast("process", name, p is not None and process_up(p, table))
@@ -629,31 +629,3 @@ class Engine:
             "instances": {n: i.status() for n, i in self.instances.items()},
             "counters": {f"{k[0]}/IPv{k[1]}": l.receiver.counters() for k, l in self.links.items()},
         }
-
-
-def promote_secondaries(ifname: str) -> None:
-    """promote_secondaries: removing one VIP must not take the others of its subnet with it
-    (without the flag the kernel deletes every secondary address when the primary goes)."""
-    path = f"/proc/sys/net/ipv4/conf/{ifname}/promote_secondaries"
-    try:
-        with open(path, "w") as f:
-            f.write("1")
-    except OSError as exc:
-        log.error("cannot set promote_secondaries on %s: %s", ifname, exc)
-
-
-def _process_table() -> list[tuple[str, list[str]]]:
-    """(comm, argv) of every process, read from /proc."""
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/comm") as f:
-                comm = f.read().rstrip("\n")
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-        except OSError:
-            continue
-        out.append((comm, argv))
-    return out

@@ -15,19 +15,12 @@ from lvsfast.frozen import record
 from lvsfast.vrrp.garp import GarpPolicy
 from lvsfast.vrrp.machine import Params, State
 from lvsfast.vrrp.rtnl import AddressSocket
+from lvsfast.vrrp.track_spec import ProcessSpec, TrackSpec
 from lvsfast.vrrp.wire_types import AUTH_AH, AUTH_NONE, AUTH_PASS, InstanceWire, vrrp_mac
 
 
 class SpecError(ValueError):
     pass
-
-
-@record
-class TrackSpec:
-    kind: str  # "interface" | "script" | "file" | "process"
-    name: str
-    weight: int  # 0: FAULT on failure
-    reverse: bool = False
 
 
 @record
@@ -203,10 +196,8 @@ def scripts(cfg: m.Config) -> dict[str, ScriptSpec]:
     return out
 
 
-def processes(cfg: m.Config) -> dict:
-    """The vrrp_track_process blocks, as :class:`lvsfast.vrrp.track.ProcessSpec` by name."""
-    from lvsfast.vrrp.track import ProcessSpec
-
+def processes(cfg: m.Config) -> dict[str, ProcessSpec]:
+    """The vrrp_track_process blocks, as :class:`ProcessSpec` by name."""
     out = {}
     for p in cfg.vrrp_track_processes:
         if not p.process:

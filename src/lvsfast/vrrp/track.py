@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from lvsfast.frozen import record
-from lvsfast.vrrp.spec import TrackSpec
+from lvsfast.vrrp.track_spec import ProcessSpec, TrackSpec
 
 Key = tuple[str, str]  # (kind, name)
 
@@ -90,19 +89,6 @@ def file_value(text: str) -> int:
         return int(words[0])
     except ValueError:
         return 0
-
-
-@record
-class ProcessSpec:
-    """A vrrp_track_process: how many matching processes make it up."""
-
-    name: str
-    process: str
-    param_match: str | None = None  # None: name only; "initial"/"partial": argv too
-    args: tuple[str, ...] = ()
-    quorum: int = 1
-    quorum_max: int | None = None
-    full_command: bool = False
 
 
 def process_matches(p: ProcessSpec, comm: str, argv: Sequence[str]) -> bool:
