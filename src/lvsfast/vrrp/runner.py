@@ -445,11 +445,13 @@ class Engine:
         return False
 
     def transitioned(self, inst: Instance, tr: Transition, forced: bool) -> None:
-        self.emit("vrrp_state", instance=inst.spec.name, state=tr.new.value, vips=[v.address for v in inst.spec.vips])
+        self.emit("vrrp_state", instance=inst.spec.name, state=tr.new.value, vips=[v.address for v in inst.spec.vips],
+                  forced=forced)
         self._later(self._notify(inst, tr.new))
         group = inst.spec.sync_group
         if group and not forced and tr.new in FOLLOWED:
             self._later(self.notifier.notify(self.group_notify.get(group, ()), Notification("GROUP", group, tr.new)))
+            self.emit("vrrp_group", group=group, state=tr.new.value)
         if group and not forced:
             members = self.groups.get(group, [])
             faulted = [n for n in members if n in self.instances and self.instances[n].machine.faulted]

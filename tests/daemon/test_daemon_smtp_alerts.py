@@ -1,0 +1,209 @@
+"""SMTP alerts: keepalived's mails for VRRP transitions and checker events, delivered by the parent
+to a real SMTP server (aiosmtpd) in a namespace, side by side with keepalived's own mails."""
+from __future__ import annotations
+
+import datetime
+import json
+import subprocess
+import sys
+import time
+from email import message_from_string
+from pathlib import Path
+
+import pytest
+
+from lvsfast.config.model import Config, GlobalDefs, RealServer, TcpCheck, VirtualServer, VrrpInstance, VrrpSyncGroup
+from lvsfast.daemon.alerts import AlertPolicy, render
+from lvsfast.lab.netns import wait_for
+from support.netns import lab  # noqa: F401  (fixture)
+from support.requires import need_binary
+from support.vrrp_lab import VrrpLab, instance_conf
+
+SINK = str(Path(__file__).parent.parent / "support" / "smtp_sink.py")
+
+
+# ---- the decision function ----------------------------------------------------------------------
+
+def _config(g: dict, inst: dict | None = None, rs: dict | None = None, vs: dict | None = None,
+            group: dict | None = None) -> Config:
+    real = RealServer(address="10.0.1.5", port=80, family=4, checkers=(TcpCheck(),), **(rs or {}))
+    return Config(global_defs=GlobalDefs(router_id="lb1", notification_email=("ops@example.org",),
+                                         smtp_server="10.0.0.10", **g),
+                  vrrp_instances=(VrrpInstance(name="VI_1", **(inst or {})),),
+                  vrrp_sync_groups=(VrrpSyncGroup(name="G1", group=("VI_1",), **(group or {})),),
+                  virtual_servers=(VirtualServer(address="10.0.0.100", port=80, real_servers=(real,), **(vs or {})),))
+
+
+def _vrrp(policy: AlertPolicy, state: str, **kw):
+    return policy.decide({"event": "vrrp_state", "instance": "VI_1", "state": state, **kw})
+
+
+def _rs(policy: AlertPolicy, up: bool):
+    return policy.decide({"event": "real_server", "virtual": "10.0.0.100:TCP:80", "real": "10.0.1.5:80", "up": up})
+
+
+@pytest.mark.parametrize("g,inst,mails", [
+    ({}, {}, False),  # keepalived: VRRP alerts are off unless asked for
+    ({"smtp_alert": True}, {}, True),
+    ({"smtp_alert": True, "smtp_alert_vrrp": False}, {}, False),
+    ({"smtp_alert_vrrp": True}, {}, True),
+    ({"smtp_alert_vrrp": True}, {"smtp_alert": False}, False),
+    ({}, {"smtp_alert": True}, True),
+])
+def test_vrrp_switches(g, inst, mails):
+    policy = AlertPolicy(_config(g, inst), host_name="host")
+    assert (_vrrp(policy, "MASTER") is not None) is mails
+
+
+def test_vrrp_subjects_bodies_and_repeats():
+    policy = AlertPolicy(_config({"smtp_alert": True}), host_name="host")
+    a = _vrrp(policy, "MASTER")
+    assert (a.subject, a.body) == ("[lb1] VRRP Instance VI_1 - Entering MASTER state",
+                                   "=> VRRP Instance is now owning VRRP VIPs <=")
+    assert _vrrp(policy, "MASTER") is None  # keepalived mails a state once
+    assert _vrrp(policy, "BACKUP").body == "=> VRRP Instance is no longer owning VRRP VIPs <="
+    assert _vrrp(policy, "FAULT").subject == "[lb1] VRRP Instance VI_1 - Entering FAULT state"
+    assert _vrrp(policy, "MASTER", forced=True) is None  # moved by its sync group: the group mails
+    g = policy.decide({"event": "vrrp_group", "group": "G1", "state": "MASTER"})
+    assert (g.subject, g.body) == ("[lb1] VRRP Group G1 - Entering MASTER state",
+                                   "=> All VRRP group instances are now in MASTER state <=")
+    quiet = AlertPolicy(_config({"smtp_alert": True, "no_email_faults": True}), host_name="host")
+    assert _vrrp(quiet, "FAULT") is None
+
+
+@pytest.mark.parametrize("g,rs,mails", [
+    ({}, {}, True),  # keepalived keeps real servers' alerts on by default
+    ({"smtp_alert": False}, {}, False),
+    ({"smtp_alert": False, "smtp_alert_checker": True}, {}, True),
+    ({"smtp_alert_checker": True}, {"smtp_alert": False}, False),
+])
+def test_checker_switches_and_text(g, rs, mails):
+    policy = AlertPolicy(_config(g, rs=rs), host_name="host")
+    down = _rs(policy, False)
+    assert (down is not None) is mails
+    if mails:
+        assert down.subject == "[lb1] Realserver [10.0.1.5]:tcp:80 of virtual server [10.0.0.100]:tcp:80 - DOWN"
+        assert down.body == "=> TCP CHECK failed on service <="
+        assert _rs(policy, True).body == "=> TCP CHECK succeed on service <="
+
+
+def test_quorum_mail_only_with_the_virtual_servers_switch():
+    off = AlertPolicy(_config({}), host_name="host")
+    assert off.decide({"event": "quorum", "virtual": "10.0.0.100:TCP:80", "up": False}) is None
+    on = AlertPolicy(_config({}, vs={"smtp_alert": True}), host_name="host")
+    a = on.decide({"event": "quorum", "virtual": "10.0.0.100:TCP:80", "up": False})
+    assert a.subject == "[lb1] Virtualserver [10.0.0.100]:tcp:80 - DOWN"
+
+
+def test_defaults_and_message_layout():
+    cfg = Config(global_defs=GlobalDefs(notification_email=("a@x", "b@x"), smtp_server="10.0.0.10"))
+    policy = AlertPolicy(cfg, host_name="node1.example")
+    s = policy.settings
+    assert (policy.router_id, s.helo, s.sender, s.port, s.timeout) == (
+        "node1.example", "node1.example", "root@node1.example", 25, 30.0)
+    text = render(_vrrp(AlertPolicy(_config({"smtp_alert": True}), host_name="h"), "MASTER"), s, "DATE")
+    assert text == ("Date: DATE\r\nFrom: root@node1.example\r\nSubject: [lb1] VRRP Instance VI_1 - Entering MASTER "
+                    "state\r\nX-Mailer: Keepalived\r\nTo: a@x, b@x\r\n\r\n=> VRRP Instance is now owning VRRP VIPs <=\r\n")
+
+
+# ---- the daemon, a real SMTP server, and keepalived -----------------------------------------------
+
+@pytest.fixture
+def vlab(lab, tmp_path):
+    return VrrpLab.build(lab, tmp_path)
+
+
+def _sink(vlab: VrrpLab, port: int, tls: bool = False) -> Path:
+    out = vlab.workdir / f"mail-{port}.jsonl"
+    args = [sys.executable, SINK, "10.0.0.10", str(port), str(out)]
+    if tls:
+        args += _certificate(vlab.workdir)
+    proc = vlab.lab.spawn(vlab.client, *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return out
+
+
+def _certificate(where: Path) -> list[str]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sink.test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    c, k = where / "sink.crt", where / "sink.key"
+    c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                    serialization.NoEncryption()))
+    return [str(c), str(k)]
+
+
+def _mails(out: Path) -> list[dict]:
+    if not out.exists():
+        return []
+    return [json.loads(x) for x in out.read_text().splitlines() if x.strip()]
+
+
+def _mail_for(out: Path, subject: str) -> tuple[dict, object] | None:
+    for m in _mails(out):
+        msg = message_from_string(m["data"])
+        if msg["Subject"] == subject:
+            return m, msg
+    return None
+
+
+def _alerting(port: int, vrid: int, extra_global: str = "") -> str:
+    return (f"global_defs {{\n    notification_email {{\n        ops@example.org\n        noc@example.org\n    }}\n"
+            f"    notification_email_from lb@example.org\n    smtp_server 10.0.0.10 {port}\n"
+            f"    smtp_helo_name lbhelo\n    smtp_connect_timeout 2\n    smtp_alert\n{extra_global}}}\n"
+            + instance_conf(priority=150, advert_int=0.1, vrid=vrid))
+
+
+def test_master_mail_as_keepalived_sends_it(vlab):
+    need_binary("keepalived")
+    out = _sink(vlab, 2525)
+    vlab.start_lvsfast("r1", _alerting(2525, 51))
+    vlab.start_keepalived("r2", _alerting(2525, 52))
+    subject = "[{}] VRRP Instance VI_1 - Entering MASTER state"
+    wait_for(lambda: _mail_for(out, subject.format("r1")) and _mail_for(out, subject.format("r2")), timeout=20,
+             what=f"both MASTER mails (got {[message_from_string(m['data'])['Subject'] for m in _mails(out)]})")
+    (ours, our_msg), (theirs, their_msg) = _mail_for(out, subject.format("r1")), _mail_for(out, subject.format("r2"))
+    assert ours["from"] == theirs["from"] == "lb@example.org"
+    assert ours["to"] == theirs["to"] == ["ops@example.org", "noc@example.org"]
+    assert ours["helo"] == theirs["helo"] == "lbhelo"
+    for header in ("From", "To", "X-Mailer"):
+        assert our_msg[header] == their_msg[header], header
+    assert our_msg.get_payload() == their_msg.get_payload()
+    assert "=> VRRP Instance is now owning VRRP VIPs <=" in our_msg.get_payload()
+    assert our_msg["Date"] and their_msg["Date"]
+    # Both mailed the same transitions (keepalived's BACKUP at start included, or neither).
+    ours_subjects = sorted(s.replace("[r1]", "[r]") for s in
+                           (message_from_string(m["data"])["Subject"] for m in _mails(out)) if "[r1]" in s)
+    theirs_subjects = sorted(s.replace("[r2]", "[r]") for s in
+                             (message_from_string(m["data"])["Subject"] for m in _mails(out)) if "[r2]" in s)
+    assert ours_subjects == theirs_subjects
+
+
+def test_dead_mail_server_costs_vrrp_nothing_and_is_logged(vlab):
+    # Nothing listens on 10.0.0.10:2599: every attempt is refused.
+    t0 = time.monotonic()
+    r1 = vlab.start_lvsfast("r1", _alerting(2599, 51))
+    vlab.wait_master("r1", timeout=5)
+    assert time.monotonic() - t0 < 6
+    failed = "SMTP alert not sent after 3 attempts to 10.0.0.10:2599: [r1] VRRP Instance VI_1 - Entering MASTER state"
+    wait_for(lambda: failed in r1.log.read_text(), timeout=30, what="the failed alert in the log")
+    assert "attempt 1 of 3, retrying" in r1.log.read_text()
+    assert r1.state() == "MASTER"
+
+
+def test_starttls_when_the_server_offers_it(vlab):
+    out = _sink(vlab, 2526, tls=True)
+    vlab.start_lvsfast("r1", _alerting(2526, 51))
+    subject = "[r1] VRRP Instance VI_1 - Entering MASTER state"
+    wait_for(lambda: _mail_for(out, subject), timeout=20, what="the MASTER mail over TLS")
+    mail, _ = _mail_for(out, subject)
+    assert mail["tls"] is True
