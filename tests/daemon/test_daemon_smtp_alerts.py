@@ -207,3 +207,34 @@ def test_starttls_when_the_server_offers_it(vlab):
     wait_for(lambda: _mail_for(out, subject), timeout=20, what="the MASTER mail over TLS")
     mail, _ = _mail_for(out, subject)
     assert mail["tls"] is True
+
+
+def test_real_server_down_mail_from_the_checker(vlab):
+    # keepalived's checker needs IPVS, which this host's kernel lacks; its text is from keepalived
+    # 2.2.7's check_tcp.c (subject from smtp.c), checked by test_checker_switches_and_text above.
+    need_binary("nft")
+    out = _sink(vlab, 2527)
+    web = vlab.lab.spawn(vlab.client, sys.executable, "-m", "http.server", "8080", "--bind", "10.0.0.10",
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    r1 = vlab.routers["r1"]
+    conf = vlab.workdir / "chk.conf"
+    conf.write_text("global_defs {\n    router_id r1\n    lvs_backend nftables\n"
+                    "    notification_email {\n        ops@example.org\n    }\n    notification_email_from lb@example.org\n"
+                    "    smtp_server 10.0.0.10 2527\n    smtp_connect_timeout 2\n    smtp_alert_checker\n}\n"
+                    "virtual_server 10.0.0.200 80 {\n    delay_loop 0.2\n    lb_algo rr\n    lb_kind NAT\n"
+                    "    protocol TCP\n    real_server 10.0.0.10 8080 {\n        TCP_CHECK {\n"
+                    "            connect_timeout 0.5\n            retry 0\n        }\n    }\n}\n")
+    log = open(r1.log, "a")
+    r1.proc = vlab.lab.spawn(r1.ns, sys.executable, "-m", "lvsfast.cli", "-n", "-l", "-C", "-f", str(conf),
+                             "--control-socket", r1.sock, "-p", str(vlab.workdir / "p"),
+                             "-r", str(vlab.workdir / "r"), "-c", str(vlab.workdir / "c"),
+                             stdout=log, stderr=subprocess.STDOUT)
+    wait_for(lambda: "checker child started" in r1.log.read_text() or None, timeout=20, what="the checker child")
+    time.sleep(1.5)  # a few checks of the up server
+    web.terminate()
+    web.wait(5)
+    subject = "[r1] Realserver [10.0.0.10]:tcp:8080 of virtual server [10.0.0.200]:tcp:80 - DOWN"
+    wait_for(lambda: _mail_for(out, subject), timeout=20, what="the DOWN mail")
+    mail, msg = _mail_for(out, subject)
+    assert mail["to"] == ["ops@example.org"] and msg["From"] == "lb@example.org"
+    assert msg.get_payload().strip() == "=> TCP CHECK failed on service <="
