@@ -63,7 +63,6 @@ def test_vrrp_subjects_bodies_and_repeats():
     assert _vrrp(policy, "MASTER") is None  # keepalived mails a state once
     assert _vrrp(policy, "BACKUP").body == "=> VRRP Instance is no longer owning VRRP VIPs <="
     assert _vrrp(policy, "FAULT").subject == "[lb1] VRRP Instance VI_1 - Entering FAULT state"
-    assert _vrrp(policy, "MASTER", forced=True) is None  # moved by its sync group: the group mails
     g = policy.decide({"event": "vrrp_group", "group": "G1", "state": "MASTER"})
     assert (g.subject, g.body) == ("[lb1] VRRP Group G1 - Entering MASTER state",
                                    "=> All VRRP group instances are now in MASTER state <=")
@@ -178,6 +177,10 @@ def test_master_mail_as_keepalived_sends_it(vlab):
     for header in ("From", "To", "X-Mailer"):
         assert our_msg[header] == their_msg[header], header
     assert our_msg.get_payload() == their_msg.get_payload()
+    # The whole message, byte for byte, but for the date and the router_id.
+    def same(data: str, rid: str) -> str:
+        return "\n".join(x for x in data.replace(f"[{rid}]", "[r]").split("\r\n") if not x.startswith("Date: "))
+    assert same(ours["data"], "r1") == same(theirs["data"], "r2")
     assert "=> VRRP Instance is now owning VRRP VIPs <=" in our_msg.get_payload()
     assert our_msg["Date"] and their_msg["Date"]
     # Both mailed the same transitions (keepalived's BACKUP at start included, or neither).
@@ -238,3 +241,28 @@ def test_real_server_down_mail_from_the_checker(vlab):
     mail, msg = _mail_for(out, subject)
     assert mail["to"] == ["ops@example.org"] and msg["From"] == "lb@example.org"
     assert msg.get_payload().strip() == "=> TCP CHECK failed on service <="
+
+
+def test_sync_group_mails_as_keepalived(vlab):
+    # keepalived mails each member's transitions and the group's; lvsfast the same set.
+    need_binary("keepalived")
+    out = _sink(vlab, 2528)
+
+    def conf(vrid: int) -> str:
+        return (_alerting(2528, vrid) + instance_conf(priority=150, advert_int=0.1, vrid=vrid + 10, name="VI_2")
+                + "vrrp_sync_group G1 {\n    group {\n        VI_1\n        VI_2\n    }\n    smtp_alert\n}\n")
+
+    vlab.start_keepalived("r2", conf(52))
+    vlab.start_lvsfast("r1", conf(51))
+
+    def subjects(rid: str) -> list[str]:
+        got = (message_from_string(m["data"]) for m in _mails(out))
+        return sorted(f"{m['Subject']} | {m.get_payload().strip()}".replace(f"[{rid}]", "[r]")
+                      for m in got if m["Subject"].startswith(f"[{rid}]"))
+
+    group_master = "[{}] VRRP Group G1 - Entering MASTER state"
+    wait_for(lambda: _mail_for(out, group_master.format("r1")) and _mail_for(out, group_master.format("r2")),
+             timeout=20, what="both groups' MASTER mails")
+    time.sleep(1.0)  # any later mail would show in the comparison
+    assert subjects("r1") == subjects("r2")
+    assert "[r] VRRP Instance VI_2 - Entering MASTER state | => VRRP Instance is now owning VRRP VIPs <=" in subjects("r1")

@@ -141,8 +141,6 @@ class AlertPolicy:
     def decide(self, event: dict[str, Any]) -> Alert | None:
         kind = event.get("event")
         if kind == "vrrp_state":
-            if event.get("forced"):
-                return None  # keepalived: an instance its sync group moved mails as the group only
             return self._vrrp("instance", event.get("instance", ""), str(event.get("state", "")))
         if kind == "vrrp_group":
             return self._vrrp("group", event.get("group", ""), str(event.get("state", "")))

@@ -445,8 +445,7 @@ class Engine:
         return False
 
     def transitioned(self, inst: Instance, tr: Transition, forced: bool) -> None:
-        self.emit("vrrp_state", instance=inst.spec.name, state=tr.new.value, vips=[v.address for v in inst.spec.vips],
-                  forced=forced)
+        self.emit("vrrp_state", instance=inst.spec.name, state=tr.new.value, vips=[v.address for v in inst.spec.vips])
         self._later(self._notify(inst, tr.new))
         group = inst.spec.sync_group
         if group and not forced and tr.new in FOLLOWED:
