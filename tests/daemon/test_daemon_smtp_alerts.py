@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from lvsfast.config.model import Config, GlobalDefs, RealServer, TcpCheck, VirtualServer, VrrpInstance, VrrpSyncGroup
-from lvsfast.daemon.alerts import AlertPolicy, render
+from lvsfast.daemon.alerts import Alert, AlertPolicy, MailSettings, render
+from lvsfast.daemon.control import request
 from lvsfast.lab.netns import wait_for
 from support.netns import lab  # noqa: F401  (fixture)
 from support.requires import need_binary
@@ -105,6 +106,33 @@ def test_defaults_and_message_layout():
                     "state\r\nX-Mailer: Keepalived\r\nTo: a@x, b@x\r\n\r\n=> VRRP Instance is now owning VRRP VIPs <=\r\n")
 
 
+def test_mailer_bounds_its_queue_and_logs_what_it_drops(caplog):
+    import asyncio
+
+    from lvsfast.daemon import smtp
+
+    async def scenario() -> smtp.Mailer:
+        # Submitted before the sender runs: the three oldest make room for the newest.
+        m = smtp.Mailer(MailSettings("127.0.0.1", 1, "h", "f@x", ("t@x",), 1.0))
+        for i in range(smtp.QUEUE_LIMIT + 3):
+            m.submit(Alert(f"alert {i}", "body"))
+        await asyncio.sleep(0)
+        m.close()
+        return m
+
+    m = asyncio.run(scenario())
+    assert m.dropped == 3 and len(m.queue) == smtp.QUEUE_LIMIT - 1  # and the first now in flight
+    assert "SMTP alert dropped (queue of 100 full): alert 2" in caplog.text
+
+
+def test_nothing_of_it_is_imported_without_mail_settings():
+    code = ("import sys; from lvsfast.config.model import Config; from lvsfast.daemon.supervisor import Supervisor; "
+            "s = Supervisor(None, lambda: None, {}); s._setup_alerts(Config()); "
+            "print(s.alerts, [m for m in ('lvsfast.daemon.alerts', 'lvsfast.daemon.smtp') if m in sys.modules])")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.stdout.strip() == "None []", run.stderr
+
+
 # ---- the daemon, a real SMTP server, and keepalived -----------------------------------------------
 
 @pytest.fixture
@@ -191,15 +219,25 @@ def test_master_mail_as_keepalived_sends_it(vlab):
     assert ours_subjects == theirs_subjects
 
 
-def test_dead_mail_server_costs_vrrp_nothing_and_is_logged(vlab):
-    # Nothing listens on 10.0.0.10:2599: every attempt is refused.
+@pytest.mark.parametrize("server", ["refusing", "silent"])
+def test_dead_mail_server_costs_vrrp_nothing_and_is_logged(vlab, server):
+    # refusing: nothing listens on 10.0.0.10:2599. silent: the kernel completes the connection
+    # (listen backlog) but nothing ever answers, so each attempt waits smtp_connect_timeout.
+    if server == "silent":
+        vlab.lab.spawn(vlab.client, sys.executable, "-c", "import socket, time; s = socket.socket(); "
+                       "s.bind(('10.0.0.10', 2599)); s.listen(16); time.sleep(120)")
+        time.sleep(0.3)
     t0 = time.monotonic()
     r1 = vlab.start_lvsfast("r1", _alerting(2599, 51))
     vlab.wait_master("r1", timeout=5)
     assert time.monotonic() - t0 < 6
     failed = "SMTP alert not sent after 3 attempts to 10.0.0.10:2599: [r1] VRRP Instance VI_1 - Entering MASTER state"
-    wait_for(lambda: failed in r1.log.read_text(), timeout=30, what="the failed alert in the log")
-    assert "attempt 1 of 3, retrying" in r1.log.read_text()
+    why = "Connection refused" if server == "refusing" else "timed out"
+    wait_for(lambda: failed in r1.log.read_text(), timeout=40, what="the failed alert in the log")
+    assert f"attempt 1 of 3, retrying): {'[Errno 111] ' if server == 'refusing' else ''}{why}" in r1.log.read_text()
+    assert r1.state() == "MASTER"
+    status = request(r1.sock, "status", timeout=2)["smtp_alerts"]
+    assert status["failed"] >= 2 and status["sent"] == 0  # the BACKUP mail at start, then MASTER's
     assert r1.state() == "MASTER"
 
 

@@ -377,6 +377,8 @@ class Supervisor:
             "last_reload_error": self.last_reload_error,
             "children": {},
         }
+        if self.mailer is not None:
+            out["smtp_alerts"] = self.mailer.status()
         for child in self.children.values():
             entry: dict[str, Any] = {
                 "pid": child.pid,
