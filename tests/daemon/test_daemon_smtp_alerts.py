@@ -91,8 +91,8 @@ def test_quorum_mail_only_with_the_virtual_servers_switch():
     off = AlertPolicy(_config({}), host_name="host")
     assert off.decide({"event": "quorum", "virtual": "10.0.0.100:TCP:80", "up": False}) is None
     on = AlertPolicy(_config({}, vs={"smtp_alert": True}), host_name="host")
-    a = on.decide({"event": "quorum", "virtual": "10.0.0.100:TCP:80", "up": False})
-    assert a.subject == "[lb1] Virtualserver [10.0.0.100]:tcp:80 - DOWN"
+    a = on.decide({"event": "quorum", "virtual": "10.0.0.100:TCP:80", "up": False, "weight": 0})
+    assert (a.subject, a.body) == ("[lb1] Virtualserver [10.0.0.100]:tcp:80 - DOWN", "=> Lost quorum 1+0=1 <= 0 <=")
 
 
 def test_defaults_and_message_layout():
@@ -279,6 +279,10 @@ def test_real_server_down_mail_from_the_checker(vlab):
     mail, msg = _mail_for(out, subject)
     assert mail["to"] == ["ops@example.org"] and msg["From"] == "lb@example.org"
     assert msg.get_payload().strip() == "=> TCP CHECK failed on service <="
+    # Its only real server gone, the virtual server (smtp_alert_checker: on) loses its quorum.
+    quorum = "[r1] Virtualserver [10.0.0.200]:tcp:80 - DOWN"
+    wait_for(lambda: _mail_for(out, quorum), timeout=10, what="the quorum mail")
+    assert _mail_for(out, quorum)[1].get_payload().strip() == "=> Lost quorum 1+0=1 <= 0 <="
 
 
 def test_sync_group_mails_as_keepalived(vlab):

@@ -746,7 +746,7 @@ class CheckerService:
         script = vs.quorum_up if change.up else vs.quorum_down
         if script is not None:
             asyncio.ensure_future(self._notify(script.command, script.user, script.group))
-        self.emit("quorum", virtual=vs.name, up=change.up)
+        self.emit("quorum", virtual=vs.name, up=change.up, weight=change.weight)
 
     def _update_table(self) -> None:
         _, configured, timeouts = self._config_parts()

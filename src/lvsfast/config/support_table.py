@@ -494,7 +494,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'persistence_granularity': ('works', ''),
         'protocol': ('works', ''),
         'ha_suspend': ('works', ''),
-        'smtp_alert': ('works-differently', 'quorum mails carry "=> Gained quorum <=" / "=> Lost quorum <=" without keepalived\'s weight sums; no mail at shutdown'),
+        'smtp_alert': ('works-differently', 'quorum gained/lost mails with keepalived\'s subject and body; keepalived\'s "Starting with quorum up/down" mail at start and its "Shutting down" mail are not sent'),
         'virtualhost': ('works', ''),
         'snmp_name': ('not-supported', 'SNMP is not implemented (a separate issue)'),
         'alpha': ('works', ''),

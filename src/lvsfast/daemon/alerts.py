@@ -116,7 +116,7 @@ class AlertPolicy:
         self.groups = {s.name: _pick(s.smtp_alert, default=vrrp_default) for s in config.vrrp_sync_groups}
         self._config = config
         self._reals: dict[tuple[str, str], tuple[str, str, bool, tuple[str, ...]]] | None = None
-        self._virtuals: dict[str, tuple[str, bool]] | None = None
+        self._virtuals: dict[str, tuple[str, bool, int, int]] | None = None
         self.last_mailed: dict[tuple[str, str], str] = {}
 
     def carry(self, old: "AlertPolicy") -> None:
@@ -131,7 +131,7 @@ class AlertPolicy:
         self._reals, self._virtuals = {}, {}
         for vs in self._config.virtual_servers:
             label = _vs_label(vs)
-            self._virtuals[vs.name] = (label, _pick(vs.smtp_alert, default=checker_default))
+            self._virtuals[vs.name] = (label, _pick(vs.smtp_alert, default=checker_default), vs.quorum, vs.hysteresis)
             for rs in vs.real_servers:
                 kinds = tuple(c.kind for c in rs.checkers)
                 self._reals[(vs.name, _real_key(rs.address, rs.port))] = (
@@ -180,11 +180,13 @@ class AlertPolicy:
         found = self._virtuals.get(event.get("virtual", ""))
         if found is None or not found[1]:
             return None
+        label, _, quorum, hysteresis = found
         up = bool(event.get("up"))
-        # keepalived's body also carries "quorum+hysteresis=threshold <= weight sum", which the
-        # checker's event does not carry.
-        return Alert(f"[{self.router_id}] Virtualserver {found[0]} - {'UP' if up else 'DOWN'}",
-                     f"=> {'Gained' if up else 'Lost'} quorum <=")
+        # keepalived's words, its "+" even when the threshold is quorum - hysteresis (a loss).
+        threshold = quorum + hysteresis if up else quorum - hysteresis
+        return Alert(f"[{self.router_id}] Virtualserver {label} - {'UP' if up else 'DOWN'}",
+                     f"=> {'Gained' if up else 'Lost'} quorum {quorum}+{hysteresis}={threshold} <= "
+                     f"{int(event.get('weight', 0))} <=")
 
 
 def render(alert: Alert, settings: MailSettings, date: str) -> str:
