@@ -121,8 +121,10 @@ def test_mailer_bounds_its_queue_and_logs_what_it_drops(caplog):
         return m
 
     m = asyncio.run(scenario())
-    assert m.dropped == 3 and len(m.queue) == smtp.QUEUE_LIMIT - 1  # and the first now in flight
+    assert m.dropped == 3
     assert "SMTP alert dropped (queue of 100 full): alert 2" in caplog.text
+    # Closed (the daemon stopping): the one in flight and the 99 queued are logged as unsent.
+    assert "100 SMTP alert(s) not sent before stopping: alert 3; alert 4;" in caplog.text
 
 
 def test_nothing_of_it_is_imported_without_mail_settings():

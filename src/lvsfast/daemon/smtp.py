@@ -105,6 +105,7 @@ class Mailer:
         self.failed = 0
         self.dropped = 0
         self._task: asyncio.Task | None = None
+        self._sending: Alert | None = None
 
     def submit(self, alert: Alert) -> None:
         if len(self.queue) >= QUEUE_LIMIT:
@@ -119,11 +120,12 @@ class Mailer:
     async def _run(self) -> None:
         while self.queue:
             alert, date = self.queue.popleft()
+            self._sending = alert
             message = render(alert, self.settings, date)
             for attempt in range(1, ATTEMPTS + 1):
                 try:
                     await send(self.settings, message)
-                except (OSError, SmtpError, asyncio.TimeoutError, ValueError) as exc:
+                except Exception as exc:  # any failure is this alert's, logged; the next still goes
                     why = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
                     if attempt < ATTEMPTS:
                         log.warning("SMTP alert to %s:%d failed (attempt %d of %d, retrying): %s",
@@ -137,10 +139,18 @@ class Mailer:
                     self.sent += 1
                     log.info("SMTP alert sent: %s", alert.subject)
                 break
+            self._sending = None
 
     def status(self) -> dict[str, Any]:
         return {"queued": len(self.queue), "sent": self.sent, "failed": self.failed, "dropped": self.dropped}
 
     def close(self) -> None:
+        """At stop (keepalived drops them too): what was not sent yet is logged, not lost silently."""
         if self._task is not None:
             self._task.cancel()
+        unsent = ([self._sending] if self._sending is not None else []) + [a for a, _ in self.queue]
+        if unsent:
+            log.error("%d SMTP alert(s) not sent before stopping: %s", len(unsent),
+                      "; ".join(a.subject for a in unsent[:5]) + ("; ..." if len(unsent) > 5 else ""))
+        self.queue.clear()
+        self._sending = None

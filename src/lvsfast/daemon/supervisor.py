@@ -95,6 +95,8 @@ class Supervisor:
         self.notifier.ready("running")
         log.info("lvsfast started, children: %s", ", ".join(f"{c.name}={c.pid}" for c in self.children.values()))
         await self._done.wait()
+        if self.mailer is not None:
+            self.mailer.close()
         if watchdog:
             watchdog.cancel()
         return 0
