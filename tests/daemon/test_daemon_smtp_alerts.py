@@ -127,6 +127,44 @@ def test_mailer_bounds_its_queue_and_logs_what_it_drops(caplog):
     assert "100 SMTP alert(s) not sent before stopping: alert 3; alert 4;" in caplog.text
 
 
+def test_client_falls_back_to_helo_and_stuffs_dots():
+    # A server of keepalived's era: no EHLO. Its dialogue is checked line by line.
+    import asyncio
+
+    from lvsfast.daemon import smtp
+
+    seen: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220-old.example\r\n220 ready\r\n")
+        replies = {"EHLO": b"502 no\r\n", "HELO": b"250 hi\r\n", "MAIL": b"250 ok\r\n", "RCPT": b"250 ok\r\n",
+                   "DATA": b"354 go\r\n", "QUIT": b"221 bye\r\n"}
+        in_data = False
+        while line := (await reader.readline()).decode():
+            seen.append(line)
+            if in_data:
+                if line == ".\r\n":
+                    in_data = False
+                    writer.write(b"250 queued\r\n")
+                continue
+            verb = line.split(" ")[0].split(":")[0].strip()
+            in_data = verb == "DATA"
+            writer.write(replies[verb])
+            await writer.drain()
+
+    async def scenario() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        settings = MailSettings("127.0.0.1", port, "me", "f@x", ("a@x", "b@x"), 5.0)
+        await smtp.send(settings, render(Alert("s", ".dotted"), settings, "D"))
+        server.close()
+
+    asyncio.run(scenario())
+    assert seen[:5] == ["EHLO me\r\n", "HELO me\r\n", "MAIL FROM:<f@x>\r\n", "RCPT TO:<a@x>\r\n",
+                        "RCPT TO:<b@x>\r\n"]
+    assert "..dotted\r\n" in seen and seen[-2:] == [".\r\n", "QUIT\r\n"]
+
+
 def test_nothing_of_it_is_imported_without_mail_settings():
     code = ("import sys; from lvsfast.config.model import Config; from lvsfast.daemon.supervisor import Supervisor; "
             "s = Supervisor(None, lambda: None, {}); s._setup_alerts(Config()); "
