@@ -165,6 +165,27 @@ def test_client_falls_back_to_helo_and_stuffs_dots():
     assert "..dotted\r\n" in seen and seen[-2:] == [".\r\n", "QUIT\r\n"]
 
 
+def test_reload_keeps_the_last_mailed_states_and_turns_alerts_off():
+    import asyncio
+
+    from lvsfast.daemon.supervisor import Supervisor
+
+    async def scenario() -> None:
+        sup = Supervisor(None, lambda: None, {})
+        sup._setup_alerts(_config({"smtp_alert": True}))
+        sup.mailer.submit = lambda alert: sent.append(alert.subject)
+        sup._alert({"event": "vrrp_state", "instance": "VI_1", "state": "MASTER"})
+        sup._setup_alerts(_config({"smtp_alert": True, "smtp_connect_timeout": 5}))  # a reload
+        assert sup.mailer.settings.timeout == 5.0
+        sup._alert({"event": "vrrp_state", "instance": "VI_1", "state": "MASTER"})  # no second mail
+        sup._setup_alerts(Config())
+        assert sup.alerts is None and sup.mailer is None
+
+    sent: list[str] = []
+    asyncio.run(scenario())
+    assert sent == ["[lb1] VRRP Instance VI_1 - Entering MASTER state"]
+
+
 def test_nothing_of_it_is_imported_without_mail_settings():
     code = ("import sys; from lvsfast.config.model import Config; from lvsfast.daemon.supervisor import Supervisor; "
             "s = Supervisor(None, lambda: None, {}); s._setup_alerts(Config()); "

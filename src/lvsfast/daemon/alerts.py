@@ -105,6 +105,7 @@ class AlertPolicy:
         g = config.global_defs
         name = host_name if host_name is not None else (
             local_name() if not (g.router_id and g.smtp_helo_name and g.notification_email_from) else "")
+        self.host_name = name  # kept for the next reload: the name lookup may be slow
         self.router_id = g.router_id or name
         self.settings = MailSettings(
             server=g.smtp_server or "", port=g.smtp_server_port, helo=g.smtp_helo_name or name or "localhost",

@@ -151,7 +151,7 @@ class Supervisor:
         from lvsfast.daemon.smtp import Mailer
 
         old = self.alerts
-        self.alerts = AlertPolicy(config)
+        self.alerts = AlertPolicy(config, host_name=old.host_name or None if old is not None else None)
         if old is not None:
             self.alerts.carry(old)
         if self.mailer is None:
