@@ -201,8 +201,9 @@ class StealSampler:
 
 
 def one(impl: str, checks: int, seconds: float, rt: bool = False, extra: str = "",
-        trace: Path | None = None) -> dict:
-    """One case; ``extra`` is more global_defs lines (for example "    vrrp_no_swap\n")."""
+        trace: Path | None = None, prepare=None) -> dict:
+    """One case; ``extra`` is more global_defs lines (for example "    vrrp_no_swap\n");
+    ``prepare(r1, mon)``, when given, runs once the namespaces are up, before any daemon."""
     with tempfile.TemporaryDirectory(prefix="lvsfast-jitter-") as wd, Lab() as lab:
         work = Path(wd)
         sw, r1, r2, mon = lab.ns("sw"), lab.ns("r1"), lab.ns("r2"), lab.ns("mon")
@@ -210,6 +211,8 @@ def one(impl: str, checks: int, seconds: float, rt: bool = False, extra: str = "
         for ns, addr in ((r1, "10.0.0.1/24"), (r2, "10.0.0.2/24"), (mon, "10.0.0.9/24")):
             lab.plug(sw, ns, "eth0")
             ns.ip("addr", "add", addr, "dev", "eth0")
+        if prepare is not None:
+            prepare(r1, mon)
         conf = work / "k.conf"
         tuning = ("    vrrp_rt_priority 50\n" if rt else "") + extra
         body = f"global_defs {{\n    router_id jitter\n    lvs_backend nftables\n{tuning}}}\n{instance()}"

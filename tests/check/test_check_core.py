@@ -149,7 +149,7 @@ def test_quorum_with_hysteresis_runs_its_scripts_and_the_sorry_server():
     d.run_until(1024)  # alive 2 < 3: lost, the sorry server takes over
     assert d.scripts == ["/bin/down"]
     assert d.weights() == {"10.9.9.9": 1}
-    assert ("quorum", {"virtual": NAME, "up": False}) in d.emitted
+    assert ("quorum", {"virtual": NAME, "up": False, "weight": 2}) in d.emitted  # the alive weight left
     d.verdict["10.0.0.3"] = True
     d.run_until(1036)  # alive 3 < quorum + hysteresis (5): still lost
     assert d.scripts == ["/bin/down"]

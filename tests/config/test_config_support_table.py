@@ -231,6 +231,7 @@ global_defs {
   smtp_server 127.0.0.1
   router_id r1
   lvs_flush
+  no_checker_emails
 }
 """
 
@@ -240,8 +241,10 @@ def test_config_test_warns_and_keeps_exit_zero(tmp_path):
     conf.write_text(SMTP_ONLY)
     run = lvsfast_test(None, conf)
     assert run.returncode == 0, run.output
-    for line, kw in ((2, "notification_email"), (5, "smtp_server"), (6, "router_id"), (7, "lvs_flush")):
+    for line, kw in ((7, "lvs_flush"), (8, "no_checker_emails")):
         assert f"{conf}:{line}: warning: {kw} is not supported by lvsfast; ignored" in run.output
+    for kw in ("notification_email", "smtp_server", "router_id"):  # SMTP alerts work
+        assert f"warning: {kw} is not supported" not in run.output
     assert run.output.rstrip().endswith(f"{conf}: configuration is valid")
 
 
@@ -287,7 +290,7 @@ def test_daemon_logs_not_supported_keywords_at_start_and_reload(tmp_path):
         proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(tmp_path), str(conf)], env=env,
                                 stdout=out, stderr=subprocess.STDOUT, text=True)
     sock = str(tmp_path / "ctl.sock")
-    want = f"{conf}:5: warning: smtp_server is not supported by lvsfast; ignored"
+    want = f"{conf}:7: warning: lvs_flush is not supported by lvsfast; ignored"
     try:
         def up():
             try:
@@ -303,7 +306,7 @@ def test_daemon_logs_not_supported_keywords_at_start_and_reload(tmp_path):
         answer = control.request(sock, "reload", timeout=30)
         assert answer.get("ok"), json.dumps(answer)
         wait_for(lambda: log.read_text().count(want) == 2 or None, timeout=10, what="reload logged")
-        assert f"{conf}:9: warning: garp_group is not supported by lvsfast; ignored" in log.read_text()
+        assert f"{conf}:10: warning: garp_group is not supported by lvsfast; ignored" in log.read_text()
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 class QuorumChange:
     up: bool
     reason: str
+    weight: int = 0  # the alive weight that made the change (keepalived's quorum mail quotes it)
 
 
 @dataclass
@@ -30,9 +31,9 @@ class Quorum:
         if not self.up and alive_weight >= self.quorum + self.hysteresis and alive_weight > 0:
             self.up = True
             return QuorumChange(True, f"alive weight {alive_weight} >= quorum {self.quorum}"
-                                + (f" + hysteresis {self.hysteresis}" if self.hysteresis else ""))
+                                + (f" + hysteresis {self.hysteresis}" if self.hysteresis else ""), alive_weight)
         if self.up and (alive_weight == 0 or alive_weight < self.quorum - self.hysteresis):
             self.up = False
             return QuorumChange(False, f"alive weight {alive_weight} < quorum {self.quorum}"
-                                + (f" - hysteresis {self.hysteresis}" if self.hysteresis else ""))
+                                + (f" - hysteresis {self.hysteresis}" if self.hysteresis else ""), alive_weight)
         return None

@@ -168,5 +168,5 @@ def _quorum_changed(vs: VirtualServer, change: QuorumChange) -> list[Action]:
     script = vs.quorum_up if change.up else vs.quorum_down
     if script is not None:
         out.append(RunScript(script))
-    out.append(Emit("quorum", {"virtual": vs.name, "up": change.up}))
+    out.append(Emit("quorum", {"virtual": vs.name, "up": change.up, "weight": change.weight}))
     return out

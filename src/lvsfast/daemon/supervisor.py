@@ -72,11 +72,14 @@ class Supervisor:
     failed_reloads: int = 0
     own_readings: int = 0  # reloads a child took from its own reading of the files
     last_reload_error: str = ""
+    alerts: Any = None  # daemon/alerts.AlertPolicy, when the config sends mail
+    mailer: Any = None  # daemon/smtp.Mailer
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     async def run(self, config: Any) -> int:
         self.config = config
+        self._setup_alerts(config)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(self.stop()))
@@ -92,6 +95,8 @@ class Supervisor:
         self.notifier.ready("running")
         log.info("lvsfast started, children: %s", ", ".join(f"{c.name}={c.pid}" for c in self.children.values()))
         await self._done.wait()
+        if self.mailer is not None:
+            self.mailer.close()
         if watchdog:
             watchdog.cancel()
         return 0
@@ -126,11 +131,42 @@ class Supervisor:
 
     def _on_child_event(self, source: ChildState):
         def handler(event: dict[str, Any]) -> None:
+            if self.alerts is not None:
+                self._alert(event)
             # Relay to the other children: e.g. VRRP mastership for the checker's ha_suspend.
             for other in self.children.values():
                 if other is not source and other.channel is not None:
                     other.channel.event(event.get("event", "event"), **{k: v for k, v in event.items() if k != "event"})
         return handler
+
+    def _setup_alerts(self, config: Any) -> None:
+        """SMTP alerts: imported only when the config names recipients and a server."""
+        g = getattr(config, "global_defs", None)  # the daemon tests' stand-in configs have none
+        if g is None or not (g.notification_email and g.smtp_server):
+            if self.mailer is not None:
+                self.mailer.close()
+            self.alerts = self.mailer = None
+            return
+        from lvsfast.daemon.alerts import AlertPolicy
+        from lvsfast.daemon.smtp import Mailer
+
+        old = self.alerts
+        self.alerts = AlertPolicy(config, host_name=old.host_name or None if old is not None else None)
+        if old is not None:
+            self.alerts.carry(old)
+        if self.mailer is None:
+            self.mailer = Mailer(self.alerts.settings)
+        else:
+            self.mailer.settings = self.alerts.settings
+
+    def _alert(self, event: dict[str, Any]) -> None:
+        try:
+            alert = self.alerts.decide(event)
+        except Exception:  # an alert bug must not stop the relay to the other child
+            log.exception("SMTP alert for %r", event)
+            return
+        if alert is not None:
+            self.mailer.submit(alert)
 
     def _watch_exit(self, child: ChildState) -> None:
         # uvloop reserves SIGCHLD, so each child is watched through a pidfd instead.
@@ -227,6 +263,7 @@ class Supervisor:
             self.notifier.send(ready=1, status=f"reload failed, running previous config: {str(exc).splitlines()[0]}")
             return {"ok": False, "error": str(exc)}
         self.config = new
+        self._setup_alerts(new)
         for w in getattr(new, "warnings", ()):  # as at start: every reload says them again
             log.warning("%s", w)
         log.info("reload: the new config read and checked in %.2f s", time.perf_counter() - t0)
@@ -342,6 +379,8 @@ class Supervisor:
             "last_reload_error": self.last_reload_error,
             "children": {},
         }
+        if self.mailer is not None:
+            out["smtp_alerts"] = self.mailer.status()
         for child in self.children.values():
             entry: dict[str, Any] = {
                 "pid": child.pid,

@@ -448,6 +448,7 @@ class Engine:
         group = inst.spec.sync_group
         if group and not forced and tr.new in FOLLOWED:
             self._later(self.notifier.notify(self.group_notify.get(group, ()), Notification("GROUP", group, tr.new)))
+            self.emit("vrrp_group", group=group, state=tr.new.value)
         if group and not forced:
             members = self.groups.get(group, [])
             faulted = [n for n in members if n in self.instances and self.instances[n].machine.faulted]
