@@ -24,6 +24,7 @@ from lvsfast import heap
 from lvsfast.daemon import backoff
 from lvsfast.daemon.channel import Channel, ChannelClosed
 from lvsfast.daemon.child import NOT_READ_HERE, run_child
+from lvsfast.daemon.fifos import Fifos, run_start_stop
 from lvsfast.daemon.sdnotify import Notifier
 from lvsfast.daemon.subsystem import READS_ITS_OWN, config_view
 
@@ -72,6 +73,7 @@ class Supervisor:
     failed_reloads: int = 0
     own_readings: int = 0  # reloads a child took from its own reading of the files
     last_reload_error: str = ""
+    fifos: Fifos | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -85,6 +87,12 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGUSR2, lambda: asyncio.ensure_future(self.write_dump("stats")))
         loop.add_signal_handler(SIG_STATS_CLEAR, lambda: asyncio.ensure_future(self.write_dump("stats", clear=True)))
         loop.add_signal_handler(SIG_JSON, lambda: asyncio.ensure_future(self.write_dump("json")))
+        g = getattr(config, "global_defs", None)
+        if g is not None:
+            # keepalived's order: the FIFOs and the startup script before any child starts.
+            self.fifos = Fifos(g)
+            await self.fifos.open()
+            await run_start_stop(g, "startup")
         for child in self.children.values():
             self._spawn(child)
         watchdog = asyncio.create_task(self._watchdog()) if self.notifier.watchdog_interval else None
@@ -94,6 +102,11 @@ class Supervisor:
         await self._done.wait()
         if watchdog:
             watchdog.cancel()
+        # After every child has gone, as keepalived: the FIFOs close, then the shutdown script.
+        if self.fifos is not None:
+            await self.fifos.close()
+        if g is not None:
+            await run_start_stop(getattr(self.config, "global_defs", g), "shutdown")
         return 0
 
     def _spawn(self, child: ChildState) -> None:
@@ -126,6 +139,8 @@ class Supervisor:
 
     def _on_child_event(self, source: ChildState):
         def handler(event: dict[str, Any]) -> None:
+            if self.fifos:
+                self.fifos.lvs_event(self.config, event)
             # Relay to the other children: e.g. VRRP mastership for the checker's ha_suspend.
             for other in self.children.values():
                 if other is not source and other.channel is not None:
