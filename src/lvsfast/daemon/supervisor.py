@@ -94,7 +94,8 @@ class Supervisor:
             await self.fifos.open()
             await run_start_stop(g, "startup")
         for child in self.children.values():
-            self._spawn(child)
+            if not self._stopping:  # a TERM during the startup script: no child starts
+                self._spawn(child)
         watchdog = asyncio.create_task(self._watchdog()) if self.notifier.watchdog_interval else None
         heap.trim()
         self.notifier.ready("running")
