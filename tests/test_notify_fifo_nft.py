@@ -23,7 +23,7 @@ def _script(path, body: str, mode: int = 0o755) -> str:
     return str(path)
 
 
-def _conf(tmp, globals_: str) -> str:
+def _conf(tmp, globals_: str, vs_extra: str = "") -> str:
     reals = "".join(f"""    real_server {a} 80 {{
         weight 1
         TCP_CHECK {{
@@ -34,7 +34,7 @@ def _conf(tmp, globals_: str) -> str:
 """ for a in REALS)
     return (f"global_defs {{\n    lvs_backend nftables\n    script_user root\n    enable_script_security\n"
             f"{globals_}}}\nvirtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind NAT\n"
-            f"    protocol TCP\n    quorum 2\n{reals}}}\n")
+            f"    protocol TCP\n    quorum 2\n{vs_extra}{reals}}}\n")
 
 
 def _daemon(lab, ns, tmp, cfg):
@@ -72,7 +72,8 @@ def test_real_server_and_quorum_lines_reach_the_fifo_script_and_start_stop_scrip
     cfg = tmp_path / "k.conf"
     cfg.write_text(_conf(tmp_path, f"    lvs_notify_fifo {tmp_path / 'lvs.fifo'}\n    lvs_notify_fifo_script {reader}\n"
                                    f"    notify_fifo {direct}\n"
-                                   f"    startup_script {start}\n    shutdown_script {stop}\n"))
+                                   f"    startup_script {start}\n    shutdown_script {stop}\n",
+                         vs_extra="    omega\n"))
     with Lab() as lab:
         ns = _setup(lab)
         servers = {a: _serve(lab, ns, a) for a in REALS}
@@ -105,6 +106,9 @@ def test_real_server_and_quorum_lines_reach_the_fifo_script_and_start_stop_scrip
         wait_for(lambda: direct_lines()[-4:] == down + up, timeout=5, what=f"the lines on notify_fifo, got {got}")
         os.close(fd)
         _stop(daemon)
+        # omega: at shutdown the real servers still up and the virtual server go down, lines included.
+        assert lines()[base + 4:] == [f"RS [{REALS[0]}]:tcp:80 {VS} DOWN", f"RS [{REALS[1]}]:tcp:80 {VS} DOWN",
+                                      f"VS {VS} DOWN"]
         assert (tmp_path / "runs").read_text() == "start\nstop\n"
         assert not (tmp_path / "lvs.fifo").exists()  # it created them, it removes them
         assert not direct.exists()

@@ -377,10 +377,14 @@ class CheckerService:
         notify_down and quorum_down scripts run (bounded, as a stop must end)."""
         scripts = []
         for real in self.reals.values():
+            if real.vs.omega and real.up:  # keepalived's FIFO lines come with the scripts
+                self.emit("real_server", virtual=real.vs.name, real=real.name, up=False)
             if real.vs.omega and real.up and real.rs.notify_down is not None:
                 log.info("%s %s: DOWN (shutdown, omega)", real.vs.name, real.name)
                 scripts.append(real.rs.notify_down)
         for vs in self.config.virtual_servers if self.config else ():
+            if vs.omega:
+                self.emit("quorum", virtual=vs.name, up=False)
             q = self._quorum.get(vs.name)
             if vs.omega and q is not None and q.up and vs.quorum_down is not None:
                 log.info("%s: quorum lost (shutdown, omega)", vs.name)
