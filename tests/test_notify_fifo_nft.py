@@ -138,3 +138,32 @@ def test_a_hanging_startup_script_is_killed_and_an_unsafe_one_refused(tmp_path):
         assert (tmp_path / "hang").read_text() == "begun\n"  # killed: never got to its end
         assert "shutdown script refused" in text and "writable by a non-root user" in text, text
         assert not (tmp_path / "unsafe").exists()
+
+
+def test_a_reload_replaces_the_fifo_script_and_keeps_the_fifo(tmp_path):
+    need_root()
+    need_binary("ip", "nft")
+    fifo = tmp_path / "lvs.fifo"
+    readers = [_script(tmp_path / f"reader{i}.sh", f'exec cat "$1" > {tmp_path}/lines{i}') for i in (1, 2)]
+    cfg = tmp_path / "k.conf"
+
+    def write(reader: str) -> None:
+        cfg.write_text(_conf(tmp_path, f"    lvs_notify_fifo {fifo}\n    lvs_notify_fifo_script {reader}\n"))
+
+    write(readers[0])
+    with Lab() as lab:
+        ns = _setup(lab)
+        servers = {a: _serve(lab, ns, a) for a in REALS}
+        daemon = _daemon(lab, ns, tmp_path, cfg)
+        wait_for(lambda: (tmp_path / "lines1").exists(), timeout=20, what="the first reader")
+        inode = fifo.stat().st_ino
+        write(readers[1])
+        daemon.send_signal(signal.SIGHUP)
+        wait_for(lambda: (tmp_path / "lines2").exists(), timeout=20, what="the second reader after the reload")
+        assert fifo.stat().st_ino == inode  # the same pipe: writers holding it lose nothing
+        servers[REALS[1]].kill()
+        line = f"RS [{REALS[1]}]:tcp:80 {VS} DOWN"
+        wait_for(lambda: line in (tmp_path / "lines2").read_text().splitlines(), timeout=20,
+                 what=f"{line} read by the new reader")
+        assert (tmp_path / "lines1").read_text() == ""
+        _stop(daemon)

@@ -128,6 +128,15 @@ class NotifyFifo:
         if self._fd is not None:  # not our stop
             log.info("notify FIFO %s script terminated (%s)", self.path, code)
 
+    async def update(self, plan: FifoPlan) -> None:
+        """A reload changed this FIFO's script or lines: the FIFO itself stays (the VRRP child
+        holds it open), the reader script is replaced when it changed."""
+        old, self.plan = self.plan, plan
+        if plan.script != old.script and self._fd is not None:
+            await self._stop_script()
+            if plan.script is not None:
+                await self._start_script(plan.script)
+
     def write(self, line: str) -> None:
         if self._fd is None:
             return
@@ -145,10 +154,15 @@ class NotifyFifo:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        await self._stop_script()
+
+    async def _stop_script(self) -> None:
+        """Once the FIFO is closed the reader has end of file and a moment to end by itself;
+        then (at once while the FIFO stays open) SIGTERM to its process group, then SIGKILL."""
         proc, self._script = self._script, None
         if proc is not None and proc.returncode is None:
             try:
-                await asyncio.wait_for(proc.wait(), SCRIPT_STOP_GRACE)
+                await asyncio.wait_for(proc.wait(), SCRIPT_STOP_GRACE if self._fd is None else 0)
             except asyncio.TimeoutError:
                 _killpg(proc.pid, signal.SIGTERM)
                 try:
@@ -182,6 +196,24 @@ class Fifos:
 
     async def close(self) -> None:
         await asyncio.gather(*(f.close() for f in self._fifos))
+
+    async def reload(self, g: Any) -> None:
+        """A reload's FIFO settings: a FIFO no longer configured is closed (and removed when
+        created here), a new one opened, one kept keeps its pipe and gets the new script."""
+        plans = {p.path: p for p in plan_fifos(g)}
+        keep: list[NotifyFifo] = []
+        for f in self._fifos:
+            p = plans.pop(f.path, None)
+            if p is None:
+                await f.close()
+            else:
+                await f.update(p)
+                keep.append(f)
+        for p in plans.values():
+            f = NotifyFifo(p, user=g.script_user, security=g.enable_script_security)
+            await f.open()
+            keep.append(f)
+        self._fifos = keep
 
     def lvs_event(self, config: Any, event: dict[str, Any]) -> None:
         kind = event.get("event")

@@ -243,6 +243,8 @@ class Supervisor:
             self.notifier.send(ready=1, status=f"reload failed, running previous config: {str(exc).splitlines()[0]}")
             return {"ok": False, "error": str(exc)}
         self.config = new
+        if self.fifos is not None and getattr(new, "global_defs", None) is not None:
+            await self.fifos.reload(new.global_defs)
         for w in getattr(new, "warnings", ()):  # as at start: every reload says them again
             log.warning("%s", w)
         log.info("reload: the new config read and checked in %.2f s", time.perf_counter() - t0)
