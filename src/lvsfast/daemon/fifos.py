@@ -197,6 +197,14 @@ class Fifos:
     async def close(self) -> None:
         await asyncio.gather(*(f.close() for f in self._fifos))
 
+    def forget_in_child(self) -> None:
+        """In a freshly forked child: drop the inherited descriptors (a reader must see end of
+        file when the parent closes a FIFO), touching neither the FIFOs nor their scripts."""
+        for f in self._fifos:
+            if f._fd is not None:
+                os.close(f._fd)
+                f._fd = None
+
     async def reload(self, g: Any) -> None:
         """A reload's FIFO settings: a FIFO no longer configured is closed (and removed when
         created here), a new one opened, one kept keeps its pipe and gets the new script."""

@@ -120,6 +120,8 @@ class Supervisor:
                 for other in self.children.values():
                     if other.channel is not None:
                         other.channel._sock.close()
+                if self.fifos is not None:
+                    self.fifos.forget_in_child()
                 asyncio.set_event_loop(None)
                 code = run_child(child.name, child.factory, child_sock, config_view(child.name, self.config),
                                  self.options, child.pid_path, self.load_config)
