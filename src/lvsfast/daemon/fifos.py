@@ -13,7 +13,7 @@ keepalived 2.2.7's behaviour, kept here:
 
 The parent owns the FIFOs (so their scripts run once, whatever children run): the VRRP child
 writes its lines into the same FIFO (``vrrp/notify.py``), the parent writes the checker's lines
-from the checker's events (``check/notify_fifo.py`` formats them), never in the checker's way.
+from the checker's events (``daemon/lvs_notify.py`` formats them), never in the checker's way.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
-from lvsfast.check.notify_fifo import rs_line, split_real_name, vs_line
+from lvsfast.daemon.lvs_notify import rs_line, split_real_name, vs_line
 from lvsfast.scripts import ScriptError, check_script, run_script
 
 log = logging.getLogger("lvsfast.parent")

@@ -2,7 +2,7 @@
 (which FIFO gets which lines and which reader script, by keepalived's rules)."""
 from __future__ import annotations
 
-from lvsfast.check.notify_fifo import rs_line, split_real_name, vs_line
+from lvsfast.daemon.lvs_notify import rs_line, split_real_name, vs_line
 from lvsfast.config import loads
 from lvsfast.config.model import VirtualServer
 from lvsfast.daemon.fifos import plan_fifos

@@ -9,15 +9,21 @@ server's quorum_up/quorum_down script:
 A virtual server is ``[ADDR]:proto:PORT`` (the address always in brackets, IPv4 too, the
 protocol in lower case), ``FWM <mark>`` for a fwmark service and ``[<group name>]:0`` for a
 virtual_server_group; a real server is ``[ADDR]:proto:PORT`` with its virtual server's protocol.
+
+It lives with the parent, which writes these lines from the checker's events: the parent holds
+none of the checker's code.
 """
 from __future__ import annotations
 
-from lvsfast.config.model import VirtualServer
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lvsfast.config.model import VirtualServer
 
 PROTO = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
 
 
-def vs_text(vs: VirtualServer) -> str:
+def vs_text(vs: "VirtualServer") -> str:
     if vs.group is not None:
         return f"[{vs.group}]:0"
     if vs.fwmark is not None:
@@ -25,7 +31,7 @@ def vs_text(vs: VirtualServer) -> str:
     return f"[{vs.address}]:{PROTO.get(vs.protocol, '?')}:{vs.port or 0}"
 
 
-def rs_text(vs: VirtualServer, address: str, port: int | None) -> str:
+def rs_text(vs: "VirtualServer", address: str, port: int | None) -> str:
     return f"[{address}]:{PROTO.get(vs.protocol, '?')}:{port or 0}"
 
 
@@ -35,9 +41,9 @@ def split_real_name(name: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def vs_line(vs: VirtualServer, up: bool) -> str:
+def vs_line(vs: "VirtualServer", up: bool) -> str:
     return f"VS {vs_text(vs)} {'UP' if up else 'DOWN'}\n"
 
 
-def rs_line(vs: VirtualServer, address: str, port: int | None, up: bool) -> str:
+def rs_line(vs: "VirtualServer", address: str, port: int | None, up: bool) -> str:
     return f"RS {rs_text(vs, address, port)} {vs_text(vs)} {'UP' if up else 'DOWN'}\n"
