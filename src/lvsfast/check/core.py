@@ -315,10 +315,14 @@ class CheckerCore:
                 self.due.remove(c)
                 out.append(Cancel(c))
         for real in self.reals.values():
+            if real.vs.omega and real.up:  # keepalived's FIFO lines come with the scripts
+                out.append(Emit("real_server", {"virtual": real.vs.name, "real": real.name, "up": False}))
             if real.vs.omega and real.up and real.rs.notify_down is not None:
                 out.append(Log(INFO, f"{real.vs.name} {real.name}: DOWN (shutdown, omega)"))
                 out.append(RunScript(real.rs.notify_down))
         for vs in self.config.virtual_servers if self.config else ():
+            if vs.omega:
+                out.append(Emit("quorum", {"virtual": vs.name, "up": False}))
             q = self.table.quorum.get(vs.name)
             if vs.omega and q is not None and q.up and vs.quorum_down is not None:
                 out.append(Log(INFO, f"{vs.name}: quorum lost (shutdown, omega)"))

@@ -24,6 +24,7 @@ from lvsfast import heap
 from lvsfast.daemon import backoff
 from lvsfast.daemon.channel import Channel, ChannelClosed
 from lvsfast.daemon.child import NOT_READ_HERE, run_child
+from lvsfast.daemon.fifos import Fifos, run_start_stop
 from lvsfast.daemon.sdnotify import Notifier
 from lvsfast.daemon.subsystem import READS_ITS_OWN, config_view
 
@@ -74,6 +75,7 @@ class Supervisor:
     last_reload_error: str = ""
     alerts: Any = None  # daemon/alerts.AlertPolicy, when the config sends mail
     mailer: Any = None  # daemon/smtp.Mailer
+    fifos: Fifos | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -88,8 +90,15 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGUSR2, lambda: asyncio.ensure_future(self.write_dump("stats")))
         loop.add_signal_handler(SIG_STATS_CLEAR, lambda: asyncio.ensure_future(self.write_dump("stats", clear=True)))
         loop.add_signal_handler(SIG_JSON, lambda: asyncio.ensure_future(self.write_dump("json")))
+        g = getattr(config, "global_defs", None)
+        if g is not None:
+            # keepalived's order: the FIFOs and the startup script before any child starts.
+            self.fifos = Fifos(g)
+            await self.fifos.open()
+            await run_start_stop(g, "startup")
         for child in self.children.values():
-            self._spawn(child)
+            if not self._stopping:  # a TERM during the startup script: no child starts
+                self._spawn(child)
         watchdog = asyncio.create_task(self._watchdog()) if self.notifier.watchdog_interval else None
         heap.trim()
         self.notifier.ready("running")
@@ -99,6 +108,11 @@ class Supervisor:
             self.mailer.close()
         if watchdog:
             watchdog.cancel()
+        # After every child has gone, as keepalived: the FIFOs close, then the shutdown script.
+        if self.fifos is not None:
+            await self.fifos.close()
+        if g is not None:
+            await run_start_stop(getattr(self.config, "global_defs", g), "shutdown")
         return 0
 
     def _spawn(self, child: ChildState) -> None:
@@ -111,6 +125,8 @@ class Supervisor:
                 for other in self.children.values():
                     if other.channel is not None:
                         other.channel._sock.close()
+                if self.fifos is not None:
+                    self.fifos.forget_in_child()
                 asyncio.set_event_loop(None)
                 code = run_child(child.name, child.factory, child_sock, config_view(child.name, self.config),
                                  self.options, child.pid_path, self.load_config)
@@ -133,6 +149,8 @@ class Supervisor:
         def handler(event: dict[str, Any]) -> None:
             if self.alerts is not None:
                 self._alert(event)
+            if self.fifos:
+                self.fifos.lvs_event(self.config, event)
             # Relay to the other children: e.g. VRRP mastership for the checker's ha_suspend.
             for other in self.children.values():
                 if other is not source and other.channel is not None:
@@ -264,6 +282,8 @@ class Supervisor:
             return {"ok": False, "error": str(exc)}
         self.config = new
         self._setup_alerts(new)
+        if self.fifos is not None and getattr(new, "global_defs", None) is not None:
+            await self.fifos.reload(new.global_defs)
         for w in getattr(new, "warnings", ()):  # as at start: every reload says them again
             log.warning("%s", w)
         log.info("reload: the new config read and checked in %.2f s", time.perf_counter() - t0)

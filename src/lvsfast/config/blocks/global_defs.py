@@ -13,7 +13,7 @@ from lvsfast.config.values import Bad, MissingValue, parse_int, parse_ip, parse_
 
 _GLOBAL_LOOSE = """
 process_names vrrp_process_name checker_process_name lvs_process_name bfd_process_name process_name
-startup_script startup_script_timeout shutdown_script shutdown_script_timeout min_auto_priority_delay
+min_auto_priority_delay
 vrrp_ipsets nftables_priority nftables_ifindex nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark
 nftables_counters vrrp_priority vrrp_no_swap vrrp_rt_priority vrrp_cpu_affinity vrrp_rlimit_rttime vrrp_rlimit_rtime
 vrrp_sched_slice checker_priority checker_no_swap checker_rt_priority checker_cpu_affinity checker_rlimit_rttime checker_rlimit_rtime
@@ -86,10 +86,23 @@ def _handlers() -> dict[str, Handler]:
         "lvs_flush_onstop": lambda b, n, acc: acc.__setitem__("lvs_flush_on_stop", n.args[0] if n.args else "VS"),
     }
     for k in ("vrrp_notify_fifo", "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script",
-              "notify_fifo", "notify_fifo_script"):
+              "notify_fifo", "notify_fifo_script", "startup_script", "shutdown_script"):
         h[k] = SCRIPT(k)
+    h["startup_script_timeout"] = _start_stop_timeout("startup_script_timeout")
+    h["shutdown_script_timeout"] = _start_stop_timeout("shutdown_script_timeout")
     for k in _GLOBAL_LOOSE:
         h.setdefault(k, LOOSE)
+    return h
+
+
+def _start_stop_timeout(name: str) -> Handler:
+    def h(b: Builder, n: Node, acc: dict) -> None:
+        v = n.args[0] if n.args else ""
+        if not v.isdigit() or not 1 <= int(v) <= 1000:
+            # keepalived warns and keeps its default.
+            b.diags.warning(n.file, n.line, f"{name} '{v}' must be in [1, 1000] - ignoring")
+            return
+        acc[name] = float(v)
     return h
 
 

@@ -92,6 +92,10 @@ class GlobalDefs(Located):
     lvs_notify_fifo_script: Script | None = None
     notify_fifo: Script | None = None
     notify_fifo_script: Script | None = None
+    startup_script: Script | None = None
+    startup_script_timeout: float = 10.0  # keepalived's default, [1, 1000] s
+    shutdown_script: Script | None = None
+    shutdown_script_timeout: float = 10.0
     vrrp_notify_priority_changes: bool = False
     lvs_sync_daemon: LvsSyncDaemon | None = None
     lvs_timeouts: LvsTimeouts | None = None
