@@ -42,6 +42,8 @@ HEADLINES = (
     Headline("VRRP cable cut, client outage, advert_int 0.1", "failover", r"cable cut, advert_int 0\.1", "outage"),
     Headline("advert send jitter p99, advert_int 0.01, 5,000 checks/s beside", "advert_jitter",
              r"advert_int 0\.01, checker 5000 checks/s$", "advert send jitter p99"),
+    Headline("advert send jitter p99, advert_int 0.01, SMTP alerts to a blackholed mail server", "smtp_jitter",
+             r"advert_int 0\.01, blackholed", "advert send jitter p99"),
     Headline("TCP_CHECK, 20,000 servers on loopback, checks per second", "checker", r"20000 servers, TCP",
              "checks per second"),
     Headline("TCP_CHECK, 20,000 servers on loopback, CPU per check", "checker", r"20000 servers, TCP", "CPU per check"),
