@@ -79,15 +79,9 @@ def test_corpus_size():
         assert f"`{p.name}`" in readme, f"{p.name} has no source in data/corpus/README.md"
 
 
-MISSING_SCRIPT = ("lvsfast -t does not check that a vrrp_script's script exists; keepalived 2.2.7 says "
-                  "'Disabling track script ... since not found/accessible' and exits 5")
 #: Known differences, each a bug outside this test's reach; strict, so a fix makes them fail here.
-KNOWN = {
-    "15909497950-mysql.conf": "lvsfast takes vrrp_garp_interval 0 and vrrp_gna_interval 0; keepalived 2.2.7's "
-                              "range starts at 0.000001 (and: " + MISSING_SCRIPT + ")",
-    "leif160519-seaweedfs.conf": MISSING_SCRIPT,
-    "chuyio-keepalived-nginx.conf": MISSING_SCRIPT,
-}
+#: (Empty now: a vrrp_script whose program is missing, and vrrp_garp_interval 0, were the last.)
+KNOWN: dict[str, str] = {}
 VERDICT_CASES = [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN[p.name])) if p.name in KNOWN
                  else p for p in FILES]
 

@@ -196,7 +196,17 @@ def _unsafe(path: str) -> str | None:
         p = parent
 
 
+def _missing_track_scripts(cfg: m.Config, diags: Diagnostics) -> None:
+    """A vrrp_script whose program is not there, tracked or not: keepalived disables it and -t
+    fails (a missing notify script it only skips)."""
+    for s in cfg.vrrp_scripts:
+        if s.script is not None and _executable(s.script.command) is None:
+            diags.warning(s.script.file or s.file, s.script.line or s.line,
+                          f"Disabling track script {s.name} since not found/accessible")
+
+
 def _scripts(cfg: m.Config, diags: Diagnostics) -> bool:
+    _missing_track_scripts(cfg, diags)
     g = cfg.global_defs
     default_user = g.script_user or (DEFAULT_SCRIPT_USER if _uid(DEFAULT_SCRIPT_USER) is not None else None)
     violation = False

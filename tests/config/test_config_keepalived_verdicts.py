@@ -1,0 +1,53 @@
+"""Small files on which ``lvsfast -t`` once disagreed with ``keepalived -t``, both run in one
+namespace that has the interface they name: each verdict (exit status) must be keepalived's."""
+from __future__ import annotations
+
+import pytest
+
+from lvsfast.lab.netns import Lab
+from support.config import interfaces_namespace, keepalived_test, lvsfast_test
+from support.requires import need_binary, need_root
+
+INSTANCE = """vrrp_instance VI_1 {{
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority 100
+{extra}    virtual_ipaddress {{
+        10.9.9.9/32
+    }}
+}}
+"""
+SECURE = "global_defs {\n    enable_script_security\n    script_user root\n}\n"
+
+CASES = {
+    # keepalived: "Disabling track script chk since not found/accessible", exit 5, tracked or not.
+    "missing tracked script": SECURE + 'vrrp_script chk {\n    script "/nonexistent/check.sh"\n}\n'
+                              + INSTANCE.format(extra="    track_script {\n        chk\n    }\n"),
+    "missing untracked script": SECURE + 'vrrp_script chk {\n    script "/nonexistent/check.sh"\n}\n'
+                                + 'vrrp_script ok {\n    script "/bin/true"\n}\n'
+                                + INSTANCE.format(extra="    track_script {\n        ok\n    }\n"),
+    # A missing notify script is skipped, not an error.
+    "missing notify script": SECURE + INSTANCE.format(extra='    notify_master "/nonexistent/n.sh"\n'),
+    # keepalived's range for these starts at 0.000001 (and reaches 4294.967295).
+    "garp interval 0": "global_defs {\n    vrrp_garp_interval 0\n    vrrp_gna_interval 0\n}\n",
+    "garp interval 2": "global_defs {\n    vrrp_garp_interval 2\n    vrrp_gna_interval 0.000001\n}\n",
+}
+
+
+@pytest.fixture(scope="module")
+def ns():
+    need_root()
+    need_binary("ip", "keepalived")
+    with Lab() as lab:
+        yield interfaces_namespace(lab, "kwv", ("eth0",))
+
+
+@pytest.mark.keepalived
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_verdict_as_keepalived(ns, tmp_path, name):
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(CASES[name])
+    theirs = keepalived_test(ns, conf, tmp_path)
+    ours = lvsfast_test(ns, conf)
+    assert ours.returncode == theirs.returncode, (ours.output, theirs.output)
