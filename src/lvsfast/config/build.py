@@ -34,6 +34,11 @@ _NAMED = frozenset({"vrrp_script", "vrrp_track_file", "vrrp_track_process", "vrr
 _STATIC = {"static_ipaddress": address_list, "static_routes": route_list, "static_rules": rule_list}
 
 
+#: Named blocks whose missing name keepalived reports as a missing parameter (exit 2); for
+#: vrrp_instance and vrrp_sync_group it is a plain configuration error (exit 5).
+_NAME_IS_A_PARAMETER = frozenset({"vrrp_script", "vrrp_track_file", "vrrp_track_process", "virtual_server_group"})
+
+
 def build(nodes: Iterable[Node], diags: Diagnostics, path: str = "", config_id: str = "") -> m.Config:
     """Turn the statements into a :class:`~lvsfast.config.model.Config`; problems go to ``diags``."""
     b = Builder(diags)
@@ -67,6 +72,8 @@ def build(nodes: Iterable[Node], diags: Diagnostics, path: str = "", config_id: 
         elif kw in _NAMED:
             if n.children is None or not n.args:
                 diags.error(n.file, n.line, f"{n.keyword} needs a name and a {{ }} block")
+                if not n.args and kw in _NAME_IS_A_PARAMETER:
+                    diags.missing_value = True  # keepalived -t exits 2, as for any missing parameter
                 continue
             name = n.args[0]
             if kw == "vrrp_script":
