@@ -206,3 +206,14 @@ def test_the_source_digest_names_every_file_read_and_nothing_random(tmp_path):
     assert load(str(main), "id1").source_digest != first.source_digest
     main.write_text("$N=${_RANDOM 1 9}\nglobal_defs {\n    router_id r$N\n}\n")
     assert load(str(main), "id1").source_digest == ""  # two readings may differ
+
+
+def test_a_definition_naming_itself_across_lines_stops_with_an_error():
+    # It doubles at every level: it must end with an error within bounded time and memory
+    # (it once took gigabytes), not expand until the machine gives up.
+    from lvsfast.config import analyse
+
+    text = ("$VI= \\\nvrrp_instance  VI_1  $VI  \\\nvrrp_instance  VI_1  $VI  \\\n interface eth0 \\\n\n"
+            " virtual_router_id 300 \\\n$VI\n")
+    a = analyse("t.conf", text=text)
+    assert any("recursive definition?" in d.message for d in a.errors)

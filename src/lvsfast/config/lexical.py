@@ -8,6 +8,7 @@ MAX_SUBST_PASSES = 64
 MAX_LINE_CHARS = 1 << 20
 MAX_EXPANDED_LINES = 2_000_000
 MAX_NESTING = 64
+MAX_SPREAD = 100_000  # lines one source line may become through multi-line definitions
 
 
 def strip_comment(line: str) -> str:

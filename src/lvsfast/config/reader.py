@@ -22,7 +22,7 @@ except ImportError:
 
 from lvsfast.config.diagnostics import Diagnostics
 from lvsfast.config.lexical import (MAX_EXPANDED_LINES, MAX_INCLUDE_DEPTH, MAX_LINE_CHARS, MAX_NESTING,
-                                     MAX_SUBST_PASSES, strip_comment, tokenize, unterminated)
+                                     MAX_SPREAD, MAX_SUBST_PASSES, strip_comment, tokenize, unterminated)
 from lvsfast.config.node import Node
 from lvsfast.config.scan import build_tree, scan_lines
 
@@ -44,6 +44,7 @@ class _Reader:
         self.defs: dict[str, str] = {}
         self.out: list[tuple[list[str], str, int, int]] = []
         self.indent = 0  # of the physical line being read: locates a missing '}'
+        self.spread = 0
 
         self.stack: list[str] = []
         self.pwd_stack: list[str] = []
@@ -129,6 +130,10 @@ class _Reader:
         if depth > MAX_NESTING:
             self.diags.error(file, lineno, "definitions expand too deeply (recursive definition?)")
             return
+        if depth == 0:
+            self.spread = 0  # lines a multi-line definition has made of this one source line
+        elif len(self.out) > MAX_EXPANDED_LINES:
+            return
         text = self._unconditional(text.strip())
         if not text:
             return
@@ -156,7 +161,16 @@ class _Reader:
             if text == before:
                 pass  # nothing was defined: "$NAME" stays as written
             elif "\n" in text:
-                for part in text.split("\n"):
+                parts = text.split("\n")
+                # A definition that names itself across its lines doubles at every level: stop
+                # it here, where keepalived would have stopped, not after gigabytes.
+                self.spread += len(parts)
+                if self.spread > MAX_SPREAD:
+                    if self.spread - len(parts) <= MAX_SPREAD:
+                        self.diags.error(file, lineno, "definitions expand to more than "
+                                         f"{MAX_SPREAD} lines (recursive definition?)")
+                    return
+                for part in parts:
                     self.line(part, file, lineno, depth + 1)
                 return
             # A substitution may have produced a conditional, a definition or a replication.
@@ -237,6 +251,7 @@ class _Reader:
             for var, value in binding:
                 saved.setdefault(var, self.defs.get(var))
                 self.defs[var] = value
+            self.spread = 0  # each replicated line has the budget of a source line
             self.line(rest, file, lineno, depth + 1)
             if len(self.out) > MAX_EXPANDED_LINES or self.diags.has_errors and len(self.diags.items) > 10000:
                 break
