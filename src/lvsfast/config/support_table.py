@@ -246,7 +246,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'notify_master': ('works', ''),
         'notify_fault': ('works', ''),
         'notify_stop': ('works', ''),
-        'notify_deleted': ('not-supported', ''),
+        'notify_deleted': ('works', ''),
         'notify': ('works', ''),
         'notify_master_rx_lower_pri': ('works', ''),
         'smtp_alert': ('works-differently', 'mails MASTER, BACKUP and FAULT with keepalived\'s subject and body (the same bytes, checked against keepalived); no Stopping mail (keepalived 2.2.7 queues one but exits before it goes out) and no Deleted mail at reload'),

@@ -53,7 +53,7 @@ class InstanceSpec:
     checksum_as_v2: bool
     garp: GarpPolicy
     tracks: tuple[TrackSpec, ...]
-    notify: tuple[tuple[str, m.Script], ...]  # (kind, script): master/backup/fault/stop/notify/rx_lower_pri
+    notify: tuple[tuple[str, m.Script], ...]  # (kind, script): master/backup/fault/stop/deleted/notify/rx_lower_pri
     sync_group: str | None
     routes: tuple[m.VirtualRoute, ...] = ()
     rules: tuple[m.VirtualRule, ...] = ()
@@ -68,6 +68,9 @@ class InstanceSpec:
     peer_ttl: tuple[tuple[str, int, int], ...] = ()
     track_primary: bool = True  # dont_track_primary: the interface going down is no FAULT
     promote_secondaries: bool = False
+    # notify_deleted: a reload that deletes the instance says DELETED (and runs its script, if
+    # any) where keepalived otherwise says FAULT.
+    notify_deleted: bool = False
 
     @property
     def name(self) -> str:
@@ -155,8 +158,10 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
             for t in items:
                 tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind) if weighted else 0,
                                         t.reverse))
+    deleted = vi.notify_deleted if vi.notify_deleted is not None and vi.notify_deleted.command else None
     notify = tuple((k, s) for k, s in (("master", vi.notify_master), ("backup", vi.notify_backup),
-                                       ("fault", vi.notify_fault), ("stop", vi.notify_stop), ("notify", vi.notify),
+                                       ("fault", vi.notify_fault), ("stop", vi.notify_stop),
+                                       ("deleted", deleted), ("notify", vi.notify),
                                        ("rx_lower_pri", vi.notify_master_rx_lower_pri))
                    if s is not None)
     peers = tuple(p.address for p in vi.unicast_peer)
@@ -179,7 +184,8 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         peer_ttl=tuple((_canonical(p.address), 0 if p.min_ttl is None else p.min_ttl,
                         255 if p.max_ttl is None else p.max_ttl) for p in vi.unicast_peer),
         track_primary=not vi.dont_track_primary,
-        promote_secondaries=vi.promote_secondaries)
+        promote_secondaries=vi.promote_secondaries,
+        notify_deleted=vi.notify_deleted is not None)
 
 
 def _canonical(address: str) -> str:
