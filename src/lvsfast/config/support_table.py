@@ -352,7 +352,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'label': ('works', ''),
         'peer': ('not-supported', ''),
         'use_vmac': ('not-supported', ''),
-        'no_track': ('not-supported', ''),
+        'no_track': ('works', ''),
         'home': ('not-supported', ''),
         'nodad': ('unknown', 'keepalived 2.2.7 knows -nodad only'),
         '-nodad': ('not-supported', ''),
