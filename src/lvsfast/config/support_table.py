@@ -547,7 +547,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'connect_port': ('works', ''),
         'bindto': ('works', ''),
         'bind_port': ('works', ''),
-        'bind_if': ('not-supported', ''),
+        'bind_if': ('works', ''),
         'connect_timeout': ('works', ''),
         'fwmark': ('works', ''),
         'retry': ('works', ''),
@@ -587,7 +587,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'connect_port': ('works', ''),
         'bindto': ('works', ''),
         'bind_port': ('works', ''),
-        'bind_if': ('not-supported', ''),
+        'bind_if': ('works', ''),
         'fwmark': ('works', ''),
     },
     'DNS_CHECK': {
