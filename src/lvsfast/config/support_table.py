@@ -201,7 +201,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
     },
     'vrrp_instance': {
         'use_vmac': ('works', ''),
-        'use_vmac_addr': ('not-supported', ''),
+        'use_vmac_addr': ('works', ''),
         'vmac_xmit_base': ('not-supported', ''),
         'use_ipvlan': ('not-supported', ''),
         'unicast_peer': ('works', ''),

@@ -357,14 +357,14 @@ class Engine:
         for key in touched:
             self._rebuild_receiver(key)
         for inst in new:
-            if inst.spec.vmac:
+            macvlans = ((inst.spec.vmac, inst.spec.interface, inst.spec.vmac_mac),) if inst.spec.vmac else ()
+            for name, base, mac in macvlans + inst.spec.extra_vmacs:
                 try:
-                    if await in_netlink_thread(ensure_vmac, inst.spec.vmac, inst.spec.interface, inst.spec.vmac_mac):
-                        self.vmacs.add(inst.spec.vmac)
-                        log.info("(%s) created %s (%s) on %s", inst.spec.name, inst.spec.vmac, inst.spec.vmac_mac,
-                                 inst.spec.interface)
+                    if await in_netlink_thread(ensure_vmac, name, base, mac):
+                        self.vmacs.add(name)
+                        log.info("(%s) created %s (%s) on %s", inst.spec.name, name, mac, base)
                 except (OSError, *netlink_errors()) as exc:
-                    log.error("(%s) cannot create %s: %s", inst.spec.name, inst.spec.vmac, exc)
+                    log.error("(%s) cannot create %s: %s", inst.spec.name, name, exc)
             if inst.spec.promote_secondaries:
                 promote_secondaries(inst.spec.interface)
             inst.open(self.links[(inst.spec.interface, inst.spec.family, inst.spec.src)])
