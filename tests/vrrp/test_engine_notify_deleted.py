@@ -83,3 +83,20 @@ def test_a_deleted_instance_notifies_as_keepalived_does(tmp_path, deleted_line, 
     assert f"INSTANCE|VI_2|{word}|150|" in scripts
     assert ("deleted-hook|" in scripts) == (hook is not None)
     assert "fault-hook|" not in scripts and not any("VI_2|STOP" in s for s in scripts)
+
+
+def test_plan_and_fifo_line_of_a_deleted_instance():
+    from lvsfast.config.model import Script
+    from lvsfast.vrrp.machine import State
+    from lvsfast.vrrp.notify import Notification, fifo_line, plan
+
+    fault, deleted, every = Script("/f"), Script("/d"), Script("/n")
+    notify = (("fault", fault), ("deleted", deleted), ("notify", every))
+    plain = Notification("INSTANCE", "VI_2", State.INIT, 150, False)
+    assert plan(notify, plain) == [(every, ("INSTANCE", "VI_2", "FAULT", "150"))]
+    assert fifo_line(plain) == 'INSTANCE "VI_2" FAULT 150\n'
+    gone = Notification("INSTANCE", "VI_2", State.INIT, 150, True)
+    assert plan(notify, gone) == [(deleted, ()), (every, ("INSTANCE", "VI_2", "DELETED", "150"))]
+    assert fifo_line(gone) == 'INSTANCE "VI_2" DELETED 150\n'
+    # Not deleted: the instance's own stop is STOP, as before.
+    assert fifo_line(Notification("INSTANCE", "VI_2", State.INIT, 150)) == 'INSTANCE "VI_2" STOP 150\n'
