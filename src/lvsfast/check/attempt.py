@@ -75,7 +75,7 @@ async def probe(c: Check, config: Config | None, ssl_ctx: ssl.SSLContext | None,
     try:
         if isinstance(chk, TcpCheck):
             bind = (chk.bindto, chk.bind_port or 0) if chk.bindto else None
-            ok, why = await probes.tcp(ip, port, chk.connect_timeout, bind)
+            ok, why = await probes.tcp(ip, port, chk.connect_timeout, bind, chk.bind_if)
             return ok, f"TCP_CHECK {host(ip)}:{port}: {why}"
         if isinstance(chk, HttpCheck):
             ctx = ssl_ctx if chk.tls else None
@@ -113,13 +113,13 @@ async def probe(c: Check, config: Config | None, ssl_ctx: ssl.SSLContext | None,
                 h_ip = (h.connect_ip if h and h.connect_ip else ip)
                 h_port = (h.connect_port if h and h.connect_port else port)
                 h_bind = (h.bindto, h.bind_port or 0) if h and h.bindto else bind
-                ok, why = await protocols.smtp(chk, h_ip, h_port, helo, h_bind)
+                ok, why = await protocols.smtp(chk, h_ip, h_port, helo, h_bind, h.bind_if if h else None)
                 if not ok:
                     return ok, why
             return True, why
         if isinstance(chk, PingCheck):
             c.seq = (c.seq + 1) & 0xFFFF
-            return await protocols.ping(ip, chk.connect_timeout, rng.randrange(1 << 16), c.seq)
+            return await protocols.ping(ip, chk.connect_timeout, rng.randrange(1 << 16), c.seq, chk.bind_if)
         if isinstance(chk, FileCheck):
             files = config.vrrp_track_files if config else ()
             track = protocols.find_track_file(files, chk.track_file)

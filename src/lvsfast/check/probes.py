@@ -29,18 +29,32 @@ def _host(ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
 
-async def tcp(ip: str, port: int, timeout: float, bind: tuple[str, int] | None = None) -> tuple[bool, str]:
-    # A bare non-blocking socket: no transport, stream or extra task per check (thousands a second).
-    loop = asyncio.get_running_loop()
-    try:
-        sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
-    except OSError as exc:
-        return False, f"socket failed: {exc.strerror or exc}"
+def client_socket(ip: str, kind: int, bind: tuple[str, int] | None, ifname: str | None) -> socket.socket:
+    """A non-blocking socket towards ``ip``: bound to ``bind`` (bindto, bind_port) and, with
+    ``ifname`` (bind_if), to that interface (SO_BINDTODEVICE), so the check leaves by it only."""
+    sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, kind)
     try:
         sock.setblocking(False)
+        if ifname:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
         if bind is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(bind)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def tcp(ip: str, port: int, timeout: float, bind: tuple[str, int] | None = None,
+              ifname: str | None = None) -> tuple[bool, str]:
+    # A bare non-blocking socket: no transport, stream or extra task per check (thousands a second).
+    loop = asyncio.get_running_loop()
+    try:
+        sock = client_socket(ip, socket.SOCK_STREAM, bind, ifname)
+    except OSError as exc:
+        return False, f"socket failed: {exc.strerror or exc}"
+    try:
         async with asyncio.timeout(timeout):
             await loop.sock_connect(sock, (ip, port))
     except TimeoutError:
@@ -203,6 +217,7 @@ def judge(url: Url, what: str, raw: bytes) -> tuple[bool, str]:
 
 
 async def http(check: HttpCheck, url: Url, ip: str, port: int, ssl_ctx: ssl.SSLContext | None) -> tuple[bool, str]:
+    """One url of an HTTP_GET/SSL_GET; ``bind_if`` pins the connection to that interface."""
     host = url.virtualhost or check.virtualhost or ip
     request = http_request(check, url, ip)
     what = http_what(check, url, ip, port)
@@ -210,11 +225,22 @@ async def http(check: HttpCheck, url: Url, ip: str, port: int, ssl_ctx: ssl.SSLC
     done: asyncio.Future = loop.create_future()
     try:
         sni = host if (ssl_ctx is not None and check.enable_sni) else None
+        bind = (check.bindto, check.bind_port or 0) if check.bindto else None
         async with asyncio.timeout(check.connect_timeout):
-            transport, _ = await loop.create_connection(
-                lambda: _Fetch(request, done), ip, port, ssl=ssl_ctx,
-                server_hostname=(sni or "") if ssl_ctx else None,
-                local_addr=(check.bindto, check.bind_port or 0) if check.bindto else None)
+            if check.bind_if:
+                sock = client_socket(ip, socket.SOCK_STREAM, bind, check.bind_if)
+                try:
+                    await loop.sock_connect(sock, (ip, port))
+                except BaseException:
+                    sock.close()
+                    raise
+                transport, _ = await loop.create_connection(
+                    lambda: _Fetch(request, done), sock=sock, ssl=ssl_ctx,
+                    server_hostname=(sni or "") if ssl_ctx else None)
+            else:
+                transport, _ = await loop.create_connection(
+                    lambda: _Fetch(request, done), ip, port, ssl=ssl_ctx,
+                    server_hostname=(sni or "") if ssl_ctx else None, local_addr=bind)
     except TimeoutError:
         return False, f"{what}: connect timed out after {check.connect_timeout:g}s"
     except ssl.SSLCertVerificationError as exc:

@@ -12,6 +12,7 @@ import socket
 import struct
 from typing import Sequence
 
+from lvsfast.check.probes import client_socket
 from lvsfast.config.model import DnsCheck, FileCheck, SmtpCheck, UdpCheck, VrrpTrackFile
 
 DNS_TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "MX": 15, "TXT": 16, "AAAA": 28}
@@ -68,11 +69,20 @@ class _Datagram(asyncio.DatagramProtocol):
 
 
 async def _udp_exchange(ip: str, port: int, payload: bytes, timeout: float,
-                        bind: tuple[str, int] | None) -> bytes | None:
+                        bind: tuple[str, int] | None, ifname: str | None = None) -> bytes | None:
     """The reply, or None after ``timeout`` of silence; OSError for an ICMP error."""
     loop = asyncio.get_running_loop()
-    transport, proto = await loop.create_datagram_endpoint(_Datagram, remote_addr=(ip, port), local_addr=bind,
-                                                           family=_family(ip))
+    if ifname:  # bind_if: a socket of our own, pinned to the interface
+        sock = client_socket(ip, socket.SOCK_DGRAM, bind, ifname)
+        try:
+            sock.connect((ip, port))
+        except OSError:
+            sock.close()
+            raise
+        transport, proto = await loop.create_datagram_endpoint(_Datagram, sock=sock)
+    else:
+        transport, proto = await loop.create_datagram_endpoint(_Datagram, remote_addr=(ip, port), local_addr=bind,
+                                                               family=_family(ip))
     try:
         transport.sendto(payload)
         try:
@@ -86,7 +96,8 @@ async def _udp_exchange(ip: str, port: int, payload: bytes, timeout: float,
 async def dns(check: DnsCheck, ip: str, port: int, qid: int, bind: tuple[str, int] | None = None) -> tuple[bool, str]:
     what = f"DNS_CHECK {_host(ip)}:{port} {check.type} {check.name}"
     try:
-        reply = await _udp_exchange(ip, port, dns_query(qid, check.name, check.type), check.connect_timeout, bind)
+        reply = await _udp_exchange(ip, port, dns_query(qid, check.name, check.type), check.connect_timeout, bind,
+                                    check.bind_if)
     except OSError as exc:
         return False, f"{what}: {exc.strerror or exc}"
     if reply is None:
@@ -127,7 +138,7 @@ async def udp(check: UdpCheck, ip: str, port: int, payload: bytes,
     """``payload`` is check.payload or the caller's random bytes (keepalived sends random data)."""
     what = f"UDP_CHECK {_host(ip)}:{port}"
     try:
-        reply = await _udp_exchange(ip, port, check.payload or payload, check.connect_timeout, bind)
+        reply = await _udp_exchange(ip, port, check.payload or payload, check.connect_timeout, bind, check.bind_if)
     except OSError as exc:
         return False, f"{what}: {exc.strerror or exc}"
     ok, why = udp_verdict(check, reply)
@@ -146,12 +157,25 @@ async def _smtp_reply(r: asyncio.StreamReader) -> int:
             return int(line[:3])
 
 
+async def _connect(ip: str, port: int, bind: tuple[str, int] | None,
+                   ifname: str | None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if not ifname:
+        return await asyncio.open_connection(ip, port, local_addr=bind)
+    sock = client_socket(ip, socket.SOCK_STREAM, bind, ifname)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (ip, port))
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.open_connection(sock=sock)
+
+
 async def smtp(check: SmtpCheck, ip: str, port: int, helo: str,
-               bind: tuple[str, int] | None = None) -> tuple[bool, str]:
+               bind: tuple[str, int] | None = None, ifname: str | None = None) -> tuple[bool, str]:
     what = f"SMTP_CHECK {_host(ip)}:{port}"
     t = check.connect_timeout
     try:
-        r, w = await asyncio.wait_for(asyncio.open_connection(ip, port, local_addr=bind), t)
+        r, w = await asyncio.wait_for(_connect(ip, port, bind, ifname or check.bind_if), t)
     except asyncio.TimeoutError:
         return False, f"{what}: connect timed out after {t:g}s"
     except OSError as exc:
@@ -218,7 +242,7 @@ def _icmp_socket(v6: bool) -> tuple[socket.socket, bool]:
         return socket.socket(fam, socket.SOCK_RAW, proto), True
 
 
-async def ping(ip: str, timeout: float, ident: int, seq: int) -> tuple[bool, str]:
+async def ping(ip: str, timeout: float, ident: int, seq: int, ifname: str | None = None) -> tuple[bool, str]:
     what = f"PING_CHECK {ip}"
     v6 = ":" in ip
     loop = asyncio.get_running_loop()
@@ -233,6 +257,8 @@ async def ping(ip: str, timeout: float, ident: int, seq: int) -> tuple[bool, str
             filt = bytearray(b"\xff" * 32)
             filt[129 >> 5 << 2:(129 >> 5 << 2) + 4] = struct.pack("=I", 0xFFFFFFFF & ~(1 << (129 & 31)))
             sock.setsockopt(socket.IPPROTO_ICMPV6, 1, bytes(filt))
+        if ifname:  # bind_if
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
         sock.connect((ip, 0))
         await loop.sock_sendall(sock, echo_request(v6, ident, seq, b"lvsfast-ping"))
         deadline = loop.time() + timeout

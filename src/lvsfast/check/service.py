@@ -227,7 +227,10 @@ class CheckerService:
 
     def _schedule(self, c: Check) -> None:
         """A new check goes to the prober if it can run it, else the core times it."""
-        if isinstance(c.config, TcpCheck):
+        if c.config.bind_if:
+            # The prober binds to an address, not a device: bind_if's checks run as tasks.
+            self.core.keep(c)
+        elif isinstance(c.config, TcpCheck):
             self._prober_schedule(c)
         elif (url := self._exchange_url(c.config)) is not None:
             self._prober_schedule(c, url)

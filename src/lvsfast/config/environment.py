@@ -137,7 +137,7 @@ def _all_scripts(cfg: m.Config) -> Iterator[tuple[str, m.Script]]:
         for f in ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify", "notify_deleted",
                   "notify_master_rx_lower_pri"):
             s = getattr(owner, f, None)
-            if s is not None:
+            if s is not None and s.command:  # a bare notify_deleted has no script
                 yield "vrrp", s
     for vs in cfg.virtual_servers:
         for s in (vs.quorum_up, vs.quorum_down):

@@ -86,14 +86,15 @@ class AddressManager:
             self._fast = AddressSocket()
         return self._fast
 
-    async def take(self) -> list[str]:
-        """Add every VIP; returns the ones newly added. The VIPs go in on this thread, at once
-        (the announcement waits for them); routes and rules follow. In strict mode without
-        ``accept`` the drop rule comes first, so a VIP is never answered, not even briefly."""
+    async def take(self, only: list | None = None) -> list[str]:
+        """Add every VIP (or ``only`` those); returns the ones newly added. The VIPs go in on
+        this thread, at once (the announcement waits for them); routes and rules follow. In
+        strict mode without ``accept`` the drop rule comes first, so a VIP is never answered,
+        not even briefly."""
         if self.block:
             await in_netlink_thread(self._block, True)
         done = []
-        for v in self.vips:
+        for v in self.vips if only is None else only:
             key = _key(v, self.interface)
             try:
                 self._rtnl().change(True, key[0], v.address, v.prefix, scope=SCOPES.get(v.scope, 0) if v.scope else 0,
@@ -236,14 +237,15 @@ class AddressManager:
         """While master: re-add any VIP that has disappeared. One address dump on our own
         rtnetlink socket, on this thread: through pyroute2 on the netlink thread this check
         held the interpreter long enough, every 5 s, to make adverts at advert_int 0.01 late
-        by 30 to 90 ms on a busy router."""
+        by 30 to 90 ms on a busy router. A ``no_track`` VIP is left out: keepalived neither
+        watches it nor puts it back before the next transition to master."""
         have = self._present()
-        missing = [v for v in self.vips if _key(v, self.interface) not in have]
+        missing = [v for v in self.vips if not v.no_track and _key(v, self.interface) not in have]
         if not missing:
             return []
         for v in missing:
             self.added.discard(_key(v, self.interface))
-        return await self.take()
+        return await self.take(missing)
 
     def _block(self, on: bool) -> None:
         """Strict mode without ``accept``: a non-owner master drops what is sent to its VIPs

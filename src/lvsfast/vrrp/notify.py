@@ -8,7 +8,9 @@ shell) with a timeout, and writes FIFO lines without ever blocking the event loo
 keepalived's conventions:
 - ``notify_master`` / ``notify_backup`` / ``notify_fault`` / ``notify_stop`` run as configured;
 - ``notify`` gets ``INSTANCE <name> <STATE> <priority>`` (``GROUP <name> <STATE>`` for a sync group);
-- the FIFO gets ``INSTANCE "<name>" <STATE> <priority>`` / ``GROUP "<name>" <STATE>`` lines.
+- the FIFO gets ``INSTANCE "<name>" <STATE> <priority>`` / ``GROUP "<name>" <STATE>`` lines;
+- an instance a reload deletes says FAULT (no notify_fault script), or DELETED with
+  ``notify_deleted`` (whose script, if any, runs too); never STOP.
 """
 from __future__ import annotations
 
@@ -35,17 +37,25 @@ class Notification:
     name: str
     state: State
     priority: int | None = None  # instances only
+    deleted: bool | None = None  # deleted by a reload: None = no, False = FAULT, True = DELETED (notify_deleted)
+
+    @property
+    def word(self) -> str:
+        if self.deleted is not None:
+            return "DELETED" if self.deleted else "FAULT"
+        return WORD[self.state]
 
 
 def plan(notify: Sequence[tuple[str, object]], n: Notification) -> list[tuple[object, tuple[str, ...]]]:
     """The (script, extra arguments) to run for ``n``, from (kind, script) pairs of the config."""
     out = []
-    specific = SCRIPT_FOR.get(n.state)
+    # keepalived runs no notify_fault script for a deleted instance, only the notify_deleted one.
+    specific = SCRIPT_FOR.get(n.state) if n.deleted is None else ("deleted" if n.deleted else None)
     for kind, script in notify:
         if kind == specific:
             out.append((script, ()))
         elif kind == "notify":
-            args = (n.kind, n.name, WORD[n.state])
+            args = (n.kind, n.name, n.word)
             if n.priority is not None:
                 args += (str(n.priority),)
             out.append((script, args))
@@ -54,8 +64,8 @@ def plan(notify: Sequence[tuple[str, object]], n: Notification) -> list[tuple[ob
 
 def fifo_line(n: Notification) -> str:
     if n.priority is None:
-        return f'{n.kind} "{n.name}" {WORD[n.state]}\n'
-    return f'{n.kind} "{n.name}" {WORD[n.state]} {n.priority}\n'
+        return f'{n.kind} "{n.name}" {n.word}\n'
+    return f'{n.kind} "{n.name}" {n.word} {n.priority}\n'
 
 
 class Notifier:

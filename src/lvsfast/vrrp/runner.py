@@ -75,6 +75,7 @@ class Instance:
         self.received = 0
         self.ah_seq = int(time.time())
         self.released: asyncio.Event | None = None  # set when a held stop lets the VIPs go
+        self.deleted = False  # a reload removed it: its stop is notified as FAULT/DELETED, not STOP
         self.unicast_src_drops = 0
         self.unicast_src_logged = -1e9
 
@@ -356,14 +357,14 @@ class Engine:
         for key in touched:
             self._rebuild_receiver(key)
         for inst in new:
-            if inst.spec.vmac:
+            macvlans = ((inst.spec.vmac, inst.spec.interface, inst.spec.vmac_mac),) if inst.spec.vmac else ()
+            for name, base, mac in macvlans + inst.spec.extra_vmacs:
                 try:
-                    if await in_netlink_thread(ensure_vmac, inst.spec.vmac, inst.spec.interface, inst.spec.vmac_mac):
-                        self.vmacs.add(inst.spec.vmac)
-                        log.info("(%s) created %s (%s) on %s", inst.spec.name, inst.spec.vmac, inst.spec.vmac_mac,
-                                 inst.spec.interface)
+                    if await in_netlink_thread(ensure_vmac, name, base, mac):
+                        self.vmacs.add(name)
+                        log.info("(%s) created %s (%s) on %s", inst.spec.name, name, mac, base)
                 except (OSError, *netlink_errors()) as exc:
-                    log.error("(%s) cannot create %s: %s", inst.spec.name, inst.spec.vmac, exc)
+                    log.error("(%s) cannot create %s: %s", inst.spec.name, name, exc)
             if inst.spec.promote_secondaries:
                 promote_secondaries(inst.spec.interface)
             inst.open(self.links[(inst.spec.interface, inst.spec.family, inst.spec.src)])
@@ -380,9 +381,12 @@ class Engine:
         link.receiver = Receiver(key[0], key[1], [i.spec.wire() for i in link.instances.values()])
         link.receiver.received, link.receiver.accepted = old.received, old.accepted
 
-    async def remove(self, names: list[str], release: bool = True) -> None:
-        """Stop instances (removed or changed on reload): priority 0, VIPs released."""
+    async def remove(self, names: list[str], release: bool = True, deleted: frozenset[str] = frozenset()) -> None:
+        """Stop instances (removed or changed on reload): priority 0, VIPs released. Those in
+        ``deleted`` are gone from the configuration, which their notification says."""
         insts = [self.instances.pop(n) for n in names if n in self.instances]
+        for inst in insts:
+            inst.deleted = inst.spec.name in deleted
         await asyncio.gather(*(i.close(release) for i in insts), return_exceptions=True)
         loop = asyncio.get_running_loop()
         for inst in insts:
@@ -466,8 +470,9 @@ class Engine:
             self._later(self.notifier.rx_lower_pri(inst.spec.notify, inst.spec.name, inst.machine.priority))
 
     async def _notify(self, inst: Instance, state: State) -> None:
+        gone = inst.spec.notify_deleted if inst.deleted and state is State.INIT else None
         await self.notifier.notify(inst.spec.notify,
-                                   Notification("INSTANCE", inst.spec.name, state, inst.machine.priority))
+                                   Notification("INSTANCE", inst.spec.name, state, inst.machine.priority, gone))
 
     # ---- tracking --------------------------------------------------------------------------
 

@@ -97,7 +97,7 @@ class VrrpService:
         fresh = [s for n, s in new.items() if n not in self.specs or n in stale]
         if stale:
             log.info("reload: restarting changed or removed instances: %s", ", ".join(sorted(stale)))
-            await self.engine.remove(stale)
+            await self.engine.remove(stale, deleted=frozenset(n for n in stale if n not in new))
         self.engine.scripts = scripts
         if fresh:
             await self.engine.add(fresh)

@@ -6,6 +6,7 @@ from a changed one.
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import socket
 
@@ -53,7 +54,7 @@ class InstanceSpec:
     checksum_as_v2: bool
     garp: GarpPolicy
     tracks: tuple[TrackSpec, ...]
-    notify: tuple[tuple[str, m.Script], ...]  # (kind, script): master/backup/fault/stop/notify/rx_lower_pri
+    notify: tuple[tuple[str, m.Script], ...]  # (kind, script): master/backup/fault/stop/deleted/notify/rx_lower_pri
     sync_group: str | None
     routes: tuple[m.VirtualRoute, ...] = ()
     rules: tuple[m.VirtualRule, ...] = ()
@@ -68,6 +69,12 @@ class InstanceSpec:
     peer_ttl: tuple[tuple[str, int, int], ...] = ()
     track_primary: bool = True  # dont_track_primary: the interface going down is no FAULT
     promote_secondaries: bool = False
+    # notify_deleted: a reload that deletes the instance says DELETED (and runs its script, if
+    # any) where keepalived otherwise says FAULT.
+    notify_deleted: bool = False
+    # use_vmac_addr: (name, base interface, MAC) of the further macvlans holding the VIPs whose
+    # dev is not the instance's interface (or whose family is not the instance's).
+    extra_vmacs: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -155,15 +162,20 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
             for t in items:
                 tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind) if weighted else 0,
                                         t.reverse))
+    deleted = vi.notify_deleted if vi.notify_deleted is not None and vi.notify_deleted.command else None
     notify = tuple((k, s) for k, s in (("master", vi.notify_master), ("backup", vi.notify_backup),
-                                       ("fault", vi.notify_fault), ("stop", vi.notify_stop), ("notify", vi.notify),
+                                       ("fault", vi.notify_fault), ("stop", vi.notify_stop),
+                                       ("deleted", deleted), ("notify", vi.notify),
                                        ("rx_lower_pri", vi.notify_master_rx_lower_pri))
                    if s is not None)
     peers = tuple(p.address for p in vi.unicast_peer)
+    vips, excluded, extra_vmacs = vi.virtual_ipaddress, vi.virtual_ipaddress_excluded, ()
+    if vi.use_vmac and vi.use_vmac_addr:
+        vips, excluded, extra_vmacs = _vmac_addresses(vi, family)
     return InstanceSpec(
         params=params, interface=vi.interface, family=family, src=src, peers=peers,
         dst="" if peers else (vi.mcast_dst_ip or (g.vrrp_mcast_group4 if family == 4 else g.vrrp_mcast_group6)),
-        vips=vi.virtual_ipaddress, excluded=vi.virtual_ipaddress_excluded,
+        vips=vips, excluded=excluded, extra_vmacs=extra_vmacs,
         auth_type=auth_type, auth_pass=auth_pass,
         checksum_as_v2=g.v3_checksum_as_v2 if vi.v3_checksum_as_v2 is None else vi.v3_checksum_as_v2,
         garp=garp, tracks=tuple(tracks), notify=notify, sync_group=sg.name if sg else None,
@@ -179,7 +191,29 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         peer_ttl=tuple((_canonical(p.address), 0 if p.min_ttl is None else p.min_ttl,
                         255 if p.max_ttl is None else p.max_ttl) for p in vi.unicast_peer),
         track_primary=not vi.dont_track_primary,
-        promote_secondaries=vi.promote_secondaries)
+        promote_secondaries=vi.promote_secondaries,
+        notify_deleted=vi.notify_deleted is not None)
+
+
+def _vmac_addresses(vi: m.VrrpInstance, family: int) -> tuple[tuple, tuple, tuple[tuple[str, str, str], ...]]:
+    """use_vmac_addr: each (device, family) other than the instance's own gets a macvlan of its
+    own, named ``vrrp<N>.<VRID>`` as keepalived names them (vrrp1.51, vrrp2.51...), with the
+    virtual router MAC of the addresses' family; those addresses move onto it."""
+    made: dict[tuple[str, int], str] = {}
+    extra = []
+
+    def move(v: m.VirtualAddress) -> m.VirtualAddress:
+        dev = v.dev or vi.interface
+        if dev == vi.interface and v.family == family:
+            return v
+        name = made.get((dev, v.family))
+        if name is None:
+            name = made[(dev, v.family)] = f"vrrp{len(made) + 1}.{vi.virtual_router_id}"
+            extra.append((name, dev, ":".join(f"{b:02x}" for b in vrrp_mac(vi.virtual_router_id, v.family))))
+        return dataclasses.replace(v, dev=name)
+    vips = tuple(move(v) for v in vi.virtual_ipaddress)
+    excluded = tuple(move(v) for v in vi.virtual_ipaddress_excluded)
+    return vips, excluded, tuple(extra)
 
 
 def _canonical(address: str) -> str:

@@ -140,10 +140,18 @@ def _instance_handlers() -> dict[str, Handler]:
         "linkbeat_use_polling": CONST("linkbeat_use_polling", True),
         "lvs_sync_daemon_interface": _lvs_sync_iface,
     }
-    for k in ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify_deleted", "notify",
-              "notify_master_rx_lower_pri"):
+    for k in ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify", "notify_master_rx_lower_pri"):
         h[k] = SCRIPT(k)
+    h["notify_deleted"] = _notify_deleted
     return h
+
+
+def _notify_deleted(b: Builder, n: Node, acc: dict) -> None:
+    # The script is optional: a bare notify_deleted only turns the FAULT of a deleted instance into DELETED.
+    if n.args:
+        SCRIPT("notify_deleted")(b, n, acc)
+    elif acc.get("notify_deleted") is None:
+        acc["notify_deleted"] = m.Script("", file=n.file, line=n.line)
 
 
 def _script_handlers() -> dict[str, Handler]:
