@@ -32,6 +32,9 @@ CASES = {
     # keepalived's range for these starts at 0.000001 (and reaches 4294.967295).
     "garp interval 0": "global_defs {\n    vrrp_garp_interval 0\n    vrrp_gna_interval 0\n}\n",
     "garp interval 2": "global_defs {\n    vrrp_garp_interval 2\n    vrrp_gna_interval 0.000001\n}\n",
+    # VRRPv2 carries whole seconds: keepalived warns "must be an integer. rounding" (exit 5).
+    "v2 sub-second advert_int": INSTANCE.format(extra="    version 2\n    advert_int 0.1\n"),
+    "v3 sub-second advert_int": INSTANCE.format(extra="    version 3\n    advert_int 0.1\n"),
     # A named block without its name: a missing parameter (exit 2) for most, an error (5) for some.
     **{f"unnamed {kw}": f"{kw} {{\n}}\n" for kw in ("vrrp_script", "vrrp_track_file", "track_file",
                                                     "vrrp_track_process", "vrrp_sync_group", "vrrp_instance",

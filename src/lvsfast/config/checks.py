@@ -82,6 +82,9 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
             diags.error(vi.file, vi.line, f"({vi.name}) no interface: set 'interface', or use unicast_peer")
         if vi.authentication and version == 3:
             diags.warning(vi.file, vi.line, f"({vi.name}) authentication is not supported with VRRPv3 - ignoring")
+        if version == 2 and vi.advert_int != int(vi.advert_int):
+            diags.warning(vi.file, vi.line, f"({vi.name}) VRRPv2 advertisement interval {vi.advert_int:f}s must be an "
+                          "integer. rounding")
         for t in vi.track_script:
             if t.name not in scripts:
                 diags.warning(t.file, t.line, f"({vi.name}) track script {t.name} not found, ignoring...")

@@ -549,7 +549,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'bind_port': ('works', ''),
         'bind_if': ('works', ''),
         'connect_timeout': ('works', ''),
-        'fwmark': ('works', ''),
+        'fwmark': ('not-supported', 'the check is sent without the mark (lvsfast-genhash -m sets it)'),
         'retry': ('works', ''),
         'delay_before_retry': ('works', ''),
         'warmup': ('works', ''),
@@ -588,7 +588,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'bindto': ('works', ''),
         'bind_port': ('works', ''),
         'bind_if': ('works', ''),
-        'fwmark': ('works', ''),
+        'fwmark': ('not-supported', 'the check is sent without the mark (lvsfast-genhash -m sets it)'),
     },
     'DNS_CHECK': {
         'type': ('works', ''),

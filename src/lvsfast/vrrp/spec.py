@@ -134,7 +134,8 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         vrid=vi.virtual_router_id,
         priority=vi.priority,
         version=version,
-        adver_int_cs=max(1, round(vi.advert_int * 100)),
+        # VRRPv2 carries whole seconds: keepalived rounds (at least 1 s) and warns (config/checks.py).
+        adver_int_cs=max(100, int(vi.advert_int + 0.5) * 100) if version == 2 else max(1, round(vi.advert_int * 100)),
         primary=socket.inet_pton(socket.AF_INET if family == 4 else socket.AF_INET6, src),
         initial_state=State.MASTER if resolve.initial_state(vi) == "MASTER" else State.BACKUP,
         preempt=resolve.preempt(vi),
