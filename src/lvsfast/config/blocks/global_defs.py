@@ -28,8 +28,8 @@ data_use_instance log_unknown_vrids umask disable_local_igmp fifo_write_vrrp_sta
 net_namespace use_pid_dir net_namespace_ipvs namespace_with_ipsets child_wait_time instance vrrp_garp_lower_prio_interval
 """.split()
 
-#: global keywords keepalived also accepts at the top level, kept in ``Config.extra``.
-TOP_LOOSE = {"linkbeat_use_polling", "net_namespace_ipvs", "namespace_with_ipsets", "use_pid_dir", "instance",
+#: global keywords keepalived also accepts at the top level, kept in ``Config.extra`` (IDENTITY ones are read first).
+TOP_LOOSE = {"linkbeat_use_polling", "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets", "use_pid_dir", "instance",
               "child_wait_time", "bfd_instance", "linkbeat_interfaces", "track_group", "garp_group",
               "interface_up_down_delays"}
 
