@@ -42,6 +42,25 @@ vrrp_instance VI_1 {{
 """
 
 
+def test_identity_paths_and_what_wins():
+    """instance/net_namespace derive the paths; -s wins over net_namespace, -p over the derived pid."""
+    from lvsfast.cli import parse_options
+    from lvsfast.config import loads
+    from lvsfast.daemon.main import adopt_identity
+
+    config = loads("net_namespace nsi-other\ninstance A\n")
+    o = adopt_identity(parse_options(["-s", "nsi-cmd", "-f", "x.conf"]), config)  # -s: nothing joined here
+    assert (o.namespace, o.instance, o.pid, o.control_socket) == (
+        "nsi-cmd", "A", "/run/lvsfast/nsi-cmd/lvsfast_A.pid", "/run/lvsfast/nsi-cmd/lvsfast_A.sock")
+    o = adopt_identity(parse_options(["-p", "/tmp/nsi.pid"]), loads("instance B\n"))
+    assert (o.pid, o.vrrp_pid, o.control_socket) == (
+        "/tmp/nsi.pid", "/run/lvsfast/lvsfast_vrrp_B.pid", "/tmp/nsi.sock")
+    o = adopt_identity(parse_options(["--control-socket", "/tmp/c.sock"]), loads("use_pid_dir\n"))
+    assert (o.pid, o.control_socket) == ("/run/lvsfast/lvsfast.pid", "/tmp/c.sock")
+    plain = parse_options([])
+    assert adopt_identity(plain, loads("global_defs {\n router_id x\n}\n")) is plain
+
+
 @pytest.fixture
 def lab():
     need_root()

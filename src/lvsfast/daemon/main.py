@@ -66,13 +66,13 @@ def adopt_identity(options: Any, config: Any) -> Any:
                                **{k: getattr(options, k) for k in explicit})
     changes = dict(namespace=given or configured, instance=instance, pid=where.pid, vrrp_pid=where.vrrp_pid,
                    checkers_pid=where.checkers_pid, control_socket=where.control_socket)
-    if hasattr(type(options), "__record_values__"):  # cli.Options
-        from lvsfast.frozen import replace
-
-        return replace(options, **changes)
     import types
 
-    return types.SimpleNamespace(**{**vars(options), **changes})  # the tests' stand-ins
+    if isinstance(options, types.SimpleNamespace):  # the daemon tests' stand-ins
+        return types.SimpleNamespace(**{**vars(options), **changes})
+    from lvsfast.frozen import replace
+
+    return replace(options, **changes)
 
 
 def same_identity(options: Any, load_config: Callable[[], Any], overridden: bool = False) -> Callable[[], Any]:
