@@ -59,7 +59,9 @@ class Options:
     dont_release_ipvs: bool = False
     release_vips: bool = False
     all_config: bool = False
-    namespace: str | None = None  # -s: the network namespace to run in
+    namespace: str | None = None  # -s: the network namespace to run in (else the config's net_namespace)
+    instance: str | None = None  # the config's top-level instance, set by the daemon once read
+    given_paths: tuple[str, ...] = ()  # which of pid, vrrp_pid, checkers_pid, control_socket the flags gave
     umask: int | None = None
     log_file: str | None = None  # -g: also log to this file (absolute)
     core_dump: bool = False
@@ -80,6 +82,7 @@ class Exit(Exception):
 
 
 BACKENDS = ("ipvs", "nftables", "auto")
+PATH_OPTIONS = ("pid", "vrrp_pid", "checkers_pid", "control_socket")
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -151,6 +154,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     if not (vrrp or check):
         raise Exit(EXIT_USAGE, err="lvsfast: -P and -C exclude each other\n")
     v["ignored"] = tuple(dict.fromkeys(ignored))
+    v["given_paths"] = tuple(k for k in PATH_OPTIONS if v.get(k))
     where = paths.DaemonPaths.derive(pid=v.get("pid"), vrrp_pid=v.get("vrrp_pid"), checkers_pid=v.get("checkers_pid"),
                                      control_socket=v.get("control_socket"), namespace=v.get("namespace"))
     v.update(pid=where.pid, vrrp_pid=where.vrrp_pid, checkers_pid=where.checkers_pid,
@@ -170,8 +174,12 @@ def config_test(options: Options, out: TextIO) -> int:
     """keepalived's ``-t``: returns the exit status."""
     from lvsfast.config import analyse
 
-    a = analyse(options.use_file, options.config_id, lvs_backend=options.lvs_backend, environment=True,
-                all_config=options.all_config)
+    try:
+        a = analyse(options.use_file, options.config_id, lvs_backend=options.lvs_backend, environment=True,
+                    all_config=options.all_config, before_environment=None if options.namespace else _join_configured)
+    except _NoNamespace as exc:  # keepalived -t also joins net_namespace to check the interfaces there
+        print(f"lvsfast: {exc}", file=sys.stderr)
+        return 1
     diagnostics = a.diagnostics
     for d in diagnostics:
         print(d, file=out)
@@ -198,6 +206,22 @@ def config_test(options: Options, out: TextIO) -> int:
     return EXIT_OK
 
 
+class _NoNamespace(Exception):
+    pass
+
+
+def _join_configured(config) -> None:
+    """-t: the interfaces are checked inside the top-level net_namespace, as keepalived -t does."""
+    name = config.global_defs.net_namespace
+    if name:
+        from lvsfast import namespace
+
+        try:
+            namespace.enter(name)
+        except OSError as exc:
+            raise _NoNamespace(namespace.failure(name, exc)) from None
+
+
 def _run_daemon(options: Options) -> int:
     from lvsfast.config import load
 
@@ -218,21 +242,6 @@ def _run_daemon(options: Options) -> int:
         return EXIT_PROGRAM_ERROR
 
 
-def _enter_namespace(name: str) -> None:
-    """-s NAME: join the network namespace ``ip netns`` made, before reading or binding anything."""
-    import ctypes
-    import os
-
-    clone_newnet = 0x40000000
-    fd = os.open(f"/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if ctypes.CDLL(None, use_errno=True).setns(fd, clone_newnet) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-    finally:
-        os.close(fd)
-
-
 def _apply_process_flags(options: Options, out: TextIO) -> int | None:
     """-u, -m, -s and the warnings for ignored flags; a status if the process cannot go on."""
     for spelled in options.ignored:
@@ -249,11 +258,12 @@ def _apply_process_flags(options: Options, out: TextIO) -> int | None:
         except (OSError, ValueError) as exc:
             print(f"lvsfast: -m: cannot raise the core size limit: {exc}", file=out)
     if options.namespace:
+        from lvsfast import namespace
+
         try:
-            _enter_namespace(options.namespace)
+            namespace.enter(options.namespace)
         except OSError as exc:
-            print(f"lvsfast: Unable to set network namespace {options.namespace} - exiting "
-                  f"({exc.strerror or exc})", file=sys.stderr)
+            print(f"lvsfast: {namespace.failure(options.namespace, exc)}", file=sys.stderr)
             return 1
     return None
 

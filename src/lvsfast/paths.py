@@ -9,7 +9,8 @@ per-daemon files from the same inputs, so keepalived's flags alone keep two daem
 - a namespace NS and/or an instance NAME: the pid files go to ``/run/lvsfast/NS/`` (or
   ``/run/lvsfast/``) as ``lvsfast[_NAME].pid``, ``lvsfast_vrrp[_NAME].pid`` and
   ``lvsfast_checkers[_NAME].pid`` (keepalived: ``/run/keepalived/...``);
-- ``-p``/``-r``/``-c FILE``: that pid file, as given;
+- ``use_pid_dir`` alone: the same names in ``/run/lvsfast/``;
+- ``-p``/``-r``/``-c FILE``: that pid file, as given (over any of the above);
 - the control socket sits beside the main pid file, with ``.sock`` for ``.pid``
   (``-p /run/ns1/lb.pid`` -> ``/run/ns1/lb.sock``); only the default pid file keeps
   ``/run/lvsfast/lvsfast.sock``. ``--control-socket`` overrides;
@@ -52,14 +53,15 @@ class DaemonPaths(NamedTuple):
     @classmethod
     def derive(cls, options: Any = None, *, pid: str | None = None, vrrp_pid: str | None = None,
                checkers_pid: str | None = None, control_socket: str | None = None,
-               namespace: str | None = None, instance: str | None = None) -> "DaemonPaths":
+               namespace: str | None = None, instance: str | None = None,
+               use_pid_dir: bool = False) -> "DaemonPaths":
         """The paths for ``options`` (anything with keepalived's option names); keywords win."""
         def given(value: str | None, name: str) -> str | None:
             return value if value else (getattr(options, name, None) or None)
 
         namespace = given(namespace, "namespace")
         instance = given(instance, "instance")
-        if namespace or instance:
+        if namespace or instance or use_pid_dir:
             where = os.path.join(PID_DIR, namespace) if namespace else PID_DIR
             tail = f"_{instance}.pid" if instance else ".pid"
             defaults = tuple(os.path.join(where, stem + tail)

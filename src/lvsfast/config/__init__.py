@@ -12,6 +12,7 @@ Entry points:
 from __future__ import annotations
 
 import gc
+from typing import Callable
 
 from lvsfast.config import model
 from lvsfast.config.build import build as _build
@@ -49,8 +50,12 @@ class Analysis:
 
 def analyse(path: str | None = None, config_id: str | None = None, *, text: str | None = None,
             lvs_backend: str | None = None, environment: bool = False,
-            interfaces: frozenset[str] | None = None, all_config: bool = False) -> Analysis:
+            interfaces: frozenset[str] | None = None, all_config: bool = False,
+            before_environment: Callable[[Config], None] | None = None) -> Analysis:
     """Read, build and check ``path`` (or ``text``); never raises for problems in the content.
+
+    ``before_environment`` is called with the model before the machine is checked (``-t`` joins
+    the configuration's ``net_namespace`` there); what it raises comes out.
 
     ``all_config`` is keepalived's ``-e``: every include is checked as ``includet`` is."""
     # Loading allocates hundreds of thousands of small acyclic objects; the cyclic collector
@@ -58,14 +63,15 @@ def analyse(path: str | None = None, config_id: str | None = None, *, text: str 
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _analyse(path, config_id, text, lvs_backend, environment, interfaces, all_config)
+        return _analyse(path, config_id, text, lvs_backend, environment, interfaces, all_config, before_environment)
     finally:
         if paused:
             gc.enable()
 
 
 def _analyse(path: str | None, config_id: str | None, text: str | None, lvs_backend: str | None,
-             environment: bool, interfaces: frozenset[str] | None, all_config: bool = False) -> Analysis:
+             environment: bool, interfaces: frozenset[str] | None, all_config: bool = False,
+             before_environment: Callable[[Config], None] | None = None) -> Analysis:
     cid = config_id if config_id is not None else default_config_id()
     diags = Diagnostics()
     if text is not None:
@@ -82,6 +88,8 @@ def _analyse(path: str | None, config_id: str | None, text: str | None, lvs_back
     check(cfg, diags)
     violation = False
     if environment:
+        if before_environment is not None:
+            before_environment(cfg)
         violation = check_environment(cfg, diags, interfaces).security_violation
     found = tuple(diags.sorted())
     digest = diags.source_digest

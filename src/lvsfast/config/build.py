@@ -17,7 +17,7 @@ from lvsfast.config import model as m
 from lvsfast.config.blocks.addresses import address_list, route_list, rule_list
 from lvsfast.config.blocks.builder import BLOCK_KEYWORDS, Builder, make
 from lvsfast.config.blocks.checkers import SSL
-from lvsfast.config.blocks.global_defs import GLOBAL, TOP_LOOSE
+from lvsfast.config.blocks.global_defs import GLOBAL, IDENTITY, TOP_LOOSE, identity
 from lvsfast.config.blocks.lvs import virtual_server, virtual_server_group
 from lvsfast.config.blocks.tracking import TRACK_FILE, TRACK_PROCESS
 from lvsfast.config.blocks.vrrp import INSTANCE, SYNC_GROUP, vrrp_script
@@ -49,6 +49,7 @@ def build(nodes: Iterable[Node], diags: Diagnostics, path: str = "", config_id: 
     global_defs = m.GlobalDefs()
     global_seen = False
     instance_lines: dict[str, tuple[str, int]] = {}
+    ident: dict = {}  # top-level net_namespace, instance, use_pid_dir
     ssl = None
     for n in nodes:
         kw = n.keyword
@@ -107,10 +108,16 @@ def build(nodes: Iterable[Node], diags: Diagnostics, path: str = "", config_id: 
             acc = {}
             _STATIC[kw](b, n, acc)
             out[kw].extend(acc.get(kw, ()))
+        elif kw in IDENTITY:
+            identity(b, n, ident)
         elif kw in TOP_LOOSE or kw in GLOBAL:
             # keepalived accepts a few global keywords at the top level (net_namespace, ...).
             out["extra"].append((kw, n.args))
         else:
             b.unknown(n)
+    if ident:
+        from dataclasses import replace
+
+        global_defs = replace(global_defs, **ident)
     return m.Config(path=path, config_id=config_id, global_defs=global_defs, ssl=ssl,
                     **{k: tuple(v) for k, v in out.items()})

@@ -14,15 +14,16 @@ from lvsfast.paths import DEFAULT_CONTROL_SOCKET, DaemonPaths
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lvsfastctl", description="Control a running lvsfast daemon.", allow_abbrev=False,
-        epilog="The daemon is found with the flags it was started with (-p, -s), by the rule of "
-               "lvsfast.paths: the socket sits beside its pid file; with none, "
-               f"{DEFAULT_CONTROL_SOCKET}.")
+        epilog="The daemon is found with the flags it was started with (-p, -s), or the net_namespace "
+               "and instance of its configuration (-s, -i), by the rule of lvsfast.paths: the socket "
+               f"sits beside its pid file; with none, {DEFAULT_CONTROL_SOCKET}.")
     p.add_argument("--control-socket", default=os.environ.get("LVSFAST_CONTROL_SOCKET"),
                    metavar="PATH", help="the daemon's control socket (default: derived from -p/-s, "
                                         f"else {DEFAULT_CONTROL_SOCKET})")
     p.add_argument("-p", "--pid", metavar="FILE", help="the daemon's -p pid file")
-    p.add_argument("-s", "--namespace", metavar="NAME", help="the daemon's -s network namespace")
-    p.add_argument("-i", "--config-id", metavar="ID",
+    p.add_argument("-s", "--namespace", metavar="NAME", help="the daemon's -s or net_namespace network namespace")
+    p.add_argument("-i", "--instance", metavar="NAME", help="the daemon's configured instance name")
+    p.add_argument("--config-id", metavar="ID",
                    help="accepted with the daemon's other flags; does not select a daemon (nor in keepalived)")
     sub = p.add_subparsers(dest="cmd", required=True)
     st = sub.add_parser("status", help="instances, virtual and real servers, counters")

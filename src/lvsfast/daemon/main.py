@@ -13,6 +13,7 @@ from lvsfast.daemon import logs, pidfile
 from lvsfast.daemon.control import DEFAULT_SOCKET, ControlServer
 from lvsfast.daemon.subsystem import DEFAULT_FACTORIES, preload
 from lvsfast.daemon.supervisor import ChildState, Supervisor
+from lvsfast.paths import DaemonPaths
 
 log = logging.getLogger("lvsfast.parent")
 
@@ -37,6 +38,62 @@ def wanted_children(options: Any, config: Any) -> list[str]:
     if getattr(config, "virtual_servers", None):
         names.append("checker")
     return names or ["vrrp", "checker"]
+
+
+def adopt_identity(options: Any, config: Any) -> Any:
+    """The config's top-level net_namespace (joined here, before any socket or child) and
+    instance: ``options`` with the paths they derive, as ``-s`` gives them. ``-s`` wins over
+    net_namespace (keepalived logs the override the same way); explicit -p/-r/-c and
+    --control-socket win over the derived paths. Raises OSError when the namespace is missing."""
+    g = getattr(config, "global_defs", None)
+    configured = getattr(g, "net_namespace", None)
+    instance = getattr(g, "instance", None)
+    use_pid_dir = bool(getattr(g, "use_pid_dir", False))
+    given = _opt(options, "namespace")
+    if not (configured or instance or use_pid_dir):
+        return options
+    if given and configured and given != configured:
+        log.info("Overriding config net_namespace '%s' with command line namespace '%s'", configured, given)
+    if configured and not given:
+        from lvsfast import namespace
+
+        try:
+            namespace.enter(configured)
+        except OSError as exc:
+            raise OSError(exc.errno, namespace.failure(configured, exc)) from None
+    explicit = set(_opt(options, "given_paths", ()))
+    where = DaemonPaths.derive(namespace=given or configured, instance=instance, use_pid_dir=use_pid_dir,
+                               **{k: getattr(options, k) for k in explicit})
+    changes = dict(namespace=given or configured, instance=instance, pid=where.pid, vrrp_pid=where.vrrp_pid,
+                   checkers_pid=where.checkers_pid, control_socket=where.control_socket)
+    import types
+
+    if isinstance(options, types.SimpleNamespace):  # the daemon tests' stand-ins
+        return types.SimpleNamespace(**{**vars(options), **changes})
+    from lvsfast.frozen import replace
+
+    return replace(options, **changes)
+
+
+def same_identity(options: Any, load_config: Callable[[], Any], overridden: bool = False) -> Callable[[], Any]:
+    """``load_config`` that refuses a reading whose net_namespace or instance differs from the
+    running daemon's: keepalived cannot change them at a reload either, and keeps running.
+    ``overridden``: -s was given, so the config's net_namespace does not count (as keepalived)."""
+    running_ns = _opt(options, "namespace")
+    running_instance = _opt(options, "instance")
+
+    def load() -> Any:
+        new = load_config()
+        g = getattr(new, "global_defs", None)
+        ns, instance = getattr(g, "net_namespace", None), getattr(g, "instance", None)
+        if not overridden and (ns or None) != (running_ns or None):
+            raise ValueError("Cannot change network namespace at a reload - please restart lvsfast "
+                             f"(running in {running_ns or 'the default namespace'}, the config says {ns or 'none'})")
+        if (instance or None) != (running_instance or None):
+            raise ValueError("Cannot change instance name at a reload - please restart lvsfast "
+                             f"(running as {running_instance or 'no instance'}, the config says {instance or 'none'})")
+        return new
+    return load
 
 
 def _importable(spec: str) -> bool:
@@ -74,6 +131,14 @@ def run(options: Any, load_config: Callable[[], Any],
         return 1
     for w in getattr(config, "warnings", ()):  # as keepalived logs its configuration's complaints
         log.warning("%s", w)
+    command_line_ns = _opt(options, "namespace")
+    try:
+        options = adopt_identity(options, config)
+    except OSError as exc:
+        print(f"lvsfast: {exc}", file=sys.stderr)
+        log.error("%s", exc)
+        return 1
+    load_config = same_identity(options, load_config, overridden=bool(command_line_ns))
     specs = dict(factories or DEFAULT_FACTORIES)
     names = wanted_children(options, config)
     missing = [n for n in names if not _importable(specs[n])]

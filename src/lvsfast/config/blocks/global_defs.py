@@ -25,11 +25,11 @@ lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs lvs_netlink_monitor_
 no_checker_emails vrrp_rx_bufs_policy vrrp_rx_bufs_multiplier vmac_prefix vmac_addr_prefix random_seed
 reload_check_config reload_time_file reload_repeat reload_file include_check config_save_dir tmp_config_directory
 data_use_instance log_unknown_vrids umask disable_local_igmp fifo_write_vrrp_states_on_reload linkbeat_use_polling
-use_pid_dir net_namespace_ipvs namespace_with_ipsets child_wait_time instance vrrp_garp_lower_prio_interval
+net_namespace use_pid_dir net_namespace_ipvs namespace_with_ipsets child_wait_time instance vrrp_garp_lower_prio_interval
 """.split()
 
-#: global keywords keepalived also accepts at the top level, kept in ``Config.extra``.
-TOP_LOOSE = {"linkbeat_use_polling", "net_namespace_ipvs", "namespace_with_ipsets", "use_pid_dir", "instance",
+#: global keywords keepalived also accepts at the top level, kept in ``Config.extra`` (IDENTITY ones are read first).
+TOP_LOOSE = {"linkbeat_use_polling", "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets", "use_pid_dir", "instance",
               "child_wait_time", "bfd_instance", "linkbeat_interfaces", "track_group", "garp_group",
               "interface_up_down_delays"}
 
@@ -70,7 +70,6 @@ def _handlers() -> dict[str, Handler]:
         "lvs_flush": BOOL("lvs_flush"),
         "checker_log_all_failures": BOOL("checker_log_all_failures"),
         "max_auto_priority": INT("max_auto_priority", -1, 99),
-        "net_namespace": STR("net_namespace"),
         "lvs_backend": _lvs_backend,
         "drift_repair": BOOL("drift_repair"),
         "v3_checksum_as_v2": BOOL("v3_checksum_as_v2"),
@@ -195,3 +194,22 @@ def _lvs_timeouts(b: Builder, n: Node, acc: dict) -> None:
 
 
 GLOBAL: dict[str, Handler] = _handlers()
+
+#: keepalived 2.2.7 reads these at the top level only (inside global_defs they are unknown).
+IDENTITY = ("net_namespace", "instance", "use_pid_dir")
+
+
+def identity(b: Builder, n: Node, acc: dict) -> None:
+    """A top-level net_namespace, instance or use_pid_dir, with keepalived's complaints: a name
+    missing or given twice is ignored (the first stays), further words are ignored."""
+    kw = n.keyword
+    if kw == "use_pid_dir":
+        acc[kw] = True
+        return
+    if not n.args:
+        b.diags.warning(n.file, n.line, f"{kw} name missing - ignoring")
+        return
+    if kw in acc:
+        b.diags.warning(n.file, n.line, f"Duplicate {kw} definition {n.args[0]} - ignoring")
+        return
+    acc[kw] = n.args[0]

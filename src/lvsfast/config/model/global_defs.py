@@ -103,7 +103,10 @@ class GlobalDefs(Located):
     lvs_flush_on_stop: str | None = None  # None, "VS" or "RS" (bare keyword: "VS")
     checker_log_all_failures: bool = False
     max_auto_priority: int | None = None
+    # Top-level keywords in keepalived 2.2.7 (refused inside global_defs): the daemon's identity.
     net_namespace: str | None = None
+    instance: str | None = None
+    use_pid_dir: bool = False
     # lvsfast's own
     lvs_backend: LvsBackend = "auto"
     drift_repair: bool = True
