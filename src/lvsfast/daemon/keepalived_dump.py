@@ -33,6 +33,10 @@ def _when(t: float) -> str:
     return f"{t:.6f} ({time.strftime('%a %b %e %H:%M:%S', time.localtime(t))}.{frac} {time.localtime(t).tm_year})"
 
 
+def _interval(seconds: float) -> str:
+    return f"{seconds} sec" if isinstance(seconds, int) else f"{round(seconds * 1000)} milli-sec"
+
+
 def _yes(flag: Any, yes: str = "enabled", no: str = "disabled") -> str:
     return yes if flag else no
 
@@ -73,7 +77,7 @@ def render_data(vrrp_status: dict[str, Any]) -> str:
             f"   Priority = {d['base_priority']}",
             f"   Effective priority = {d['effective_priority']}",
             f"   Total priority = {d['effective_priority']}",
-            f"   Advert interval = {d['adver_int']} sec",
+            f"   Advert interval = {_interval(d['adver_int'])}",
             f"   Accept = {_yes(d['accept'])}",
             f"   Preempt = {_yes(not d['nopreempt'])}",
         ]

@@ -429,7 +429,8 @@ class Supervisor:
                 log.warning("%s dump: the VRRP child did not answer: %s", kind, exc)
         text = RENDERERS[kind](status)
         tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
+        # Owner-only, as keepalived's (its umask 0177): the file names the addresses and state.
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             f.write(text)
         os.replace(tmp, path)
         log.info("wrote %s", path)

@@ -28,6 +28,11 @@ _LINK_ERRORS = {
 }
 
 
+def seconds(cs: int) -> int | float:
+    """An interval in centiseconds as keepalived's JSON writes it: ``1`` or ``0.5``."""
+    return cs // 100 if cs % 100 == 0 else cs / 100
+
+
 def address_line(v: Any, default_dev: str, installed: bool) -> str:
     """A VIP as keepalived's dumps print it: ``10.0.0.1/24 dev eth0 scope global label eth0:1 set``
     (the prefix only when it is not a host address)."""
@@ -72,8 +77,8 @@ def keepalived_fields(inst: Any) -> dict[str, Any]:
         "effective_priority": m.priority,
         "vipset": vipset,
         "promote_secondaries": bool(s.promote_secondaries),
-        "adver_int": p.adver_int_cs // 100,
-        "master_adver_int": m.master_adver_cs // 100,
+        "adver_int": seconds(p.adver_int_cs),
+        "master_adver_int": seconds(m.master_adver_cs),
         "accept": int(s.accept),
         "nopreempt": not p.preempt,
         "preempt_delay": int(p.preempt_delay),
