@@ -149,3 +149,35 @@ def test_dumps_match_keepalived(workdir):
         for line in llines:
             assert line in klines[at:], (name, line)
             at = klines.index(line, at) + 1
+
+
+def test_stats_clear_signal_writes_then_zeroes(workdir):
+    """keepalived's STATS_CLEAR signal: keepalived.stats as the counts were, then they start again."""
+    need_root()
+    need_binary("keepalived", "unshare")
+    with Lab(prefix="kdj" + uuid.uuid4().hex[:4]) as lab:
+        v = VrrpLab.build(lab, workdir, n=1)
+        conf = workdir / "clear.conf"
+        conf.write_text(instance_conf(priority=150, version=3, state="MASTER", advert_int=0.2))
+        pid, private = workdir / "clear.pid", workdir / "clear-tmp"
+        private.mkdir()
+        cmd = [sys.executable, "-m", "lvsfast.cli", "--control-socket", str(workdir / "clear.sock"), "-n", "-l",
+               "-P", "-f", str(conf), "-p", str(pid), "-r", str(workdir / "clear-v.pid"),
+               "-c", str(workdir / "clear-c.pid")]
+        lab.spawn(v.routers["r1"].ns, *_private_tmp(private, cmd), stdout=open(workdir / "clear.log", "w"),
+                  stderr=subprocess.STDOUT)
+        stats = private / "keepalived.stats"
+
+        def sent_after(sig: int) -> int:
+            stats.unlink(missing_ok=True)
+            os.kill(int(pid.read_text()), sig)
+            wait_for(lambda: stats.exists(), timeout=10, what="keepalived.stats")
+            return int(re.search(r"^    Sent: (\d+)$", stats.read_text(), re.M).group(1))
+
+        wait_for(lambda: pid.exists() and "Entering MASTER" in (workdir / "clear.log").read_text(), timeout=20,
+                 what="lvsfast master")
+        time.sleep(2)
+        before = sent_after(_signum("STATS_CLEAR"))
+        assert before >= 8  # 2 s of adverts every 0.2 s
+        after = sent_after(signal.SIGUSR2)
+        assert after < before, (before, after)

@@ -427,6 +427,11 @@ class Supervisor:
                 status = await child.channel.request("status", timeout=5)
             except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
                 log.warning("%s dump: the VRRP child did not answer: %s", kind, exc)
+        if clear and status and child is not None and child.channel is not None:  # written as they were, then cleared, as keepalived's STATS_CLEAR
+            try:
+                await child.channel.request("stats", clear=True, timeout=5)
+            except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
+                log.warning("stats not cleared: %s", exc)
         text = RENDERERS[kind](status)
         tmp = f"{path}.{os.getpid()}.tmp"
         # Owner-only, as keepalived's (its umask 0177): the file names the addresses and state.
