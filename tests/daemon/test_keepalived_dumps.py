@@ -28,7 +28,9 @@ from support.vrrp_lab import VrrpLab, instance_conf
 
 KEEPALIVED = "/usr/sbin/keepalived"
 VIPS = ("10.0.0.100/24", "10.0.0.101 dev eth0 label eth0:1")
-EXCLUDED = "    virtual_ipaddress_excluded {\n        10.0.0.102/32\n    }\n"
+EXTRA = ("    virtual_ipaddress_excluded {\n        10.0.0.102/32\n    }\n"
+         "    notify_master /bin/true\n    notify \"/bin/true x\"\n"
+         "    authentication {\n        auth_type PASS\n        auth_pass kdjpass\n    }\n")
 ROUTERS = {"r1": ("MASTER", 150), "r2": ("BACKUP", 100)}
 RUN_FOR = 4.0  # seconds of adverts after the election before the signal
 
@@ -75,7 +77,7 @@ def _run(kind: str, workdir: Path) -> dict[str, dict[str, str]]:
         v = VrrpLab.build(lab, workdir)
         procs = {}
         for name, (state, prio) in ROUTERS.items():
-            body = instance_conf(priority=prio, version=2, state=state, vips=VIPS, extra=EXCLUDED)
+            body = instance_conf(priority=prio, version=2, state=state, vips=VIPS, extra=EXTRA)
             conf = workdir / f"{kind}-{name}.conf"
             conf.write_text(f"global_defs {{\n    router_id {name}\n}}\n" + body)
             pid = workdir / f"{kind}-{name}.pid"
@@ -129,7 +131,8 @@ def test_dumps_match_keepalived(workdir):
         kd, ld = kj[0]["data"], lj[0]["data"]
         for key in ("iname", "state", "wantstate", "base_priority", "effective_priority", "master_priority",
                     "vrid", "version", "vips", "evips", "adver_int", "master_adver_int", "vipset", "accept",
-                    "nopreempt", "garp_delay", "garp_rep", "ifp_ifname", "auth_type"):
+                    "nopreempt", "garp_delay", "garp_rep", "ifp_ifname", "auth_type", "auth_data", "script_master",
+                    "script"):
             assert ld.get(key) == kd.get(key), (name, key, ld.get(key), kd.get(key))
         ks, ls = kj[0]["stats"], lj[0]["stats"]
         for key in ks:

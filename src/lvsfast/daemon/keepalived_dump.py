@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 STATE_NAMES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT"}
-AUTH_NAMES = {0: "none", 1: "PASS", 2: "IPSEC_AH"}
+AUTH_NAMES = {0: "none", 1: "SIMPLE_PASSWORD", 2: "IPSEC_AH"}
 
 
 def _instances(vrrp_status: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -84,8 +84,10 @@ def render_data(vrrp_status: dict[str, Any]) -> str:
         if d["preempt_delay"]:
             lines.append(f"   Preempt delay = {d['preempt_delay']} secs")
         lines += [f"   Promote_secondaries = {_yes(d['promote_secondaries'])}",
-                  f"   Authentication type = {AUTH_NAMES.get(d['auth_type'], 'none')}",
-                  f"   Virtual IP ({len(d['vips'])}):"]
+                  f"   Authentication type = {AUTH_NAMES.get(d['auth_type'], 'none')}"]
+        if d["auth_type"] == 1:
+            lines.append(f"   Password = {d.get('auth_data', '')}")
+        lines.append(f"   Virtual IP ({len(d['vips'])}):")
         lines += [f"     {v}" for v in d["vips"]]
         if d.get("evips"):
             lines.append("   Virtual IP Excluded :")

@@ -7,12 +7,18 @@ keepalived's "not in use" value (0, "", false).
 """
 from __future__ import annotations
 
+import os
+import shlex
 from typing import Any
 
 from lvsfast.vrrp.machine import State
 
 # keepalived's numeric states (vrrp.h): INIT 0, BACKUP 1, MASTER 2, FAULT 3.
 STATE_CODES = {State.INIT: 0, State.BACKUP: 1, State.MASTER: 2, State.FAULT: 3}
+
+# Notify scripts under keepalived's JSON names, in its order.
+SCRIPT_KEYS = {"backup": "script_backup", "master": "script_master", "fault": "script_fault", "stop": "script_stop",
+               "notify": "script", "rx_lower_pri": "script_master_rx_lower_pri"}
 
 # keepalived counts receive errors per instance; lvsfast per link. A link with one instance
 # gives that instance its link's counts; a shared link's counts cannot be split, so 0.
@@ -26,6 +32,14 @@ _LINK_ERRORS = {
     "authtype_mismatch": (),
     "auth_failure": ("auth_failure",),
 }
+
+
+def command_line(command: str) -> str:
+    """A script as keepalived shows it: the program's real path, each word in single quotes."""
+    words = shlex.split(command)
+    if words and words[0].startswith("/"):
+        words[0] = os.path.realpath(words[0])
+    return " ".join(f"'{w}'" for w in words)
 
 
 def seconds(cs: int) -> int | float:
@@ -87,11 +101,17 @@ def keepalived_fields(inst: Any) -> dict[str, Any]:
         "version": p.version,
         "smtp_alert": False,
         "notify_deleted": False,
-        "vips": [address_line(v, dev, vipset) for v in s.vips],
     }
+    scripts = dict(s.notify)
+    for kind, key in SCRIPT_KEYS.items():  # present only when configured, as keepalived's
+        if kind in scripts:
+            data[key] = command_line(scripts[kind].command)
+    data["vips"] = [address_line(v, dev, vipset) for v in s.vips]
     if s.excluded:
         data["evips"] = [address_line(v, dev, vipset) for v in s.excluded]
     data["auth_type"] = s.auth_type
+    if s.auth_type:
+        data["auth_data"] = s.auth_pass.rstrip(b"\0").decode(errors="replace")
     link = inst.link
     shared = link is None or len(getattr(link, "instances", {})) != 1
     counts = {} if shared else link.receiver.counters()
