@@ -25,6 +25,8 @@ def render_json(vrrp_status: dict[str, Any]) -> str:
     """keepalived.json: a list of ``{"data": {...}, "stats": {...}}``, one per instance, written as
     keepalived writes it (compact, ``/`` escaped as ``\\/``)."""
     out = [{"data": i["keepalived"]["data"], "stats": i["keepalived"]["stats"]} for _, i in _instances(vrrp_status)]
+    if not out:
+        return ""  # keepalived writes no keepalived.json without a VRRP instance
     return json.dumps(out, separators=(",", ":")).replace("/", "\\/") + "\n"
 
 

@@ -433,6 +433,8 @@ class Supervisor:
             except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
                 log.warning("stats not cleared: %s", exc)
         text = RENDERERS[kind](status)
+        if kind == "json" and not text:
+            return
         tmp = f"{path}.{os.getpid()}.tmp"
         # Owner-only, as keepalived's (its umask 0177): the file names the addresses and state.
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
