@@ -10,7 +10,6 @@ validated model itself, never a path to re-read.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import pickle
@@ -416,38 +415,29 @@ class Supervisor:
         return out
 
     async def write_dump(self, kind: str, clear: bool = False) -> None:
+        """keepalived's dump file for ``kind`` (data, stats, json), in keepalived 2.2.7's format,
+        from the VRRP child's status answer (lvsfast's richer status stays in lvsfastctl)."""
+        from lvsfast.daemon.keepalived_dump import RENDERERS  # only when a dump signal arrives
+
         path = os.path.join(self.dump_dir, DUMP_FILES[kind])
-        parts: dict[str, Any] = {}
-        for child in self.children.values():
-            if child.channel is None:
-                continue
-            op = "stats" if kind == "stats" else "status"
+        child = self.children.get("vrrp")
+        status: dict[str, Any] = {}
+        if child is not None and child.channel is not None:
             try:
-                parts[child.name] = await child.channel.request(op, clear=clear, timeout=5)
+                status = await child.channel.request("status", timeout=5)
             except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
-                parts[child.name] = {"error": str(exc)}
-        if kind == "json":
-            text = json.dumps(parts.get("vrrp", parts), indent=1, default=str)
-        else:
-            text = _as_text(parts)
+                log.warning("%s dump: the VRRP child did not answer: %s", kind, exc)
+        if clear and status and child is not None and child.channel is not None:  # written as they were, then cleared, as keepalived's STATS_CLEAR
+            try:
+                await child.channel.request("stats", clear=True, timeout=5)
+            except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
+                log.warning("stats not cleared: %s", exc)
+        text = RENDERERS[kind](status)
+        if kind == "json" and not text:
+            return
         tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
+        # Owner-only, as keepalived's (its umask 0177): the file names the addresses and state.
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(text)
         os.replace(tmp, path)
         log.info("wrote %s", path)
-
-
-def _as_text(value: Any, indent: int = 0) -> str:
-    pad = " " * indent
-    if isinstance(value, dict):
-        lines = []
-        for k, v in value.items():
-            if isinstance(v, (dict, list)):
-                lines.append(f"{pad}{k}:")
-                lines.append(_as_text(v, indent + 2))
-            else:
-                lines.append(f"{pad}{k} = {v}")
-        return "\n".join(lines)
-    if isinstance(value, list):
-        return "\n".join(_as_text(v, indent) for v in value)
-    return f"{pad}{value}"

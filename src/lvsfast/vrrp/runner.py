@@ -19,6 +19,7 @@ from lvsfast.scripts import ScriptError, check_script, run_script
 from lvsfast.vrrp import ah
 from lvsfast.vrrp.addresses import AddressManager, ensure_vmac, in_netlink_thread, netlink_errors, remove_link
 from lvsfast.vrrp.deadline import DeadlineTimer
+from lvsfast.vrrp.dump_fields import keepalived_fields
 from lvsfast.vrrp.garp import GarpSchedule
 from lvsfast.vrrp.host import process_table, promote_secondaries
 from lvsfast.vrrp.link_watch import Changes, LinkWatch
@@ -77,6 +78,11 @@ class Instance:
         self.released: asyncio.Event | None = None  # set when a held stop lets the VIPs go
         self.deleted = False  # a reload removed it: its stop is notified as FAULT/DELETED, not STOP
         self.unicast_src_drops = 0
+        # What keepalived's dump files show per instance (daemon/keepalived_dump.py renders them).
+        self.last_transition = time.time()
+        self.become_master = self.release_master = 0
+        self.master_priority = 0  # the priority of the last advert heard
+        self.pri_zero_sent = self.pri_zero_rcvd = 0
         self.unicast_src_logged = -1e9
 
     # ---- set-up ----------------------------------------------------------------------------
@@ -121,6 +127,9 @@ class Instance:
                 self.engine.lower_priority_seen(self)
             elif isinstance(a, Transition):
                 log.info(a.log_line(self.spec.name))
+                self.last_transition = time.time()
+                self.become_master += a.new is State.MASTER
+                self.release_master += a.old is State.MASTER
                 self.engine.transitioned(self, a, forced)
         self._arm()
 
@@ -147,6 +156,7 @@ class Instance:
         if self.link is None:
             return
         t = self.link.transport
+        self.pri_zero_sent += priority == 0
         for dst, b in self.builders:
             try:
                 payload = b.build(priority)
@@ -288,6 +298,7 @@ class Instance:
             "unicast_src_drops": self.unicast_src_drops,
             "stall_listens": m.stall_listens,
             "vips": [v.cidr for v in self.spec.vips],
+            "keepalived": keepalived_fields(self),
         }
 
 
@@ -428,6 +439,8 @@ class Engine:
             if inst.spec.check_unicast_src and not self._from_peer(inst, res.src, res.ttl, now):
                 continue
             inst.received += 1
+            inst.master_priority = res.priority
+            inst.pri_zero_rcvd += res.priority == 0
             inst.feed(Advert(now, res.priority, res.src_packed, res.interval_cs))
 
     def _from_peer(self, inst: Instance, sender: str, ttl: int, now: float) -> bool:

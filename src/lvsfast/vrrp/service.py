@@ -124,6 +124,10 @@ class VrrpService:
 
     def stats(self, clear: bool = False) -> dict[str, Any]:
         st = self.status()
+        if clear and self.engine is not None:  # keepalived's STATS_CLEAR signal: counts start again
+            for inst in self.engine.instances.values():
+                inst.sent = inst.received = inst.become_master = inst.release_master = 0
+                inst.pri_zero_sent = inst.pri_zero_rcvd = 0
         return {"counters": st["counters"],
                 "instances": {n: {k: v for k, v in i.items() if k in ("adverts_sent", "adverts_received",
                                                                       "transitions")}
