@@ -25,6 +25,9 @@ class TestMhReloadOnIpvs(MhReloadCases):
         return int(line.split()[2])
 
     def same_service(self, lab: ReloadLab, before: object) -> bool:
-        # Since the first count: one unchanged reload, a search for a held flow and three rounds.
+        # IPVS gives a service no identity to compare, only counters that a recreated service
+        # starts again from 0. How many of the rounds' connections count as new ones varies (IPVS
+        # may reuse a closed connection's entry for the same client port), so only a counter that
+        # went back is proof of a new service; the flow checks above carry the behaviour.
         assert isinstance(before, int)
-        return self.incarnation(lab) >= before + 4 * len(SPORTS)
+        return self.incarnation(lab) >= before

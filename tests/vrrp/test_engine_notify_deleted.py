@@ -58,8 +58,9 @@ def _observe_in(lab: Lab, workdir, impl: str, deleted_line: str) -> tuple[list[s
     except BlockingIOError:
         pass
     os.close(reader)
-    scripts = [ln for ln in text().splitlines() if "BACKUP" not in ln and "MASTER" not in ln]
-    lines = [ln for ln in data.decode().splitlines() if "BACKUP" not in ln and "MASTER" not in ln]
+    # Blank lines left out: two notify scripts appending at once can leave one (seen from keepalived).
+    scripts = [ln for ln in text().splitlines() if ln and "BACKUP" not in ln and "MASTER" not in ln]
+    lines = [ln for ln in data.decode().splitlines() if ln and "BACKUP" not in ln and "MASTER" not in ln]
     vlab.stop("r1")
     return sorted(scripts), lines
 
