@@ -21,10 +21,9 @@ a second, send jitter p99 fell from 1.0-2.7 ms to 0.17-0.22 ms. Older kernels ig
 """
 from __future__ import annotations
 
-import ctypes
 import os
-import resource
-import struct
+
+# ctypes, resource and struct are imported where a child applies its tuning, not at import.
 
 # The rules (what global_defs asks for, what is wrong with it) sit in config, which -t checks with.
 from lvsfast.config.scheduling import Tuning, tuning  # noqa: F401  (tuning: the children call it here)
@@ -52,6 +51,8 @@ def apply(t: Tuning) -> list[str]:
             failed.append(f"cpu affinity {t.cpus}: {exc.strerror}")
     if t.rt_priority is not None:
         limit = t.rlimit_rttime_us or DEFAULT_RLIMIT_RTTIME_US
+        import resource
+
         try:
             # The limit first: a real-time process that never blocks would own a core.
             resource.setrlimit(resource.RLIMIT_RTTIME, (limit, limit))
@@ -59,6 +60,8 @@ def apply(t: Tuning) -> list[str]:
         except OSError as exc:
             failed.append(f"real-time priority {t.rt_priority}: {exc.strerror}")
     if t.no_swap:
+        import ctypes
+
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.mlockall(_MCL_CURRENT | _MCL_FUTURE) != 0:
             failed.append(f"locking memory: {os.strerror(ctypes.get_errno())}")
@@ -72,6 +75,9 @@ def _request_slice(us: int) -> bool:
     nr = _SYS_SCHED_SETATTR.get(os.uname().machine)
     if nr is None:
         return False
+    import ctypes
+    import struct
+
     # struct sched_attr, SCHED_ATTR_SIZE_VER0: size, policy, flags, nice, priority, runtime, deadline, period
     nice = os.getpriority(os.PRIO_PROCESS, 0)  # sched_setattr sets it too: keep what is in force
     attr = struct.pack("=IIQiIQQQ", 48, os.SCHED_OTHER, 0, nice, 0, us * 1000, 0, 0)
