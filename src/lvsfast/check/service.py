@@ -386,6 +386,10 @@ class CheckerService:
         return c.state.runs
 
     async def command(self, op: str, args: dict[str, Any]) -> Any:
+        if op == "keepalived_data":  # SIGUSR1: keepalived_check.data's text, written by the parent
+            from lvsfast.check.dump_fields import render_check_data
+
+            return render_check_data(self.core, self._runs)
         if op != "server":
             raise ValueError(f"unknown command {op!r}")
         back = self._handle(ServerCommand(self._now(), args.get("action"), args.get("virtual", ""),
