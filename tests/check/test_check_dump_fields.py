@@ -47,6 +47,12 @@ virtual_server 192.0.2.100 80 {
                 status_code 200
                 status_code 301-302
             }
+            url {
+                path /ready
+                regex "ok|fine"
+                regex_options caseless
+                regex_max_offset 100
+            }
             connect_timeout 2
             retry 0
         }
@@ -267,6 +273,13 @@ GOLDEN = """\
      HTTP Status Code(s)
        200
        301-302
+   Checked url = /ready
+     HTTP Status Code(s)
+       200-299
+     Regex = "ok|fine"
+     Regex min offset = 0, max_offset = 100
+     Regex options: allow_empty_class alt_bsux auto_callout caseless dollar_endonly dotall dupnames extended firstline match_unset_backref multiline never_ucp never_utf no_auto_capture no_auto_possess no_dotstar_anchor no_start_optimize ucp ungreedy utf never_backslash_c alt_circumflex alt_verbnames use_offset_limit
+     Regex ref count = 1
  FWM 5 -> [10.0.0.3]:none:0
    Enabled = yes
    Up = yes

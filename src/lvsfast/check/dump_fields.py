@@ -32,6 +32,11 @@ IPVS_WEIGHT_MAX = 65535
 # Scheduler flag names -> keepalived's IP_VS_SVC_F_SCHED1..3 bit (sh/mh name the same bits).
 _SCHED_BIT = {"flag-1": 1, "sh-fallback": 1, "mh-fallback": 1, "flag-2": 2, "sh-port": 2, "mh-port": 2,
               "flag-3": 3}
+# keepalived's regex option names, in its table's order.
+REGEX_OPTIONS = ("allow_empty_class alt_bsux auto_callout caseless dollar_endonly dotall dupnames extended "
+                 "firstline match_unset_backref multiline never_ucp never_utf no_auto_capture no_auto_possess "
+                 "no_dotstar_anchor no_start_optimize ucp ungreedy utf never_backslash_c alt_circumflex "
+                 "alt_verbnames use_offset_limit").split()
 _DEFAULT_DBR = {"HTTP_GET": 3.0, "SSL_GET": 3.0, "DNS_CHECK": 0.0}
 
 
@@ -153,7 +158,7 @@ class _Dumper:
                 for chk in rs.checkers:
                     for url in chk.urls if isinstance(chk, HttpCheck) else ():
                         if url.regex is not None:
-                            key = (url.regex, url.regex_options)
+                            key = (url.regex, frozenset(url.regex_options))
                             self.regex_refs[key] = self.regex_refs.get(key, 0) + 1
 
     def w(self, line: str) -> None:
@@ -419,8 +424,10 @@ class _Dumper:
                     w(f"     Regex min offset = {lo}, max_offset = {hi}")
                 elif lo:
                     w(f"     Regex min offset = {lo}")
-                w("     Regex options:" + "".join(f" {o}" for o in url.regex_options))
-                w(f"     Regex ref count = {self.regex_refs.get((url.regex, url.regex_options), 1)}")
+                # keepalived 2.2.7 lists every option name once any option is set (its loop
+                # tests the table's bits, not the url's); an exporter reading the file sees that.
+                w("     Regex options:" + ("".join(f" {o}" for o in REGEX_OPTIONS) if url.regex_options else ""))
+                w(f"     Regex ref count = {self.regex_refs.get((url.regex, frozenset(url.regex_options)), 1)}")
                 if url.regex_stack is not None:
                     w(f"     Regex stack start {url.regex_stack[0]}, max {url.regex_stack[1]}")
 
