@@ -367,3 +367,183 @@ def test_formats():
     assert decimal(5) == "5.000000" and decimal(0.25) == "0.250000" and decimal(1.000001) == "1.000001"
     assert cmd_str("</dev/tcp/127.0.0.1/80") == "</dev/tcp/127.0.0.1/80"
     assert cmd_str("/no/such/x 'a b'") == "'/no/such/x' 'a b'"
+
+
+KINDS = """\
+vrrp_track_file tf1 {
+    file /nonexistent/cdu-tf1
+}
+virtual_server 2001:db8::1 53 {
+    delay_loop 5
+    lb_algo mh
+    mh-fallback
+    protocol UDP
+    ops
+    persistence_timeout
+    persistence_granularity 64
+    ha_suspend
+    real_server 2001:db8::10 53 {
+        DNS_CHECK {
+            type A
+            name example.com
+        }
+    }
+    real_server 2001:db8::11 53 {
+        UDP_CHECK {
+            payload 0102
+            require_reply 0a0b
+        }
+        PING_CHECK {
+        }
+    }
+}
+virtual_server 192.0.2.1 25 {
+    protocol TCP
+    lb_kind TUN
+    real_server 10.0.0.5 25 {
+        SMTP_CHECK {
+            helo_name mx.example
+        }
+        FILE_CHECK {
+            track_file tf1
+            weight 2
+        }
+    }
+    real_server 10.0.0.6 443 {
+        SSL_GET {
+            url {
+                path /
+            }
+            enable_sni
+            http_protocol 1.1
+            virtualhost www.example
+        }
+    }
+}
+"""
+
+# The health checkers section keepalived 2.2.7 writes for KINDS (check_dns.c, check_udp.c,
+# check_ping.c, check_smtp.c, check_file.c, check_http.c dump functions): the ha_suspend
+# virtual server's address is not held here, so its checkers are disabled and have not run.
+KINDS_CHECKERS = """\
+------< Health checkers >------
+ [2001:db8::1]:udp:53 -> [2001:db8::10]:udp:53
+   Enabled = no
+   Up = yes
+   Has run = no
+   Current weight = 0
+   Alpha = no
+   Delay loop = 5000000 us
+   Warmup = 5000000 us
+   Retries = 3
+   Delay before retry = 5000000 us
+   Retries iterations = 0
+   Default delay before retry = 0 us
+   Log all failures = no
+   Connection
+     Dest = [2001:db8::10]:53
+     Timeout = 5.000000
+   Keepalive method = DNS_CHECK
+   Type = A
+   Name = example.com
+ [2001:db8::1]:udp:53 -> [2001:db8::11]:udp:53
+   Enabled = no
+   Up = yes
+   Has run = no
+   Current weight = 0
+   Alpha = no
+   Delay loop = 5000000 us
+   Warmup = 5000000 us
+   Retries = 1
+   Delay before retry = 1000000 us
+   Retries iterations = 0
+   Default delay before retry = 1000000 us
+   Log all failures = no
+   Connection
+     Dest = [2001:db8::11]:53
+     Timeout = 5.000000
+   Keepalive method = UDP_CHECK
+   Payload len = 2
+   Require reply = yes
+     Min reply length = 0
+     Max reply length = 255
+     Reply data len = 2
+     Reply data mask = no
+ [2001:db8::1]:udp:53 -> [2001:db8::11]:udp:53
+   Enabled = no
+   Up = yes
+   Has run = no
+   Current weight = 0
+   Alpha = no
+   Delay loop = 5000000 us
+   Warmup = 5000000 us
+   Retries = 1
+   Delay before retry = 1000000 us
+   Retries iterations = 0
+   Default delay before retry = 1000000 us
+   Log all failures = no
+   Connection
+     Dest = [2001:db8::11]:53
+     Timeout = 5.000000
+   Keepalive method = PING_CHECK
+ [192.0.2.1]:tcp:25 -> [10.0.0.5]:tcp:25
+   Enabled = yes
+   Up = yes
+   Has run = yes
+   Current weight = 0
+   Alpha = no
+   Delay loop = 60000000 us
+   Warmup = 60000000 us
+   Retries = 1
+   Delay before retry = 1000000 us
+   Retries iterations = 0
+   Default delay before retry = 1000000 us
+   Log all failures = no
+   Connection
+     Dest = [10.0.0.5]:25
+     Timeout = 5.000000
+   Keepalive method = SMTP_CHECK
+   helo = mx.example
+ [192.0.2.1]:tcp:25 -> [10.0.0.5]:tcp:25
+   Enabled = yes
+   Up = yes
+   Has run = yes
+   Current weight = 0
+   Log all failures = no
+   Keepalive method = FILE_CHECK
+     Tracked file = tf1
+     Reloaded = No
+ [192.0.2.1]:tcp:25 -> [10.0.0.6]:tcp:443
+   Enabled = yes
+   Up = yes
+   Has run = yes
+   Current weight = 0
+   Alpha = no
+   Delay loop = 60000000 us
+   Warmup = 60000000 us
+   Retries = 1
+   Delay before retry = 3000000 us
+   Retries iterations = 0
+   Default delay before retry = 3000000 us
+   Log all failures = no
+   Connection
+     Dest = [10.0.0.6]:443
+     Timeout = 5.000000
+   Keepalive method = SSL_GET, http protocol 1.1
+   Virtualhost = www.example
+   Enable SNI set
+   Fast recovery unset
+   Checked url = /
+     HTTP Status Code(s)
+       200-299
+"""
+
+
+def test_every_checker_kind_as_keepalived_writes_it():
+    text = _dump(KINDS)
+    assert text[text.index("------< Health checkers >------"):] == KINDS_CHECKERS
+    vs = text.split(" VS VIP = 2001:db8::1, VPORT = 53\n")[1].split("------< Real server")[0]
+    for line in ("   Address family = inet6", "   mh-port = disabled", "   mh-fallback = enabled",
+                 "   One packet scheduling = enabled", "   persistence timeout = 360",
+                 "   persistence granularity = 64", "   protocol = UDP", "   Using HA suspend"):
+        assert line + "\n" in vs, line
