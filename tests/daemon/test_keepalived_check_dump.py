@@ -73,6 +73,9 @@ def test_sigusr1_writes_the_checkers_view_of_live_servers(tmp_path):
         for a in (UP, DOWN):
             ns.ip("addr", "add", f"{a}/32", "dev", "lo")
         lab.spawn(ns, sys.executable, "-m", "http.server", "80", "--bind", UP, "--directory", str(tmp_path))
+        probe = f"import socket; socket.create_connection(({UP!r}, 80), 1)"
+        wait_for(lambda: ns.run(sys.executable, "-c", probe, check=False).returncode == 0, timeout=10,
+                 what="the HTTP server")
         log = open(tmp_path / "log", "w")
         pid = tmp_path / "p"
         daemon = lab.spawn(ns, sys.executable, "-m", "lvsfast.cli", "-n", "-l", "-C", "-f", str(cfg),
@@ -88,7 +91,7 @@ def test_sigusr1_writes_the_checkers_view_of_live_servers(tmp_path):
             wait_for(dump.exists, timeout=10, what=f"{dump.name}, log: {(tmp_path / 'log').read_text()}")
             time.sleep(0.1)
             text = dump.read_text()
-            return "   Up = no" in text and text.count("   Has run = yes") == 2
+            return text.count("   Up = no") == 1 and text.count("   Has run = yes") == 2
 
         wait_for(settled, timeout=20, what="both checks run, the TCP one failed")
         text = dump.read_text()

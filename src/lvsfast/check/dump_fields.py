@@ -4,9 +4,10 @@ keepalived's checker process writes this file on SIGUSR1: its LVS topology (virt
 groups, virtual servers with their real servers) and its queue of health checkers, each with
 its verdict. lvsfast's checker child renders the same sections, in keepalived's order and line
 layout, from its core: the config's values as keepalived resolves them, the checks' verdicts,
-and the table the data plane was given (a real server is "set" when it is in it). The parent
-writes the text where keepalived would (``daemon/keepalived_dump.py``); this module is imported
-only when the signal arrives.
+and the table the data plane was given (a real server is "set" when it is in it). The child
+writes the file itself, at the path the parent derives as keepalived does
+(``daemon/keepalived_dump.py``): a large table's text (about 850 bytes a real server) need not
+cross the parent's channel. This module is imported only when the signal arrives.
 
 Left as keepalived's "not in use" values, since lvsfast keeps no such state: ``reloaded``,
 ``previous effective_weight``, a MISC_CHECK's last run time and exit status, a connection's
@@ -449,3 +450,14 @@ def render_check_data(core: Any, runs: Callable[[Any], int]) -> str:
     if core.config is None:
         return ""
     return _Dumper(core, runs).render()
+
+
+def write_check_data(path: str, core: Any, runs: Callable[[Any], int]) -> str:
+    """Render and write keepalived_check.data at ``path``, owner-only (keepalived's umask 0177:
+    it names the servers and their state), replaced whole; returns ``path``."""
+    text = render_check_data(core, runs)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path

@@ -420,9 +420,10 @@ class Supervisor:
 
         checker = self.children.get("checker")
         if kind == "data" and checker is not None and checker.channel is not None:
-            try:
-                text = await checker.channel.request("command", name="keepalived_data", args={}, timeout=30)
-                self._write_dump_file(dump_path(self.options, self.config, self.dump_dir, "check_data"), text)
+            path = dump_path(self.options, self.config, self.dump_dir, "check_data")
+            try:  # the checker writes it (a large table's text is not sent over the channel)
+                await checker.channel.request("command", name="keepalived_data", args={"path": path}, timeout=60)
+                log.info("wrote %s", path)
             except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
                 log.warning("check data dump: the checker child did not answer: %s", exc)
         child = self.children.get("vrrp")
