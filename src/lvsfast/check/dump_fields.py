@@ -29,7 +29,7 @@ from lvsfast.dataplane.model import DestKey, canonical_address
 
 # keepalived's IP_VS_VERSION_CODE (linux/ip_vs.h: 0x010201), printed in the topology header.
 LVS_VERSION = "1.2.1"
-IPVS_WEIGHT_MAX = 65535
+IPVS_WEIGHT_LIMIT = 2**31 - 1  # keepalived clamps the effective weight to [0, INT32_MAX]
 # Scheduler flag names -> keepalived's IP_VS_SVC_F_SCHED1..3 bit (sh/mh name the same bits).
 _SCHED_BIT = {"flag-1": 1, "sh-fallback": 1, "mh-fallback": 1, "flag-2": 2, "sh-port": 2, "mh-port": 2,
               "flag-3": 3}
@@ -286,7 +286,7 @@ class _Dumper:
         g = self.config.global_defs
         eff = self.effective_weight(real)
         w("   ------< Real server >------")
-        w(f"   RIP = {rs.address}, RPORT = {rs.port or 0}, WEIGHT = {max(0, min(eff, IPVS_WEIGHT_MAX))} EFF WEIGHT = {eff}")
+        w(f"   RIP = {rs.address}, RPORT = {rs.port or 0}, WEIGHT = {max(0, min(eff, IPVS_WEIGHT_LIMIT))} EFF WEIGHT = {eff}")
         w(forwarding("", rs.forwarding or vs.forwarding))
         w(f"   Alpha is {onoff(rs.alpha or vs.alpha)}")
         timeout = rs.connect_timeout if rs.connect_timeout is not None else vs.connect_timeout
