@@ -81,15 +81,18 @@ def cmd_str(command: str) -> str:
 
 
 def uid_gid(script: Any, config: Any) -> str:
-    """The user and group a script runs as, as numbers (keepalived's ``uid:gid``)."""
+    """The user and group a script runs as, as numbers (keepalived's ``uid:gid``): its own, else
+    script_user's, else keepalived's default user ``keepalived_script`` when it exists, else root."""
     g = config.global_defs
     user = script.user or g.script_user
     group = script.group if script.user else (script.group or g.script_group)
     uid = gid = 0
     try:
-        if user:
-            entry = pwd.getpwnam(user)
-            uid, gid = entry.pw_uid, entry.pw_gid
+        entry = pwd.getpwnam(user or "keepalived_script")
+        uid, gid = entry.pw_uid, entry.pw_gid
+    except KeyError:
+        pass
+    try:
         if group:
             gid = grp.getgrnam(group).gr_gid
     except KeyError:
