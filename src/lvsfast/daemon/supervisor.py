@@ -420,12 +420,9 @@ class Supervisor:
 
         checker = self.children.get("checker")
         if kind == "data" and checker is not None and checker.channel is not None:
-            path = dump_path(self.options, self.config, self.dump_dir, "check_data")
-            try:  # the checker writes it (a large table's text is not sent over the channel)
-                await checker.channel.request("command", name="keepalived_data", args={"path": path}, timeout=60)
-                log.info("wrote %s", path)
-            except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
-                log.warning("check data dump: the checker child did not answer: %s", exc)
+            # Both children's files at once: a large checker table must not hold the VRRP one back.
+            asyncio.ensure_future(self._write_check_data(checker.channel, dump_path(
+                self.options, self.config, self.dump_dir, "check_data")))
         child = self.children.get("vrrp")
         if child is None:
             return
@@ -444,6 +441,14 @@ class Supervisor:
         if kind == "json" and not text:
             return
         self._write_dump_file(dump_path(self.options, self.config, self.dump_dir, kind), text)
+
+    @staticmethod
+    async def _write_check_data(channel: Channel, path: str) -> None:
+        try:  # the checker writes it: a large table's text is not sent over the channel
+            await channel.request("command", name="keepalived_data", args={"path": path}, timeout=60)
+            log.info("wrote %s", path)
+        except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
+            log.warning("check data dump: the checker child did not answer: %s", exc)
 
     @staticmethod
     def _write_dump_file(path: str, text: str) -> None:
