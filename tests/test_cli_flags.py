@@ -190,7 +190,10 @@ def test_paths_rule():
     assert (p.pid, p.vrrp_pid, p.checkers_pid, p.control_socket) == (
         "/run/lvsfast/blue/lvsfast_lb.pid", "/run/lvsfast/blue/lvsfast_vrrp_lb.pid",
         "/run/lvsfast/blue/lvsfast_checkers_lb.pid", "/run/lvsfast/blue/lvsfast_lb.sock")
-    assert p.dump_file("data") == "/tmp/keepalived_blue_lb.data"
+    assert p.dump_file("data") == "/tmp/keepalived.data"
+    # keepalived's data_use_instance (global_data.c open_dump_file): "stem.NS_NAME.ext".
+    assert p.dump_file("check_data", use_instance=True) == "/tmp/keepalived_check.blue_lb.data"
+    assert DaemonPaths.derive(instance="lb").dump_file("stats", use_instance=True) == "/tmp/keepalived.lb.stats"
     assert DaemonPaths.derive(pid="/x.pid", control_socket="/y.sock").control_socket == "/y.sock"
 
 

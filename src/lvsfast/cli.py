@@ -158,7 +158,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     where = paths.DaemonPaths.derive(pid=v.get("pid"), vrrp_pid=v.get("vrrp_pid"), checkers_pid=v.get("checkers_pid"),
                                      control_socket=v.get("control_socket"), namespace=v.get("namespace"))
     v.update(pid=where.pid, vrrp_pid=where.vrrp_pid, checkers_pid=where.checkers_pid,
-             control_socket=where.control_socket)
+             control_socket=where.control_socket, dump_dir=where.dump_dir)
     return Options(**v)
 
 

@@ -16,8 +16,9 @@ per-daemon files from the same inputs, so keepalived's flags alone keep two daem
   ``/run/lvsfast/lvsfast.sock``. ``--control-socket`` overrides;
 - the checker's runtime state: ``/var/lib/lvsfast/runtime-state.json`` beside the default
   socket, ``SOCKET.state.json`` otherwise;
-- dump files: keepalived's names in ``/tmp``, as keepalived names them by default; its
-  ``data_use_instance`` inserts ``_NS`` and ``_NAME`` before the extension
+- dump files: keepalived's names in its temporary directory (``$TMPDIR`` when it is an
+  absolute path, else ``/tmp``); its ``data_use_instance`` inserts ``.NS_NAME`` (or ``.NS``,
+  ``.NAME``) before the extension: ``/tmp/keepalived_check.blue_lb.data``
   (:meth:`DaemonPaths.dump_file`).
 
 ``lvsfastctl`` takes the same ``-p``/``-s`` flags and finds the socket by the same rule.
@@ -35,7 +36,8 @@ DEFAULT_CHECKERS_PID = "/run/lvsfast_checkers.pid"
 DEFAULT_CONTROL_SOCKET = "/run/lvsfast/lvsfast.sock"
 DEFAULT_STATE_FILE = "/var/lib/lvsfast/runtime-state.json"
 DEFAULT_DUMP_DIR = "/tmp"
-DUMP_NAMES = {"data": "keepalived.data", "stats": "keepalived.stats", "json": "keepalived.json"}
+DUMP_NAMES = {"data": "keepalived.data", "stats": "keepalived.stats", "json": "keepalived.json",
+              "check_data": "keepalived_check.data"}
 
 
 class DaemonPaths(NamedTuple):
@@ -72,15 +74,23 @@ class DaemonPaths(NamedTuple):
         sock = given(control_socket, "control_socket") or socket_for(main)
         return cls(main, given(vrrp_pid, "vrrp_pid") or defaults[1],
                    given(checkers_pid, "checkers_pid") or defaults[2], sock, state_file_for(sock),
-                   getattr(options, "dump_dir", None) or DEFAULT_DUMP_DIR, namespace, instance)
+                   getattr(options, "dump_dir", None) or tmp_dir(), namespace, instance)
 
-    def dump_file(self, kind: str) -> str:
-        """keepalived's dump file name for ``kind`` (data, stats, json), namespace and instance added."""
+    def dump_file(self, kind: str, use_instance: bool = False) -> str:
+        """keepalived's dump file for ``kind`` (data, stats, json, check_data); with
+        ``data_use_instance`` (``use_instance``) and a namespace or instance, keepalived's
+        ``stem.NS_NAME.ext``."""
         stem, dot, ext = DUMP_NAMES[kind].rpartition(".")
-        for part in (self.namespace, self.instance):
-            if part:
-                stem += f"_{part}"
+        tag = "_".join(part for part in (self.namespace, self.instance) if part)
+        if use_instance and tag:
+            stem += f".{tag}"
         return os.path.join(self.dump_dir, f"{stem}{dot}{ext}")
+
+
+def tmp_dir() -> str:
+    """keepalived's temporary directory, where its dump files go: ``$TMPDIR`` if absolute."""
+    given = os.environ.get("TMPDIR", "")
+    return given if given.startswith("/") else DEFAULT_DUMP_DIR
 
 
 def log_file_for(path: str | None, child: str) -> str | None:

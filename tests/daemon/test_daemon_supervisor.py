@@ -142,6 +142,15 @@ def test_events_are_relayed_between_children(daemon):
     wait_for(relayed, timeout=10, what="each child to hear the other's event")
 
 
+def test_usr1_writes_the_vrrp_and_the_checker_data_dumps(daemon):
+    proc, sock, conf, state = daemon
+    os.kill(proc.pid, signal.SIGUSR1)
+    files = (state / "keepalived.data", state / "keepalived_check.data")
+    wait_for(lambda: all(f.exists() for f in files), timeout=10, what="both data dumps")
+    assert files[1].read_text().endswith(" check data\n")  # written by the checker child itself
+    assert files[0].read_text().startswith("------< VRRP Topology >------")
+
+
 def test_usr2_writes_stats_dump(daemon):
     proc, sock, conf, state = daemon
     os.kill(proc.pid, signal.SIGUSR2)

@@ -41,6 +41,9 @@ class Dummy:
         return {"adverts": 1}
 
     async def command(self, op: str, args: dict[str, Any]) -> Any:
+        if op == "keepalived_data":  # SIGUSR1: the checker child writes its file where told
+            Path(args["path"]).write_text(f"{self.name} check data\n")
+            return args["path"]
         if op == "emit":
             self.emit("ping", source=os.getpid())
             return "sent"

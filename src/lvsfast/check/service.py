@@ -386,6 +386,12 @@ class CheckerService:
         return c.state.runs
 
     async def command(self, op: str, args: dict[str, Any]) -> Any:
+        if op == "keepalived_data":  # SIGUSR1: keepalived_check.data, written here as keepalived's checker does
+            from lvsfast.check.dump_fields import write_check_data
+
+            if self.core.dirty:  # verdicts still gathering for the flush: the table first, as keepalived's
+                await self._flush()
+            return write_check_data(args["path"], self.core, self._runs)
         if op != "server":
             raise ValueError(f"unknown command {op!r}")
         back = self._handle(ServerCommand(self._now(), args.get("action"), args.get("virtual", ""),

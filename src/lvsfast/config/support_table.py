@@ -185,7 +185,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'include_check': ('not-supported', ''),
         'config_save_dir': ('not-supported', ''),
         'tmp_config_directory': ('not-supported', ''),
-        'data_use_instance': ('not-supported', ''),
+        'data_use_instance': ('works', 'the dump files are named keepalived.NS_INSTANCE.data (and .stats, .json, keepalived_check...) as keepalived 2.2.7 names them'),
         'net_namespace': ('unknown', 'keepalived 2.2.7 accepts it only at the top level, not in global_defs'),
         'net_namespace_ipvs': ('unknown', 'keepalived 2.2.7 accepts it only at the top level, not in global_defs'),
         'namespace_with_ipsets': ('unknown', 'keepalived 2.2.7 accepts it only at the top level, not in global_defs'),

@@ -13,6 +13,28 @@ import time
 from typing import Any
 
 STATE_NAMES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT"}
+_TRUE, _FALSE = {"true", "on", "yes"}, {"false", "off", "no"}
+
+
+def use_instance(config: Any) -> bool:
+    """global_defs' ``data_use_instance [true|false]`` (bare: true; keepalived ignores a bad value)."""
+    g = getattr(config, "global_defs", None)
+    on = False
+    for keyword, args in (g.extra if g is not None else ()):
+        if keyword == "data_use_instance":
+            word = args[0].lower() if args else "true"
+            on = True if word in _TRUE else False if word in _FALSE else on
+    return on
+
+
+def dump_path(options: Any, config: Any, dump_dir: str, kind: str) -> str:
+    """Where keepalived writes ``kind`` (data, stats, json, check_data): its temporary directory,
+    with ``.NS_INSTANCE`` before the extension under ``data_use_instance``."""
+    from lvsfast.paths import DaemonPaths
+
+    where = DaemonPaths(dump_dir=dump_dir, namespace=getattr(options, "namespace", None),
+                        instance=getattr(options, "instance", None))
+    return where.dump_file(kind, use_instance(config))
 AUTH_NAMES = {0: "none", 1: "SIMPLE_PASSWORD", 2: "IPSEC_AH"}
 
 

@@ -36,9 +36,6 @@ SIG_STATS_CLEAR = signal.SIGRTMIN + 29
 # (the hold itself ends by a successor's advert, or about two advert intervals).
 VRRP_STOP_WAIT = 5.0
 
-# keepalived's dump files (same names, so existing tooling keeps working), in ``dump_dir``.
-DUMP_FILES = {"data": "keepalived.data", "stats": "keepalived.stats", "json": "keepalived.json"}
-
 
 @dataclass
 class ChildState:
@@ -416,18 +413,26 @@ class Supervisor:
 
     async def write_dump(self, kind: str, clear: bool = False) -> None:
         """keepalived's dump file for ``kind`` (data, stats, json), in keepalived 2.2.7's format,
-        from the VRRP child's status answer (lvsfast's richer status stays in lvsfastctl)."""
-        from lvsfast.daemon.keepalived_dump import RENDERERS  # only when a dump signal arrives
+        from the VRRP child's status answer (lvsfast's richer status stays in lvsfastctl); on
+        USR1 the checker child's keepalived_check.data too, as keepalived's checker writes it
+        (it answers no other dump signal). Each file only when its child runs, as keepalived's."""
+        from lvsfast.daemon.keepalived_dump import RENDERERS, dump_path  # only when a dump signal arrives
 
-        path = os.path.join(self.dump_dir, DUMP_FILES[kind])
+        checker = self.children.get("checker")
+        if kind == "data" and checker is not None and checker.channel is not None:
+            # Both children's files at once: a large checker table must not hold the VRRP one back.
+            asyncio.ensure_future(self._write_check_data(checker.channel, dump_path(
+                self.options, self.config, self.dump_dir, "check_data")))
         child = self.children.get("vrrp")
+        if child is None:
+            return
         status: dict[str, Any] = {}
-        if child is not None and child.channel is not None:
+        if child.channel is not None:
             try:
                 status = await child.channel.request("status", timeout=5)
             except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
                 log.warning("%s dump: the VRRP child did not answer: %s", kind, exc)
-        if clear and status and child is not None and child.channel is not None:  # written as they were, then cleared, as keepalived's STATS_CLEAR
+        if clear and status and child.channel is not None:  # written as they were, then cleared, as keepalived's STATS_CLEAR
             try:
                 await child.channel.request("stats", clear=True, timeout=5)
             except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
@@ -435,6 +440,18 @@ class Supervisor:
         text = RENDERERS[kind](status)
         if kind == "json" and not text:
             return
+        self._write_dump_file(dump_path(self.options, self.config, self.dump_dir, kind), text)
+
+    @staticmethod
+    async def _write_check_data(channel: Channel, path: str) -> None:
+        try:  # the checker writes it: a large table's text is not sent over the channel
+            await channel.request("command", name="keepalived_data", args={"path": path}, timeout=60)
+            log.info("wrote %s", path)
+        except (ChannelClosed, RuntimeError, asyncio.TimeoutError) as exc:
+            log.warning("check data dump: the checker child did not answer: %s", exc)
+
+    @staticmethod
+    def _write_dump_file(path: str, text: str) -> None:
         tmp = f"{path}.{os.getpid()}.tmp"
         # Owner-only, as keepalived's (its umask 0177): the file names the addresses and state.
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
