@@ -26,14 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from lvsfast.config.model import VirtualAddress, VirtualRoute, VirtualRule
 from lvsfast.vrrp.route_spec import RTPROT_KEEPALIVED, RouteRequest, RuleRequest, describe, route_request, rule_request
-from lvsfast.vrrp.rtnl import IFA_F_NODAD, AddressSocket
+from lvsfast.vrrp.rtnl import AddressSocket
+from lvsfast.vrrp.static import address_request
 
 # pyroute2 (20 MB and a third of a second to import) is imported only by the calls that need it
 # (use_vmac); VIPs, routes, rules, the stale sweep and the repair use our own socket.
 
 log = logging.getLogger("lvsfast.vrrp")
 
-SCOPES = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 
 _NETLINK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netlink")
 
@@ -96,10 +96,10 @@ class AddressManager:
         done = []
         for v in self.vips if only is None else only:
             key = _key(v, self.interface)
+            r = address_request(v, self.interface)  # an IPv6 VIP answers at once: no DAD unless -nodad
             try:
-                self._rtnl().change(True, key[0], v.address, v.prefix, scope=SCOPES.get(v.scope, 0) if v.scope else 0,
-                                    label=v.label or None, broadcast=v.brd if v.family == 4 else None,
-                                    flags=IFA_F_NODAD if v.family == 6 else 0)  # a VIP must answer at once, not after DAD
+                self._rtnl().change(True, r.dev, r.address, r.prefix, scope=r.scope, label=r.label,
+                                    broadcast=r.broadcast, peer=r.peer, flags=r.flags, preferred_lft=r.preferred_lft)
             except OSError as exc:
                 if exc.errno != errno.EEXIST:
                     log.error("cannot add %s/%d to %s: %s", v.address, v.prefix, key[0], exc)
@@ -176,9 +176,10 @@ class AddressManager:
         if self.added_rules or self.added_routes:
             self._release_rest()
         done = []
+        peers = {_key(v, self.interface): v.peer for v in self.vips if v.peer}
         for dev, addr, prefix in sorted(self.added):
             try:
-                self._rtnl().change(False, dev, addr, prefix)
+                self._rtnl().change(False, dev, addr, prefix, peer=peers.get((dev, addr, prefix)))
                 done.append(f"{addr}/{prefix}")
             except OSError:
                 pass  # already gone
@@ -227,7 +228,7 @@ class AddressManager:
             key = _key(v, self.interface)
             if key in have:
                 try:
-                    self._rtnl().change(False, key[0], v.address, v.prefix)
+                    self._rtnl().change(False, key[0], v.address, v.prefix, peer=v.peer)
                     done.append(f"{v.address}/{v.prefix}")
                 except OSError:
                     pass  # gone meanwhile

@@ -204,7 +204,7 @@ class AddressSocket:
 
     def dump(self) -> set[tuple[int, str, int]]:
         """Every address the kernel holds, as (interface index, address, prefix length); the
-        address is IFA_ADDRESS in inet_ntop's spelling, as pyroute2 reports it."""
+        address is our end (IFA_LOCAL, else IFA_ADDRESS) in inet_ntop's spelling."""
         return set(self.addresses())
 
     def addresses(self, family: int = socket.AF_UNSPEC) -> list[tuple[int, str, int]]:
@@ -231,10 +231,14 @@ class AddressSocket:
                     if mtype == RTM_NEWADDR and ln >= 24:
                         fam, prefix, _f, _scope, index = struct.unpack_from("=BBBBI", buf, off + 16)
                         size = 4 if fam == socket.AF_INET else 16
+                        found = {}
                         for atype, a, b in _attrs(buf, off + 24, off + ln):
-                            if atype == IFA_ADDRESS and b - a == size:
-                                out.append((index, socket.inet_ntop(fam, buf[a:b]), prefix))
-                                break
+                            if atype in (IFA_ADDRESS, IFA_LOCAL) and b - a == size:
+                                found[atype] = buf[a:b]
+                        # IFA_LOCAL is ours; with a peer IFA_ADDRESS is the far end's.
+                        raw = found.get(IFA_LOCAL) or found.get(IFA_ADDRESS)
+                        if raw is not None:
+                            out.append((index, socket.inet_ntop(fam, raw), prefix))
                 off += (ln + 3) & ~3
 
     def close(self) -> None:

@@ -9,7 +9,9 @@ from lvsfast.config.blocks.builder import Builder
 from lvsfast.config.node import Node
 from lvsfast.config.values import Bad, parse_int, parse_ip, parse_prefix
 
-_ADDR_FLAGS = {"no_track": "no_track", "home": "home", "-nodad": "nodad", "nodad": "nodad",
+# "nodad" (without the dash) is not keepalived 2.2.7's: it complains and does DAD; the
+# unknown-option pass (config/unsupported.py) says so, and the line is read without it.
+_ADDR_FLAGS = {"no_track": "no_track", "home": "home", "-nodad": "nodad",
                "mngtmpaddr": "mngtmpaddr", "noprefixroute": "noprefixroute", "autojoin": "autojoin",
                "use_vmac": "use_vmac"}
 _ADDR_VALUES = {"dev": "dev", "brd": "brd", "broadcast": "brd", "scope": "scope", "label": "label",
@@ -18,7 +20,8 @@ SCOPES = {"site", "link", "host", "nowhere", "global"}
 
 
 def address_of(c: Node, ignored: list[str] | None = None) -> m.VirtualAddress:
-    """One address line; options keepalived ignores with a complaint are appended to ``ignored``."""
+    """One address line; keepalived's complaints about options it then ignores (an unknown
+    option, an invalid peer) are appended to ``ignored``, or raised without it."""
     text = c.keyword
     if text == "ip":  # keepalived also accepts "ip ADDR" lines
         if not c.args:
@@ -31,8 +34,11 @@ def address_of(c: Node, ignored: list[str] | None = None) -> m.VirtualAddress:
     except Bad as exc:
         raise Bad(f"VRRP parsed invalid IP {text}: {exc}") from None
     kw: dict[str, Any] = {}
+    complaints: list[str] = []
     while args:
         k = args.pop(0)
+        if k == "nodad":
+            continue
         if k in _ADDR_FLAGS:
             kw[_ADDR_FLAGS[k]] = True
         elif k in _ADDR_VALUES:
@@ -41,8 +47,23 @@ def address_of(c: Node, ignored: list[str] | None = None) -> m.VirtualAddress:
             v = args.pop(0)
             if k == "scope" and v not in SCOPES and not v.isdigit():
                 raise Bad(f"invalid scope '{v}'")
-            if k in ("brd", "broadcast", "peer"):
-                v = parse_prefix(v)[0] if k == "peer" else (v if v in ("+", "-") else parse_ip(v)[0])
+            if k == "peer":
+                # keepalived 2.2.7 takes a bare address only, and the line is kept without it.
+                try:
+                    if "/" in v:
+                        raise Bad(v)
+                    pa, pfam = parse_ip(v)
+                except Bad:
+                    complaints.append(f"Invalid peer address {v}")
+                    continue
+                if pfam != fam:
+                    complaints.append(f"Peer address {v} does not match address family")
+                    continue
+                v = pa
+            elif k in ("brd", "broadcast"):
+                if fam == 6:
+                    raise Bad(f"VRRP is trying to assign a broadcast {v} to the IPv6 address {text} - skipping")
+                v = v if v in ("+", "-") else parse_ip(v)[0]
             kw[_ADDR_VALUES[k]] = v
         elif k == "preferred_lft":
             if not args:
@@ -50,9 +71,20 @@ def address_of(c: Node, ignored: list[str] | None = None) -> m.VirtualAddress:
             v = args.pop(0)
             kw["preferred_lft"] = 0xFFFFFFFF if v == "forever" else parse_int(v, 0, 0xFFFFFFFF)
         elif ignored is not None:
-            ignored.append(k)
+            complaints.append(f"unknown configuration entry '{k}' for ip address - ignoring")
         else:
             raise Bad(f"unknown option '{k}' for address {text}")
+    if kw.get("peer"):
+        if plen != (32 if fam == 4 else 128):
+            complaints.append("Cannot specify address prefix when specifying peer address - ignoring")
+            plen = 32 if fam == 4 else 128
+        if kw.get("brd"):
+            complaints.append("Cannot specify broadcast and peer addresses - ignoring broadcast address")
+            kw.pop("brd")
+    if ignored is not None:
+        ignored.extend(complaints)
+    elif complaints:
+        raise Bad(complaints[0])
     return m.VirtualAddress(a, plen, fam, file=c.file, line=c.line, **kw)
 
 
@@ -62,8 +94,8 @@ def address_list(b: Builder, n: Node, acc: dict) -> None:
         ignored: list[str] = []
         try:
             out.append(address_of(c, ignored))
-            for k in ignored:
-                b.diags.warning(c.file, c.line, f"unknown configuration entry '{k}' for ip address - ignoring")
+            for msg in ignored:
+                b.diags.warning(c.file, c.line, msg)
         except Bad as exc:
             b.diags.error(c.file, c.line, f"{exc} - skipping")
     acc[n.keyword] = tuple(out)
