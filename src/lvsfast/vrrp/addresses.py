@@ -9,7 +9,8 @@ serialised, and the uvloop loop awaits them.
 
 At start-up a backup removes VIPs the kernel still holds from an earlier run (a crash leaves
 them behind; two routers answering for one VIP is the failure VRRP exists to prevent). While
-master, :meth:`AddressManager.repair` puts back a VIP that something else removed.
+master, :meth:`AddressManager.missing` finds a VIP that something else removed (the instance then
+leaves MASTER and takes it back, as keepalived).
 """
 from __future__ import annotations
 
@@ -234,19 +235,12 @@ class AddressManager:
                     pass  # gone meanwhile
         return done
 
-    async def repair(self) -> list[str]:
-        """While master: re-add any VIP that has disappeared. One address dump on our own
-        rtnetlink socket, on this thread: through pyroute2 on the netlink thread this check
-        held the interpreter long enough, every 5 s, to make adverts at advert_int 0.01 late
-        by 30 to 90 ms on a busy router. A ``no_track`` VIP is left out: keepalived neither
-        watches it nor puts it back before the next transition to master."""
+    def missing(self) -> list[VirtualAddress]:
+        """The tracked VIPs we added that the kernel no longer holds (one address dump). A
+        ``no_track`` VIP is never missing: keepalived does not watch it."""
         have = self._present()
-        missing = [v for v in self.vips if not v.no_track and _key(v, self.interface) not in have]
-        if not missing:
-            return []
-        for v in missing:
-            self.added.discard(_key(v, self.interface))
-        return await self.take(missing)
+        return [v for v in self.vips if not v.no_track and _key(v, self.interface) in self.added
+                and _key(v, self.interface) not in have]
 
     def _block(self, on: bool) -> None:
         """Strict mode without ``accept``: a non-owner master drops what is sent to its VIPs

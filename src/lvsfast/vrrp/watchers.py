@@ -15,7 +15,7 @@ from lvsfast.dataplane.model import canonical_address
 from lvsfast.scripts import ScriptError, check_script, run_script
 from lvsfast.vrrp.host import process_table
 from lvsfast.vrrp.link_watch import Changes, LinkWatch
-from lvsfast.vrrp.machine import State
+from lvsfast.vrrp.machine import AddressLost, State
 from lvsfast.vrrp.spec import ScriptSpec
 from lvsfast.vrrp.static import StaticSet
 from lvsfast.vrrp.track import ProcessSpec, ScriptTracker, file_value, process_up
@@ -83,7 +83,10 @@ class Watchers:
             self._broadcast("interface", name, up)
 
     def _repair_vips(self, deleted: set[str] | None) -> None:
-        """A VIP deleted behind our back while master is put back (and announced again)."""
+        """A tracked VIP deleted behind our back while master: as keepalived 2.2.7, the instance
+        leaves MASTER for BACKUP and takes over again after its skew time, adding every VIP back
+        (the kernel is asked first: the notice of our own release, read after a quick return to
+        master, is not a deletion). A deleted route or rule of ours is put back."""
         for inst in self.instances.values():
             if inst.machine.state is not State.MASTER or not inst.addresses.vips:
                 continue
@@ -91,12 +94,16 @@ class Watchers:
                 continue
 
             async def repair(inst=inst) -> None:
-                back = await inst.addresses.repair()
-                if back:
-                    log.warning("(%s) VIP %s had disappeared; put back", inst.spec.name, ", ".join(back))
-                    inst.garp.became_master(self.now())
-                    inst._arm_garp()
-                rest = inst.addresses.repair_rest() if inst.machine.state is State.MASTER else []
+                if inst.machine.state is not State.MASTER:
+                    return
+                gone = inst.addresses.missing()
+                if gone:
+                    what = ", ".join(f"{v.address} from {v.dev or inst.addresses.interface}" for v in gone)
+                    log.warning("(%s) VIP %s removed by someone else: leaving MASTER to take it back", inst.spec.name,
+                                what)
+                    inst.feed(AddressLost(self.now(), f"VIP {what} removed"))
+                    return
+                rest = inst.addresses.repair_rest()
                 if rest:
                     log.warning("(%s) %s had disappeared; put back", inst.spec.name, ", ".join(rest))
             inst.ops.put_nowait(repair)
