@@ -163,6 +163,8 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
             for t in items:
                 tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind) if weighted else 0,
                                         t.reverse))
+    for dev in static_track_interfaces(cfg, vi.name):
+        tracks.append(TrackSpec("interface", dev, 0))
     deleted = vi.notify_deleted if vi.notify_deleted is not None and vi.notify_deleted.command else None
     notify = tuple((k, s) for k, s in (("master", vi.notify_master), ("backup", vi.notify_backup),
                                        ("fault", vi.notify_fault), ("stop", vi.notify_stop),
@@ -194,6 +196,23 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         track_primary=not vi.dont_track_primary,
         promote_secondaries=vi.promote_secondaries,
         notify_deleted=vi.notify_deleted is not None)
+
+
+def static_track_interfaces(cfg: m.Config, name: str) -> list[str]:
+    """The interfaces instance ``name`` tracks through track_group: those of the static
+    addresses, routes and rules naming a group it is in (keepalived 2.2.7: a FAULT while one is
+    down; a no_track line is not tracked)."""
+    groups = {g.name for g in cfg.track_groups if name in g.group}
+    if not groups:
+        return []
+    devs: list[str] = []
+    for items, dev_of in ((cfg.static_ipaddress, lambda x: x.dev), (cfg.static_routes, lambda x: x.dev),
+                          (cfg.static_rules, lambda x: x.iif)):
+        for x in items:
+            dev = dev_of(x)
+            if x.track_group in groups and dev and not x.no_track and dev not in devs:
+                devs.append(dev)
+    return devs
 
 
 def _vmac_addresses(vi: m.VrrpInstance, family: int) -> tuple[tuple, tuple, tuple[tuple[str, str, str], ...]]:

@@ -62,7 +62,7 @@ def address_of(c: Node, ignored: list[str] | None = None) -> m.VirtualAddress:
                 v = pa
             elif k in ("brd", "broadcast"):
                 if fam == 6:
-                    raise Bad(f"VRRP is trying to assign a broadcast {v} to the IPv6 address {text} - skipping")
+                    raise Bad(f"VRRP is trying to assign a broadcast {v} to the IPv6 address {text}")
                 v = v if v in ("+", "-") else parse_ip(v)[0]
             kw[_ADDR_VALUES[k]] = v
         elif k == "preferred_lft":
@@ -97,7 +97,7 @@ def address_list(b: Builder, n: Node, acc: dict) -> None:
             for msg in ignored:
                 b.diags.warning(c.file, c.line, msg)
         except Bad as exc:
-            b.diags.error(c.file, c.line, f"{exc} - skipping")
+            b.diags.error(c.file, c.line, f"{exc}")
     acc[n.keyword] = tuple(out)
 
 
@@ -164,6 +164,9 @@ def route_of(c: Node) -> tuple[m.VirtualRoute, list[str]]:
             i += 1
         elif t in _ROUTE_FLAGS:
             i += 1
+        elif t == "track_group":
+            kw["track_group"] = need()
+            i += 2
         elif t in _ROUTE_VALUE_OPTIONS:
             # Options keepalived knows that we only carry in ``options`` (mtu, advmss, realms...).
             need()
@@ -238,9 +241,13 @@ def rule_of(c: Node) -> m.VirtualRule:
         elif t in ("inet", "inet6"):
             fams.add(4 if t == "inet" else 6)
             i += 1
+        elif t == "track_group":
+            if nxt is None:
+                raise Bad("'track_group' needs a value")
+            kw["track_group"] = nxt
+            i += 2
         elif t in ("goto", "realms", "tos", "dsfield", "suppress_prefixlength", "sup_pl", "suppress_ifgroup",
-                   "sup_group", "uidrange", "tunnel-id", "ipproto", "sport", "dport", "protocol", "l3mdev",
-                   "track_group"):
+                   "sup_group", "uidrange", "tunnel-id", "ipproto", "sport", "dport", "protocol", "l3mdev"):
             if t == "goto":
                 kw["action"] = "goto"
             i += 2

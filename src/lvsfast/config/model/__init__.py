@@ -31,8 +31,8 @@ from lvsfast.config.model.lvs import (AnyChecker, BfdCheck, Checker, DnsCheck, F
                                       HttpCheck, MiscCheck, PingCheck, RealServer, SmtpCheck, SmtpHost,
                                       SorryServer, StatusRange, TcpCheck, UdpCheck, Url, VirtualServer,
                                       VirtualServerGroup, VsgEntry)
-from lvsfast.config.model.vrrp import (Authentication, Tracked, UnicastPeer, VirtualAddress, VirtualRoute,
-                                       VirtualRule, Vmac, VrrpInstance, VrrpScript, VrrpSyncGroup,
+from lvsfast.config.model.vrrp import (Authentication, StaticTrackGroup, Tracked, UnicastPeer, VirtualAddress,
+                                       VirtualRoute, VirtualRule, Vmac, VrrpInstance, VrrpScript, VrrpSyncGroup,
                                        VrrpTrackFile, VrrpTrackProcess)
 from lvsfast.frozen import field, record
 
@@ -41,7 +41,8 @@ __all__ = [
     "AnyChecker", "Authentication", "BfdCheck", "Checker", "Config", "DnsCheck", "Extra", "Family", "FileCheck",
     "ForwardingMethod", "GlobalDefs", "HttpCheck", "KeywordLines", "Located", "LvsBackend", "LvsSyncDaemon",
     "LvsTimeouts", "MiscCheck", "PingCheck", "RealServer", "Script", "SmtpCheck", "SmtpHost",
-    "SorryServer", "SslConfig", "StatusRange", "TcpCheck", "Tracked", "UdpCheck", "UnicastPeer", "Url",
+    "SorryServer", "SslConfig", "StaticTrackGroup", "StatusRange", "TcpCheck", "Tracked", "UdpCheck", "UnicastPeer",
+    "Url",
     "VirtualAddress", "VirtualRoute", "VirtualRule", "VirtualServer", "VirtualServerGroup", "Vmac",
     "VrrpInstance", "VrrpScript", "VrrpSyncGroup", "VrrpTrackFile", "VrrpTrackProcess", "VsgEntry",
 ]
@@ -58,6 +59,7 @@ class Config:
     static_ipaddress: tuple[VirtualAddress, ...] = ()
     static_routes: tuple[VirtualRoute, ...] = ()
     static_rules: tuple[VirtualRule, ...] = ()
+    track_groups: tuple[StaticTrackGroup, ...] = ()
     vrrp_scripts: tuple[VrrpScript, ...] = ()
     vrrp_track_files: tuple[VrrpTrackFile, ...] = ()
     vrrp_track_processes: tuple[VrrpTrackProcess, ...] = ()

@@ -111,6 +111,7 @@ class VirtualRoute:
     metric: int | None = None
     route_type: str | None = None  # blackhole, unreachable, prohibit, ...
     no_track: bool = False
+    track_group: str | None = None  # static_routes only
     options: tuple[str, ...] = ()  # the whole line, for options not modelled above
     file: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
@@ -130,7 +131,19 @@ class VirtualRule:
     fwmark: str | None = None
     action: str | None = None  # goto, no_action, blackhole, ...
     no_track: bool = False
+    track_group: str | None = None  # static_rules only
     options: tuple[str, ...] = ()
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
+
+
+@record
+class StaticTrackGroup:
+    """``track_group NAME { group { VI_1 VI_2 } }``: the instances that track the interface of
+    each static address, route or rule naming the group (a FAULT while it is down)."""
+
+    name: str
+    group: tuple[str, ...] = ()
     file: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
 
