@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from lvsfast.config.model import VirtualAddress, VirtualRoute, VirtualRule
 from lvsfast.vrrp.route_spec import RTPROT_KEEPALIVED, RouteRequest, RuleRequest, describe, route_request, rule_request
-from lvsfast.vrrp.rtnl import AddressSocket
+from lvsfast.vrrp.rtnl import IFA_F_NODAD, AddressSocket
 from lvsfast.vrrp.static import address_request
 
 # pyroute2 (20 MB and a third of a second to import) is imported only by the calls that need it
@@ -306,6 +306,42 @@ def ensure_vmac(name: str, base: str, mac: str) -> bool:
         except OSError as exc:
             log.warning("cannot set %s on %s: %s", knob, dev, exc)
     return True
+
+
+def ensure_ipvlan(name: str, base: str, mode: str, address: str | None, prefix: int, family: int) -> bool:
+    """use_ipvlan: an L2 ipvlan on ``base`` holding the instance's own ``address``; True if we
+    made it (an existing interface of that name is used as it is, as keepalived does). For an
+    IPv4 instance IPv6 is turned off on it, as keepalived does (the ipvlan shares the base's
+    MAC, so its generated link-local address would be the base's)."""
+    from lvsfast.vrrp.rtnl import index_of, ipvlan_message
+    s = AddressSocket()
+    try:
+        made = False
+        try:
+            socket.if_nametoindex(name)
+        except OSError:
+            link = index_of(base)
+            s.request(lambda seq: ipvlan_message(seq, name, link, mode))
+            made = True
+        if family == 4:
+            _sysctl(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "1")
+        if address is not None:
+            try:
+                s.change(True, name, address, prefix, flags=IFA_F_NODAD if family == 6 else 0)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise
+        return made
+    finally:
+        s.close()
+
+
+def _sysctl(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as exc:
+        log.warning("cannot set %s: %s", path, exc)
 
 
 def remove_link(name: str) -> None:

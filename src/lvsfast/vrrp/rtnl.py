@@ -161,6 +161,26 @@ def rule_message(add: bool, seq: int, r: RuleRequest) -> bytes:
     return _header(RTM_NEWRULE if add else RTM_DELRULE, add, seq, body)
 
 
+RTM_NEWLINK, RTM_DELLINK = 16, 17
+IFLA_IFNAME, IFLA_LINK, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA = 3, 5, 18, 1, 2
+IFLA_IPVLAN_MODE, IFLA_IPVLAN_FLAGS = 1, 2
+IPVLAN_MODE_L2 = 0
+IPVLAN_FLAGS = {"bridge": 0, "private": 1, "vepa": 2}
+IFF_UP = 1
+
+
+def ipvlan_message(seq: int, name: str, link: int, mode: str = "bridge") -> bytes:
+    """RTM_NEWLINK for an L2 ipvlan ``name`` on the interface of index ``link``, created up
+    (exclusive: an existing one is the caller's to check). keepalived's use_ipvlan makes the same."""
+    data = _attr(IFLA_IPVLAN_MODE, struct.pack("=H", IPVLAN_MODE_L2)) + \
+        _attr(IFLA_IPVLAN_FLAGS, struct.pack("=H", IPVLAN_FLAGS[mode]))
+    info = _attr(IFLA_INFO_KIND, b"ipvlan") + _attr(IFLA_INFO_DATA, data)
+    body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, 0, IFF_UP, IFF_UP)
+    body += _u32(IFLA_LINK, link) + _attr(IFLA_IFNAME, name.encode() + b"\0") + _attr(IFLA_LINKINFO, info)
+    return struct.pack("=IHHII", 16 + len(body), RTM_NEWLINK,
+                       NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, 0) + body
+
+
 def index_of(dev: str) -> int:
     try:
         return socket.if_nametoindex(dev)

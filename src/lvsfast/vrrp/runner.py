@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from lvsfast.vrrp import ah
-from lvsfast.vrrp.addresses import AddressManager, ensure_vmac, in_netlink_thread, netlink_errors, remove_link
+from lvsfast.vrrp.addresses import (AddressManager, ensure_ipvlan, ensure_vmac, in_netlink_thread, netlink_errors,
+                                    remove_link)
 from lvsfast.vrrp.deadline import DeadlineTimer
 from lvsfast.vrrp.dump_fields import keepalived_fields
 from lvsfast.vrrp.garp import GarpSchedule
@@ -53,7 +54,7 @@ class Instance:
         self.engine = engine
         self.machine = Machine(spec.params)
         self.base_priority = spec.params.priority
-        self.addresses = AddressManager(spec.vmac or spec.interface, spec.vips + spec.excluded, spec.routes, spec.rules,
+        self.addresses = AddressManager(spec.vmac or spec.link, spec.vips + spec.excluded, spec.routes, spec.rules,
                                         block=spec.strict and not spec.accept)
         self.garp = GarpSchedule(spec.garp)
         self.link: Link | None = None
@@ -207,7 +208,7 @@ class Instance:
         self._arm_garp()
 
     def _link_local(self, dev: str) -> str:
-        if self.spec.family == 6 and dev == self.spec.interface:
+        if self.spec.family == 6 and dev == self.spec.link:
             return self.spec.src
         from lvsfast.vrrp.spec import interface_address
         try:
@@ -343,8 +344,22 @@ class Engine(Watchers):
                 self.groups.setdefault(spec.sync_group, []).append(spec.name)
         touched = set()
         loop = asyncio.get_running_loop()
+        for inst in list(new):  # an ipvlan carries its instance's adverts: it comes before the sockets
+            iv = inst.spec.ipvlan
+            if iv is not None and iv.name:
+                try:
+                    if ensure_ipvlan(iv.name, inst.spec.interface, iv.mode, iv.address, iv.prefix, iv.family):
+                        self.vmacs.add(iv.name)
+                        log.info("(%s) created ipvlan %s on %s", inst.spec.name, iv.name, inst.spec.interface)
+                except OSError as exc:
+                    log.error("(%s) not started: cannot create ipvlan %s: %s", inst.spec.name, iv.name, exc)
+                    new.remove(inst)
+                    del self.instances[inst.spec.name]
+                    for members in self.groups.values():
+                        if inst.spec.name in members:
+                            members.remove(inst.spec.name)
         for inst in new:
-            key = (inst.spec.interface, inst.spec.family, inst.spec.src)
+            key = (inst.spec.link, inst.spec.family, inst.spec.src)
             link = self.links.get(key)
             if link is None:
                 ifname, family, src = key
@@ -372,7 +387,7 @@ class Engine(Watchers):
                     log.error("(%s) cannot create %s: %s", inst.spec.name, name, exc)
             if inst.spec.promote_secondaries:
                 promote_secondaries(inst.spec.interface)
-            inst.open(self.links[(inst.spec.interface, inst.spec.family, inst.spec.src)])
+            inst.open(self.links[(inst.spec.link, inst.spec.family, inst.spec.src)])
             stale = await inst.addresses.remove_stale()
             if stale:
                 log.warning("(%s) removed stale VIPs left by an earlier run: %s", inst.spec.name, ", ".join(stale))
@@ -398,7 +413,7 @@ class Engine(Watchers):
             for members in self.groups.values():
                 if inst.spec.name in members:
                     members.remove(inst.spec.name)
-            key = (inst.spec.interface, inst.spec.family, inst.spec.src)
+            key = (inst.spec.link, inst.spec.family, inst.spec.src)
             link = self.links.get(key)
             if link is None:
                 continue

@@ -31,7 +31,7 @@ from lvsfast.config.model.lvs import (AnyChecker, BfdCheck, Checker, DnsCheck, F
                                       HttpCheck, MiscCheck, PingCheck, RealServer, SmtpCheck, SmtpHost,
                                       SorryServer, StatusRange, TcpCheck, UdpCheck, Url, VirtualServer,
                                       VirtualServerGroup, VsgEntry)
-from lvsfast.config.model.vrrp import (Authentication, StaticTrackGroup, Tracked, UnicastPeer, VirtualAddress,
+from lvsfast.config.model.vrrp import (Authentication, Ipvlan, StaticTrackGroup, Tracked, UnicastPeer, VirtualAddress,
                                        VirtualRoute, VirtualRule, Vmac, VrrpInstance, VrrpScript, VrrpSyncGroup,
                                        VrrpTrackFile, VrrpTrackProcess)
 from lvsfast.frozen import field, record
@@ -39,7 +39,7 @@ from lvsfast.frozen import field, record
 __all__ = [
     "DEFAULT_DRAIN_TIMEOUT", "IPVS_SCHEDULERS", "LB_KINDS", "NFTABLES_SCHEDULERS", "PROTOCOLS", "SCHED_FLAG_NAMES",
     "AnyChecker", "Authentication", "BfdCheck", "Checker", "Config", "DnsCheck", "Extra", "Family", "FileCheck",
-    "ForwardingMethod", "GlobalDefs", "HttpCheck", "KeywordLines", "Located", "LvsBackend", "LvsSyncDaemon",
+    "ForwardingMethod", "GlobalDefs", "HttpCheck", "Ipvlan", "KeywordLines", "Located", "LvsBackend", "LvsSyncDaemon",
     "LvsTimeouts", "MiscCheck", "PingCheck", "RealServer", "Script", "SmtpCheck", "SmtpHost",
     "SorryServer", "SslConfig", "StaticTrackGroup", "StatusRange", "TcpCheck", "Tracked", "UdpCheck", "UnicastPeer",
     "Url",

@@ -173,6 +173,18 @@ class Vmac:
 
 
 @record
+class Ipvlan:
+    """``use_ipvlan [NAME] [ADDRESS[/LEN]] [bridge|private|vepa]``: an L2 ipvlan on the
+    instance's interface carries the instance (its adverts, source address and VIPs)."""
+
+    name: str | None = None  # None: keepalived's vrrp.VRID
+    address: str | None = None
+    prefix: int = 32
+    family: Family = 4
+    mode: Literal["bridge", "private", "vepa"] = "bridge"
+
+
+@record
 class VrrpInstance(Located):
     name: str
     state: Literal["MASTER", "BACKUP"] | None = None  # None: BACKUP (keepalived starts as backup)
@@ -210,7 +222,7 @@ class VrrpInstance(Located):
     use_vmac: Vmac | None = None
     use_vmac_addr: bool = False
     vmac_xmit_base: bool = False
-    use_ipvlan: tuple[str, ...] | None = None
+    use_ipvlan: Ipvlan | None = None
     native_ipv6: bool = False
     promote_secondaries: bool = False
     garp_master_delay: float | None = None  # None: the vrrp_garp_* globals
