@@ -159,8 +159,8 @@ def _check_track_groups(diags: Diagnostics, groups: dict[str, m.StaticTrackGroup
                 continue
             g = groups.get(x.track_group)
             if g is None or (g.file == x.file and g.line > x.line):
-                diags.error(x.file, x.line, f"track_group {x.track_group} not found")
+                diags.warning(x.file, x.line, f"track_group {x.track_group} not found")
             dev = x.dev if what != "rule" else x.iif
             if not dev:
-                diags.error(x.file, x.line, f"Static {what} cannot have track_group if interface not specified")
+                diags.warning(x.file, x.line, f"Static {what} cannot have track_group if interface not specified")
 

@@ -56,10 +56,10 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
                           "initial state MASTER - clearing")
         ipvlan = vi.use_ipvlan
         if ipvlan is not None and ipvlan.address is None and vi.family == 4:
-            diags.error(vi.file, vi.line_of("use_ipvlan"), f"({vi.name}) IPv4 ipvlan requires a source ip address to "
+            diags.warning(vi.file, vi.line_of("use_ipvlan"), f"({vi.name}) IPv4 ipvlan requires a source ip address to "
                         "be configured. setting instance to fault state")
         elif ipvlan is not None and ipvlan.address is not None and ipvlan.family != vi.family:
-            diags.error(vi.file, vi.line_of("use_ipvlan"), f"({vi.name}) ipvlan address [{ipvlan.address}] MUST "
+            diags.warning(vi.file, vi.line_of("use_ipvlan"), f"({vi.name}) ipvlan address [{ipvlan.address}] MUST "
                         "match vrrp instance family !!! Skipping...")
         if vi.promote_secondaries and vi.use_vmac is not None:
             diags.warning(vi.file, vi.line_of("promote_secondaries"), f"({vi.name}) promote_secondaries is "

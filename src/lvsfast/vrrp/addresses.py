@@ -15,7 +15,6 @@ leaves MASTER and takes it back, as keepalived).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import errno
 import logging
 import socket
@@ -26,7 +25,7 @@ from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
 
 from lvsfast.config.model import VirtualAddress, VirtualRoute, VirtualRule
-from lvsfast.vrrp.route_spec import RTPROT_KEEPALIVED, RouteRequest, RuleRequest, describe, route_request, rule_request
+from lvsfast.vrrp.route_spec import RouteRequest, RuleRequest, describe, request_of
 from lvsfast.vrrp.rtnl import IFA_F_NODAD, AddressSocket
 from lvsfast.vrrp.static import address_request
 
@@ -117,23 +116,13 @@ class AddressManager:
         if self._requests is None:
             routes: list[RouteRequest] = []
             rules: list[RuleRequest] = []
-            for items, make, into, block in ((self.routes, route_request, routes, "virtual_routes"),
-                                             (self.rules, rule_request, rules, "virtual_rules")):
+            for items, into, block in ((self.routes, routes, "virtual_routes"), (self.rules, rules, "virtual_rules")):
                 for r in items:
                     try:
-                        req, ignored = make(r)
+                        req, _ignored = request_of(r)  # read by the configuration builder
                     except (ValueError, KeyError) as exc:
                         log.error("%s:%d: %s '%s': %s - ignoring", r.file, r.line, block, describe(r), exc)
                         continue
-                    for opt in ignored:
-                        log.warning("%s:%d: %s option '%s' is not supported by lvsfast; ignored", r.file, r.line,
-                                    block, opt)
-                    if isinstance(req, RouteRequest) and req.dev and not r.no_track \
-                            and req.protocol != RTPROT_KEEPALIVED:
-                        # As keepalived: a tracked route is known by its protocol, so it keeps 18.
-                        log.warning("%s:%d: route cannot be tracked if protocol is not RTPROT_KEEPALIVED(18), "
-                                    "resetting protocol", r.file, r.line)
-                        req = dataclasses.replace(req, protocol=RTPROT_KEEPALIVED)
                     if r.no_track:
                         self._no_track.add(req)
                     into.append(req)

@@ -9,6 +9,7 @@ from the requests :mod:`lvsfast.vrrp.route_spec` makes; look-ups stay with pyrou
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import socket
@@ -161,7 +162,8 @@ def rule_message(add: bool, seq: int, r: RuleRequest) -> bytes:
     return _header(RTM_NEWRULE if add else RTM_DELRULE, add, seq, body)
 
 
-RTM_NEWLINK, RTM_DELLINK = 16, 17
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+IFLA_VRF_TABLE = 1
 IFLA_IFNAME, IFLA_LINK, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA = 3, 5, 18, 1, 2
 IFLA_IPVLAN_MODE, IFLA_IPVLAN_FLAGS = 1, 2
 IPVLAN_MODE_L2 = 0
@@ -204,7 +206,35 @@ class AddressSocket:
         self.request(lambda seq: address_message(add, seq, index, address, prefix, **kw))
 
     def route(self, add: bool, r: RouteRequest) -> None:
+        if r.vrf:  # keepalived's "vrf NAME": the route goes to that VRF's table
+            r = dataclasses.replace(r, table=self.vrf_table(r.vrf), vrf=None)
         self.request(lambda seq: route_message(add, seq, r, index_of))
+
+    def vrf_table(self, name: str) -> int:
+        """The table of VRF device ``name`` (IFLA_LINKINFO / IFLA_INFO_DATA / IFLA_VRF_TABLE)."""
+        index = index_of(name)
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        seq = self._seq
+        self._sock.send(struct.pack("=IHHII", 32, RTM_GETLINK, NLM_F_REQUEST, seq, 0)
+                        + struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, 0, 0))
+        while True:
+            buf = self._sock.recv(65536)
+            ln, mtype, _flags, mseq = struct.unpack_from("=IHHI", buf, 0)
+            if mseq != seq:
+                continue
+            if mtype == NLMSG_ERROR:
+                code = -struct.unpack_from("=i", buf, 16)[0]
+                raise OSError(code, os.strerror(code))
+            for atype, a, b in _attrs(buf, 32, ln):
+                if atype != IFLA_LINKINFO:
+                    continue
+                info = {t: (x, y) for t, x, y in _attrs(buf, a, b)}
+                if buf[slice(*info.get(IFLA_INFO_KIND, (0, 0)))].rstrip(b"\0") != b"vrf":
+                    break
+                for t, x, y in _attrs(buf, *info.get(IFLA_INFO_DATA, (0, 0))):
+                    if t == IFLA_VRF_TABLE:
+                        return struct.unpack_from("=I", buf, x)[0]
+            raise OSError(errno.EINVAL, f"{name} is not a VRF")
 
     def rule(self, add: bool, r: RuleRequest) -> None:
         self.request(lambda seq: rule_message(add, seq, r))

@@ -16,11 +16,11 @@ import errno
 import logging
 import socket
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Iterable
 
 from lvsfast.config.model import Config, VirtualAddress, VirtualRoute, VirtualRule
-from lvsfast.vrrp.route_spec import (RouteRequest, RuleRequest, default_preferences, describe, route_request,
-                                    rule_request, with_preference)
+from lvsfast.vrrp.route_spec import (RouteRequest, RuleRequest, default_preferences, describe, request_of,
+                                    with_preference)
 from lvsfast.vrrp.rtnl import IFA_F_NODAD, AddressSocket
 
 log = logging.getLogger("lvsfast.vrrp")
@@ -114,9 +114,9 @@ class StaticSet:
             except ValueError as exc:
                 log.error("%s: static_ipaddress %s: %s - ignoring", where, v.cidr, exc)
         for r in config.static_routes:
-            _take(out.routes, r, route_request, "static_routes")
+            _take(out.routes, r, "static_routes")
         for r in config.static_rules:
-            _take(out.rules, with_preference(r, prefs), rule_request, "static_rules")
+            _take(out.rules, with_preference(r, prefs), "static_rules")
         return out
 
     def __bool__(self) -> bool:
@@ -236,16 +236,13 @@ def canonical(address: str) -> str:
     return socket.inet_ntop(fam, socket.inet_pton(fam, address))
 
 
-def _take(into: dict, r: VirtualRoute | VirtualRule, make: Callable[..., tuple[Item, list[str]]],
-          block: str) -> None:
+def _take(into: dict, r: VirtualRoute | VirtualRule, block: str) -> None:
     where = f"{r.file}:{r.line}"
     try:
-        req, ignored = make(r)
+        req, _ignored = request_of(r)  # read (and its options warned about) by the configuration builder
     except (ValueError, KeyError) as exc:
         log.error("%s: %s '%s': %s - ignoring", where, block, describe(r), exc)
         return
-    for opt in ignored:
-        log.warning("%s: %s option '%s' is not supported by lvsfast; ignored", where, block, opt)
     into.setdefault(req, where)
 
 

@@ -6,8 +6,11 @@ from typing import Any
 
 from lvsfast.config import model as m
 from lvsfast.config.blocks.builder import Builder
+from lvsfast.config.model.routes import RTPROT_KEEPALIVED
+from lvsfast.config.unsupported import NOT_SUPPORTED_SUFFIX
 from lvsfast.config.node import Node
 from lvsfast.config.values import Bad, parse_int, parse_ip, parse_prefix
+from lvsfast.frozen import replace
 
 # "nodad" (without the dash) is not keepalived 2.2.7's: it complains and does DAD; the
 # unknown-option pass (config/unsupported.py) says so, and the line is read without it.
@@ -104,7 +107,7 @@ def address_list(b: Builder, n: Node, acc: dict) -> None:
 _ROUTE_FLAGS = {"nexthop", "onlink", "pervasive"}
 _ROUTE_VALUE_OPTIONS = {"mtu", "advmss", "rtt", "rttvar", "reordering", "window", "cwnd", "ssthresh", "realms",
                         "rto_min", "initcwnd", "initrwnd", "features", "quickack", "congctl", "pref", "protocol",
-                        "proto", "expires", "fastopen_no_cookie", "ttl-propagate", "hoplimit", "tos", "dsfield",
+                        "expires", "fastopen_no_cookie", "ttl-propagate", "hoplimit", "tos", "dsfield",
                         "weight", "track_group", "encap", "as", "lock", "from", "mpls"}
 _ROUTE_TYPES = {"blackhole", "unreachable", "prohibit", "throw", "local", "broadcast", "anycast", "multicast",
                 "nat", "unicast"}
@@ -153,6 +156,11 @@ def route_of(c: Node) -> tuple[m.VirtualRoute, list[str]]:
         elif t == "no_track":
             kw["no_track"] = True
             i += 1
+        elif t in ("append", "prepend"):
+            i += 1
+        elif t == "vrf":
+            need()
+            i += 2
         elif t == "to" and dest is None:
             i += 1
         elif dest is None and (t == "default" or t[0].isdigit() or ":" in t):
@@ -183,20 +191,38 @@ def route_of(c: Node) -> tuple[m.VirtualRoute, list[str]]:
 
 
 def route_list(b: Builder, n: Node, acc: dict) -> None:
+    from lvsfast.config.route_lines import route_request  # socket, ipaddress: only for route lines
     out = list(acc.get(n.keyword, ()))
     for c in n.children or ():
         try:
             r, deprecated = route_of(c)
-        except Bad as exc:
+            req, ignored = route_request(r)
+        except (Bad, ValueError, KeyError) as exc:
             b.diags.error(c.file, c.line, f"invalid route: {exc}")
             continue
         for d in deprecated:
             new = "nexthop" if d == "or" else "via"
             b.diags.warning(c.file, c.line, f'"{d}" for routes is deprecated. Please use "{new}"')
-        if not r.dev and not r.no_track and n.keyword == "virtual_routes":
-            b.diags.warning(c.file, c.line, f"cannot track route {r.destination} with no interface specified, not tracking")
-        out.append(r)
+        _unprogrammed(b, c, n.keyword, ignored)
+        if not r.no_track:
+            # keepalived knows a tracked route by its protocol, so it keeps 18 (static ones too).
+            if "protocol" in r.options and req.protocol != RTPROT_KEEPALIVED:
+                b.diags.warning(c.file, c.line, "Route cannot be tracked if protocol is not RTPROT_KEEPALIVED(18), "
+                              "resetting protocol")
+                req = replace(req, protocol=RTPROT_KEEPALIVED)
+            if not r.dev:
+                b.diags.warning(c.file, c.line, f"cannot track route {r.destination} with no interface specified, "
+                                "not tracking")
+        out.append(replace(r, request=req))
     acc[n.keyword] = tuple(out)
+
+
+def _unprogrammed(b: Builder, c: Node, block: str, ignored: list[str]) -> None:
+    # A virtual_routes/rules line's options are checked against the support table by
+    # config/unsupported.py; a static line's are named here, in the same words.
+    if block.startswith("static_"):
+        for opt in ignored:
+            b.diags.warning(c.file, c.line, f"{opt.split()[0]}{NOT_SUPPORTED_SUFFIX}")
 
 
 def rule_of(c: Node) -> m.VirtualRule:
@@ -246,8 +272,14 @@ def rule_of(c: Node) -> m.VirtualRule:
                 raise Bad("'track_group' needs a value")
             kw["track_group"] = nxt
             i += 2
+        elif t == "l3mdev":
+            i += 1
+        elif t == "type":
+            if nxt is not None and nxt != "goto":
+                kw["action"] = nxt
+            i += 2 if nxt != "goto" else 1
         elif t in ("goto", "realms", "tos", "dsfield", "suppress_prefixlength", "sup_pl", "suppress_ifgroup",
-                   "sup_group", "uidrange", "tunnel-id", "ipproto", "sport", "dport", "protocol", "l3mdev"):
+                   "sup_group", "uidrange", "tunnel-id", "ipproto", "sport", "dport", "protocol"):
             if t == "goto":
                 kw["action"] = "goto"
             i += 2
@@ -263,13 +295,21 @@ def rule_of(c: Node) -> m.VirtualRule:
 
 
 def rule_list(b: Builder, n: Node, acc: dict) -> None:
+    from lvsfast.config.route_lines import rule_request  # socket, ipaddress: only for rule lines
     out = list(acc.get(n.keyword, ()))
     for c in n.children or ():
         try:
             r = rule_of(c)
-        except Bad as exc:
+            req, ignored = rule_request(r)
+        except (Bad, ValueError, KeyError) as exc:
             b.diags.error(c.file, c.line, str(exc))
             continue
+        _unprogrammed(b, c, n.keyword, ignored)
+        if not r.no_track and "protocol" in r.options and req.protocol != RTPROT_KEEPALIVED:
+            b.diags.warning(c.file, c.line, "Rule cannot be tracked if protocol is not RTPROT_KEEPALIVED(18), "
+                          "resetting protocol")
+            req = replace(req, protocol=RTPROT_KEEPALIVED)
+        r = replace(r, request=req)
         if r.preference is None:
             b.diags.warning(c.file, c.line, "rule has no preference specified; the kernel picks one, "
                             "which is probably not what you want")

@@ -63,13 +63,13 @@ def _use_ipvlan(b: Builder, n: Node, acc: dict) -> None:
     """keepalived 2.2.7's reading: a mode word, an address (with or without a prefix length),
     else the interface's name; a second one of a kind is refused."""
     if "use_ipvlan" in acc:
-        b.diags.error(n.file, n.line, f"({acc.get('name')}) use_ipvlan already specified")
+        b.diags.warning(n.file, n.line, f"({acc.get('name')}) use_ipvlan already specified")
         return
     kw: dict = {}
     for a in n.args:
         if a in ("bridge", "private", "vepa"):
             if "mode" in kw:
-                b.diags.error(n.file, n.line, f"({acc.get('name')}) ipvlan type already specified - ignoring '{a}'")
+                b.diags.warning(n.file, n.line, f"({acc.get('name')}) ipvlan type already specified - ignoring '{a}'")
             else:
                 kw["mode"] = a
             continue
@@ -79,13 +79,13 @@ def _use_ipvlan(b: Builder, n: Node, acc: dict) -> None:
             addr = None
         if addr is not None:
             if "address" in kw:
-                b.diags.error(n.file, n.line, f"({acc.get('name')}) ipvlan address already specified - ignoring '{a}'")
+                b.diags.warning(n.file, n.line, f"({acc.get('name')}) ipvlan address already specified - ignoring '{a}'")
             else:
                 kw.update(address=addr, prefix=plen, family=fam)
         elif "name" in kw:
-            b.diags.error(n.file, n.line, f"({acc.get('name')}) IPVLAN interface already specified - ignoring '{a}'")
+            b.diags.warning(n.file, n.line, f"({acc.get('name')}) IPVLAN interface already specified - ignoring '{a}'")
         elif len(a) >= 16:
-            b.diags.error(n.file, n.line, f"({acc.get('name')}) IPVLAN interface name '{a}' too long - ignoring")
+            b.diags.warning(n.file, n.line, f"({acc.get('name')}) IPVLAN interface name '{a}' too long - ignoring")
         else:
             kw["name"] = a
     acc["use_ipvlan"] = m.Ipvlan(**kw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Literal
 
 from lvsfast.config.model.common import Extra, Family, KeywordLines, Located, Script
+from lvsfast.config.model.routes import RouteRequest, RuleRequest
 from lvsfast.frozen import field, record
 
 
@@ -113,6 +114,7 @@ class VirtualRoute:
     no_track: bool = False
     track_group: str | None = None  # static_routes only
     options: tuple[str, ...] = ()  # the whole line, for options not modelled above
+    request: RouteRequest | None = None  # the line as the kernel request (config/route_lines.py)
     file: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
 
@@ -133,6 +135,7 @@ class VirtualRule:
     no_track: bool = False
     track_group: str | None = None  # static_rules only
     options: tuple[str, ...] = ()
+    request: RuleRequest | None = None  # the line as the kernel request (config/route_lines.py)
     file: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
 
