@@ -104,11 +104,11 @@ def address_list(b: Builder, n: Node, acc: dict) -> None:
     acc[n.keyword] = tuple(out)
 
 
-_ROUTE_FLAGS = {"nexthop", "onlink", "pervasive"}
+_ROUTE_FLAGS = {"nexthop", "onlink", "pervasive", "append", "prepend"}
 _ROUTE_VALUE_OPTIONS = {"mtu", "advmss", "rtt", "rttvar", "reordering", "window", "cwnd", "ssthresh", "realms",
                         "rto_min", "initcwnd", "initrwnd", "features", "quickack", "congctl", "pref", "protocol",
                         "expires", "fastopen_no_cookie", "ttl-propagate", "hoplimit", "tos", "dsfield",
-                        "weight", "track_group", "encap", "as", "lock", "from", "mpls"}
+                        "weight", "track_group", "encap", "as", "lock", "from", "mpls", "vrf"}
 _ROUTE_TYPES = {"blackhole", "unreachable", "prohibit", "throw", "local", "broadcast", "anycast", "multicast",
                 "nat", "unicast"}
 
@@ -156,11 +156,6 @@ def route_of(c: Node) -> tuple[m.VirtualRoute, list[str]]:
         elif t == "no_track":
             kw["no_track"] = True
             i += 1
-        elif t in ("append", "prepend"):
-            i += 1
-        elif t == "vrf":
-            need()
-            i += 2
         elif t == "to" and dest is None:
             i += 1
         elif dest is None and (t == "default" or t[0].isdigit() or ":" in t):
