@@ -86,7 +86,7 @@ class Watchers:
         """A tracked VIP deleted behind our back while master: as keepalived 2.2.7, the instance
         leaves MASTER for BACKUP and takes over again after its skew time, adding every VIP back
         (the kernel is asked first: the notice of our own release, read after a quick return to
-        master, is not a deletion). A deleted route or rule of ours is put back."""
+        master, is not a deletion). A deleted virtual route or rule of a master does the same."""
         for inst in self.instances.values():
             if inst.machine.state is not State.MASTER or not inst.addresses.vips:
                 continue
@@ -105,7 +105,11 @@ class Watchers:
                     return
                 rest = inst.addresses.repair_rest()
                 if rest:
-                    log.warning("(%s) %s had disappeared; put back", inst.spec.name, ", ".join(rest))
+                    # keepalived treats a deleted virtual route or rule as a deleted VIP.
+                    what = ", ".join(rest)
+                    log.warning("(%s) %s removed by someone else: leaving MASTER to take it back", inst.spec.name,
+                                what)
+                    inst.feed(AddressLost(self.now(), f"{what} removed"))
             inst.ops.put_nowait(repair)
 
     def _link_changes(self, changes: Changes) -> None:
@@ -114,6 +118,9 @@ class Watchers:
             self._repair_vips(None if changes.everything else changes.deleted)
             if self.static is not None and (changes.everything or self.static.concerns(changes.deleted)):
                 self._repair_static()
+        elif changes.routes:
+            self._repair_vips(None)
+            self._repair_static()
 
     def _repair_static(self) -> None:
         back = self.static.repair() if self.static is not None else []
