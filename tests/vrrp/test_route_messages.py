@@ -62,10 +62,28 @@ def test_rule_reads_back():
     assert got["FRA_TABLE"] == 300 and got["FRA_PRIORITY"] == 7 and got["FRA_PROTOCOL"] == 18
     assert (got["FRA_FWMARK"], got["FRA_FWMASK"], got["FRA_IIFNAME"], got["FRA_OIFNAME"]) == (5, 255, "lo", "eth0")
     assert got["FRA_SUPPRESS_PREFIXLEN"] == 0 and got["FRA_SRC"] == "10.0.0.0"
-    assert (_rule("from all fwmark 7 blackhole").action, _rule("to 10.0.0.0/8").table) == (6, 254)
+    assert (_rule("from all fwmark 7 blackhole").action, _rule("to 10.0.0.0/8 lookup main").table) == (6, 254)
+    assert _rule("from 10.0.0.0/8 preference 5 type unreachable").action == 7
+
+
+@pytest.mark.parametrize("line", [
+    "to 10.0.0.0/8",  # keepalived 2.2.7: "No action specified for rule - ignoring"
+    "to 10.0.0.0/8 table 5 blackhole", "to 10.0.0.0/8 table 5 l3mdev", "to 10.0.0.0/8 l3mdev table 5",
+    "to 10.0.0.0/8 goto 9", "to 10.0.0.0/8 preference 10 goto 9", "to 10.0.0.0/8 table 0",
+    "to 10.0.0.0/8 table 5 pref 3",  # pref is iproute2's, not keepalived's
+])
+def test_bad_rule_lines_are_refused(line):
+    with pytest.raises(ValueError):
+        _rule(line)
+
+
+def test_append_and_vrf_are_keepalived_s():
+    r = _route("192.168.1.0/24 dev eth0 append vrf blue")
+    assert (r.append, r.vrf) == (True, "blue")
 
 
 @pytest.mark.parametrize("line", ["192.168.1.0/24 via 2001:db8::1", "192.168.1.0/24 frobnicate 3",
+                                  "192.168.1.0/24 dev eth0 proto 4",  # keepalived 2.2.7 knows "protocol" only
                                   "192.168.1.0/24 nexthop via 10.0.0.1 weight 0", "192.168.1.0/24 table nosuchtable"])
 def test_bad_route_lines_are_refused(line):
     with pytest.raises(ValueError):
@@ -74,7 +92,7 @@ def test_bad_route_lines_are_refused(line):
 
 def test_rules_without_preference_count_down_from_keepalived_start():
     from lvsfast.config import loads
-    cfg = loads("static_rules {\n from 10.1.0.0/16 table 5\n to 2001:db8::/64 table 5\n from 10.2.0.0/16 table 5 pref 9\n"
+    cfg = loads("static_rules {\n from 10.1.0.0/16 table 5\n to 2001:db8::/64 table 5\n from 10.2.0.0/16 table 5 preference 9\n"
                 " from 10.3.0.0/16 table 5\n}\n")
     prefs = default_preferences(cfg)
     assert sorted(prefs.values()) == [RULE_START_PRIORITY - 1, RULE_START_PRIORITY, RULE_START_PRIORITY]

@@ -51,6 +51,7 @@ def build(nodes: Iterable[Node], diags: Diagnostics, path: str = "", config_id: 
     instance_lines: dict[str, tuple[str, int]] = {}
     ident: dict = {}  # top-level net_namespace, instance, use_pid_dir
     ssl = None
+    track_groups: dict[str, m.StaticTrackGroup] = {}
     for n in nodes:
         kw = n.keyword
         if kw == "track_file":
@@ -108,6 +109,10 @@ def build(nodes: Iterable[Node], diags: Diagnostics, path: str = "", config_id: 
             acc = {}
             _STATIC[kw](b, n, acc)
             out[kw].extend(acc.get(kw, ()))
+        elif kw == "track_group":
+            group = track_group(b, n, track_groups)
+            if group is not None:
+                track_groups[group.name] = group
         elif kw in IDENTITY:
             identity(b, n, ident)
         elif kw in TOP_LOOSE or kw in GLOBAL:
@@ -119,5 +124,43 @@ def build(nodes: Iterable[Node], diags: Diagnostics, path: str = "", config_id: 
         from dataclasses import replace
 
         global_defs = replace(global_defs, **ident)
+    if track_groups or any(x.track_group for k in _STATIC for x in out[k]):
+        _check_track_groups(diags, track_groups, out)
     return m.Config(path=path, config_id=config_id, global_defs=global_defs, ssl=ssl,
-                    **{k: tuple(v) for k, v in out.items()})
+                    track_groups=tuple(track_groups.values()), **{k: tuple(v) for k, v in out.items()})
+
+
+def track_group(b: Builder, n: Node, known: dict[str, m.StaticTrackGroup]) -> m.StaticTrackGroup | None:
+    """``track_group NAME { group { VI_1 ... } }`` (keepalived's static track group)."""
+    if not n.args:
+        b.diags.error(n.file, n.line, "track_group must have a name - skipping")
+        return None
+    name = n.args[0]
+    if name in known:
+        b.diags.error(n.file, n.line, f"track_group {name} already defined")
+        return None
+    names: list[str] = []
+    for c in n.children or ():
+        if c.keyword == "group":
+            names += [w for g in c.children or () for w in (g.keyword, *g.args)] + list(c.args)
+        else:
+            b.unknown(c)
+    return m.StaticTrackGroup(name, tuple(names), file=n.file, line=n.line)
+
+
+def _check_track_groups(diags: Diagnostics, groups: dict[str, m.StaticTrackGroup], out: dict[str, list]) -> None:
+    """What keepalived 2.2.7 says of a static line's track_group: the group must exist (be
+    defined before the line, as keepalived reads in order) and the line must name its
+    interface (an address's dev, a route's dev, a rule's iif/dev). An unknown instance in a
+    group is only logged by keepalived (the VRRP process skips it: vrrp/spec.py)."""
+    for key, what in (("static_ipaddress", "address"), ("static_routes", "route"), ("static_rules", "rule")):
+        for x in out[key]:
+            if not x.track_group:
+                continue
+            g = groups.get(x.track_group)
+            if g is None or (g.file == x.file and g.line > x.line):
+                diags.warning(x.file, x.line, f"track_group {x.track_group} not found")
+            dev = x.dev if what != "rule" else x.iif
+            if not dev:
+                diags.warning(x.file, x.line, f"Static {what} cannot have track_group if interface not specified")
+

@@ -54,6 +54,13 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
         if vi.state == "MASTER" and vi.preempt_delay:
             diags.warning(vi.file, vi.line_of("preempt_delay"), f"({vi.name}) preempt_delay will not work with "
                           "initial state MASTER - clearing")
+        ipvlan = vi.use_ipvlan
+        if ipvlan is not None and ipvlan.address is None and vi.family == 4:
+            diags.warning(vi.file, vi.line_of("use_ipvlan"), f"({vi.name}) IPv4 ipvlan requires a source ip address to "
+                        "be configured. setting instance to fault state")
+        elif ipvlan is not None and ipvlan.address is not None and ipvlan.family != vi.family:
+            diags.warning(vi.file, vi.line_of("use_ipvlan"), f"({vi.name}) ipvlan address [{ipvlan.address}] MUST "
+                        "match vrrp instance family !!! Skipping...")
         if vi.promote_secondaries and vi.use_vmac is not None:
             diags.warning(vi.file, vi.line_of("promote_secondaries"), f"({vi.name}) promote_secondaries is "
                           "automatically set for vmacs - ignoring")

@@ -75,6 +75,9 @@ def _interfaces(cfg: m.Config, diags: Diagnostics, names: frozenset[str]) -> Non
     for a in cfg.static_ipaddress:
         if missing(a.dev):
             diags.warning(a.file, a.line, f"interface {a.dev} for ip address {a.address} doesn't exist")
+    for r in cfg.static_routes + tuple(x for vi in cfg.vrrp_instances for x in vi.virtual_routes):
+        if r.request is not None and r.request.vrf and r.request.vrf not in names:
+            diags.error(r.file, r.line, f"VRF {r.request.vrf} not found for route")
     for r in cfg.static_routes:
         if missing(r.dev):
             diags.warning(r.file, r.line, f"interface {r.dev} for route {r.destination} doesn't exist")

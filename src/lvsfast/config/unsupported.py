@@ -68,7 +68,7 @@ _TAKES_VALUE: dict[str, frozenset[str]] = {
         "track_group", "mtu", "advmss", "rtt", "rttvar", "reordering", "window", "cwnd", "ssthresh", "realms",
         "rto_min", "initcwnd", "initrwnd", "features", "quickack", "congctl", "pref", "protocol", "proto",
         "expires", "fastopen_no_cookie", "ttl-propagate", "hoplimit", "tos", "dsfield", "weight", "encap", "as",
-        "from", "mpls"}),
+        "from", "mpls", "vrf"}),
     "virtual_rules": frozenset({
         "from", "to", "table", "lookup", "preference", "priority", "pref", "order", "iif", "dev", "oif",
         "fwmark", "goto", "realms", "tos", "dsfield", "suppress_prefixlength", "sup_pl", "suppress_ifgroup",

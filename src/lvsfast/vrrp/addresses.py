@@ -9,12 +9,12 @@ serialised, and the uvloop loop awaits them.
 
 At start-up a backup removes VIPs the kernel still holds from an earlier run (a crash leaves
 them behind; two routers answering for one VIP is the failure VRRP exists to prevent). While
-master, :meth:`AddressManager.repair` puts back a VIP that something else removed.
+master, :meth:`AddressManager.missing` finds a VIP that something else removed (the instance then
+leaves MASTER and takes it back, as keepalived).
 """
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import errno
 import logging
 import socket
@@ -25,15 +25,15 @@ from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
 
 from lvsfast.config.model import VirtualAddress, VirtualRoute, VirtualRule
-from lvsfast.vrrp.route_spec import RTPROT_KEEPALIVED, RouteRequest, RuleRequest, describe, route_request, rule_request
+from lvsfast.vrrp.route_spec import RouteRequest, RuleRequest, describe, request_of
 from lvsfast.vrrp.rtnl import IFA_F_NODAD, AddressSocket
+from lvsfast.vrrp.static import address_request
 
 # pyroute2 (20 MB and a third of a second to import) is imported only by the calls that need it
 # (use_vmac); VIPs, routes, rules, the stale sweep and the repair use our own socket.
 
 log = logging.getLogger("lvsfast.vrrp")
 
-SCOPES = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 
 _NETLINK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netlink")
 
@@ -96,10 +96,10 @@ class AddressManager:
         done = []
         for v in self.vips if only is None else only:
             key = _key(v, self.interface)
+            r = address_request(v, self.interface)  # an IPv6 VIP answers at once: no DAD unless -nodad
             try:
-                self._rtnl().change(True, key[0], v.address, v.prefix, scope=SCOPES.get(v.scope, 0) if v.scope else 0,
-                                    label=v.label or None, broadcast=v.brd if v.family == 4 else None,
-                                    flags=IFA_F_NODAD if v.family == 6 else 0)  # a VIP must answer at once, not after DAD
+                self._rtnl().change(True, r.dev, r.address, r.prefix, scope=r.scope, label=r.label,
+                                    broadcast=r.broadcast, peer=r.peer, flags=r.flags, preferred_lft=r.preferred_lft)
             except OSError as exc:
                 if exc.errno != errno.EEXIST:
                     log.error("cannot add %s/%d to %s: %s", v.address, v.prefix, key[0], exc)
@@ -116,23 +116,13 @@ class AddressManager:
         if self._requests is None:
             routes: list[RouteRequest] = []
             rules: list[RuleRequest] = []
-            for items, make, into, block in ((self.routes, route_request, routes, "virtual_routes"),
-                                             (self.rules, rule_request, rules, "virtual_rules")):
+            for items, into, block in ((self.routes, routes, "virtual_routes"), (self.rules, rules, "virtual_rules")):
                 for r in items:
                     try:
-                        req, ignored = make(r)
+                        req, _ignored = request_of(r)  # read by the configuration builder
                     except (ValueError, KeyError) as exc:
                         log.error("%s:%d: %s '%s': %s - ignoring", r.file, r.line, block, describe(r), exc)
                         continue
-                    for opt in ignored:
-                        log.warning("%s:%d: %s option '%s' is not supported by lvsfast; ignored", r.file, r.line,
-                                    block, opt)
-                    if isinstance(req, RouteRequest) and req.dev and not r.no_track \
-                            and req.protocol != RTPROT_KEEPALIVED:
-                        # As keepalived: a tracked route is known by its protocol, so it keeps 18.
-                        log.warning("%s:%d: route cannot be tracked if protocol is not RTPROT_KEEPALIVED(18), "
-                                    "resetting protocol", r.file, r.line)
-                        req = dataclasses.replace(req, protocol=RTPROT_KEEPALIVED)
                     if r.no_track:
                         self._no_track.add(req)
                     into.append(req)
@@ -176,9 +166,10 @@ class AddressManager:
         if self.added_rules or self.added_routes:
             self._release_rest()
         done = []
+        peers = {_key(v, self.interface): v.peer for v in self.vips if v.peer}
         for dev, addr, prefix in sorted(self.added):
             try:
-                self._rtnl().change(False, dev, addr, prefix)
+                self._rtnl().change(False, dev, addr, prefix, peer=peers.get((dev, addr, prefix)))
                 done.append(f"{addr}/{prefix}")
             except OSError:
                 pass  # already gone
@@ -227,25 +218,18 @@ class AddressManager:
             key = _key(v, self.interface)
             if key in have:
                 try:
-                    self._rtnl().change(False, key[0], v.address, v.prefix)
+                    self._rtnl().change(False, key[0], v.address, v.prefix, peer=v.peer)
                     done.append(f"{v.address}/{v.prefix}")
                 except OSError:
                     pass  # gone meanwhile
         return done
 
-    async def repair(self) -> list[str]:
-        """While master: re-add any VIP that has disappeared. One address dump on our own
-        rtnetlink socket, on this thread: through pyroute2 on the netlink thread this check
-        held the interpreter long enough, every 5 s, to make adverts at advert_int 0.01 late
-        by 30 to 90 ms on a busy router. A ``no_track`` VIP is left out: keepalived neither
-        watches it nor puts it back before the next transition to master."""
+    def missing(self) -> list[VirtualAddress]:
+        """The tracked VIPs we added that the kernel no longer holds (one address dump). A
+        ``no_track`` VIP is never missing: keepalived does not watch it."""
         have = self._present()
-        missing = [v for v in self.vips if not v.no_track and _key(v, self.interface) not in have]
-        if not missing:
-            return []
-        for v in missing:
-            self.added.discard(_key(v, self.interface))
-        return await self.take(missing)
+        return [v for v in self.vips if not v.no_track and _key(v, self.interface) in self.added
+                and _key(v, self.interface) not in have]
 
     def _block(self, on: bool) -> None:
         """Strict mode without ``accept``: a non-owner master drops what is sent to its VIPs
@@ -311,6 +295,42 @@ def ensure_vmac(name: str, base: str, mac: str) -> bool:
         except OSError as exc:
             log.warning("cannot set %s on %s: %s", knob, dev, exc)
     return True
+
+
+def ensure_ipvlan(name: str, base: str, mode: str, address: str | None, prefix: int, family: int) -> bool:
+    """use_ipvlan: an L2 ipvlan on ``base`` holding the instance's own ``address``; True if we
+    made it (an existing interface of that name is used as it is, as keepalived does). For an
+    IPv4 instance IPv6 is turned off on it, as keepalived does (the ipvlan shares the base's
+    MAC, so its generated link-local address would be the base's)."""
+    from lvsfast.vrrp.rtnl import index_of, ipvlan_message
+    s = AddressSocket()
+    try:
+        made = False
+        try:
+            socket.if_nametoindex(name)
+        except OSError:
+            link = index_of(base)
+            s.request(lambda seq: ipvlan_message(seq, name, link, mode))
+            made = True
+        if family == 4:
+            _sysctl(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "1")
+        if address is not None:
+            try:
+                s.change(True, name, address, prefix, flags=IFA_F_NODAD if family == 6 else 0)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise
+        return made
+    finally:
+        s.close()
+
+
+def _sysctl(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as exc:
+        log.warning("cannot set %s: %s", path, exc)
 
 
 def remove_link(name: str) -> None:

@@ -18,7 +18,11 @@ from typing import Callable
 from lvsfast.netlink import Subscription, attrs as _attrs
 
 RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR = 1, 5, 9
-RTM_NEWLINK, RTM_DELLINK, RTM_DELADDR = 16, 17, 21
+RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV6_RULE = 7, 8, 11, 19
+RTM_NEWLINK, RTM_DELLINK, RTM_DELADDR, RTM_DELROUTE, RTM_DELRULE = 16, 17, 21, 25, 33
+RTPROT_KEEPALIVED = 18  # what lvsfast (as keepalived) marks its routes and rules with
+FRA_PROTOCOL = 21
+_RTMSG = 12  # family, dst_len, src_len, tos, table, protocol, scope, type, flags (fib_rule_hdr alike)
 IFLA_IFNAME = 3
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 _IFINFOMSG = 16  # family, pad, type, index, flags, change
@@ -32,10 +36,11 @@ class Changes:
 
     links: set[str] = field(default_factory=set)
     deleted: set[str] = field(default_factory=set)  # addresses, in inet_ntop's spelling
+    routes: bool = False  # a route or rule of keepalived's protocol (ours) was deleted
     everything: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.links or self.deleted or self.everything)
+        return bool(self.links or self.deleted or self.routes or self.everything)
 
 
 class LinkEvents:
@@ -60,6 +65,12 @@ class LinkEvents:
                     for atype, a, b in _attrs(buf, body + _IFADDRMSG, off + ln):
                         if atype in (IFA_ADDRESS, IFA_LOCAL) and b - a == af[1]:
                             into.deleted.add(socket.inet_ntop(af[0], buf[a:b]))
+            elif mtype == RTM_DELROUTE and ln >= 16 + _RTMSG:
+                into.routes = into.routes or buf[body + 5] == RTPROT_KEEPALIVED
+            elif mtype == RTM_DELRULE and ln >= 16 + _RTMSG:
+                for atype, a, b in _attrs(buf, body + _RTMSG, off + ln):
+                    if atype == FRA_PROTOCOL and b > a and buf[a] == RTPROT_KEEPALIVED:
+                        into.routes = True
             off += (ln + 3) & ~3
         return into
 
@@ -71,7 +82,11 @@ class LinkWatch:
     def __init__(self, on_change: Callable[[Changes], None]) -> None:
         self._events = LinkEvents()
         self._on_change = on_change
-        self._sub = Subscription(socket.NETLINK_ROUTE, (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR),
+        # Route and rule deletions too: keepalived leaves MASTER (and takes it back) when one of
+        # an instance's virtual routes or rules is deleted, as for a VIP.
+        self._sub = Subscription(socket.NETLINK_ROUTE, (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
+                                                        RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_ROUTE,
+                                                        RTNLGRP_IPV6_RULE),
                                  self._read, what="link notifications")
 
     def _read(self, items: list[bytes | None]) -> None:

@@ -104,6 +104,16 @@ class ForceState:
 
 
 @record
+class AddressLost:
+    """A VIP (tracked, so not ``no_track``) was deleted by someone else while we are master.
+    keepalived 2.2.7 leaves MASTER for BACKUP (priority 0 advert, VIPs released) and takes
+    over again after the skew time alone, adding every VIP back."""
+
+    now: float
+    reason: str
+
+
+@record
 class Stop:
     """The instance stops. With ``hold``, a master keeps its VIPs after the priority-0 advert
     until another router's advert shows a successor (or the latest a backup could take over),
@@ -113,7 +123,7 @@ class Stop:
     hold: bool = False
 
 
-Event = Union[Start, Advert, Tick, PriorityChange, Fault, Recover, ForceState, Stop]
+Event = Union[Start, Advert, Tick, PriorityChange, Fault, Recover, ForceState, AddressLost, Stop]
 
 # ---- actions ------------------------------------------------------------------------------------
 
@@ -275,6 +285,8 @@ class Machine:
             self._recover(ev)
         elif isinstance(ev, ForceState):
             self._force(ev)
+        elif isinstance(ev, AddressLost):
+            self._address_lost(ev)
         elif isinstance(ev, Stop):
             self._stop(ev)
         return self._out
@@ -401,6 +413,16 @@ class Machine:
                 self._out.append(SendAdvert(0))
             self.down_at = self.adver_at = None
             self._go(State.FAULT, ev.reason)
+
+    def _address_lost(self, ev: AddressLost) -> None:
+        if self.state is not State.MASTER:
+            return
+        self._out.append(SendAdvert(0))
+        self._become_backup(ev.now, ev.reason)
+        # Back quickly: the skew alone, not the master down interval; no stall listening, as
+        # after a priority-0 advert nobody else is expected to speak.
+        self.down_at = ev.now + self.skew()
+        self.listened_after_stall = True
 
     def _stop(self, ev: Stop) -> None:
         hold = ev.hold and self.state is State.MASTER

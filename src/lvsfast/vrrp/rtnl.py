@@ -9,6 +9,7 @@ from the requests :mod:`lvsfast.vrrp.route_spec` makes; look-ups stay with pyrou
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import socket
@@ -161,6 +162,27 @@ def rule_message(add: bool, seq: int, r: RuleRequest) -> bytes:
     return _header(RTM_NEWRULE if add else RTM_DELRULE, add, seq, body)
 
 
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+IFLA_VRF_TABLE = 1
+IFLA_IFNAME, IFLA_LINK, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA = 3, 5, 18, 1, 2
+IFLA_IPVLAN_MODE, IFLA_IPVLAN_FLAGS = 1, 2
+IPVLAN_MODE_L2 = 0
+IPVLAN_FLAGS = {"bridge": 0, "private": 1, "vepa": 2}
+IFF_UP = 1
+
+
+def ipvlan_message(seq: int, name: str, link: int, mode: str = "bridge") -> bytes:
+    """RTM_NEWLINK for an L2 ipvlan ``name`` on the interface of index ``link``, created up
+    (exclusive: an existing one is the caller's to check). keepalived's use_ipvlan makes the same."""
+    data = _attr(IFLA_IPVLAN_MODE, struct.pack("=H", IPVLAN_MODE_L2)) + \
+        _attr(IFLA_IPVLAN_FLAGS, struct.pack("=H", IPVLAN_FLAGS[mode]))
+    info = _attr(IFLA_INFO_KIND, b"ipvlan") + _attr(IFLA_INFO_DATA, data)
+    body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, 0, IFF_UP, IFF_UP)
+    body += _u32(IFLA_LINK, link) + _attr(IFLA_IFNAME, name.encode() + b"\0") + _attr(IFLA_LINKINFO, info)
+    return struct.pack("=IHHII", 16 + len(body), RTM_NEWLINK,
+                       NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, 0) + body
+
+
 def index_of(dev: str) -> int:
     try:
         return socket.if_nametoindex(dev)
@@ -184,7 +206,35 @@ class AddressSocket:
         self.request(lambda seq: address_message(add, seq, index, address, prefix, **kw))
 
     def route(self, add: bool, r: RouteRequest) -> None:
+        if r.vrf:  # keepalived's "vrf NAME": the route goes to that VRF's table
+            r = dataclasses.replace(r, table=self.vrf_table(r.vrf), vrf=None)
         self.request(lambda seq: route_message(add, seq, r, index_of))
+
+    def vrf_table(self, name: str) -> int:
+        """The table of VRF device ``name`` (IFLA_LINKINFO / IFLA_INFO_DATA / IFLA_VRF_TABLE)."""
+        index = index_of(name)
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        seq = self._seq
+        self._sock.send(struct.pack("=IHHII", 32, RTM_GETLINK, NLM_F_REQUEST, seq, 0)
+                        + struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, 0, 0))
+        while True:
+            buf = self._sock.recv(65536)
+            ln, mtype, _flags, mseq = struct.unpack_from("=IHHI", buf, 0)
+            if mseq != seq:
+                continue
+            if mtype == NLMSG_ERROR:
+                code = -struct.unpack_from("=i", buf, 16)[0]
+                raise OSError(code, os.strerror(code))
+            for atype, a, b in _attrs(buf, 32, ln):
+                if atype != IFLA_LINKINFO:
+                    continue
+                info = {t: (x, y) for t, x, y in _attrs(buf, a, b)}
+                if buf[slice(*info.get(IFLA_INFO_KIND, (0, 0)))].rstrip(b"\0") != b"vrf":
+                    break
+                for t, x, y in _attrs(buf, *info.get(IFLA_INFO_DATA, (0, 0))):
+                    if t == IFLA_VRF_TABLE:
+                        return struct.unpack_from("=I", buf, x)[0]
+            raise OSError(errno.EINVAL, f"{name} is not a VRF")
 
     def rule(self, add: bool, r: RuleRequest) -> None:
         self.request(lambda seq: rule_message(add, seq, r))
@@ -204,7 +254,7 @@ class AddressSocket:
 
     def dump(self) -> set[tuple[int, str, int]]:
         """Every address the kernel holds, as (interface index, address, prefix length); the
-        address is IFA_ADDRESS in inet_ntop's spelling, as pyroute2 reports it."""
+        address is our end (IFA_LOCAL, else IFA_ADDRESS) in inet_ntop's spelling."""
         return set(self.addresses())
 
     def addresses(self, family: int = socket.AF_UNSPEC) -> list[tuple[int, str, int]]:
@@ -231,10 +281,14 @@ class AddressSocket:
                     if mtype == RTM_NEWADDR and ln >= 24:
                         fam, prefix, _f, _scope, index = struct.unpack_from("=BBBBI", buf, off + 16)
                         size = 4 if fam == socket.AF_INET else 16
+                        found = {}
                         for atype, a, b in _attrs(buf, off + 24, off + ln):
-                            if atype == IFA_ADDRESS and b - a == size:
-                                out.append((index, socket.inet_ntop(fam, buf[a:b]), prefix))
-                                break
+                            if atype in (IFA_ADDRESS, IFA_LOCAL) and b - a == size:
+                                found[atype] = buf[a:b]
+                        # IFA_LOCAL is ours; with a peer IFA_ADDRESS is the far end's.
+                        raw = found.get(IFA_LOCAL) or found.get(IFA_ADDRESS)
+                        if raw is not None:
+                            out.append((index, socket.inet_ntop(fam, raw), prefix))
                 off += (ln + 3) & ~3
 
     def close(self) -> None:

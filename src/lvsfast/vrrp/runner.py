@@ -14,32 +14,26 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from lvsfast.dataplane.model import canonical_address
-from lvsfast.scripts import ScriptError, check_script, run_script
 from lvsfast.vrrp import ah
-from lvsfast.vrrp.addresses import AddressManager, ensure_vmac, in_netlink_thread, netlink_errors, remove_link
+from lvsfast.vrrp.addresses import (AddressManager, ensure_ipvlan, ensure_vmac, in_netlink_thread, netlink_errors,
+                                    remove_link)
 from lvsfast.vrrp.deadline import DeadlineTimer
 from lvsfast.vrrp.dump_fields import keepalived_fields
 from lvsfast.vrrp.garp import GarpSchedule
-from lvsfast.vrrp.host import process_table, promote_secondaries
-from lvsfast.vrrp.link_watch import Changes, LinkWatch
+from lvsfast.vrrp.host import promote_secondaries
 from lvsfast.vrrp.machine import (Action, Advert, Announce, Fault, ForceState, Machine, PriorityChange, Recover,
                                   ReleaseAddresses, SendAdvert, Start, State, Stop, TakeAddresses, Tick, Transition)
 from lvsfast.vrrp.spec import InstanceSpec, ScriptSpec
 from lvsfast.vrrp.static import StaticSet
 from lvsfast.vrrp.notify import Notification, Notifier
 from lvsfast.vrrp.sync_group import FOLLOWED, propagate
-from lvsfast.vrrp.track import ProcessSpec, ScriptTracker, effective_priority, file_value, process_up
+from lvsfast.vrrp.track import ProcessSpec, effective_priority
 from lvsfast.vrrp.transport import FrameSender, VrrpTransport
 from lvsfast.vrrp.wire import AdvertBuilder, Receiver, build_garp, build_na
+from lvsfast.vrrp.watchers import Watchers
 from lvsfast.vrrp.wire_types import AUTH_AH
 
 log = logging.getLogger("lvsfast.vrrp")
-
-# Links and VIPs are watched through rtnetlink notifications; these full passes only back them up.
-LINK_RESYNC = 5.0
-VIP_RESYNC = 5.0
-LINK_POLL = 0.05  # without notifications
 
 Emit = Callable[..., None]
 
@@ -60,7 +54,7 @@ class Instance:
         self.engine = engine
         self.machine = Machine(spec.params)
         self.base_priority = spec.params.priority
-        self.addresses = AddressManager(spec.vmac or spec.interface, spec.vips + spec.excluded, spec.routes, spec.rules,
+        self.addresses = AddressManager(spec.vmac or spec.link, spec.vips + spec.excluded, spec.routes, spec.rules,
                                         block=spec.strict and not spec.accept)
         self.garp = GarpSchedule(spec.garp)
         self.link: Link | None = None
@@ -214,7 +208,7 @@ class Instance:
         self._arm_garp()
 
     def _link_local(self, dev: str) -> str:
-        if self.spec.family == 6 and dev == self.spec.interface:
+        if self.spec.family == 6 and dev == self.spec.link:
             return self.spec.src
         from lvsfast.vrrp.spec import interface_address
         try:
@@ -302,8 +296,9 @@ class Instance:
         }
 
 
-class Engine:
-    """All instances of one configuration on the running loop."""
+class Engine(Watchers):
+    """All instances of one configuration on the running loop; its watchers (links, VIPs,
+    tracking) are in :mod:`lvsfast.vrrp.watchers`."""
 
     def __init__(self, specs: list[InstanceSpec], scripts: dict[str, ScriptSpec], *,
                  emit: Emit | None = None, script_security: bool = False, script_user: str | None = None,
@@ -349,8 +344,22 @@ class Engine:
                 self.groups.setdefault(spec.sync_group, []).append(spec.name)
         touched = set()
         loop = asyncio.get_running_loop()
+        for inst in list(new):  # an ipvlan carries its instance's adverts: it comes before the sockets
+            iv = inst.spec.ipvlan
+            if iv is not None and iv.name:
+                try:
+                    if ensure_ipvlan(iv.name, inst.spec.interface, iv.mode, iv.address, iv.prefix, iv.family):
+                        self.vmacs.add(iv.name)
+                        log.info("(%s) created ipvlan %s on %s", inst.spec.name, iv.name, inst.spec.interface)
+                except OSError as exc:
+                    log.error("(%s) not started: cannot create ipvlan %s: %s", inst.spec.name, iv.name, exc)
+                    new.remove(inst)
+                    del self.instances[inst.spec.name]
+                    for members in self.groups.values():
+                        if inst.spec.name in members:
+                            members.remove(inst.spec.name)
         for inst in new:
-            key = (inst.spec.interface, inst.spec.family, inst.spec.src)
+            key = (inst.spec.link, inst.spec.family, inst.spec.src)
             link = self.links.get(key)
             if link is None:
                 ifname, family, src = key
@@ -378,7 +387,7 @@ class Engine:
                     log.error("(%s) cannot create %s: %s", inst.spec.name, name, exc)
             if inst.spec.promote_secondaries:
                 promote_secondaries(inst.spec.interface)
-            inst.open(self.links[(inst.spec.interface, inst.spec.family, inst.spec.src)])
+            inst.open(self.links[(inst.spec.link, inst.spec.family, inst.spec.src)])
             stale = await inst.addresses.remove_stale()
             if stale:
                 log.warning("(%s) removed stale VIPs left by an earlier run: %s", inst.spec.name, ", ".join(stale))
@@ -404,7 +413,7 @@ class Engine:
             for members in self.groups.values():
                 if inst.spec.name in members:
                     members.remove(inst.spec.name)
-            key = (inst.spec.interface, inst.spec.family, inst.spec.src)
+            key = (inst.spec.link, inst.spec.family, inst.spec.src)
             link = self.links.get(key)
             if link is None:
                 continue
@@ -486,140 +495,6 @@ class Engine:
         gone = inst.spec.notify_deleted if inst.deleted and state is State.INIT else None
         await self.notifier.notify(inst.spec.notify,
                                    Notification("INSTANCE", inst.spec.name, state, inst.machine.priority, gone))
-
-    # ---- tracking --------------------------------------------------------------------------
-
-    def _start_tracking(self) -> None:
-        self.tasks.append(asyncio.create_task(self._watch_links()))
-        wanted = {t.name for i in self.instances.values() for t in i.spec.tracks if t.kind == "script"}
-        for name in sorted(wanted):
-            if name in self.scripts:
-                self.tasks.append(asyncio.create_task(self._run_track_script(self.scripts[name])))
-        files = {t.name for i in self.instances.values() for t in i.spec.tracks if t.kind == "file"}
-        if files:
-            self.tasks.append(asyncio.create_task(self._watch_files(sorted(files))))
-        procs = {t.name for i in self.instances.values() for t in i.spec.tracks if t.kind == "process"}
-        if procs:
-            self.tasks.append(asyncio.create_task(self._watch_processes(sorted(procs))))
-
-    def _broadcast(self, kind: str, name: str, ok: bool, value: int = 0) -> None:
-        for inst in self.instances.values():
-            if any(t.kind == kind and t.name == name for t in inst.spec.tracks) or \
-                    (kind == "interface" and name == inst.spec.interface):
-                inst.track(kind, name, ok, value)
-
-    def _watched_interfaces(self) -> set[str]:
-        names = {t.name for i in self.instances.values() for t in i.spec.tracks if t.kind == "interface"}
-        return names | {i.spec.interface for i in self.instances.values()}
-
-    def _refresh_interfaces(self, changed: set[str] | None) -> None:
-        """Re-read the state of the watched interfaces in ``changed`` (None: all of them)."""
-        names = self._watched_interfaces()
-        for name in sorted(names if changed is None else names & changed):
-            try:
-                with open(f"/sys/class/net/{name}/carrier", "rb", buffering=0) as f:
-                    up = f.read().strip() == b"1"
-                with open(f"/sys/class/net/{name}/operstate", "rb", buffering=0) as f:
-                    up = up and f.read().strip() in (b"up", b"unknown")
-            except OSError:
-                up = False
-            self._broadcast("interface", name, up)
-
-    def _repair_vips(self, deleted: set[str] | None) -> None:
-        """A VIP deleted behind our back while master is put back (and announced again)."""
-        for inst in self.instances.values():
-            if inst.machine.state is not State.MASTER or not inst.addresses.vips:
-                continue
-            if deleted is not None and not any(canonical_address(v.address) in deleted for v in inst.addresses.vips):
-                continue
-
-            async def repair(inst=inst) -> None:
-                back = await inst.addresses.repair()
-                if back:
-                    log.warning("(%s) VIP %s had disappeared; put back", inst.spec.name, ", ".join(back))
-                    inst.garp.became_master(self.now())
-                    inst._arm_garp()
-                rest = inst.addresses.repair_rest() if inst.machine.state is State.MASTER else []
-                if rest:
-                    log.warning("(%s) %s had disappeared; put back", inst.spec.name, ", ".join(rest))
-            inst.ops.put_nowait(repair)
-
-    def _link_changes(self, changes: Changes) -> None:
-        self._refresh_interfaces(None if changes.everything else changes.links)
-        if changes.everything or changes.deleted:
-            self._repair_vips(None if changes.everything else changes.deleted)
-            if self.static is not None and (changes.everything or self.static.concerns(changes.deleted)):
-                self._repair_static()
-
-    def _repair_static(self) -> None:
-        back = self.static.repair() if self.static is not None else []
-        if back:
-            log.warning("static %s had disappeared; put back", ", ".join(back))
-
-    async def _watch_links(self) -> None:
-        # Notifications drive both; the slow full pass is a safety net, not the mechanism. Without
-        # a notification socket (it cannot fail as root, but) fall back to polling interfaces.
-        try:
-            watch: LinkWatch | None = LinkWatch(self._link_changes)
-        except OSError as exc:
-            log.warning("no link notifications (%s): polling interfaces", exc)
-            watch = None
-        try:
-            while True:
-                self._refresh_interfaces(None)
-                await asyncio.sleep(LINK_RESYNC if watch else LINK_POLL)
-        finally:
-            if watch is not None:
-                watch.close()
-
-    async def _run_track_script(self, s: ScriptSpec) -> None:
-        try:
-            argv, run_as = check_script(s.command, user=s.user or self.script_user, group=s.group,
-                                        security=self.script_security)
-        except ScriptError as exc:
-            log.error("vrrp_script %s refused: %s", s.name, exc)
-            self._broadcast("script", s.name, False)
-            return
-        tracker = ScriptTracker.initial(s.rise, s.fall, s.init_fail)
-        while True:
-            res = await run_script(argv, run_as=run_as, timeout=s.timeout)
-            changed = tracker.result(res.ok)
-            if changed is True:
-                log.info("VRRP_Script(%s) succeeded", s.name)
-            elif changed is False:
-                log.info("VRRP_Script(%s) failed (%s)", s.name,
-                         "timed out" if res.timed_out else f"exited with status {res.returncode}")
-            ok = tracker.ok
-            self._broadcast("script", s.name, ok)
-            await asyncio.sleep(s.interval)
-
-    async def _watch_files(self, names: list[str]) -> None:
-        paths = {n: self.files[n] for n in names if n in self.files}
-        while True:
-            for name, path in paths.items():
-                try:
-                    with open(path) as f:
-                        value = file_value(f.read())
-                except OSError:
-                    value = 0
-                self._broadcast("file", name, value == 0, value)
-            await asyncio.sleep(1)
-
-    async def _watch_processes(self, names: list[str]) -> None:
-        # Polling /proc once a second: keepalived listens to the proc connector, but a second's
-        # delay is within its own default track_process delay.
-        while True:
-            table = await asyncio.to_thread(process_table)
-            for name in names:
-                p = self.processes.get(name)
-                self._broadcast("process", name, p is not None and process_up(p, table))
-            await asyncio.sleep(1)
-
-    async def _watch_vips(self) -> None:
-        while True:
-            await asyncio.sleep(VIP_RESYNC)
-            self._repair_vips(None)
-            self._repair_static()
 
     # ---- stop and status -------------------------------------------------------------------
 

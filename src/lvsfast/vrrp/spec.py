@@ -75,10 +75,17 @@ class InstanceSpec:
     # use_vmac_addr: (name, base interface, MAC) of the further macvlans holding the VIPs whose
     # dev is not the instance's interface (or whose family is not the instance's).
     extra_vmacs: tuple[tuple[str, str, str], ...] = ()
+    # use_ipvlan (its name resolved): the instance's adverts, source address and VIPs are on it.
+    ipvlan: m.Ipvlan | None = None
 
     @property
     def name(self) -> str:
         return self.params.name
+
+    @property
+    def link(self) -> str:
+        """The interface the adverts go out and come in on: the ipvlan, else the interface."""
+        return self.ipvlan.name if self.ipvlan is not None and self.ipvlan.name else self.interface
 
     def wire(self) -> InstanceWire:
         """What the receive path validates this instance's adverts against."""
@@ -121,7 +128,13 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
             raise SpecError(f"{vi.name}: strict mode (vrrp_strict) needs at least one virtual_ipaddress")
         if version == 2 and family == 6:
             raise SpecError(f"{vi.name}: VRRPv2 cannot carry IPv6 in strict mode (vrrp_strict)")
-    src = vi.unicast_src_ip or vi.mcast_src_ip or address_of(vi.interface, family)
+    ipvlan = vi.use_ipvlan
+    if ipvlan is not None:
+        ipvlan = dataclasses.replace(ipvlan, name=ipvlan.name or f"vrrp.{vi.virtual_router_id}")
+        if ipvlan.address is None and family == 4:
+            raise SpecError(f"{vi.name}: IPv4 ipvlan requires a source ip address")
+    src = (vi.unicast_src_ip or vi.mcast_src_ip or (ipvlan.address if ipvlan is not None else None)
+           or address_of(vi.interface, family))
     auth_type, auth_pass = AUTH_NONE, b""
     if vi.authentication is not None and version == 2 and not strict:
         auth_type = AUTH_PASS if vi.authentication.auth_type == "PASS" else AUTH_AH
@@ -163,6 +176,8 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
             for t in items:
                 tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind) if weighted else 0,
                                         t.reverse))
+    for dev in static_track_interfaces(cfg, vi.name):
+        tracks.append(TrackSpec("interface", dev, 0))
     deleted = vi.notify_deleted if vi.notify_deleted is not None and vi.notify_deleted.command else None
     notify = tuple((k, s) for k, s in (("master", vi.notify_master), ("backup", vi.notify_backup),
                                        ("fault", vi.notify_fault), ("stop", vi.notify_stop),
@@ -193,7 +208,24 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
                         255 if p.max_ttl is None else p.max_ttl) for p in vi.unicast_peer),
         track_primary=not vi.dont_track_primary,
         promote_secondaries=vi.promote_secondaries,
-        notify_deleted=vi.notify_deleted is not None)
+        notify_deleted=vi.notify_deleted is not None, ipvlan=ipvlan)
+
+
+def static_track_interfaces(cfg: m.Config, name: str) -> list[str]:
+    """The interfaces instance ``name`` tracks through track_group: those of the static
+    addresses, routes and rules naming a group it is in (keepalived 2.2.7: a FAULT while one is
+    down; a no_track line is not tracked)."""
+    groups = {g.name for g in cfg.track_groups if name in g.group}
+    if not groups:
+        return []
+    devs: list[str] = []
+    for items, dev_of in ((cfg.static_ipaddress, lambda x: x.dev), (cfg.static_routes, lambda x: x.dev),
+                          (cfg.static_rules, lambda x: x.iif)):
+        for x in items:
+            dev = dev_of(x)
+            if x.track_group in groups and dev and not x.no_track and dev not in devs:
+                devs.append(dev)
+    return devs
 
 
 def _vmac_addresses(vi: m.VrrpInstance, family: int) -> tuple[tuple, tuple, tuple[tuple[str, str, str], ...]]:

@@ -16,17 +16,18 @@ import errno
 import logging
 import socket
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Iterable
 
 from lvsfast.config.model import Config, VirtualAddress, VirtualRoute, VirtualRule
-from lvsfast.vrrp.route_spec import (RouteRequest, RuleRequest, default_preferences, describe, route_request,
-                                    rule_request, with_preference)
+from lvsfast.vrrp.route_spec import (RouteRequest, RuleRequest, default_preferences, describe, request_of,
+                                    with_preference)
 from lvsfast.vrrp.rtnl import IFA_F_NODAD, AddressSocket
 
 log = logging.getLogger("lvsfast.vrrp")
 
 SCOPES = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 IFA_F_HOMEADDRESS, IFA_F_MANAGETEMPADDR, IFA_F_NOPREFIXROUTE, IFA_F_MCAUTOJOIN = 0x10, 0x100, 0x200, 0x400
+FOREVER = 0xFFFFFFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,29 +47,42 @@ class AddressRequest:
 
 
 def _broadcast(v: VirtualAddress) -> str | None:
-    if v.family != 4 or not v.brd or v.brd == "-":
+    """IFA_BROADCAST: the address given, or with ``+``/``-`` the address with its host bits set
+    or cleared (keepalived: only up to a /30; never with a peer)."""
+    if v.family != 4 or not v.brd or v.peer:
         return None
-    if v.brd == "+":
+    if v.brd in ("+", "-"):
+        if v.prefix > 30:
+            return None
         import ipaddress
-        return str(ipaddress.ip_interface(f"{v.address}/{v.prefix}").network.broadcast_address)
+        net = ipaddress.ip_interface(f"{v.address}/{v.prefix}").network
+        return str(net.broadcast_address if v.brd == "+" else net.network_address)
     return v.brd
 
 
-def address_request(v: VirtualAddress) -> AddressRequest:
-    if not v.dev:
+def address_request(v: VirtualAddress, default_dev: str | None = None) -> AddressRequest:
+    """The kernel request of one address line (a static address, or a VIP on ``default_dev``
+    unless it names its own), with keepalived 2.2.7's defaults: an IPv6 address is added
+    without DAD unless the line says ``-nodad``, and a /128 is deprecated (preferred_lft 0)
+    unless it says ``preferred_lft forever``. A lifetime only applies to IPv6, as keepalived."""
+    dev = v.dev or default_dev
+    if not dev:
         raise ValueError("no interface (dev) given")
     flags = 0
-    if v.family == 6:
-        flags |= IFA_F_NODAD  # as keepalived: a configured address is ours at once, not after DAD
+    if v.family == 6 and not v.nodad:
+        flags |= IFA_F_NODAD  # a configured address is ours at once, not after DAD
     for on, bit in ((v.home, IFA_F_HOMEADDRESS), (v.mngtmpaddr, IFA_F_MANAGETEMPADDR),
                     (v.noprefixroute, IFA_F_NOPREFIXROUTE), (v.autojoin, IFA_F_MCAUTOJOIN)):
         if on:
             flags |= bit
-    scope = (SCOPES[v.scope] if v.scope in SCOPES else int(v.scope)) if v.scope else 0
-    lft = v.preferred_lft
-    if lft is None and v.family == 6 and v.prefix == 128:
-        lft = 0  # keepalived deprecates a /128 unless told "preferred_lft forever"
-    return AddressRequest(v.dev, v.address, v.prefix, scope, v.label or None, _broadcast(v), v.peer, flags, lft)
+    scope = (SCOPES[v.scope] if v.scope in SCOPES else int(v.scope)) if v.scope and v.family == 4 else 0
+    lft = None
+    if v.family == 6:
+        lft = v.preferred_lft if v.preferred_lft is not None else (0 if v.prefix == 128 else FOREVER)
+        if lft == FOREVER:
+            lft = None  # the kernel's default
+    return AddressRequest(dev, v.address, v.prefix, scope, v.label or None if v.family == 4 else None,
+                          _broadcast(v), v.peer, flags, lft)
 
 
 Item = AddressRequest | RouteRequest | RuleRequest
@@ -100,9 +114,9 @@ class StaticSet:
             except ValueError as exc:
                 log.error("%s: static_ipaddress %s: %s - ignoring", where, v.cidr, exc)
         for r in config.static_routes:
-            _take(out.routes, r, route_request, "static_routes")
+            _take(out.routes, r, "static_routes")
         for r in config.static_rules:
-            _take(out.rules, with_preference(r, prefs), rule_request, "static_rules")
+            _take(out.rules, with_preference(r, prefs), "static_rules")
         return out
 
     def __bool__(self) -> bool:
@@ -222,16 +236,13 @@ def canonical(address: str) -> str:
     return socket.inet_ntop(fam, socket.inet_pton(fam, address))
 
 
-def _take(into: dict, r: VirtualRoute | VirtualRule, make: Callable[..., tuple[Item, list[str]]],
-          block: str) -> None:
+def _take(into: dict, r: VirtualRoute | VirtualRule, block: str) -> None:
     where = f"{r.file}:{r.line}"
     try:
-        req, ignored = make(r)
+        req, _ignored = request_of(r)  # read (and its options warned about) by the configuration builder
     except (ValueError, KeyError) as exc:
         log.error("%s: %s '%s': %s - ignoring", where, block, describe(r), exc)
         return
-    for opt in ignored:
-        log.warning("%s: %s option '%s' is not supported by lvsfast; ignored", where, block, opt)
     into.setdefault(req, where)
 
 

@@ -6,10 +6,15 @@ from typing import Any
 
 from lvsfast.config import model as m
 from lvsfast.config.blocks.builder import Builder
+from lvsfast.config.model.routes import RTPROT_KEEPALIVED
+from lvsfast.config.unsupported import NOT_SUPPORTED_SUFFIX
 from lvsfast.config.node import Node
 from lvsfast.config.values import Bad, parse_int, parse_ip, parse_prefix
+from lvsfast.frozen import replace
 
-_ADDR_FLAGS = {"no_track": "no_track", "home": "home", "-nodad": "nodad", "nodad": "nodad",
+# "nodad" (without the dash) is not keepalived 2.2.7's: it complains and does DAD; the
+# unknown-option pass (config/unsupported.py) says so, and the line is read without it.
+_ADDR_FLAGS = {"no_track": "no_track", "home": "home", "-nodad": "nodad",
                "mngtmpaddr": "mngtmpaddr", "noprefixroute": "noprefixroute", "autojoin": "autojoin",
                "use_vmac": "use_vmac"}
 _ADDR_VALUES = {"dev": "dev", "brd": "brd", "broadcast": "brd", "scope": "scope", "label": "label",
@@ -18,7 +23,8 @@ SCOPES = {"site", "link", "host", "nowhere", "global"}
 
 
 def address_of(c: Node, ignored: list[str] | None = None) -> m.VirtualAddress:
-    """One address line; options keepalived ignores with a complaint are appended to ``ignored``."""
+    """One address line; keepalived's complaints about options it then ignores (an unknown
+    option, an invalid peer) are appended to ``ignored``, or raised without it."""
     text = c.keyword
     if text == "ip":  # keepalived also accepts "ip ADDR" lines
         if not c.args:
@@ -31,8 +37,11 @@ def address_of(c: Node, ignored: list[str] | None = None) -> m.VirtualAddress:
     except Bad as exc:
         raise Bad(f"VRRP parsed invalid IP {text}: {exc}") from None
     kw: dict[str, Any] = {}
+    complaints: list[str] = []
     while args:
         k = args.pop(0)
+        if k == "nodad":
+            continue
         if k in _ADDR_FLAGS:
             kw[_ADDR_FLAGS[k]] = True
         elif k in _ADDR_VALUES:
@@ -41,8 +50,23 @@ def address_of(c: Node, ignored: list[str] | None = None) -> m.VirtualAddress:
             v = args.pop(0)
             if k == "scope" and v not in SCOPES and not v.isdigit():
                 raise Bad(f"invalid scope '{v}'")
-            if k in ("brd", "broadcast", "peer"):
-                v = parse_prefix(v)[0] if k == "peer" else (v if v in ("+", "-") else parse_ip(v)[0])
+            if k == "peer":
+                # keepalived 2.2.7 takes a bare address only, and the line is kept without it.
+                try:
+                    if "/" in v:
+                        raise Bad(v)
+                    pa, pfam = parse_ip(v)
+                except Bad:
+                    complaints.append(f"Invalid peer address {v}")
+                    continue
+                if pfam != fam:
+                    complaints.append(f"Peer address {v} does not match address family")
+                    continue
+                v = pa
+            elif k in ("brd", "broadcast"):
+                if fam == 6:
+                    raise Bad(f"VRRP is trying to assign a broadcast {v} to the IPv6 address {text}")
+                v = v if v in ("+", "-") else parse_ip(v)[0]
             kw[_ADDR_VALUES[k]] = v
         elif k == "preferred_lft":
             if not args:
@@ -50,9 +74,20 @@ def address_of(c: Node, ignored: list[str] | None = None) -> m.VirtualAddress:
             v = args.pop(0)
             kw["preferred_lft"] = 0xFFFFFFFF if v == "forever" else parse_int(v, 0, 0xFFFFFFFF)
         elif ignored is not None:
-            ignored.append(k)
+            complaints.append(f"unknown configuration entry '{k}' for ip address - ignoring")
         else:
             raise Bad(f"unknown option '{k}' for address {text}")
+    if kw.get("peer"):
+        if plen != (32 if fam == 4 else 128):
+            complaints.append("Cannot specify address prefix when specifying peer address - ignoring")
+            plen = 32 if fam == 4 else 128
+        if kw.get("brd"):
+            complaints.append("Cannot specify broadcast and peer addresses - ignoring broadcast address")
+            kw.pop("brd")
+    if ignored is not None:
+        ignored.extend(complaints)
+    elif complaints:
+        raise Bad(complaints[0])
     return m.VirtualAddress(a, plen, fam, file=c.file, line=c.line, **kw)
 
 
@@ -62,18 +97,18 @@ def address_list(b: Builder, n: Node, acc: dict) -> None:
         ignored: list[str] = []
         try:
             out.append(address_of(c, ignored))
-            for k in ignored:
-                b.diags.warning(c.file, c.line, f"unknown configuration entry '{k}' for ip address - ignoring")
+            for msg in ignored:
+                b.diags.warning(c.file, c.line, msg)
         except Bad as exc:
-            b.diags.error(c.file, c.line, f"{exc} - skipping")
+            b.diags.error(c.file, c.line, f"{exc}")
     acc[n.keyword] = tuple(out)
 
 
-_ROUTE_FLAGS = {"nexthop", "onlink", "pervasive"}
+_ROUTE_FLAGS = {"nexthop", "onlink", "pervasive", "append", "prepend"}
 _ROUTE_VALUE_OPTIONS = {"mtu", "advmss", "rtt", "rttvar", "reordering", "window", "cwnd", "ssthresh", "realms",
                         "rto_min", "initcwnd", "initrwnd", "features", "quickack", "congctl", "pref", "protocol",
-                        "proto", "expires", "fastopen_no_cookie", "ttl-propagate", "hoplimit", "tos", "dsfield",
-                        "weight", "track_group", "encap", "as", "lock", "from", "mpls"}
+                        "expires", "fastopen_no_cookie", "ttl-propagate", "hoplimit", "tos", "dsfield",
+                        "weight", "track_group", "encap", "as", "lock", "from", "mpls", "vrf"}
 _ROUTE_TYPES = {"blackhole", "unreachable", "prohibit", "throw", "local", "broadcast", "anycast", "multicast",
                 "nat", "unicast"}
 
@@ -132,6 +167,9 @@ def route_of(c: Node) -> tuple[m.VirtualRoute, list[str]]:
             i += 1
         elif t in _ROUTE_FLAGS:
             i += 1
+        elif t == "track_group":
+            kw["track_group"] = need()
+            i += 2
         elif t in _ROUTE_VALUE_OPTIONS:
             # Options keepalived knows that we only carry in ``options`` (mtu, advmss, realms...).
             need()
@@ -148,20 +186,38 @@ def route_of(c: Node) -> tuple[m.VirtualRoute, list[str]]:
 
 
 def route_list(b: Builder, n: Node, acc: dict) -> None:
+    from lvsfast.config.route_lines import route_request  # socket, ipaddress: only for route lines
     out = list(acc.get(n.keyword, ()))
     for c in n.children or ():
         try:
             r, deprecated = route_of(c)
-        except Bad as exc:
+            req, ignored = route_request(r)
+        except (Bad, ValueError, KeyError) as exc:
             b.diags.error(c.file, c.line, f"invalid route: {exc}")
             continue
         for d in deprecated:
             new = "nexthop" if d == "or" else "via"
             b.diags.warning(c.file, c.line, f'"{d}" for routes is deprecated. Please use "{new}"')
-        if not r.dev and not r.no_track and n.keyword == "virtual_routes":
-            b.diags.warning(c.file, c.line, f"cannot track route {r.destination} with no interface specified, not tracking")
-        out.append(r)
+        _unprogrammed(b, c, n.keyword, ignored)
+        if not r.no_track:
+            # keepalived knows a tracked route by its protocol, so it keeps 18 (static ones too).
+            if "protocol" in r.options and req.protocol != RTPROT_KEEPALIVED:
+                b.diags.warning(c.file, c.line, "Route cannot be tracked if protocol is not RTPROT_KEEPALIVED(18), "
+                              "resetting protocol")
+                req = replace(req, protocol=RTPROT_KEEPALIVED)
+            if not r.dev:
+                b.diags.warning(c.file, c.line, f"cannot track route {r.destination} with no interface specified, "
+                                "not tracking")
+        out.append(replace(r, request=req))
     acc[n.keyword] = tuple(out)
+
+
+def _unprogrammed(b: Builder, c: Node, block: str, ignored: list[str]) -> None:
+    # A virtual_routes/rules line's options are checked against the support table by
+    # config/unsupported.py; a static line's are named here, in the same words.
+    if block.startswith("static_"):
+        for opt in ignored:
+            b.diags.warning(c.file, c.line, f"{opt.split()[0]}{NOT_SUPPORTED_SUFFIX}")
 
 
 def rule_of(c: Node) -> m.VirtualRule:
@@ -206,9 +262,19 @@ def rule_of(c: Node) -> m.VirtualRule:
         elif t in ("inet", "inet6"):
             fams.add(4 if t == "inet" else 6)
             i += 1
+        elif t == "track_group":
+            if nxt is None:
+                raise Bad("'track_group' needs a value")
+            kw["track_group"] = nxt
+            i += 2
+        elif t == "l3mdev":
+            i += 1
+        elif t == "type":
+            if nxt is not None and nxt != "goto":
+                kw["action"] = nxt
+            i += 2 if nxt != "goto" else 1
         elif t in ("goto", "realms", "tos", "dsfield", "suppress_prefixlength", "sup_pl", "suppress_ifgroup",
-                   "sup_group", "uidrange", "tunnel-id", "ipproto", "sport", "dport", "protocol", "l3mdev",
-                   "track_group"):
+                   "sup_group", "uidrange", "tunnel-id", "ipproto", "sport", "dport", "protocol"):
             if t == "goto":
                 kw["action"] = "goto"
             i += 2
@@ -224,13 +290,21 @@ def rule_of(c: Node) -> m.VirtualRule:
 
 
 def rule_list(b: Builder, n: Node, acc: dict) -> None:
+    from lvsfast.config.route_lines import rule_request  # socket, ipaddress: only for rule lines
     out = list(acc.get(n.keyword, ()))
     for c in n.children or ():
         try:
             r = rule_of(c)
-        except Bad as exc:
+            req, ignored = rule_request(r)
+        except (Bad, ValueError, KeyError) as exc:
             b.diags.error(c.file, c.line, str(exc))
             continue
+        _unprogrammed(b, c, n.keyword, ignored)
+        if not r.no_track and "protocol" in r.options and req.protocol != RTPROT_KEEPALIVED:
+            b.diags.warning(c.file, c.line, "Rule cannot be tracked if protocol is not RTPROT_KEEPALIVED(18), "
+                          "resetting protocol")
+            req = replace(req, protocol=RTPROT_KEEPALIVED)
+        r = replace(r, request=req)
         if r.preference is None:
             b.diags.warning(c.file, c.line, "rule has no preference specified; the kernel picks one, "
                             "which is probably not what you want")

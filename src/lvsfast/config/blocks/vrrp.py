@@ -9,7 +9,7 @@ from lvsfast.config.blocks.builder import (BOOL, CONST, FLOAT, INT, IP, OPT_STR,
                                           Builder, Handler, fail, make, one, take_user)
 from lvsfast.config.blocks.tracking import tracking_handlers
 from lvsfast.config.node import Node
-from lvsfast.config.values import Bad, parse_int, parse_ip
+from lvsfast.config.values import Bad, parse_int, parse_ip, parse_prefix
 
 
 def _unicast_peers(b: Builder, n: Node, acc: dict) -> None:
@@ -57,6 +57,38 @@ def _state(b: Builder, n: Node, acc: dict) -> None:
     if v not in ("MASTER", "BACKUP"):
         raise Bad(f"unknown state '{one(n)}' (MASTER|BACKUP)")
     acc["state"] = v
+
+
+def _use_ipvlan(b: Builder, n: Node, acc: dict) -> None:
+    """keepalived 2.2.7's reading: a mode word, an address (with or without a prefix length),
+    else the interface's name; a second one of a kind is refused."""
+    if "use_ipvlan" in acc:
+        b.diags.warning(n.file, n.line, f"({acc.get('name')}) use_ipvlan already specified")
+        return
+    kw: dict = {}
+    for a in n.args:
+        if a in ("bridge", "private", "vepa"):
+            if "mode" in kw:
+                b.diags.warning(n.file, n.line, f"({acc.get('name')}) ipvlan type already specified - ignoring '{a}'")
+            else:
+                kw["mode"] = a
+            continue
+        try:
+            addr, plen, fam = parse_prefix(a)
+        except Bad:
+            addr = None
+        if addr is not None:
+            if "address" in kw:
+                b.diags.warning(n.file, n.line, f"({acc.get('name')}) ipvlan address already specified - ignoring '{a}'")
+            else:
+                kw.update(address=addr, prefix=plen, family=fam)
+        elif "name" in kw:
+            b.diags.warning(n.file, n.line, f"({acc.get('name')}) IPVLAN interface already specified - ignoring '{a}'")
+        elif len(a) >= 16:
+            b.diags.warning(n.file, n.line, f"({acc.get('name')}) IPVLAN interface name '{a}' too long - ignoring")
+        else:
+            kw["name"] = a
+    acc["use_ipvlan"] = m.Ipvlan(**kw)
 
 
 def _use_vmac(b: Builder, n: Node, acc: dict) -> None:
@@ -119,7 +151,7 @@ def _instance_handlers() -> dict[str, Handler]:
         "use_vmac": _use_vmac,
         "use_vmac_addr": CONST("use_vmac_addr", True),
         "vmac_xmit_base": CONST("vmac_xmit_base", True),
-        "use_ipvlan": WORDS("use_ipvlan"),
+        "use_ipvlan": _use_ipvlan,
         "native_ipv6": CONST("native_ipv6", True),
         "promote_secondaries": CONST("promote_secondaries", True),
         "garp_master_delay": FLOAT("garp_master_delay", 0, 86400),

@@ -31,17 +31,18 @@ from lvsfast.config.model.lvs import (AnyChecker, BfdCheck, Checker, DnsCheck, F
                                       HttpCheck, MiscCheck, PingCheck, RealServer, SmtpCheck, SmtpHost,
                                       SorryServer, StatusRange, TcpCheck, UdpCheck, Url, VirtualServer,
                                       VirtualServerGroup, VsgEntry)
-from lvsfast.config.model.vrrp import (Authentication, Tracked, UnicastPeer, VirtualAddress, VirtualRoute,
-                                       VirtualRule, Vmac, VrrpInstance, VrrpScript, VrrpSyncGroup,
+from lvsfast.config.model.vrrp import (Authentication, Ipvlan, StaticTrackGroup, Tracked, UnicastPeer, VirtualAddress,
+                                       VirtualRoute, VirtualRule, Vmac, VrrpInstance, VrrpScript, VrrpSyncGroup,
                                        VrrpTrackFile, VrrpTrackProcess)
 from lvsfast.frozen import field, record
 
 __all__ = [
     "DEFAULT_DRAIN_TIMEOUT", "IPVS_SCHEDULERS", "LB_KINDS", "NFTABLES_SCHEDULERS", "PROTOCOLS", "SCHED_FLAG_NAMES",
     "AnyChecker", "Authentication", "BfdCheck", "Checker", "Config", "DnsCheck", "Extra", "Family", "FileCheck",
-    "ForwardingMethod", "GlobalDefs", "HttpCheck", "KeywordLines", "Located", "LvsBackend", "LvsSyncDaemon",
+    "ForwardingMethod", "GlobalDefs", "HttpCheck", "Ipvlan", "KeywordLines", "Located", "LvsBackend", "LvsSyncDaemon",
     "LvsTimeouts", "MiscCheck", "PingCheck", "RealServer", "Script", "SmtpCheck", "SmtpHost",
-    "SorryServer", "SslConfig", "StatusRange", "TcpCheck", "Tracked", "UdpCheck", "UnicastPeer", "Url",
+    "SorryServer", "SslConfig", "StaticTrackGroup", "StatusRange", "TcpCheck", "Tracked", "UdpCheck", "UnicastPeer",
+    "Url",
     "VirtualAddress", "VirtualRoute", "VirtualRule", "VirtualServer", "VirtualServerGroup", "Vmac",
     "VrrpInstance", "VrrpScript", "VrrpSyncGroup", "VrrpTrackFile", "VrrpTrackProcess", "VsgEntry",
 ]
@@ -58,6 +59,7 @@ class Config:
     static_ipaddress: tuple[VirtualAddress, ...] = ()
     static_routes: tuple[VirtualRoute, ...] = ()
     static_rules: tuple[VirtualRule, ...] = ()
+    track_groups: tuple[StaticTrackGroup, ...] = ()
     vrrp_scripts: tuple[VrrpScript, ...] = ()
     vrrp_track_files: tuple[VrrpTrackFile, ...] = ()
     vrrp_track_processes: tuple[VrrpTrackProcess, ...] = ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Literal
 
 from lvsfast.config.model.common import Extra, Family, KeywordLines, Located, Script
+from lvsfast.config.model.routes import RouteRequest, RuleRequest
 from lvsfast.frozen import field, record
 
 
@@ -111,7 +112,9 @@ class VirtualRoute:
     metric: int | None = None
     route_type: str | None = None  # blackhole, unreachable, prohibit, ...
     no_track: bool = False
+    track_group: str | None = None  # static_routes only
     options: tuple[str, ...] = ()  # the whole line, for options not modelled above
+    request: RouteRequest | None = None  # the line as the kernel request (config/route_lines.py)
     file: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
 
@@ -130,7 +133,20 @@ class VirtualRule:
     fwmark: str | None = None
     action: str | None = None  # goto, no_action, blackhole, ...
     no_track: bool = False
+    track_group: str | None = None  # static_rules only
     options: tuple[str, ...] = ()
+    request: RuleRequest | None = None  # the line as the kernel request (config/route_lines.py)
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
+
+
+@record
+class StaticTrackGroup:
+    """``track_group NAME { group { VI_1 VI_2 } }``: the instances that track the interface of
+    each static address, route or rule naming the group (a FAULT while it is down)."""
+
+    name: str
+    group: tuple[str, ...] = ()
     file: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
 
@@ -157,6 +173,18 @@ class Vmac:
 
     name: str | None = None
     mac: str | None = None
+
+
+@record
+class Ipvlan:
+    """``use_ipvlan [NAME] [ADDRESS[/LEN]] [bridge|private|vepa]``: an L2 ipvlan on the
+    instance's interface carries the instance (its adverts, source address and VIPs)."""
+
+    name: str | None = None  # None: keepalived's vrrp.VRID
+    address: str | None = None
+    prefix: int = 32
+    family: Family = 4
+    mode: Literal["bridge", "private", "vepa"] = "bridge"
 
 
 @record
@@ -197,7 +225,7 @@ class VrrpInstance(Located):
     use_vmac: Vmac | None = None
     use_vmac_addr: bool = False
     vmac_xmit_base: bool = False
-    use_ipvlan: tuple[str, ...] | None = None
+    use_ipvlan: Ipvlan | None = None
     native_ipv6: bool = False
     promote_secondaries: bool = False
     garp_master_delay: float | None = None  # None: the vrrp_garp_* globals

@@ -1,0 +1,65 @@
+"""Inside the VM (Debian's kernel has ipvlan; this host's test kernel does not): use_ipvlan on
+the real daemon in namespaces, with a keepalived 2.2.7 peer.
+
+keepalived (man 5 keepalived.conf): ``use_ipvlan [NAME] [ADDRESS] [bridge|private|vepa]``
+creates an L2 ipvlan on the instance's interface, with that address as the instance's own (and
+its adverts' source); the VIPs go on the ipvlan. lvsfast and keepalived, each so set up on its
+router, elect one master and hand over both ways; the client reaches the VIP through the ipvlan
+of whichever is master. lvsfast removes the ipvlan it made at stop."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from lvsfast.lab.netns import Lab, wait_for
+from support.ipvs import IN_VM
+from support.vrrp_lab import VIP, VrrpLab, instance_conf
+
+
+def _conf(priority: int, addr: str, mode: str = "") -> str:
+    return instance_conf(priority=priority, advert_int=0.1, extra=f"    use_ipvlan ipvl0 {addr}/24 {mode}\n")
+
+
+def _ipvlan(r) -> str:
+    return r.ns.ip("-d", "-o", "link", "show", "ipvl0", check=False).stdout
+
+
+class TestIpvlan:
+    __test__ = IN_VM
+
+    def test_lvsfast_and_keepalived_over_ipvlans(self) -> None:
+        subprocess.run(["modprobe", "ipvlan"], capture_output=True)
+        if shutil.which("keepalived") is None and not Path("/usr/sbin/keepalived").exists():
+            pytest.fail("keepalived is not installed in the VM's root")
+        with tempfile.TemporaryDirectory() as wd, Lab(prefix="dri" + uuid.uuid4().hex[:5]) as lab:
+            vlab = VrrpLab.build(lab, Path(wd))
+            r1, r2 = vlab.routers["r1"], vlab.routers["r2"]
+            try:
+                vlab.start_lvsfast("r1", _conf(150, "10.0.0.21", "private"))
+                vlab.start_keepalived("r2", _conf(100, "10.0.0.22"))
+                vlab.wait_master("r1")
+                link = _ipvlan(r1)
+                assert "ipvlan" in link and "mode l2 private" in link, link
+                assert "10.0.0.21/24" in " ".join(r1.ns.addresses("ipvl0"))
+                wait_for(lambda: f"{VIP}/24" in " ".join(r1.ns.addresses("ipvl0")), timeout=10,
+                         what="the VIP on r1's ipvlan")
+                assert "mode l2 bridge" in _ipvlan(r2)
+                assert not r2.has(VIP)  # keepalived hears lvsfast's adverts (from 10.0.0.21)
+                assert vlab.ping()
+                vlab.stop("r1")
+                vlab.wait_master("r2")
+                assert f"{VIP}/24" in " ".join(r2.ns.addresses("ipvl0"))
+                assert vlab.ping()
+                assert _ipvlan(r1) == "", "lvsfast left its ipvlan behind"
+                vlab.start_lvsfast("r1", _conf(150, "10.0.0.21", "private"))
+                vlab.wait_master("r1")
+                wait_for(lambda: not r2.has(VIP), timeout=10, what="keepalived releasing the VIP")
+                assert vlab.ping()
+            finally:
+                for name in ("r1", "r2"):
+                    vlab.stop(name)
