@@ -23,17 +23,24 @@ V3_TRAP_NEW_MASTER: OID = VRRPV3_MIB + (0, 1)
 RFC_STATES = {"INIT": 1, "BACKUP": 2, "MASTER": 3, "FAULT": 1}
 
 
-def new_master_reason(st: dict[str, Any]) -> int:
-    """vrrpv3StatisticsNewMasterReason: notMaster(0), priority(1), preempted(2), masterNoResponse(3).
-    lvsfast's initial-state-MASTER start is keepalived's timeout as a backup (it starts as one)."""
-    if st.get("state") != "MASTER":
+def new_master_reason(s: Snapshot, name: str, state: str | None = None) -> int:
+    """vrrpv3StatisticsNewMasterReason: notMaster(0), priority(1), preempted(2), masterNoResponse(3),
+    as keepalived gives them: priority when the master left (its priority 0 advert), preempted
+    for an address owner or a lower priority master preempted, masterNoResponse for silence
+    (and for an initial state MASTER: keepalived starts as a backup and times out). A sync
+    group's follower has the reason of the member it follows."""
+    st = s.instance(name) or {}
+    if (state or st.get("state")) != "MASTER":
         return 0
     why = st.get("last_reason", "")
-    if "address owner" in why:
+    if why.startswith("sync group ") and " is " in why:  # "sync group G: VI_1 is MASTER"
+        leader = why.split(": ", 1)[1].rsplit(" is ", 1)[0]
+        why = (s.instance(leader) or {}).get("last_reason", why)
+    if "priority 0" in why:
         return 1
-    if "no advert" in why or "initial state MASTER" in why:
-        return 3
-    return 2
+    if "address owner" in why or "preempting" in why:
+        return 2
+    return 3
 
 
 def _instances(s: Snapshot) -> Iterator[tuple[Any, dict[str, Any], int]]:
@@ -111,7 +118,7 @@ def v3_rows(s: Snapshot) -> Iterator[VarBind]:
         for v in inst.virtual_ipaddress:
             yield integer(VRRPV3_MIB + (1, 1, 2, 1, 2, *idx, *packed(v.address)), 1)
         r = V3_STATS_ENTRY
-        stats += [counter(r + (1, *idx), k["become_master"]), integer(r + (2, *idx), new_master_reason(st))]
+        stats += [counter(r + (1, *idx), k["become_master"]), integer(r + (2, *idx), new_master_reason(s, inst.name))]
         for col, key in ((3, "advert_rcvd"), (4, "advert_interval_err"), (5, "ip_ttl_err")):
             stats.append(counter64(r + (col, *idx), k[key]))
         stats.append(integer(r + (6, *idx), 0))

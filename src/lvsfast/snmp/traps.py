@@ -60,7 +60,7 @@ def for_event(event: dict[str, Any], s: Snapshot, settings: Settings) -> list[li
         out.append(_trap(TRAP_NEW_MASTER, ip(VRRP_MIB + (1, 3, 1, 7, ifindex, d["vrid"]), src)))
     if settings.rfcv3:
         idx = (ifindex, d["vrid"], family)
-        reason = new_master_reason({**st, "state": "MASTER"})
+        reason = new_master_reason(s, name, "MASTER")
         out.append(_trap(V3_TRAP_NEW_MASTER, string(V3_OPER_ENTRY + (3, *idx), packed(src) if src else b""),
                          integer(V3_STATS_ENTRY + (2, *idx), reason)))
     return out
