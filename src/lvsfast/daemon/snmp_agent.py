@@ -92,7 +92,7 @@ class Agent:
 
     def event(self, event: dict[str, Any]) -> None:
         """A relayed child event; its notifications go out from a task of their own."""
-        if not self.settings.traps or event.get("event") not in ("vrrp_state", "vrrp_group"):
+        if not self.settings.traps or event.get("event") not in ("vrrp_state", "vrrp_group", "real_server"):
             return
         try:
             self._events.put_nowait(event)
@@ -104,6 +104,14 @@ class Agent:
             event = await self._events.get()
             try:
                 # A new master's notifications carry its reason and address: fresh rows.
+                if event.get("event") == "real_server":
+                    if self.settings.checker:
+                        from lvsfast.snmp import checker_mib
+
+                        found = checker_mib.trap(event, await self.snapshot(fresh=True))
+                        if found:
+                            self.notify(found)
+                    continue
                 snap = await self.snapshot(fresh=event.get("state") == "MASTER")
                 for varbinds in traps.for_event(event, snap, self.settings):
                     self.notify(varbinds)
@@ -130,16 +138,26 @@ class Agent:
                 vrrp = await self._status("vrrp") or {}
             except Exception as exc:  # no VRRP child (-C), or a restarting one: no rows
                 log.debug("SNMP: no VRRP status: %s", exc)
+        checker: dict[str, Any] = {}
+        if self.settings.checker and self.config.virtual_servers:
+            try:
+                checker = await self._status("checker") or {}
+            except Exception as exc:  # no checker child (-P), or a restarting one
+                log.debug("SNMP: no checker status: %s", exc)
         names = {i.get("keepalived", {}).get("data", {}).get("ifp_ifname", "") for i in
                  (vrrp.get("instances") or {}).values() if isinstance(i, dict)}
         names |= {getattr(v, "dev", None) or "" for i in self.config.vrrp_instances
                   for v in (*i.virtual_ipaddress, *i.virtual_ipaddress_excluded)}
         snap = mib.Snapshot(config=self.config, vrrp=vrrp, links=mib.link_facts({n for n in names if n}),
                             router_id=self.router_id, version=version_string(), traps=self.settings.traps,
-                            started=self._started)
+                            started=self._started, checker=checker)
         rows = list(mib.global_rows(snap)) if (self.settings.vrrp or self.settings.checker) else []
         if self.settings.vrrp:
             rows += mib.vrrp_rows(snap)
+        if self.settings.checker:
+            from lvsfast.snmp import checker_mib
+
+            rows += checker_mib.rows(snap)
         rows += rfc.rows(snap, v2=self.settings.rfcv2, v3=self.settings.rfcv3)
         self._view = (time.monotonic(), View(rows), snap)
         return snap
@@ -156,6 +174,8 @@ class Agent:
             out.append(mib.GLOBAL)
         if s.vrrp:
             out.append(mib.VRRP)
+        if s.checker:
+            out.append(mib.CHECK)
         if s.rfcv2:
             out.append(rfc.VRRP_MIB)
         if s.rfcv3:
