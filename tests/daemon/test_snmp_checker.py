@@ -73,7 +73,8 @@ def test_checker_tables_and_real_server_trap(workdir):
                        and r.get(f"{RS}.6.1.1") == "INTEGER: 1" and r, timeout=20, what="one real server up, one down")
         want = {
             f"{VS}.2.1": "INTEGER: 2", f"{VS}.5.1": "INTEGER: 1", f"{VS}.6.1": "Hex-STRING: 0A 00 00 64 ",
-            f"{VS}.7.1": "Gauge32: 80", f"{VS}.8.1": "INTEGER: 1", f"{VS}.9.1": "INTEGER: 2", f"{VS}.10.1": "INTEGER: 1",
+            f"{VS}.7.1": "Gauge32: 80", f"{VS}.8.1": "INTEGER: 1", f"{VS}.9.1": "INTEGER: 2",
+            f"{VS}.10.1": "INTEGER: 1",
             f"{VS}.13.1": "INTEGER: 1", f"{VS}.14.1": "Gauge32: 30", f"{VS}.16.1": "Gauge32: 1",
             f"{VS}.20.1": "Gauge32: 2", f"{VS}.21.1": "Gauge32: 1", f"{VS}.22.1": "Gauge32: 2",
             f"{VS}.23.1": "INTEGER: 1", f"{VS}.26.1": "Gauge32: 1",  # weight 2 up meets quorum 2
@@ -92,7 +93,8 @@ def test_checker_tables_and_real_server_trap(workdir):
         lab.spawn(ns, sys.executable, "-m", "http.server", "80", "--bind", REALS[1],
                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         trap = wait_for(lambda: next((t for t in agent.trap_lines() if f"{CHECK}.10.0.1" in t
-                                      and f"{RS}.6.1.2 = INTEGER: 1" in t), None), timeout=15, what="realServerStateChange")
+                                      and f"{RS}.6.1.2 = INTEGER: 1" in t), None),
+                        timeout=15, what="realServerStateChange")
         assert f"{VS}.21.1 = Gauge32: 2" in trap and f"{VS}.2.1 = INTEGER: 2" in trap, trap
         assert f"{VS}.20.1 = Gauge32: 2" in trap and 'STRING: "chk"' in trap, trap
         up.kill()

@@ -38,7 +38,8 @@ ADVERTISING = re.compile(r"^\.1\.3\.6\.1\.4\.1\.9586\.100\.5\.2\.6\.1\.11\.(\d+)
 
 
 def body(prio: int, state: str) -> str:
-    out = instance_conf(priority=prio, version=2, state=state, vips=("10.0.0.100/24", "10.0.0.101 dev eth0 label eth0:1"),
+    vips = ("10.0.0.100/24", "10.0.0.101 dev eth0 label eth0:1")
+    out = instance_conf(priority=prio, version=2, state=state, vips=vips,
                         extra="    notify_master /bin/true\n    notify \"/bin/true x\"\n"
                               "    authentication {\n        auth_type PASS\n        auth_pass snmpass\n    }\n")
     out += instance_conf(priority=prio + 1, version=3, state=state, vrid=52, name="VI_2", vips=("10.0.0.102/24",),

@@ -108,7 +108,8 @@ def _pdu(kind: int, session: int, transaction: int, packet: int, payload: bytes,
 
 
 def open_pdu(packet: int, oid: OID, description: str, timeout: int = 0) -> bytes:
-    return _pdu(OPEN, 0, 0, packet, struct.pack("!B3x", timeout) + encode_oid(oid) + encode_string(description.encode()))
+    payload = struct.pack("!B3x", timeout) + encode_oid(oid) + encode_string(description.encode())
+    return _pdu(OPEN, 0, 0, packet, payload)
 
 
 def close_pdu(session: int, packet: int, reason: int = REASON_SHUTDOWN) -> bytes:

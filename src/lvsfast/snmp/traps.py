@@ -11,7 +11,8 @@ from typing import Any
 from lvsfast.snmp import agentx as ax
 from lvsfast.snmp.agentx import OID, VarBind
 from lvsfast.snmp.mib import INSTANCE_ENTRY, KEEPALIVED, ROUTER_ID, STATES, SYNC_GROUP_ENTRY, Snapshot
-from lvsfast.snmp.rfc import TRAP_NEW_MASTER, V3_OPER_ENTRY, V3_STATS_ENTRY, V3_TRAP_NEW_MASTER, VRRP_MIB, new_master_reason
+from lvsfast.snmp.rfc import (TRAP_NEW_MASTER, V3_OPER_ENTRY, V3_STATS_ENTRY, V3_TRAP_NEW_MASTER, VRRP_MIB,
+                              new_master_reason)
 from lvsfast.snmp.settings import Settings
 from lvsfast.snmp.view import integer, ip, packed, string
 
