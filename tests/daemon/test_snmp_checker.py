@@ -90,11 +90,17 @@ def test_checker_tables_and_real_server_trap(workdir):
         down = wait_for(lambda: next((t for t in agent.trap_lines() if f"{CHECK}.10.0.1" in t
                                       and f"{RS}.6.1.2 = INTEGER: 2" in t), None), timeout=10, what="the down trap")
         assert f"{RS}.4.1.2 = Hex-STRING: 0A 00 00 0C" in down and f"{VS}.21.1 = Gauge32: 1" in down, down
-        lab.spawn(ns, sys.executable, "-m", "http.server", "80", "--bind", REALS[1],
-                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        second = lab.spawn(ns, sys.executable, "-m", "http.server", "80", "--bind", REALS[1],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         trap = wait_for(lambda: next((t for t in agent.trap_lines() if f"{CHECK}.10.0.1" in t
                                       and f"{RS}.6.1.2 = INTEGER: 1" in t), None),
                         timeout=15, what="realServerStateChange")
         assert f"{VS}.21.1 = Gauge32: 2" in trap and f"{VS}.2.1 = INTEGER: 2" in trap, trap
         assert f"{VS}.20.1 = Gauge32: 2" in trap and 'STRING: "chk"' in trap, trap
+
+        # Both go: the quorum (2, hysteresis 1) is lost, virtualServerQuorumStateChange says so.
         up.kill()
+        second.kill()
+        lost = wait_for(lambda: next((t for t in agent.trap_lines() if f"{CHECK}.10.0.2" in t), None),
+                        timeout=15, what="virtualServerQuorumStateChange")
+        assert f"{VS}.23.1 = INTEGER: 2" in lost and f"{VS}.22.1 = Gauge32: 2" in lost, lost

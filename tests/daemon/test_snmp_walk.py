@@ -50,8 +50,9 @@ def body(prio: int, state: str) -> str:
 
 
 def conf(name: str, socket: str, state: str, prio: int) -> str:
+    static = f"static_ipaddress {{\n    10.0.0.{200 + prio % 7}/32 dev eth0 label eth0:st\n}}\n"
     return (f"global_defs {{\n    router_id {name}\n    enable_snmp_vrrp\n    enable_snmp_rfc\n    enable_traps\n"
-            f"    snmp_socket unix:{socket}\n}}\n" + body(prio, state))
+            f"    snmp_socket unix:{socket}\n}}\n" + static + body(prio, state))
 
 
 def start(lab: Lab, v: VrrpLab, kind: str, name: str, workdir: Path, socket: str, extra: tuple[str, ...] = ()):

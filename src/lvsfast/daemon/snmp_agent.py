@@ -92,7 +92,7 @@ class Agent:
 
     def event(self, event: dict[str, Any]) -> None:
         """A relayed child event; its notifications go out from a task of their own."""
-        if not self.settings.traps or event.get("event") not in ("vrrp_state", "vrrp_group", "real_server"):
+        if not self.settings.traps or event.get("event") not in ("vrrp_state", "vrrp_group", "real_server", "quorum"):
             return
         try:
             self._events.put_nowait(event)
@@ -104,7 +104,7 @@ class Agent:
             event = await self._events.get()
             try:
                 # A new master's notifications carry its reason and address: fresh rows.
-                if event.get("event") == "real_server":
+                if event.get("event") in ("real_server", "quorum"):
                     if self.settings.checker:
                         from lvsfast.snmp import checker_mib
 

@@ -17,6 +17,8 @@ from lvsfast.snmp.view import gauge, integer, packed, string, truth
 
 VS_ENTRY, RS_ENTRY = CHECK + (3, 1), CHECK + (4, 1)
 REAL_SERVER_CHANGE: OID = CHECK + (10, 0, 1)
+QUORUM_CHANGE: OID = CHECK + (10, 0, 2)
+SNMP_TRAP_OID: OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 ALGOS = {"rr": 1, "wrr": 2, "lc": 3, "wlc": 4, "lblc": 5, "lblcr": 6, "dh": 7, "sh": 8, "sed": 9, "nq": 10,
          "fo": 11, "ovf": 12, "mh": 13, "twos": 14}
 KINDS = {"NAT": 1, "DR": 2, "TUN": 3}
@@ -126,16 +128,23 @@ def _real_rows(s: Snapshot, vs: Any, i: int) -> Iterator[VarBind]:
 
 
 def trap(event: dict[str, Any], s: Snapshot) -> list[VarBind] | None:
-    """realServerStateChange for a ``real_server`` event (its objects indexed, as keepalived's)."""
+    """realServerStateChange for a ``real_server`` event, virtualServerQuorumStateChange for a
+    ``quorum`` one (their objects indexed, as keepalived's)."""
     for i, vs in enumerate(s.config.virtual_servers, 1):
         if vs.name != event.get("virtual"):
             continue
+        vtype = 3 if vs.group is not None else 1 if vs.fwmark is not None else 2
+        if event.get("event") == "quorum":
+            return [VarBind(SNMP_TRAP_OID, ax.OBJECT_IDENTIFIER, QUORUM_CHANGE), integer(VS_ENTRY + (2, i), vtype),
+                    integer(VS_ENTRY + (8, i), PROTOCOLS.get(vs.protocol, 4)),
+                    integer(VS_ENTRY + (23, i), truth(event.get("up"))), gauge(VS_ENTRY + (22, i), vs.quorum),
+                    gauge(VS_ENTRY + (21, i), _up_count(s, vs)), gauge(VS_ENTRY + (20, i), len(vs.real_servers)),
+                    string(ROUTER_ID, s.router_id)]
         for j, rs in enumerate(vs.real_servers, 1):
             if _real_name(rs.address, rs.port) != event.get("real"):
                 continue
             a = packed(rs.address)
-            vtype = 3 if vs.group is not None else 1 if vs.fwmark is not None else 2
-            return [VarBind((1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0), ax.OBJECT_IDENTIFIER, REAL_SERVER_CHANGE),
+            return [VarBind(SNMP_TRAP_OID, ax.OBJECT_IDENTIFIER, REAL_SERVER_CHANGE),
                     integer(RS_ENTRY + (3, i, j), 1 if len(a) == 4 else 2), string(RS_ENTRY + (4, i, j), a),
                     gauge(RS_ENTRY + (5, i, j), rs.port or vs.port or 0),
                     integer(RS_ENTRY + (6, i, j), truth(event.get("up"))),

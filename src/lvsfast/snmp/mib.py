@@ -150,6 +150,9 @@ def vrrp_rows(s: Snapshot) -> Iterator[VarBind]:
         for mi, member in enumerate(grp.group, 1):
             group_of[member] = grp.name
             yield string(VRRP + (2, 1, 2, gi, mi), member)
+    # static_ipaddress: keepalived lists them first, under instance index 0, set, not advertised.
+    statics = [(v, False) for v in getattr(cfg, "static_ipaddress", ())]
+    yield from _address_rows(s, 0, statics, default_dev="", installed=True)
     for inst in cfg.vrrp_instances:
         st = s.instance(inst.name)
         if st is None:
@@ -206,9 +209,13 @@ def _instance(s: Snapshot, inst: Any, i: int, st: dict[str, Any], group: str | N
 
 def _addresses(s: Snapshot, inst: Any, i: int, st: dict[str, Any]) -> Iterator[VarBind]:
     d = st["keepalived"]["data"]
-    e = VRRP + (6, 1)
-    default_dev = d["vmac_ifname"] or d["ifp_ifname"]
     listed = [(v, True) for v in inst.virtual_ipaddress] + [(v, False) for v in inst.virtual_ipaddress_excluded]
+    yield from _address_rows(s, i, listed, d["vmac_ifname"] or d["ifp_ifname"], bool(d["vipset"]))
+
+
+def _address_rows(s: Snapshot, i: int, listed: list[tuple[Any, bool]], default_dev: str,
+                  installed: bool) -> Iterator[VarBind]:
+    e = VRRP + (6, 1)
     for ai, (v, advertised) in enumerate(listed, 1):
         a = packed(v.address)
         v6 = len(a) == 16
@@ -224,7 +231,7 @@ def _addresses(s: Snapshot, inst: Any, i: int, st: dict[str, Any]) -> Iterator[V
         yield string(e + (8, i, ai), dev)
         if v.label:
             yield string(e + (9, i, ai), v.label)
-        yield integer(e + (10, i, ai), truth(d["vipset"]))
+        yield integer(e + (10, i, ai), truth(installed))
         yield integer(e + (11, i, ai), truth(advertised))
         if v.peer:
             yield string(e + (12, i, ai), packed(v.peer.split("/")[0]))
