@@ -2,6 +2,7 @@
 failover's notifications reach snmptrapd, and a frozen snmpd (SIGSTOP) delays no transition."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import tempfile
@@ -92,6 +93,14 @@ def test_reconnect_failover_traps_and_frozen_snmpd(workdir):
             assert time.monotonic() - t0 < 10
         finally:
             r2.proc.send_signal(signal.SIGCONT)
+
+        # snmpd back, and a reload: the rows follow the new configuration.
+        path = workdir / "lvsfast-r2.conf"
+        vi3 = "virtual_router_id 53\n    priority "
+        path.write_text(path.read_text().replace(vi3 + "100", vi3 + "120"))
+        os.kill(int((workdir / "lvsfast-r2.pid").read_text()), signal.SIGHUP)
+        wait_for(lambda: r2.get(KEEPALIVED_MIB + ".2.3.1.7.3") == "INTEGER: 120", timeout=30,
+                 what="VI_3's new priority")
 
 
 def _index(agent: Snmpd) -> str:
