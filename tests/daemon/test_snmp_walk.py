@@ -44,8 +44,13 @@ def body(prio: int, state: str) -> str:
                               "    authentication {\n        auth_type PASS\n        auth_pass snmpass\n    }\n")
     out += instance_conf(priority=prio + 1, version=3, state=state, vrid=52, name="VI_2", vips=("10.0.0.102/24",),
                          extra="    nopreempt\n    preempt_delay 3\n"
+                               "    track_script {\n        chk\n        chk_w weight -5\n    }\n"
+                               "    track_interface {\n        lo weight 10\n    }\n"
                                "    virtual_ipaddress_excluded {\n        10.0.0.104/32\n    }\n")
-    out += instance_conf(priority=prio, version=3, state=state, vrid=53, name="VI_3", vips=("10.0.0.103/24",))
+    out += instance_conf(priority=prio, version=3, state=state, vrid=53, name="VI_3", vips=("10.0.0.103/24",),
+                         extra="    track_interface {\n        lo\n    }\n")
+    out = ("vrrp_script chk {\n    script \"/bin/true\"\n    interval 1\n    weight 2\n    rise 2\n    fall 3\n}\n"
+           "vrrp_script chk_w {\n    script \"/bin/false x\"\n    interval 2\n}\n") + out
     return out + "vrrp_sync_group G1 {\n    group {\n        VI_1\n        VI_3\n    }\n}\n"
 
 

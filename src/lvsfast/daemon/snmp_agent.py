@@ -154,6 +154,7 @@ class Agent:
         rows = list(mib.global_rows(snap)) if (self.settings.vrrp or self.settings.checker) else []
         if self.settings.vrrp:
             rows += mib.vrrp_rows(snap)
+            rows += mib.track_rows(snap)
         if self.settings.checker:
             from lvsfast.snmp import checker_mib
 

@@ -237,8 +237,44 @@ def _address_rows(s: Snapshot, i: int, listed: list[tuple[Any, bool]], default_d
             yield string(e + (12, i, ai), packed(v.peer.split("/")[0]))
 
 
+def track_rows(s: Snapshot) -> Iterator[VarBind]:
+    """vrrpTrackedInterfaceTable, vrrpTrackedScriptTable (per instance, in its order) and
+    vrrpScriptTable (every vrrp_script, its result from the instances' last verdicts)."""
+    scripts = {sc.name: sc for sc in s.config.vrrp_scripts}
+    verdict: dict[str, bool] = {}
+    for i, inst in enumerate(s.config.vrrp_instances, 1):
+        st = s.instance(inst.name) or {}
+        for name, ok in (st.get("track") or {}).items():
+            kind, _, what = name.partition("/")
+            if kind == "script":
+                verdict[what] = ok
+        for j, t in enumerate(inst.track_interface, 1):
+            yield string(VRRP + (4, 1, 1, i, j), t.name)
+            yield integer(VRRP + (4, 1, 2, i, j), t.weight or 0)
+            yield integer(VRRP + (4, 1, 3, i, j), truth(t.reverse))
+        for j, t in enumerate(inst.track_script, 1):
+            sc = scripts.get(t.name)
+            weight = t.weight if t.weight is not None else (sc.weight if sc else 0)
+            yield string(VRRP + (5, 1, 2, i, j), t.name)
+            yield integer(VRRP + (5, 1, 3, i, j), weight)
+            yield integer(VRRP + (5, 1, 4, i, j), truth(t.reverse or (t.weight is None and sc and sc.weight_reverse)))
+    for j, sc in enumerate(s.config.vrrp_scripts, 1):
+        e = VRRP + (9, 1)
+        yield string(e + (2, j), sc.name)
+        if sc.script is not None:
+            yield string(e + (3, j), script_text(sc.script))
+        yield integer(e + (4, j), int(sc.interval))
+        yield integer(e + (5, j), sc.weight)
+        ok = verdict.get(sc.name)
+        yield integer(e + (6, j), 1 if ok is None else 3 if ok else 2)  # init, bad, good
+        yield gauge(e + (7, j), sc.rise)
+        yield gauge(e + (8, j), sc.fall)
+        yield integer(e + (9, j), truth(sc.weight_reverse))
+
+
 def rows(s: Snapshot, vrrp: bool = True) -> Iterator[VarBind]:
     """The KEEPALIVED-MIB rows: the global scalars, and the VRRP tables when ``vrrp``."""
     yield from global_rows(s)
     if vrrp:
         yield from vrrp_rows(s)
+        yield from track_rows(s)

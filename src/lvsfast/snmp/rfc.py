@@ -67,7 +67,7 @@ def v2_rows(s: Snapshot) -> Iterator[VarBind]:
         yield string(e + (2, *idx), _mac(s, d))
         yield integer(e + (3, *idx), RFC_STATES.get(st["state"], 1))
         yield integer(e + (4, *idx), 1)
-        yield integer(e + (5, *idx), d["effective_priority"])
+        yield integer(e + (5, *idx), d["base_priority"])  # keepalived: the configured priority
         yield integer(e + (6, *idx), len(inst.virtual_ipaddress))
         # keepalived's master address for a master is none (its v3 row names itself).
         yield ip(e + (7, *idx), _master_ip(st) if st["state"] == "BACKUP" else "")
@@ -108,7 +108,7 @@ def v3_rows(s: Snapshot) -> Iterator[VarBind]:
         yield string(e + (4, *idx), packed(src) if src else bytes(16 if family == 2 else 4))
         yield string(e + (5, *idx), _mac(s, d))
         yield integer(e + (6, *idx), RFC_STATES.get(st["state"], 1))
-        yield gauge(e + (7, *idx), d["effective_priority"])
+        yield gauge(e + (7, *idx), d["base_priority"])
         yield integer(e + (8, *idx), len(inst.virtual_ipaddress))
         yield integer(e + (9, *idx), round(float(d["adver_int"]) * 100))
         yield integer(e + (10, *idx), truth(not d["nopreempt"]))

@@ -298,6 +298,8 @@ class Instance:
             "unicast_src_drops": self.unicast_src_drops,
             "stall_listens": m.stall_listens,
             "vips": [v.cidr for v in self.spec.vips],
+            # Each tracked object's last verdict ("script/chk": true), for the SNMP tables.
+            "track": {f"{k}/{n}": ok for (k, n), ok in self.track_state.items()},
             "keepalived": keepalived_fields(self),
         }
 
