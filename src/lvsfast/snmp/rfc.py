@@ -44,9 +44,10 @@ def new_master_reason(s: Snapshot, name: str, state: str | None = None) -> int:
 
 
 def _instances(s: Snapshot) -> Iterator[tuple[Any, dict[str, Any], int]]:
+    """The instances the RFC tables list: keepalived leaves out one without a VIP."""
     for inst in s.config.vrrp_instances:
         st = s.instance(inst.name)
-        if st is not None:
+        if st is not None and inst.virtual_ipaddress:
             yield inst, st, s.link(st["keepalived"]["data"]["ifp_ifname"])[0]
 
 
