@@ -98,3 +98,42 @@ def test_the_daemon_imports_no_snmp_code_until_asked():
             "print([m for m in sys.modules if 'snmp' in m])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _snapshot(last_reason: str, state: str = "MASTER"):
+    from lvsfast.snmp.mib import Snapshot
+
+    inst = types.SimpleNamespace(name="VI_1", state="BACKUP")
+    data = {"vips": ["10.0.0.100/24 dev eth0"], "ifp_ifname": "eth0", "vrid": 51, "version": 2}
+    status = {"instances": {
+        "VI_1": {"state": state, "last_reason": last_reason,
+                 "keepalived": {"data": data, "stats": {}, "text": {"src_ip": "10.0.0.2"}}},
+        "VI_3": {"state": state, "last_reason": "sync group G1: VI_1 is MASTER",
+                 "keepalived": {"data": data, "stats": {}, "text": {"src_ip": "10.0.0.2"}}}}}
+    cfg = types.SimpleNamespace(vrrp_instances=(inst,))
+    return Snapshot(config=cfg, vrrp=status, links={"eth0": (7, b"\0" * 6)}, router_id="r2")
+
+
+def test_new_master_reasons_and_notifications_as_keepalived():
+    from lvsfast.snmp.rfc import new_master_reason
+    from lvsfast.snmp.settings import Settings
+    from lvsfast.snmp.traps import for_event
+
+    cases = {"the master left (priority 0 advert)": 1, "preempting a lower priority 100 master": 2,
+             "address owner (priority 255)": 2, "no advert from a master within the master down interval": 3,
+             "initial state MASTER": 3}
+    for why, reason in cases.items():
+        s = _snapshot(why)
+        assert new_master_reason(s, "VI_1") == reason, why
+        assert new_master_reason(s, "VI_3") == reason, why  # a sync group follower takes its leader's
+    assert new_master_reason(_snapshot("start", "BACKUP"), "VI_1") == 0
+    everything = Settings(vrrp=True, rfcv2=True, rfcv3=True, traps=True)
+    sent = for_event({"event": "vrrp_state", "instance": "VI_1", "state": "MASTER"},
+                     _snapshot("the master left (priority 0 advert)"), everything)
+    assert [t[0].value[-3:] for t in sent] == [(10, 0, 2), (68, 0, 1), (207, 0, 1)]
+    assert sent[0][1:] == [string(BASE + (2, 3, 1, 2), "VI_1"), integer(BASE + (2, 3, 1, 4), 2),
+                           integer(BASE + (2, 3, 1, 5), 1), string(BASE + (1, 2, 0), "r2")]
+    assert sent[2][1:] == [string((1, 3, 6, 1, 2, 1, 207, 1, 1, 1, 1, 3, 7, 51, 1), bytes([10, 0, 0, 2])),
+                           integer((1, 3, 6, 1, 2, 1, 207, 1, 2, 5, 1, 2, 7, 51, 1), 1)]
+    assert for_event({"event": "vrrp_state", "instance": "VI_1", "state": "MASTER"},
+                     _snapshot(""), Settings(vrrp=True)) == []  # no enable_traps, no notification
