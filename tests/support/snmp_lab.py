@@ -40,7 +40,6 @@ class Snmpd:
         conf.write_text(
             "master agentx\n"
             f"agentXSocket {self.socket}\n"
-            "agentXTimeout 5\n"
             "agentaddress udp:127.0.0.1:161\n"
             "rocommunity public 127.0.0.1\n"
             + ("trap2sink 127.0.0.1:162 public\n" if traps else ""))
