@@ -37,7 +37,7 @@ MOVING = (".1.3.6.1.2.1.68.2.4.1.2.", ".1.3.6.1.2.1.207.1.2.5.1.3.")  # adverts 
 ADVERTISING = re.compile(r"^\.1\.3\.6\.1\.4\.1\.9586\.100\.5\.2\.6\.1\.11\.(\d+)\.\d+$")
 
 
-def body(prio: int, state: str) -> str:
+def body(prio: int, state: str, track_file: str) -> str:
     vips = ("10.0.0.100/24", "10.0.0.101 dev eth0 label eth0:1")
     out = instance_conf(priority=prio, version=2, state=state, vips=vips,
                         extra="    notify_master /bin/true\n    notify \"/bin/true x\"\n"
@@ -46,24 +46,29 @@ def body(prio: int, state: str) -> str:
                          extra="    nopreempt\n    preempt_delay 3\n"
                                "    track_script {\n        chk\n        chk_w weight -5\n    }\n"
                                "    track_interface {\n        lo weight 10\n    }\n"
+                               "    track_file {\n        tf\n    }\n"
                                "    virtual_ipaddress_excluded {\n        10.0.0.104/32\n    }\n")
     out += instance_conf(priority=prio, version=3, state=state, vrid=53, name="VI_3", vips=("10.0.0.103/24",),
                          extra="    track_interface {\n        lo\n    }\n")
     out = ("vrrp_script chk {\n    script \"/bin/true\"\n    interval 1\n    weight 2\n    rise 2\n    fall 3\n}\n"
-           "vrrp_script chk_w {\n    script \"/bin/false x\"\n    interval 2\n}\n") + out
+           "vrrp_script chk_w {\n    script \"/bin/false x\"\n    interval 2\n}\n"
+           f"vrrp_track_file tf {{\n    file {track_file}\n    weight 3\n}}\n") + out
     return out + "vrrp_sync_group G1 {\n    group {\n        VI_1\n        VI_3\n    }\n}\n"
 
 
-def conf(name: str, socket: str, state: str, prio: int) -> str:
+def conf(name: str, socket: str, state: str, prio: int, track_file: str) -> str:
     static = f"static_ipaddress {{\n    10.0.0.{200 + prio % 7}/32 dev eth0 label eth0:st\n}}\n"
     return (f"global_defs {{\n    router_id {name}\n    enable_snmp_vrrp\n    enable_snmp_rfc\n    enable_traps\n"
-            f"    snmp_socket unix:{socket}\n}}\n" + static + body(prio, state))
+            f"    snmp_socket unix:{socket}\n}}\n" + static + body(prio, state, track_file))
 
 
 def start(lab: Lab, v: VrrpLab, kind: str, name: str, workdir: Path, socket: str, extra: tuple[str, ...] = ()):
     state, prio = ROUTERS[name]
     path = workdir / f"{kind}-{name}.conf"
-    path.write_text(conf(name, socket, state, prio))
+    track = workdir / "track.file"
+    if not track.exists():
+        track.write_text("2\n")  # vrrp_track_file tf: priority + 2 * 3
+    path.write_text(conf(name, socket, state, prio, str(track)))
     exe = [KEEPALIVED] if kind == "keepalived" else [sys.executable, "-m", "lvsfast.cli", "--control-socket",
                                                       str(workdir / f"{kind}-{name}.sock")]
     log = workdir / f"{kind}-{name}.log"

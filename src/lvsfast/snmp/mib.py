@@ -238,16 +238,28 @@ def _address_rows(s: Snapshot, i: int, listed: list[tuple[Any, bool]], default_d
 
 
 def track_rows(s: Snapshot) -> Iterator[VarBind]:
-    """vrrpTrackedInterfaceTable, vrrpTrackedScriptTable (per instance, in its order) and
-    vrrpScriptTable (every vrrp_script, its result from the instances' last verdicts)."""
+    """vrrpTrackedInterfaceTable, vrrpTrackedScriptTable, vrrpTrackedFileTable (per instance, in
+    its order), vrrpScriptTable and vrrpFileTable (every vrrp_script and vrrp_track_file, their
+    results from the instances' last verdicts)."""
     scripts = {sc.name: sc for sc in s.config.vrrp_scripts}
+    files = {f.name: f for f in s.config.vrrp_track_files}
     verdict: dict[str, bool] = {}
+    values: dict[str, int] = {}
     for i, inst in enumerate(s.config.vrrp_instances, 1):
         st = s.instance(inst.name) or {}
         for name, ok in (st.get("track") or {}).items():
             kind, _, what = name.partition("/")
             if kind == "script":
                 verdict[what] = ok
+        for name, value in (st.get("track_values") or {}).items():
+            kind, _, what = name.partition("/")
+            if kind == "file":
+                values[what] = value
+        for j, t in enumerate(inst.track_file, 1):  # the file's own weight, as keepalived shows it
+            f = files.get(t.name)
+            yield string(VRRP + (12, 1, 2, i, j), t.name)
+            yield integer(VRRP + (12, 1, 3, i, j), f.weight if f else 0)
+            yield integer(VRRP + (12, 1, 4, i, j), truth(f.weight_reverse if f else False))
         for j, t in enumerate(inst.track_interface, 1):
             yield string(VRRP + (4, 1, 1, i, j), t.name)
             yield integer(VRRP + (4, 1, 2, i, j), t.weight or 0)
@@ -270,6 +282,13 @@ def track_rows(s: Snapshot) -> Iterator[VarBind]:
         yield gauge(e + (7, j), sc.rise)
         yield gauge(e + (8, j), sc.fall)
         yield integer(e + (9, j), truth(sc.weight_reverse))
+    for j, f in enumerate(s.config.vrrp_track_files, 1):
+        e = VRRP + (13, 1)
+        yield string(e + (2, j), f.name)
+        yield string(e + (3, j), f.path or "")
+        yield integer(e + (4, j), values.get(f.name, 0))
+        yield integer(e + (5, j), f.weight)
+        yield integer(e + (6, j), truth(f.weight_reverse))
 
 
 def rows(s: Snapshot, vrrp: bool = True) -> Iterator[VarBind]:
