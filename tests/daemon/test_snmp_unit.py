@@ -137,3 +137,19 @@ def test_new_master_reasons_and_notifications_as_keepalived():
                            integer((1, 3, 6, 1, 2, 1, 207, 1, 2, 5, 1, 2, 7, 51, 1), 1)]
     assert for_event({"event": "vrrp_state", "instance": "VI_1", "state": "MASTER"},
                      _snapshot(""), Settings(vrrp=True)) == []  # no enable_traps, no notification
+
+
+def test_virtual_server_group_rows_in_keepalived_order():
+    from lvsfast.config.model import VirtualServerGroup, VsgEntry
+    from lvsfast.snmp.checker_mib import group_rows
+    from lvsfast.snmp.mib import Snapshot
+
+    grp = VirtualServerGroup("web", (VsgEntry("10.0.0.1", None, 80), VsgEntry(fwmark=7),
+                                     VsgEntry("10.0.0.10", "10.0.0.12", 443)))
+    snap = Snapshot(config=types.SimpleNamespace(virtual_server_groups=(grp,)), vrrp={})
+    got = {v.oid[len(BASE) + 1:]: v.value for v in group_rows(snap)}
+    assert got == {(1, 1, 2, 1): b"web",
+                   (2, 1, 2, 1, 1): 1, (2, 1, 3, 1, 1): 7,  # the fwmark first, as keepalived lists them
+                   (2, 1, 2, 1, 2): 2, (2, 1, 4, 1, 2): 1, (2, 1, 5, 1, 2): bytes([10, 0, 0, 1]), (2, 1, 8, 1, 2): 80,
+                   (2, 1, 2, 1, 3): 3, (2, 1, 4, 1, 3): 1, (2, 1, 6, 1, 3): bytes([10, 0, 0, 10]),
+                   (2, 1, 7, 1, 3): bytes([10, 0, 0, 12]), (2, 1, 8, 1, 3): 443}

@@ -153,7 +153,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'enable_snmp_rfc': ('works', 'VRRP-MIB (RFC 2787) and VRRPv3-MIB (RFC 6527), keepalived\'s rows'),
         'enable_snmp_rfcv2': ('works', 'VRRP-MIB (RFC 2787): VRRPv2 IPv4 instances'),
         'enable_snmp_rfcv3': ('works', 'VRRPv3-MIB (RFC 6527): every instance, as keepalived'),
-        'enable_snmp_checker': ('works-differently', 'KEEPALIVED-MIB virtual and real server tables (configuration and state columns; no kernel connection/byte counters, no virtual server group tables)'),
+        'enable_snmp_checker': ('works-differently', 'KEEPALIVED-MIB virtual server group, virtual server and real server tables: configuration and state columns, not the kernel connection/byte counters'),
         'enable_dbus': ('not-supported', ''),
         'dbus_service_name': ('not-supported', ''),
         'script_user': ('works', ''),

@@ -1,10 +1,11 @@
-"""KEEPALIVED-MIB's checker part: the virtual server and real server tables, and
-realServerStateChange, from the configuration model and the checker child's status.
+"""KEEPALIVED-MIB's checker part: the virtual server group, virtual server and real server
+tables, realServerStateChange and virtualServerQuorumStateChange, from the configuration model
+and the checker child's status.
 
-The configuration and state columns are served (type, address, port, protocol, scheduler,
-forwarding, persistence, quorum, real servers up and total, each real server's state, weight,
-thresholds and failed checks); the kernel's connection and byte counters (the *Stats* and
-*Rate* columns) are not: lvsfast keeps no per-service kernel counters here.
+Served: the groups, and the configuration and state columns (type, address, port, protocol,
+scheduler, forwarding, persistence, quorum, timers, real servers up and total, each real
+server's state, weight, thresholds and failed checks). Not served: the kernel's connection and
+byte counters (the *Stats* and *Rate* columns); lvsfast keeps no per-service kernel counters.
 """
 from __future__ import annotations
 
@@ -51,7 +52,32 @@ def _alert(obj: Any, g: Any) -> bool:
     return False
 
 
+def group_rows(s: Snapshot) -> Iterator[VarBind]:
+    """virtualServerGroupTable and its member table: fwmarks first, then addresses and ranges,
+    keepalived's order."""
+    for gi, grp in enumerate(getattr(s.config, "virtual_server_groups", ()), 1):
+        yield string(CHECK + (1, 1, 2, gi), grp.name)
+        members = [m for m in grp.entries if m.fwmark is not None] + [m for m in grp.entries if m.fwmark is None]
+        for mi, m in enumerate(members, 1):
+            e = CHECK + (2, 1)
+            if m.fwmark is not None:
+                yield integer(e + (2, gi, mi), 1)
+                yield gauge(e + (3, gi, mi), m.fwmark)
+                continue
+            ranged = m.last is not None and m.last != m.address
+            a = packed(m.address or "0.0.0.0")
+            yield integer(e + (2, gi, mi), 3 if ranged else 2)
+            yield integer(e + (4, gi, mi), 1 if len(a) == 4 else 2)
+            if ranged:
+                yield string(e + (6, gi, mi), a)
+                yield string(e + (7, gi, mi), packed(m.last))
+            else:
+                yield string(e + (5, gi, mi), a)
+            yield gauge(e + (8, gi, mi), m.port or 0)
+
+
 def rows(s: Snapshot) -> Iterator[VarBind]:
+    yield from group_rows(s)
     g = s.config.global_defs
     for i, vs in enumerate(s.config.virtual_servers, 1):
         e = VS_ENTRY
@@ -63,14 +89,12 @@ def rows(s: Snapshot) -> Iterator[VarBind]:
             yield gauge(e + (4, i), vs.fwmark)
         else:
             yield integer(e + (2, i), 2)
+        yield integer(e + (5, i), 1 if vs.family == 4 else 2)
         if vs.fwmark is None and vs.group is None and vs.address:
-            a = packed(vs.address)
-            yield integer(e + (5, i), 1 if len(a) == 4 else 2)
-            yield string(e + (6, i), a)
+            yield string(e + (6, i), packed(vs.address))
             yield gauge(e + (7, i), vs.port or 0)
-        elif vs.fwmark is not None:
-            yield integer(e + (5, i), 1 if vs.family == 4 else 2)
-        yield integer(e + (8, i), PROTOCOLS.get(vs.protocol, 4))
+        if vs.fwmark is None:
+            yield integer(e + (8, i), PROTOCOLS.get(vs.protocol, 4))
         yield integer(e + (9, i), ALGOS.get(vs.lb_algo, 99))
         yield integer(e + (10, i), KINDS.get(vs.forwarding.kind, 1))
         met = _quorum_met(s, vs)
@@ -95,7 +119,14 @@ def rows(s: Snapshot) -> Iterator[VarBind]:
         yield gauge(e + (26, i), vs.hysteresis)
         yield integer(e + (37, i), truth(vs.ops))
         yield integer(e + (56, i), 2 if vs.inhibit_on_failure else 1)
+        # keepalived's "unset" is 0 for these (its checkers then use their own defaults).
+        yield gauge(e + (57, i), vs.retry or 0)
+        yield gauge(e + (58, i), int(vs.delay_before_retry or 0))
+        yield gauge(e + (59, i), int(vs.warmup or 0))
         yield integer(e + (61, i), truth(_alert(vs, g)))
+        yield gauge(e + (64, i), round(vs.delay_loop * 1_000_000))
+        yield gauge(e + (65, i), round((vs.delay_before_retry or 0) * 1_000_000))
+        yield gauge(e + (66, i), round((vs.warmup or 0) * 1_000_000))
         yield from _real_rows(s, vs, i)
 
 
