@@ -133,8 +133,8 @@ def rows(s: Snapshot) -> Iterator[VarBind]:
 def _real_rows(s: Snapshot, vs: Any, i: int) -> Iterator[VarBind]:
     reals = _reals(s, vs)
     listed = [(rs, 1) for rs in vs.real_servers]
-    if vs.sorry_server is not None:
-        listed.append((vs.sorry_server, 2))
+    if vs.sorry_server is not None:  # keepalived lists it first
+        listed.insert(0, (vs.sorry_server, 2))
     for j, (rs, kind) in enumerate(listed, 1):
         e = RS_ENTRY
         st = reals.get(_real_name(rs.address, rs.port)) or {}
@@ -148,8 +148,10 @@ def _real_rows(s: Snapshot, vs: Any, i: int) -> Iterator[VarBind]:
         yield integer(e + (6, i, j), truth(st.get("up")))
         weight = st.get("weight")
         yield integer(e + (7, i, j), rs.weight if weight is None else weight)
-        yield gauge(e + (8, i, j), rs.uthreshold)
-        yield gauge(e + (9, i, j), rs.lthreshold)
+        if rs.uthreshold:
+            yield gauge(e + (8, i, j), rs.uthreshold)
+        if rs.lthreshold:
+            yield gauge(e + (9, i, j), rs.lthreshold)
         yield integer(e + (10, i, j), 2 if rs.inhibit_on_failure else 1)
         if rs.notify_up is not None:
             yield string(e + (11, i, j), script_text(rs.notify_up))
@@ -171,7 +173,8 @@ def trap(event: dict[str, Any], s: Snapshot) -> list[VarBind] | None:
                     integer(VS_ENTRY + (23, i), truth(event.get("up"))), gauge(VS_ENTRY + (22, i), vs.quorum),
                     gauge(VS_ENTRY + (21, i), _up_count(s, vs)), gauge(VS_ENTRY + (20, i), len(vs.real_servers)),
                     string(ROUTER_ID, s.router_id)]
-        for j, rs in enumerate(vs.real_servers, 1):
+        first = 2 if vs.sorry_server is not None else 1
+        for j, rs in enumerate(vs.real_servers, first):
             if _real_name(rs.address, rs.port) != event.get("real"):
                 continue
             a = packed(rs.address)
