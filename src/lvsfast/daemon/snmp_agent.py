@@ -30,6 +30,7 @@ PING_EVERY = 15.0
 ANSWER_WITHIN = 5.0
 MAX_BUFFERED = 256 * 1024  # bytes waiting for a stopped master before notifications are dropped
 RETRY_MAX = 5.0
+BATCH_FOR = 0.05  # seconds the events of one failover are gathered for
 
 StatusSource = Callable[[str], Awaitable[dict[str, Any]]]
 
@@ -101,22 +102,37 @@ class Agent:
 
     async def _send_events(self) -> None:
         while True:
-            event = await self._events.get()
+            batch = [await self._events.get()]
+            # A failover moves many instances at once: their events are taken together and
+            # answered from one fresh snapshot, so the VRRP child gives one status answer, not
+            # one per instance, at the moment it is busiest.
+            await asyncio.sleep(BATCH_FOR)
+            while not self._events.empty():
+                batch.append(self._events.get_nowait())
             try:
                 # A new master's notifications carry its reason and address: fresh rows.
-                if event.get("event") in ("real_server", "quorum"):
-                    if self.settings.checker:
-                        from lvsfast.snmp import checker_mib
+                fresh = any(e.get("state") == "MASTER" or e.get("event") in ("real_server", "quorum") for e in batch)
+                snap = await self.snapshot(fresh=fresh)
+            except Exception:
+                log.exception("SNMP notifications: no snapshot")
+                continue
+            for event in batch:
+                try:
+                    self._notify_event(event, snap)
+                except Exception:  # a bad event must not end the notifications
+                    log.exception("SNMP notification for %r", event)
 
-                        found = checker_mib.trap(event, await self.snapshot(fresh=True))
-                        if found:
-                            self.notify(found)
-                    continue
-                snap = await self.snapshot(fresh=event.get("state") == "MASTER")
-                for varbinds in traps.for_event(event, snap, self.settings):
-                    self.notify(varbinds)
-            except Exception:  # a bad event must not end the notifications
-                log.exception("SNMP notification for %r", event)
+    def _notify_event(self, event: dict[str, Any], snap: mib.Snapshot) -> None:
+        if event.get("event") in ("real_server", "quorum"):
+            if self.settings.checker:
+                from lvsfast.snmp import checker_mib
+
+                found = checker_mib.trap(event, snap)
+                if found:
+                    self.notify(found)
+            return
+        for varbinds in traps.for_event(event, snap, self.settings):
+            self.notify(varbinds)
 
     def notify(self, varbinds: list[ax.VarBind]) -> bool:
         w = self._writer
