@@ -47,6 +47,8 @@ def body(prio: int, state: str, track_file: str) -> str:
                                "    track_script {\n        chk\n        chk_w weight -5\n    }\n"
                                "    track_interface {\n        lo weight 10\n    }\n"
                                "    track_file {\n        tf\n    }\n"
+                               "    virtual_routes {\n        10.9.0.0/16 via 10.0.0.254 dev eth0\n"
+                               "        10.8.0.0/24 dev eth0 src 10.0.0.1 metric 7 table 100\n    }\n"
                                "    virtual_ipaddress_excluded {\n        10.0.0.104/32\n    }\n")
     out += instance_conf(priority=prio, version=3, state=state, vrid=53, name="VI_3", vips=("10.0.0.103/24",),
                          extra="    track_interface {\n        lo\n    }\n")
@@ -57,7 +59,8 @@ def body(prio: int, state: str, track_file: str) -> str:
 
 
 def conf(name: str, socket: str, state: str, prio: int, track_file: str) -> str:
-    static = f"static_ipaddress {{\n    10.0.0.{200 + prio % 7}/32 dev eth0 label eth0:st\n}}\n"
+    static = (f"static_ipaddress {{\n    10.0.0.{200 + prio % 7}/32 dev eth0 label eth0:st\n}}\n"
+              "static_routes {\n    10.7.0.0/16 dev eth0 table 101\n}\n")
     return (f"global_defs {{\n    router_id {name}\n    enable_snmp_vrrp\n    enable_snmp_rfc\n    enable_traps\n"
             f"    snmp_socket unix:{socket}\n}}\n" + static + body(prio, state, track_file))
 

@@ -163,7 +163,9 @@ class Agent:
         names = {i.get("keepalived", {}).get("data", {}).get("ifp_ifname", "") for i in
                  (vrrp.get("instances") or {}).values() if isinstance(i, dict)}
         names |= {getattr(v, "dev", None) or "" for i in self.config.vrrp_instances
-                  for v in (*i.virtual_ipaddress, *i.virtual_ipaddress_excluded)}
+                  for v in (*i.virtual_ipaddress, *i.virtual_ipaddress_excluded, *i.virtual_routes)}
+        names |= {getattr(v, "dev", None) or "" for v in (*getattr(self.config, "static_ipaddress", ()),
+                                                         *getattr(self.config, "static_routes", ()))}
         snap = mib.Snapshot(config=self.config, vrrp=vrrp, links=mib.link_facts({n for n in names if n}),
                             router_id=self.router_id, version=version_string(), traps=self.settings.traps,
                             started=self._started, checker=checker)
@@ -171,6 +173,7 @@ class Agent:
         if self.settings.vrrp:
             rows += mib.vrrp_rows(snap)
             rows += mib.track_rows(snap)
+            rows += mib.route_rows(snap)
         if self.settings.checker:
             from lvsfast.snmp import checker_mib
 

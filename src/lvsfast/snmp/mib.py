@@ -291,9 +291,49 @@ def track_rows(s: Snapshot) -> Iterator[VarBind]:
         yield integer(e + (6, j), truth(f.weight_reverse))
 
 
+TABLES = {"main": 254, "local": 255, "default": 253}
+
+
+def route_rows(s: Snapshot) -> Iterator[VarBind]:
+    """vrrpRouteTable for the usual routes (destination, one gateway, source, metric, scope,
+    device, table): static_routes under index 0, then each instance's virtual_routes."""
+    listed = [(0, r, True) for r in getattr(s.config, "static_routes", ())]
+    for i, inst in enumerate(s.config.vrrp_instances, 1):
+        st = s.instance(inst.name)
+        if st is not None:
+            listed += [(i, r, bool(st["keepalived"]["data"]["vipset"])) for r in inst.virtual_routes]
+    at: dict[int, int] = {}
+    e = VRRP + (7, 1)
+    for i, r, installed in listed:
+        j = at[i] = at.get(i, 0) + 1
+        dest = r.destination if r.destination != "default" else ("0.0.0.0/0" if r.family == 4 else "::/0")
+        net = ipaddress.ip_network(dest, strict=False)
+        yield integer(e + (2, i, j), 1 if net.version == 4 else 2)
+        yield string(e + (3, i, j), net.network_address.packed)
+        yield gauge(e + (4, i, j), net.prefixlen)
+        if len(r.via) == 1:
+            yield string(e + (5, i, j), packed(r.via[0]))
+        if r.src:
+            yield string(e + (7, i, j), packed(r.src))
+        yield gauge(e + (8, i, j), r.metric or 0)
+        yield integer(e + (9, i, j), SCOPES.get(r.scope or "global", 0))
+        if r.route_type is None:
+            yield integer(e + (10, i, j), 1)  # unicast
+        if r.dev:
+            yield integer(e + (11, i, j), s.link(r.dev)[0])
+            yield string(e + (12, i, j), r.dev)
+        table = r.table or "main"
+        yield gauge(e + (13, i, j), int(table) if table.isdigit() else TABLES.get(table, 254))
+        yield integer(e + (14, i, j), truth(installed))
+        yield integer(e + (18, i, j), 19)  # protocol: keepalived's own (RTPROT_KEEPALIVED + 1)
+        yield integer(e + (19, i, j), 2)  # no ECN
+        yield integer(e + (20, i, j), 2)  # no quickack
+
+
 def rows(s: Snapshot, vrrp: bool = True) -> Iterator[VarBind]:
     """The KEEPALIVED-MIB rows: the global scalars, and the VRRP tables when ``vrrp``."""
     yield from global_rows(s)
     if vrrp:
         yield from vrrp_rows(s)
         yield from track_rows(s)
+        yield from route_rows(s)
