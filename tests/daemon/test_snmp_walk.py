@@ -49,6 +49,8 @@ def body(prio: int, state: str, track_file: str) -> str:
                                "    track_file {\n        tf\n    }\n"
                                "    virtual_routes {\n        10.9.0.0/16 via 10.0.0.254 dev eth0\n"
                                "        10.8.0.0/24 dev eth0 src 10.0.0.1 metric 7 table 100\n    }\n"
+                               "    virtual_rules {\n        from 10.0.0.0/24 table 100 priority 50\n"
+                               "        to 10.9.0.0/16 table 101\n    }\n"
                                "    virtual_ipaddress_excluded {\n        10.0.0.104/32\n    }\n")
     out += instance_conf(priority=prio, version=3, state=state, vrid=53, name="VI_3", vips=("10.0.0.103/24",),
                          extra="    track_interface {\n        lo\n    }\n")

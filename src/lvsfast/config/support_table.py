@@ -148,7 +148,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'bfd_rlimit_rtime': ('not-supported', 'BFD is not implemented (a separate issue)'),
         'snmp_socket': ('works', 'the AgentX master agent (unix:PATH, PATH or tcp:HOST:PORT); -A wins over it'),
         'enable_traps': ('works', 'vrrpInstanceStateChange, vrrpSyncGroupStateChange, vrrpTrapNewMaster, vrrpv3NewMaster, realServerStateChange (no virtualServerQuorumStateChange yet)'),
-        'enable_snmp_vrrp': ('works-differently', 'KEEPALIVED-MIB global, sync group, instance, address (static ones too), tracked interface/script/file, script, file and route tables (the usual route options; static ones assumed set) with keepalived 2.2.7 values, served by the parent; no tracked process/BFD, sync group tracking, next-hop or rule tables yet'),
+        'enable_snmp_vrrp': ('works-differently', 'KEEPALIVED-MIB global, sync group, instance, address (static ones too), tracked interface/script/file, script, file, route and rule tables (the usual route and rule options; static ones assumed set) with keepalived 2.2.7 values, served by the parent; no tracked process/BFD, sync group tracking or next-hop tables yet'),
         'enable_snmp_keepalived': ('works-differently', 'the old name of enable_snmp_vrrp'),
         'enable_snmp_rfc': ('works', 'VRRP-MIB (RFC 2787) and VRRPv3-MIB (RFC 6527), keepalived\'s rows'),
         'enable_snmp_rfcv2': ('works', 'VRRP-MIB (RFC 2787): VRRPv2 IPv4 instances'),

@@ -174,6 +174,7 @@ class Agent:
             rows += mib.vrrp_rows(snap)
             rows += mib.track_rows(snap)
             rows += mib.route_rows(snap)
+            rows += mib.rule_rows(snap)
         if self.settings.checker:
             from lvsfast.snmp import checker_mib
 

@@ -330,6 +330,47 @@ def route_rows(s: Snapshot) -> Iterator[VarBind]:
         yield integer(e + (20, i, j), 2)  # no quickack
 
 
+def _net(text: str) -> Any:
+    return ipaddress.ip_network(text, strict=False)
+
+
+def rule_rows(s: Snapshot) -> Iterator[VarBind]:
+    """vrrpRuleTable for rules selecting on from/to and looking up a table (keepalived's usual
+    rule): static_rules under index 0, then each instance's virtual_rules."""
+    listed = [(0, r, True) for r in getattr(s.config, "static_rules", ())]
+    for i, inst in enumerate(s.config.vrrp_instances, 1):
+        st = s.instance(inst.name)
+        if st is not None:
+            listed += [(i, r, bool(st["keepalived"]["data"]["vipset"])) for r in inst.virtual_rules]
+    at: dict[int, int] = {}
+    e = VRRP + (8, 1)
+    for i, r, installed in listed:
+        j = at[i] = at.get(i, 0) + 1
+        main = _net(r.from_ or r.to) if (r.from_ or r.to) else None
+        yield string(e + (2, i, j), "from" if r.from_ else "to")
+        if main is not None:
+            yield integer(e + (3, i, j), 1 if main.version == 4 else 2)
+            yield string(e + (4, i, j), main.network_address.packed)
+            yield gauge(e + (5, i, j), main.prefixlen)
+        table = r.table if r.table and r.table.isdigit() else None
+        if table is not None:
+            yield gauge(e + (6, i, j), int(table))
+        yield integer(e + (7, i, j), truth(installed))
+        yield integer(e + (8, i, j), 2)  # not inverted
+        for col, addr in ((9, r.to), (12, r.from_)):
+            if addr:
+                n = _net(addr)
+                yield integer(e + (col, i, j), 1 if n.version == 4 else 2)
+                yield string(e + (col + 1, i, j), n.network_address.packed)
+                yield gauge(e + (col + 2, i, j), n.prefixlen)
+        yield gauge(e + (15, i, j), 0)
+        if table is not None and r.action is None:
+            yield integer(e + (23, i, j), 1)  # to_tbl
+            yield gauge(e + (24, i, j), int(table))
+        # keepalived's preference when none is given
+        yield gauge(e + (25, i, j), r.preference if r.preference is not None else 16384)
+
+
 def rows(s: Snapshot, vrrp: bool = True) -> Iterator[VarBind]:
     """The KEEPALIVED-MIB rows: the global scalars, and the VRRP tables when ``vrrp``."""
     yield from global_rows(s)
@@ -337,3 +378,4 @@ def rows(s: Snapshot, vrrp: bool = True) -> Iterator[VarBind]:
         yield from vrrp_rows(s)
         yield from track_rows(s)
         yield from route_rows(s)
+        yield from rule_rows(s)
