@@ -246,7 +246,7 @@ def track_rows(s: Snapshot) -> Iterator[VarBind]:
     verdict: dict[str, bool] = {}
     values: dict[str, int] = {}
     for i, inst in enumerate(s.config.vrrp_instances, 1):
-        st = s.instance(inst.name) or {}
+        st = (s.instance(inst.name) or {}).get("keepalived", {}).get("text", {})
         for name, ok in (st.get("track") or {}).items():
             kind, _, what = name.partition("/")
             if kind == "script":

@@ -298,9 +298,6 @@ class Instance:
             "unicast_src_drops": self.unicast_src_drops,
             "stall_listens": m.stall_listens,
             "vips": [v.cidr for v in self.spec.vips],
-            # Each tracked object's last verdict ("script/chk": true), for the SNMP tables.
-            "track": {f"{k}/{n}": ok for (k, n), ok in self.track_state.items()},
-            "track_values": {f"{k}/{n}": v for (k, n), v in self.track_values.items()},
             "keepalived": keepalived_fields(self),
         }
 
