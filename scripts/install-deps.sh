@@ -8,6 +8,7 @@ PKGS=(
   keepalived frr nginx-light ipvsadm
   qemu-system-x86 linux-image-amd64 busybox-static
   systemd
+  snmpd snmp snmptrapd
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -24,7 +25,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts these on install; tests run their own instances in namespaces.
-for svc in keepalived frr nginx; do
+for svc in keepalived frr nginx snmpd snmptrapd; do
   systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
   pkill -x "$svc" >/dev/null 2>&1 || true
 done

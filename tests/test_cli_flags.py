@@ -100,7 +100,8 @@ def test_parsed_effects():
         (0o027, True, "blue", "local3", True, True)
     assert o.pid == "/run/lvsfast/blue/lvsfast.pid" and o.control_socket == "/run/lvsfast/blue/lvsfast.sock"
     o = parse_options(["-M", "-g", "--perf=all", "--debug", "--no-mem-check", "-x", "-A", "/s", "-a", "-b", "/b"])
-    assert o.core_dump and o.ignored == ("-M", "--perf", "--debug", "--no-mem-check", "-x", "-A", "-a", "-b")
+    assert o.core_dump and o.ignored == ("-M", "--perf", "--debug", "--no-mem-check", "-a", "-b")
+    assert o.snmp and o.snmp_agent_socket == "/s"
     assert o.log_file == "/tmp/keepalived.log" and parse_options(["--log-file=/l/k.log"]).log_file == "/l/k.log"
     assert parse_options(["-B"]).ignored == ()  # lvsfast never runs BFD: -B's effect holds
     # getopt_long: an exact name wins over a longer one, unambiguous prefixes stand for the option.
@@ -144,9 +145,9 @@ def test_t_with_keepalived_flags_beside_keepalived(tmp_path):
     ka = run_keepalived(*flags, "-t", "-f", str(conf))
     ours = run_cli(*flags, "-t", "-f", str(conf))
     assert ka.returncode == ours.returncode == 0, (ka.stderr, ours.stderr)
-    for spelled in ("-a", "-x", "-A", "-M", "-b"):
+    for spelled in ("-a", "-M", "-b"):
         assert f"warning: option {spelled} is not supported by lvsfast; ignored" in ours.stderr
-    assert "-B " not in ours.stderr and "-m " not in ours.stderr
+    assert "-B " not in ours.stderr and "-m " not in ours.stderr and "-x " not in ours.stderr
     # -S with -t: keepalived 2.2.7 exits 5 for a clean file (a quirk lvsfast does not copy).
     assert run_keepalived("-S", "daemon", "-t", "-f", str(conf)).returncode == 5
     assert run_cli("-S", "daemon", "-t", "-f", str(conf)).returncode == 0

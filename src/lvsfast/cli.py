@@ -65,6 +65,8 @@ class Options:
     umask: int | None = None
     log_file: str | None = None  # -g: also log to this file (absolute)
     core_dump: bool = False
+    snmp: bool = False  # -x: every SNMP MIB on (lvsfast.snmp.settings)
+    snmp_agent_socket: str | None = None  # -A: the master agent's socket, over snmp_socket
     ignored: tuple[str, ...] = ()  # flags accepted for keepalived but without effect here
     # lvsfast's own
     lvs_backend: str | None = None  # overrides global_defs' lvs_backend

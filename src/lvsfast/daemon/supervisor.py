@@ -72,12 +72,14 @@ class Supervisor:
     alerts: Any = None  # daemon/alerts.AlertPolicy, when the config sends mail
     mailer: Any = None  # daemon/smtp.Mailer
     fifos: Fifos | None = None
+    snmp: Any = None  # daemon/snmp_agent.Agent, when an SNMP keyword or -x asks for it
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     async def run(self, config: Any) -> int:
         self.config = config
         self._setup_alerts(config)
+        self._setup_snmp(config)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(self.stop()))
@@ -102,6 +104,8 @@ class Supervisor:
         await self._done.wait()
         if self.mailer is not None:
             self.mailer.close()
+        if self.snmp is not None:
+            self.snmp.close()
         if watchdog:
             watchdog.cancel()
         # After every child has gone, as keepalived: the FIFOs close, then the shutdown script.
@@ -145,6 +149,8 @@ class Supervisor:
         def handler(event: dict[str, Any]) -> None:
             if self.alerts is not None:
                 self._alert(event)
+            if self.snmp is not None:
+                self.snmp.event(event)
             if self.fifos:
                 self.fifos.lvs_event(self.config, event)
             # Relay to the other children: e.g. VRRP mastership for the checker's ha_suspend.
@@ -172,6 +178,32 @@ class Supervisor:
             self.mailer = Mailer(self.alerts.settings)
         else:
             self.mailer.settings = self.alerts.settings
+
+    def _setup_snmp(self, config: Any) -> None:
+        """The AgentX subagent: imported only when a keyword or -x enables SNMP."""
+        g = getattr(config, "global_defs", None)
+        extra = getattr(g, "extra", ()) or ()
+        if not getattr(self.options, "snmp", False) and not any(
+                k.startswith(("enable_snmp", "enable_traps")) for k, _ in extra):
+            if self.snmp is not None:
+                self.snmp.close()
+                self.snmp = None
+            return
+        from lvsfast.daemon.snmp_agent import Agent
+        from lvsfast.snmp.settings import from_config
+
+        settings = from_config(config, self.options)
+        router_id = getattr(g, "router_id", None) or socket.gethostname()
+        if not settings.enabled:  # enable_traps alone serves nothing, as keepalived
+            if self.snmp is not None:
+                self.snmp.close()
+            self.snmp = None
+            return
+        if self.snmp is None:
+            self.snmp = Agent(settings, config, lambda child: self.ask(child, "status", timeout=3), router_id)
+            self.snmp.start()
+        else:
+            self.snmp.update(settings, config, router_id)
 
     def _alert(self, event: dict[str, Any]) -> None:
         try:
@@ -278,6 +310,7 @@ class Supervisor:
             return {"ok": False, "error": str(exc)}
         self.config = new
         self._setup_alerts(new)
+        self._setup_snmp(new)
         if self.fifos is not None and getattr(new, "global_defs", None) is not None:
             await self.fifos.reload(new.global_defs)
         for w in getattr(new, "warnings", ()):  # as at start: every reload says them again
@@ -397,6 +430,8 @@ class Supervisor:
         }
         if self.mailer is not None:
             out["smtp_alerts"] = self.mailer.status()
+        if self.snmp is not None:
+            out["snmp"] = self.snmp.status()
         for child in self.children.values():
             entry: dict[str, Any] = {
                 "pid": child.pid,

@@ -127,5 +127,8 @@ def keepalived_fields(inst: Any) -> dict[str, Any]:
     stats["pri_zero_sent"] = inst.pri_zero_sent
     # The .data file's extra lines (its "Master router", "Using src_ip", "Multicast address").
     extra = {"src_ip": s.src, "mcast": s.dst, "peers": list(s.peers),
-             "down_timer_adverts": p.down_timer_adverts}
+             "down_timer_adverts": p.down_timer_adverts,
+             # Each tracked object's last verdict and value ("script/chk"), for the SNMP tables.
+             "track": {f"{k}/{n}": ok for (k, n), ok in inst.track_state.items()},
+             "track_values": {f"{k}/{n}": v for (k, n), v in inst.track_values.items()}}
     return {"data": data, "stats": stats, "text": extra}

@@ -205,6 +205,7 @@ class Machine:
     stall_listens: int = 0  # how often a late wake-up postponed a takeover (status)
     transitions: int = 0
     last_reason: str = ""
+    down_why: str = ""  # why the down timer runs, when not for silence (VRRPv3-MIB's new-master reason)
     _out: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -266,6 +267,7 @@ class Machine:
         self._go(State.BACKUP, reason)
         self.down_at = now + self.down_interval()
         self.listened_after_stall = False
+        self.down_why = ""
 
     # -- the transitions -------------------------------------------------------------------------
 
@@ -316,7 +318,7 @@ class Machine:
                 self.stall_listens += 1
                 self.down_at = now + min(interval, STALL_LISTEN_MAX)
                 return
-            self._become_master(now, "no advert from a master within the master down interval")
+            self._become_master(now, self.down_why or "no advert from a master within the master down interval")
         elif self.state is State.MASTER and self.adver_at is not None and now >= self.adver_at:
             self._out.append(SendAdvert(self.priority))
             # A fixed rate: the next advert is due an interval after this one was due, so a
@@ -339,9 +341,12 @@ class Machine:
                 # late wake-up: nobody else is going to speak).
                 self.down_at = ev.now + self.skew()
                 self.listened_after_stall = True
+                self.down_why = "the master left (priority 0 advert)"
                 return
             if ev.priority < self.priority and p.preempt and ev.now >= self.preempt_after:
+                self.down_why = f"preempting a lower priority {ev.priority} master"
                 return  # a lower priority master and we preempt: let the down timer run out
+            self.down_why = ""
             if p.version == 3:
                 self.master_adver_cs = ev.interval_cs
             self.master_src = ev.src
