@@ -15,11 +15,14 @@ parsed :class:`Options`; its files follow ``lvsfast.paths``.
 from __future__ import annotations
 
 import sys
-from typing import Sequence, TextIO
 
 from lvsfast import __version__, paths
 from lvsfast.cli_flags import FACILITIES, NONE, getopt, signum, umask, usage
 from lvsfast.frozen import record
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Sequence, TextIO
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 DEFAULT_CONTROL_SOCKET = paths.DEFAULT_CONTROL_SOCKET

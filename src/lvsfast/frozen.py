@@ -22,10 +22,18 @@ a mapping (the config builder) and from a tuple (unpickling) without binding key
 from __future__ import annotations
 
 import functools
+from collections import namedtuple
 from operator import attrgetter
-from typing import Any, Callable, TypeVar, dataclass_transform
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing stays unimported at run time: it was 6 ms of -t's start-up (issue 25)
+if TYPE_CHECKING:
+    from typing import Any, Callable, TypeVar, dataclass_transform
+
+    T = TypeVar("T")
+else:
+    def dataclass_transform(**_: object) -> Callable[[T], T]:
+        """For type checkers only (they read typing's); nothing to do at run time."""
+        return lambda fn: fn
 
 
 class _Missing:
@@ -309,6 +317,31 @@ def quick(cls: type[T]) -> type[T]:
             tuple(i for i, f in enumerate(fields) if (f.compare if f.hash is None else f.hash)))
         cls.__hash__ = slots.field_hash  # type: ignore[method-assign]
     return cls
+
+
+class _NamedTupleMeta(type):
+    def __new__(mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any]) -> Any:
+        if not bases:  # NamedTuple itself
+            return super().__new__(mcls, name, bases, ns)
+        annotations = ns.get("__annotations__", {})
+        names = [n for n, a in annotations.items()
+                 if not (isinstance(a, str) and a.startswith(("ClassVar", "typing.ClassVar")))]
+        defaults = [ns[n] for n in names if n in ns]
+        if any(n not in ns for n in names[len(names) - len(defaults):]):
+            raise TypeError(f"{name}: a field without a default follows one with a default")
+        cls = namedtuple(name, names, defaults=defaults, module=ns.get("__module__"))
+        for key, value in ns.items():
+            if key not in names and key not in ("__module__", "__qualname__", "__dict__", "__weakref__"):
+                setattr(cls, key, value)
+        cls.__qualname__ = ns.get("__qualname__", name)
+        return cls
+
+
+class NamedTuple(metaclass=_NamedTupleMeta):
+    """``typing.NamedTuple``'s class syntax (fields as annotations, defaults, methods, docstring)
+    for the classes on ``lvsfast -t``'s path, without importing ``typing``: the class is
+    ``collections.namedtuple``'s, with the body's other attributes set on it, as typing makes it.
+    Modules import typing's under ``TYPE_CHECKING`` so that type checkers see the real thing."""
 
 
 def plan_of(cls: type) -> Any:

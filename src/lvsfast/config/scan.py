@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import functools
 from types import ModuleType
-from typing import Any
 
 from lvsfast._native import load as _load
 from lvsfast.config.diagnostics import Diagnostics
 from lvsfast.config.node import Node
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @functools.cache

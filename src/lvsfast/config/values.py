@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import re
 
 from lvsfast.config import model as m
 from lvsfast.ipv4text import canonical_ipv4
@@ -35,7 +34,15 @@ TIMER_MAX = 4294.967295  # connect_timeout, misc_timeout
 #: delay_loop, warmup and delay_before_retry have no such limit in keepalived; a year is plenty.
 LONG_TIMER_MAX = 365 * 86400.0
 
-_DECIMAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)")
+
+
+def _decimal(text: str) -> bool:
+    """``[-+]?(\\d+\\.?\\d*|\\.\\d+)`` in full, without ``re`` (-t's start-up)."""
+    body = text[1:] if text[:1] in ("-", "+") else text
+    whole, dot, frac = body.partition(".")
+    if whole:
+        return whole.isdecimal() and (not frac or frac.isdecimal())
+    return bool(dot) and frac.isdecimal()
 
 
 def _num(x: float) -> str:
@@ -44,7 +51,7 @@ def _num(x: float) -> str:
 
 def parse_float(text: str, lo: float, hi: float) -> float:
     # Plain decimals only, as keepalived reads timers: no exponents, inf, nan or hex.
-    if not _DECIMAL.fullmatch(text):
+    if not _decimal(text):
         raise Bad(f"invalid number '{text}'")
     v = float(text)
     if v != v or not lo <= v <= hi:

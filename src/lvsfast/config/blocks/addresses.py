@@ -2,12 +2,15 @@
 virtual_rules, and the top-level static_ipaddress, static_routes and static_rules."""
 from __future__ import annotations
 
-from typing import Any
 
 from lvsfast.config import model as m
 from lvsfast.config.blocks.builder import Builder
 from lvsfast.config.node import Node
 from lvsfast.config.values import Bad, parse_int, parse_ip, parse_prefix
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Any
 
 _ADDR_FLAGS = {"no_track": "no_track", "home": "home", "-nodad": "nodad", "nodad": "nodad",
                "mngtmpaddr": "mngtmpaddr", "noprefixroute": "noprefixroute", "autojoin": "autojoin",

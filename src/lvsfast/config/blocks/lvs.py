@@ -6,7 +6,6 @@ Plain real_server blocks (an address, a port, a weight) go through the compiled 
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
 from lvsfast.config import model as m
 from lvsfast.config.blocks.builder import (BLOCK_KEYWORDS, BOOL, CONST, INT, LOOSE, SCRIPT, STR, Builder, Handler,
@@ -14,6 +13,10 @@ from lvsfast.config.blocks.builder import (BLOCK_KEYWORDS, BOOL, CONST, INT, LOO
 from lvsfast.config.blocks.checkers import CHECKER_CLASSES, TIMING, checker
 from lvsfast.config.node import Node
 from lvsfast.config.values import Bad, parse_float, parse_int, parse_ip, parse_port, parse_prefix
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _lvs_method(field: str) -> Handler:
