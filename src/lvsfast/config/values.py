@@ -5,7 +5,6 @@ Each parser returns the value or raises :class:`Bad` whose message is the diagno
 from __future__ import annotations
 
 import functools
-import ipaddress
 
 from lvsfast.config import model as m
 from lvsfast.ipv4text import canonical_ipv4
@@ -79,6 +78,8 @@ def parse_ip(text: str) -> tuple[str, m.Family]:
     # Cached: large configs repeat addresses, and ipaddress parsing is the slow part of building.
     if canonical_ipv4(text):
         return text, 4
+    import ipaddress  # for what is not a canonical IPv4 address: -t's path often needs none
+
     try:
         a = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:

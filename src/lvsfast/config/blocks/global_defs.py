@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import ipaddress
 
 from lvsfast.config import model as m
 from lvsfast.config.blocks.builder import (BOOL, FLOAT, INT, LOOSE, SCRIPT, STR, WORDS, Builder, Handler,
@@ -155,6 +154,8 @@ def _script_user(b: Builder, n: Node, acc: dict) -> None:
 
 def _mcast(fam: int) -> Handler:
     def h(b: Builder, n: Node, acc: dict) -> None:
+        import ipaddress  # a configured multicast group only
+
         a, f = parse_ip(one(n))
         if f != fam or not ipaddress.ip_address(a).is_multicast:
             raise Bad(f"'{a}' is not an IPv{fam} multicast address")
