@@ -21,9 +21,7 @@ a mapping (the config builder) and from a tuple (unpickling) without binding key
 """
 from __future__ import annotations
 
-import functools
-from collections import namedtuple
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 TYPE_CHECKING = False  # typing stays unimported at run time: it was 6 ms of -t's start-up (issue 25)
 if TYPE_CHECKING:
@@ -319,6 +317,57 @@ def quick(cls: type[T]) -> type[T]:
     return cls
 
 
+try:  # the C accessor namedtuple uses; an itemgetter property elsewhere
+    from _collections import _tuplegetter
+except ImportError:
+    def _tuplegetter(index: int, doc: str) -> Any:
+        return property(itemgetter(index), doc=doc)
+
+
+def _tuple_class(name: str, names: tuple[str, ...], defaults: tuple, module: str | None) -> type:
+    """A tuple class as ``collections.namedtuple(name, names, defaults=defaults)`` makes it:
+    fields by name and position, ``_make``, ``_replace``, ``_asdict``, repr, pickling."""
+    args = ", ".join(names)
+    env: dict[str, Any] = {"_new": tuple.__new__}
+    exec(f"def __new__(_cls, {args}):\n    return _new(_cls, ({args}{',' if len(names) == 1 else ''}))\n",  # noqa: S102
+         env)  # made from the class's own field names, as namedtuple makes its own
+    new = env["__new__"]
+    new.__defaults__ = defaults or None
+    new.__qualname__ = f"{name}.__new__"
+    count = len(names)
+
+    @classmethod  # type: ignore[misc]
+    def _make(cls: type, iterable: Any) -> Any:
+        result = tuple.__new__(cls, iterable)
+        if len(result) != count:
+            raise TypeError(f"Expected {count} arguments, got {len(result)}")
+        return result
+
+    def _replace(self: Any, /, **changes: Any) -> Any:
+        result = self._make(map(changes.pop, names, self))
+        if changes:
+            raise ValueError(f"Got unexpected field names: {list(changes)!r}")
+        return result
+
+    def __repr__(self: Any) -> str:
+        return f"{self.__class__.__name__}({', '.join(f'{n}={v!r}' for n, v in zip(names, self))})"
+
+    def _asdict(self: Any) -> dict[str, Any]:
+        return dict(zip(names, self))
+
+    def __getnewargs__(self: Any) -> tuple:
+        return tuple(self)
+
+    body: dict[str, Any] = {
+        "__doc__": f"{name}({args})", "__slots__": (), "_fields": names, "__match_args__": names,
+        "_field_defaults": dict(zip(names[count - len(defaults):], defaults)), "__new__": staticmethod(new),
+        "_make": _make, "_replace": _replace, "__repr__": __repr__, "_asdict": _asdict,
+        "__getnewargs__": __getnewargs__, "__module__": module or __name__}
+    for index, field_name in enumerate(names):
+        body[field_name] = _tuplegetter(index, f"Alias for field number {index}")
+    return type(name, (tuple,), body)
+
+
 class _NamedTupleMeta(type):
     def __new__(mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any]) -> Any:
         if not bases:  # NamedTuple itself
@@ -329,7 +378,7 @@ class _NamedTupleMeta(type):
         defaults = [ns[n] for n in names if n in ns]
         if any(n not in ns for n in names[len(names) - len(defaults):]):
             raise TypeError(f"{name}: a field without a default follows one with a default")
-        cls = namedtuple(name, names, defaults=defaults, module=ns.get("__module__"))
+        cls = _tuple_class(name, tuple(names), tuple(defaults), ns.get("__module__"))
         for key, value in ns.items():
             if key not in names and key not in ("__module__", "__qualname__", "__dict__", "__weakref__"):
                 setattr(cls, key, value)
@@ -340,7 +389,8 @@ class _NamedTupleMeta(type):
 class NamedTuple(metaclass=_NamedTupleMeta):
     """``typing.NamedTuple``'s class syntax (fields as annotations, defaults, methods, docstring)
     for the classes on ``lvsfast -t``'s path, without importing ``typing``: the class is
-    ``collections.namedtuple``'s, with the body's other attributes set on it, as typing makes it.
+    :func:`_tuple_class`'s (``collections.namedtuple``'s behaviour, without importing
+    ``collections``), with the body's other attributes set on it, as typing makes it.
     Modules import typing's under ``TYPE_CHECKING`` so that type checkers see the real thing."""
 
 
@@ -369,8 +419,7 @@ def rebuild(cls: type, values: tuple) -> Any:
     return cls.__slot_plan__.new(values)  # type: ignore[attr-defined]
 
 
-@functools.cache
 def _slots() -> Any:
     from lvsfast._native import load
 
-    return load("slots")
+    return load("slots")  # a sys.modules lookup once loaded

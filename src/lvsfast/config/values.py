@@ -4,8 +4,6 @@ Each parser returns the value or raises :class:`Bad` whose message is the diagno
 """
 from __future__ import annotations
 
-import functools
-
 from lvsfast.config import model as m
 from lvsfast.ipv4text import canonical_ipv4
 
@@ -73,11 +71,24 @@ def parse_bool(args: tuple[str, ...], default: bool = True) -> bool:
     raise Bad(f"'{args[0]}' is not one of on|off|true|false|yes|no")
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def parse_ip(text: str) -> tuple[str, m.Family]:
-    # Cached: large configs repeat addresses, and ipaddress parsing is the slow part of building.
     if canonical_ipv4(text):
         return text, 4
+    # Remembered: large configs repeat addresses, and ipaddress parsing is the slow part of
+    # building (a dict rather than functools.lru_cache, which -t's path would import for it).
+    known = _PARSED_IPS.get(text)
+    if known is None:
+        known = _parse_ip(text)
+        if len(_PARSED_IPS) < _PARSED_IPS_MAX:
+            _PARSED_IPS[text] = known
+    return known
+
+
+_PARSED_IPS: dict[str, tuple[str, m.Family]] = {}
+_PARSED_IPS_MAX = 1 << 16
+
+
+def _parse_ip(text: str) -> tuple[str, m.Family]:
     import ipaddress  # for what is not a canonical IPv4 address: -t's path often needs none
 
     try:

@@ -1,7 +1,6 @@
 """global_defs: the keywords of the global block, and those keepalived also takes at the top level."""
 from __future__ import annotations
 
-import functools
 
 from lvsfast.config import model as m
 from lvsfast.config.blocks.builder import (BOOL, FLOAT, INT, LOOSE, SCRIPT, STR, WORDS, Builder, Handler,
@@ -131,19 +130,18 @@ def _smtp_server(b: Builder, n: Node, acc: dict) -> None:
         raise
     except Bad:
         name = one(n)
-        if not _hostname().fullmatch(name) or not name.strip("0123456789."):
+        if not _hostname(name) or not name.strip("0123456789."):
             raise Bad(f"invalid smtp server {name}: neither an address nor a host name") from None
         acc["smtp_server"] = name  # a host name, resolved when mail is sent
     if len(n.args) > 1:
         acc["smtp_server_port"] = parse_port(n.args[1])
 
 
-@functools.cache
-def _hostname() -> re.Pattern[str]:
+def _hostname(name: str) -> bool:
     import re  # only for a host name as smtp_server: -t's path need not load it
 
-    return re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+    return re.fullmatch(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?", name) is not None
 
 
 def _script_user(b: Builder, n: Node, acc: dict) -> None:
