@@ -11,12 +11,12 @@ another with ``protocol``.
 """
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import os
 import socket
-from dataclasses import dataclass
+
 from lvsfast.config.model import Config, VirtualRoute, VirtualRule
+from lvsfast.frozen import record, replace
 
 RTPROT_KEEPALIVED = 18
 # keepalived gives a rule without a preference one of its own, counting down from here in the
@@ -45,7 +45,7 @@ UNSUPPORTED_ROUTE = {"encap": -1, "as": 1, "vrf": 1, "ttl-propagate": 1, "nhid":
 UNSUPPORTED_RULE = {"tunnel-id": 1}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Nexthop:
     gateway: str | None = None
     dev: str | None = None
@@ -54,7 +54,7 @@ class Nexthop:
     flow: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RouteRequest:
     family: int  # socket.AF_INET / AF_INET6
     dst: str | None = None
@@ -79,7 +79,7 @@ class RouteRequest:
     append: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RuleRequest:
     family: int
     action: int = 1
@@ -480,7 +480,7 @@ def default_preferences(config: Config) -> dict[tuple[str, int], int]:
 
 def with_preference(r: VirtualRule, prefs: dict[tuple[str, int], int]) -> VirtualRule:
     pref = prefs.get((r.file, r.line))
-    return r if pref is None else dataclasses.replace(r, preference=pref)
+    return r if pref is None else replace(r, preference=pref)
 
 
 def describe(r: VirtualRoute | VirtualRule) -> str:

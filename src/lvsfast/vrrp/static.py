@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from lvsfast.config.model import Config, VirtualAddress, VirtualRoute, VirtualRule
+from lvsfast.frozen import record
 from lvsfast.vrrp.route_spec import (RouteRequest, RuleRequest, default_preferences, describe, route_request,
                                     rule_request, with_preference)
 from lvsfast.vrrp.rtnl import IFA_F_NODAD, AddressSocket
@@ -29,7 +30,7 @@ SCOPES = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 IFA_F_HOMEADDRESS, IFA_F_MANAGETEMPADDR, IFA_F_NOPREFIXROUTE, IFA_F_MCAUTOJOIN = 0x10, 0x100, 0x200, 0x400
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AddressRequest:
     dev: str
     address: str
