@@ -140,6 +140,7 @@ def record(cls: type[T]) -> type[T]:
     ns["__slots__"] = tuple(n for n in names if n not in inherited)
     ns["__qualname__"] = cls.__qualname__
     ns["__record_fields__"] = ordered
+    ns["__record_bind_left__"] = _BOUND_BEFORE_COMPILING
     ns["__match_args__"] = names
     ns["__record_values__"] = staticmethod(_getter(names))
     ns["__record_compared__"] = staticmethod(_getter(tuple(f.name for f in ordered if f.compare)))
@@ -187,17 +188,43 @@ def _frozen(name: str) -> Exception:
     return FrozenInstanceError(f"cannot assign to field {name!r}")
 
 
+#: How many constructions of a record class bind their arguments here before its own
+#: ``__init__`` is compiled: compiling one costs as much as some 20 bindings, and most classes
+#: on ``lvsfast -t``'s path are built once or twice (the options, the config, a diagnostic).
+_BOUND_BEFORE_COMPILING = 8
+
+
 def _first_init(self: Any, *args: Any, **kwargs: Any) -> None:
-    # The class's first construction through __init__ with arguments makes and installs the
-    # real one. All defaults (a default instance in another class's body, made at import) need
-    # no compiled __init__.
+    # A class's first constructions bind their arguments here; then the class gets its real,
+    # compiled __init__. Anything out of the ordinary (a missing, unknown or repeated argument)
+    # goes to the compiled one at once, for Python's own error.
     cls = type(self)
-    if not args and not kwargs and all(f.default is not MISSING or f.default_factory is not MISSING
-                                       for f in cls.__record_fields__):
-        plan_of(cls).fill(self, tuple(f.default if f.default_factory is MISSING else f.default_factory()
-                                      for f in cls.__record_fields__))
-        return
-    init = _make_init(cls, [(f.name, f.default, f.default_factory, False) for f in cls.__record_fields__])
+    fields = cls.__record_fields__
+    left = cls.__dict__.get("__record_bind_left__", 0)
+    if left > 0 and len(args) <= len(fields):
+        values = []
+        used = 0
+        for i, f in enumerate(fields):
+            name = f.name
+            if i < len(args):
+                if name in kwargs:
+                    break
+                values.append(args[i])
+            elif name in kwargs:
+                values.append(kwargs[name])
+                used += 1
+            elif f.default is not MISSING:
+                values.append(f.default)
+            elif f.default_factory is not MISSING:
+                values.append(f.default_factory())
+            else:
+                break
+        else:
+            if used == len(kwargs):
+                type.__setattr__(cls, "__record_bind_left__", left - 1)
+                plan_of(cls).fill(self, tuple(values))
+                return
+    init = _make_init(cls, [(f.name, f.default, f.default_factory, False) for f in fields])
     init(self, *args, **kwargs)
 
 
