@@ -35,7 +35,8 @@ NOT_IN_PARENT = ("pyroute2", "prometheus_client", "cryptography", "lvsfast.vrrp"
                  "lvsfast.ipvs", "lvsfast.nft", "lvsfast.daemon.metrics")
 #: What each child must not hold of the other's.
 NOT_IN_VRRP_CHILD = ("pyroute2", "lvsfast.check", "lvsfast.ipvs", "lvsfast.nft", "lvsfast.dataplane.backend",
-                     "prometheus_client")
+                     "prometheus_client",
+                     "hashlib", "hmac")  # AH's digest, imported only where authentication AH is configured
 NOT_IN_CHECKER_CHILD = ("pyroute2", "lvsfast.vrrp", "lvsfast.ipvs", "prometheus_client")
 
 
