@@ -32,11 +32,13 @@ NOT_ON_CONFIG_TEST = (
 )
 #: Never in the parent before it forks: the children's own stacks.
 NOT_IN_PARENT = ("pyroute2", "prometheus_client", "cryptography", "lvsfast.vrrp", "lvsfast.check",
-                 "lvsfast.ipvs", "lvsfast.nft", "lvsfast.daemon.metrics")
+                 "lvsfast.ipvs", "lvsfast.nft", "lvsfast.daemon.metrics",
+                 "pathlib", "urllib")  # 8 ms before the first child could start: os.path does
 #: What each child must not hold of the other's.
 NOT_IN_VRRP_CHILD = ("pyroute2", "lvsfast.check", "lvsfast.ipvs", "lvsfast.nft", "lvsfast.dataplane.backend",
                      "prometheus_client",
-                     "hashlib", "hmac")  # AH's digest, imported only where authentication AH is configured
+                     "hashlib", "hmac",  # AH's digest, imported only where authentication AH is configured
+                     "pathlib", "urllib")
 NOT_IN_CHECKER_CHILD = ("pyroute2", "lvsfast.vrrp", "lvsfast.ipvs", "prometheus_client")
 
 
