@@ -191,6 +191,7 @@ def main() -> int:
     a = ap.parse_args()
     runs = max(20, a.runs or (20 if a.quick else 50))
     os.environ.update(env())  # every daemon started here, bench/memory.py's too, runs this tree
+    load_at_start = Path("/proc/loadavg").read_text().split()[:3]
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src")], env=env(),
                    stdout=subprocess.DEVNULL, check=False)
     results = [config_test(runs)]
@@ -216,6 +217,7 @@ def main() -> int:
                   f"of {runs} runs after 3 warm-ups; imports: fresh interpreters; memory: bench/memory.py "
                   "(PSS summed over the process tree; 'max' is RSS); start to VIP: ip monitor in the "
                   "namespace, -P, rounds alternated between the two",
+           "loadavg": {"start": load_at_start, "end": Path("/proc/loadavg").read_text().split()[:3]},
            "results": results,
            "series": {"memory": {"lvsfast": ours, "keepalived": theirs}}}
     if a.json:

@@ -7,10 +7,12 @@ API. Selector modules (for example :mod:`lvsfast.vrrp.checksum`) import through
 """
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-from types import ModuleType
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from types import ModuleType
 
 #: Compiled module name -> dotted name of its pure-Python twin.
 TWINS: dict[str, str] = {
@@ -25,6 +27,13 @@ TWINS: dict[str, str] = {
 }
 
 
+def _import(name: str) -> ModuleType:
+    # importlib.import_module without importing importlib's package (and warnings, types) on
+    # lvsfast -t's path.
+    __import__(name)
+    return sys.modules[name]
+
+
 def extensions_wanted() -> bool:
     """True unless the environment or the interpreter rules the compiled core out."""
     if sys.implementation.name != "cpython":
@@ -36,22 +45,22 @@ def load(name: str) -> ModuleType:
     """The compiled ``lvsfast._core.<name>`` when wanted and importable, else its twin."""
     if extensions_wanted():
         try:
-            return importlib.import_module(f"lvsfast._core.{name}")
+            return _import(f"lvsfast._core.{name}")
         except ImportError:
             pass
-    return importlib.import_module(TWINS[name])
+    return _import(TWINS[name])
 
 
 def compiled_module(name: str) -> ModuleType | None:
     """The compiled module itself, or None when it was not built (for tests and benches)."""
     try:
-        return importlib.import_module(f"lvsfast._core.{name}")
+        return _import(f"lvsfast._core.{name}")
     except ImportError:
         return None
 
 
 def twin_module(name: str) -> ModuleType:
-    return importlib.import_module(TWINS[name])
+    return _import(TWINS[name])
 
 
 def compiled_core() -> bool:

@@ -15,11 +15,14 @@ parsed :class:`Options`; its files follow ``lvsfast.paths``.
 from __future__ import annotations
 
 import sys
-from typing import Sequence, TextIO
 
 from lvsfast import __version__, paths
 from lvsfast.cli_flags import FACILITIES, NONE, getopt, signum, umask, usage
 from lvsfast.frozen import record
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Sequence, TextIO
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 DEFAULT_CONTROL_SOCKET = paths.DEFAULT_CONTROL_SOCKET
@@ -278,7 +281,18 @@ def _genhash_at(argv: Sequence[str]) -> int | None:
     return None
 
 
+def _exit_now(status: int) -> None:
+    """End ``-t`` as keepalived's does, without the interpreter's tear-down (freeing every
+    module and object one by one: a few ms of a run whose work is done): output flushed first."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from_command_line = argv is None  # the process is ours to end (not a caller's main([...]))
     argv = sys.argv[1:] if argv is None else list(argv)
     at = _genhash_at(argv)
     if at is not None:
@@ -296,8 +310,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.config_test:
         if options.config_test_log:
             with open(options.config_test_log, "a") as fh:
-                return _apply_process_flags(options, fh) or config_test(options, fh)
-        return _apply_process_flags(options, sys.stderr) or config_test(options, sys.stderr)
+                status = _apply_process_flags(options, fh) or config_test(options, fh)
+        else:
+            status = _apply_process_flags(options, sys.stderr) or config_test(options, sys.stderr)
+        if from_command_line:
+            _exit_now(status)
+        return status
     return _apply_process_flags(options, sys.stderr) or _run_daemon(options)
 
 

@@ -13,7 +13,11 @@ reported and the command exits 1 after reading every flag.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import NamedTuple, Sequence
+else:
+    from lvsfast.frozen import NamedTuple
 
 NONE, REQUIRED, OPTIONAL = 0, 1, 2
 

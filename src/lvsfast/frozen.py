@@ -21,11 +21,17 @@ a mapping (the config builder) and from a tuple (unpickling) without binding key
 """
 from __future__ import annotations
 
-import functools
-from operator import attrgetter
-from typing import Any, Callable, TypeVar, dataclass_transform
+from operator import attrgetter, itemgetter
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing stays unimported at run time: it was 6 ms of -t's start-up (issue 25)
+if TYPE_CHECKING:
+    from typing import Any, Callable, TypeVar, dataclass_transform
+
+    T = TypeVar("T")
+else:
+    def dataclass_transform(**_: object) -> Callable[[T], T]:
+        """For type checkers only (they read typing's); nothing to do at run time."""
+        return lambda fn: fn
 
 
 class _Missing:
@@ -134,6 +140,7 @@ def record(cls: type[T]) -> type[T]:
     ns["__slots__"] = tuple(n for n in names if n not in inherited)
     ns["__qualname__"] = cls.__qualname__
     ns["__record_fields__"] = ordered
+    ns["__record_bind_left__"] = _BOUND_BEFORE_COMPILING
     ns["__match_args__"] = names
     ns["__record_values__"] = staticmethod(_getter(names))
     ns["__record_compared__"] = staticmethod(_getter(tuple(f.name for f in ordered if f.compare)))
@@ -181,17 +188,43 @@ def _frozen(name: str) -> Exception:
     return FrozenInstanceError(f"cannot assign to field {name!r}")
 
 
+#: How many constructions of a record class bind their arguments here before its own
+#: ``__init__`` is compiled: compiling one costs as much as some 20 bindings, and most classes
+#: on ``lvsfast -t``'s path are built once or twice (the options, the config, a diagnostic).
+_BOUND_BEFORE_COMPILING = 8
+
+
 def _first_init(self: Any, *args: Any, **kwargs: Any) -> None:
-    # The class's first construction through __init__ with arguments makes and installs the
-    # real one. All defaults (a default instance in another class's body, made at import) need
-    # no compiled __init__.
+    # A class's first constructions bind their arguments here; then the class gets its real,
+    # compiled __init__. Anything out of the ordinary (a missing, unknown or repeated argument)
+    # goes to the compiled one at once, for Python's own error.
     cls = type(self)
-    if not args and not kwargs and all(f.default is not MISSING or f.default_factory is not MISSING
-                                       for f in cls.__record_fields__):
-        plan_of(cls).fill(self, tuple(f.default if f.default_factory is MISSING else f.default_factory()
-                                      for f in cls.__record_fields__))
-        return
-    init = _make_init(cls, [(f.name, f.default, f.default_factory, False) for f in cls.__record_fields__])
+    fields = cls.__record_fields__
+    left = cls.__dict__.get("__record_bind_left__", 0)
+    if left > 0 and len(args) <= len(fields):
+        values = []
+        used = 0
+        for i, f in enumerate(fields):
+            name = f.name
+            if i < len(args):
+                if name in kwargs:
+                    break
+                values.append(args[i])
+            elif name in kwargs:
+                values.append(kwargs[name])
+                used += 1
+            elif f.default is not MISSING:
+                values.append(f.default)
+            elif f.default_factory is not MISSING:
+                values.append(f.default_factory())
+            else:
+                break
+        else:
+            if used == len(kwargs):
+                type.__setattr__(cls, "__record_bind_left__", left - 1)
+                plan_of(cls).fill(self, tuple(values))
+                return
+    init = _make_init(cls, [(f.name, f.default, f.default_factory, False) for f in fields])
     init(self, *args, **kwargs)
 
 
@@ -311,6 +344,83 @@ def quick(cls: type[T]) -> type[T]:
     return cls
 
 
+try:  # the C accessor namedtuple uses; an itemgetter property elsewhere
+    from _collections import _tuplegetter
+except ImportError:
+    def _tuplegetter(index: int, doc: str) -> Any:
+        return property(itemgetter(index), doc=doc)
+
+
+def _tuple_class(name: str, names: tuple[str, ...], defaults: tuple, module: str | None) -> type:
+    """A tuple class as ``collections.namedtuple(name, names, defaults=defaults)`` makes it:
+    fields by name and position, ``_make``, ``_replace``, ``_asdict``, repr, pickling."""
+    args = ", ".join(names)
+    env: dict[str, Any] = {"_new": tuple.__new__}
+    exec(f"def __new__(_cls, {args}):\n    return _new(_cls, ({args}{',' if len(names) == 1 else ''}))\n",  # noqa: S102
+         env)  # made from the class's own field names, as namedtuple makes its own
+    new = env["__new__"]
+    new.__defaults__ = defaults or None
+    new.__qualname__ = f"{name}.__new__"
+    count = len(names)
+
+    @classmethod  # type: ignore[misc]
+    def _make(cls: type, iterable: Any) -> Any:
+        result = tuple.__new__(cls, iterable)
+        if len(result) != count:
+            raise TypeError(f"Expected {count} arguments, got {len(result)}")
+        return result
+
+    def _replace(self: Any, /, **changes: Any) -> Any:
+        result = self._make(map(changes.pop, names, self))
+        if changes:
+            raise ValueError(f"Got unexpected field names: {list(changes)!r}")
+        return result
+
+    def __repr__(self: Any) -> str:
+        return f"{self.__class__.__name__}({', '.join(f'{n}={v!r}' for n, v in zip(names, self))})"
+
+    def _asdict(self: Any) -> dict[str, Any]:
+        return dict(zip(names, self))
+
+    def __getnewargs__(self: Any) -> tuple:
+        return tuple(self)
+
+    body: dict[str, Any] = {
+        "__doc__": f"{name}({args})", "__slots__": (), "_fields": names, "__match_args__": names,
+        "_field_defaults": dict(zip(names[count - len(defaults):], defaults)), "__new__": staticmethod(new),
+        "_make": _make, "_replace": _replace, "__repr__": __repr__, "_asdict": _asdict,
+        "__getnewargs__": __getnewargs__, "__module__": module or __name__}
+    for index, field_name in enumerate(names):
+        body[field_name] = _tuplegetter(index, f"Alias for field number {index}")
+    return type(name, (tuple,), body)
+
+
+class _NamedTupleMeta(type):
+    def __new__(mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any]) -> Any:
+        if not bases:  # NamedTuple itself
+            return super().__new__(mcls, name, bases, ns)
+        annotations = ns.get("__annotations__", {})
+        names = [n for n, a in annotations.items()
+                 if not (isinstance(a, str) and a.startswith(("ClassVar", "typing.ClassVar")))]
+        defaults = [ns[n] for n in names if n in ns]
+        if any(n not in ns for n in names[len(names) - len(defaults):]):
+            raise TypeError(f"{name}: a field without a default follows one with a default")
+        cls = _tuple_class(name, tuple(names), tuple(defaults), ns.get("__module__"))
+        for key, value in ns.items():
+            if key not in names and key not in ("__module__", "__qualname__", "__dict__", "__weakref__"):
+                setattr(cls, key, value)
+        cls.__qualname__ = ns.get("__qualname__", name)
+        return cls
+
+
+class NamedTuple(metaclass=_NamedTupleMeta):
+    """``typing.NamedTuple``'s class syntax (fields as annotations, defaults, methods, docstring)
+    for the classes on ``lvsfast -t``'s path, without importing ``typing``: the class is
+    :func:`_tuple_class`'s (``collections.namedtuple``'s behaviour, without importing
+    ``collections``), with the body's other attributes set on it, as typing makes it.
+    Modules import typing's under ``TYPE_CHECKING`` so that type checkers see the real thing."""
+
+
 def plan_of(cls: type) -> Any:
     """The slot plan of a :func:`record` or :func:`quick` class (None for other classes):
     ``from_mapping(dict)`` and ``new(values)`` make instances without the keyword binding of
@@ -336,8 +446,7 @@ def rebuild(cls: type, values: tuple) -> Any:
     return cls.__slot_plan__.new(values)  # type: ignore[attr-defined]
 
 
-@functools.cache
 def _slots() -> Any:
     from lvsfast._native import load
 
-    return load("slots")
+    return load("slots")  # a sys.modules lookup once loaded

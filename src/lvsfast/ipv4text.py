@@ -8,9 +8,13 @@ ipaddress.
 """
 from __future__ import annotations
 
-import re
+#: Every octet as canonical text: "0" to "255", no sign, no leading zero.
+_OCTETS = frozenset(str(i) for i in range(256))
 
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
 
-#: ``canonical_ipv4(text)`` is truthy exactly when ``text`` is an IPv4 address in canonical form.
-canonical_ipv4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}").fullmatch
+def canonical_ipv4(text: str) -> bool:
+    """True exactly when ``text`` is an IPv4 address in canonical form (four set lookups: as
+    fast as a compiled regex, without importing ``re`` on ``lvsfast -t``'s path)."""
+    parts = text.split(".")
+    return (len(parts) == 4 and parts[0] in _OCTETS and parts[1] in _OCTETS and parts[2] in _OCTETS
+            and parts[3] in _OCTETS)

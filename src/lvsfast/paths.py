@@ -26,7 +26,11 @@ per-daemon files from the same inputs, so keepalived's flags alone keep two daem
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from lvsfast.frozen import NamedTuple
 
 RUN_DIR = "/run"
 PID_DIR = "/run/lvsfast"

@@ -16,7 +16,6 @@ import pwd
 import shlex
 import signal
 import stat
-from pathlib import Path
 
 from lvsfast.frozen import record
 
@@ -92,21 +91,24 @@ def _writable_by_others(st: os.stat_result, run_as: RunAs) -> bool:
 
 def insecure_reason(argv0: str, run_as: RunAs) -> str | None:
     """Why running ``argv0`` as ``run_as`` is unsafe, or None. Only root runs are judged, as keepalived does."""
-    path = Path(argv0)
-    if not path.is_absolute():
+    # os.path rather than pathlib: see lvsfast.daemon.pidfile.
+    if not os.path.isabs(argv0):
         return f"{argv0}: not an absolute path, so what runs depends on PATH"
     try:
-        target = path.resolve(strict=True)
+        target = os.path.realpath(argv0, strict=True)
     except OSError as exc:
         return f"{argv0}: {exc.strerror}"
     if run_as.uid != 0:
         return None
-    for p in [target, *target.parents]:
-        st = p.stat()
-        if _writable_by_others(st, run_as):
+    p = target
+    while True:  # the file, then each directory up to /
+        if _writable_by_others(os.stat(p), run_as):
             what = "it" if p == target else f"directory {p}"
             return f"{argv0}: {what} is writable by a non-root user, refusing to run it as root"
-    return None
+        parent = os.path.dirname(p)
+        if parent == p:
+            return None
+        p = parent
 
 
 def check_script(line: str, *, user: str | None, group: str | None, security: bool) -> tuple[tuple[str, ...], RunAs]:
@@ -114,7 +116,7 @@ def check_script(line: str, *, user: str | None, group: str | None, security: bo
     argv = split_command(line)
     run_as = resolve_user(user, group)
     reason = insecure_reason(argv[0], run_as)
-    if reason and (security or not Path(argv[0]).is_absolute()):
+    if reason and (security or not os.path.isabs(argv[0])):
         raise ScriptError(reason)
     if not os.access(argv[0], os.X_OK):
         raise ScriptError(f"{argv[0]}: not executable")

@@ -217,3 +217,63 @@ def test_a_definition_naming_itself_across_lines_stops_with_an_error():
             " virtual_router_id 300 \\\n$VI\n")
     a = analyse("t.conf", text=text)
     assert any("recursive definition?" in d.message for d in a.errors)
+
+
+# The reader recognises definitions, references and replication by hand (no ``re`` on -t's
+# path, issue 25); these are the patterns it used to apply, checked against it on many texts.
+_DEF_RE = r"[ \t]*\$([A-Za-z_][A-Za-z0-9_]*)=(.*)\Z"
+_REF_RE = r"\$\{([A-Za-z_][A-Za-z0-9_]*)((?:[ \t]+[^}]*)?)\}|\$([A-Za-z_][A-Za-z0-9_]*)(?=[ \t]|\Z)"
+
+
+def _texts() -> list[str]:
+    import random
+
+    rng = random.Random(25)
+    alphabet = ["$", "{", "}", " ", "\t", "A", "b", "_", "9", "=", "x", "~", "(", "é", "\n"]
+    fixed = ["$A", "$A ", "${A}", "${A x y}", "${A x", "${ A}", "$9", "$$A b", "${A}${B}", "$A=1", " $A = 1",
+             "\t$_x=", "$A=\nb", "${A\t}", "${A}x", "$Ax", "$", "${}", "~SEQ(", "~SEQx(a", "~LST(", "~SEQy("]
+    return fixed + ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))) for _ in range(20000)]
+
+
+def test_hand_recognisers_match_the_patterns() -> None:
+    import re
+
+    from lvsfast.config import reader
+
+    values = {"A": "<a>", "b": "<b>", "_": "<_>", "Ab": "<ab>"}
+
+    class Lookup:
+        def _lookup(self, name: str, extra: str) -> str | None:
+            return None if name not in values else values[name] + extra
+
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(3)
+        value = Lookup()._lookup(name, m.group(2) or "")
+        return m.group(0) if value is None else value
+
+    for text in _texts():
+        m = re.match(_DEF_RE, text, re.S)
+        assert reader._definition(text) == (m.groups() if m else None), text
+        assert reader._Reader._substitute_once(Lookup(), text) == re.sub(_REF_RE, repl, text), text  # type: ignore[arg-type]
+        m = re.match(r"~(SEQx?|LST)\(", text)
+        assert reader._replication(text) == ((m.group(1), m.end()) if m else None), text
+
+
+def test_hand_value_checks_match_the_patterns() -> None:
+    import random
+    import re
+
+    from lvsfast.config.blocks.vrrp import _mac
+    from lvsfast.config.values import _decimal
+    from lvsfast.ipv4text import canonical_ipv4
+
+    octet = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+    rng = random.Random(25)
+    texts = ["", ".", "-", "+.5", "1.", ".5", "1.2.3", "٣.5", "1e3", "0.0.0.0", "255.255.255.255", "256.1.1.1",
+             "01.2.3.4", "1.2.3.4\n", "aa:bb:cc:dd:ee", "a:b:c:d:e:f", "aa:bb:cc:dd:ee:ff:00", "aaa:b:c:d:e"]
+    texts += ["".join(rng.choice("0123456789.:-+aF٣ ") for _ in range(rng.randint(0, 17))) for _ in range(30000)]
+    texts += [".".join(str(rng.randint(0, 300)) for _ in range(4)) for _ in range(2000)]
+    for t in texts:
+        assert _decimal(t) == bool(re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)", t)), t
+        assert canonical_ipv4(t) == bool(re.fullmatch(rf"{octet}(?:\.{octet}){{3}}", t)), t
+        assert _mac(t) == bool(re.fullmatch(r"([0-9a-fA-F]{1,2}:){4,5}[0-9a-fA-F]{1,2}", t)), t

@@ -12,7 +12,6 @@ Entry points:
 from __future__ import annotations
 
 import gc
-from typing import Callable
 
 from lvsfast.config import model
 from lvsfast.config.build import build as _build
@@ -22,6 +21,10 @@ from lvsfast.config.environment import check_environment
 from lvsfast.config.model import Config
 from lvsfast.config.reader import default_config_id, read, read_string
 from lvsfast.frozen import record, replace
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Callable
 
 __all__ = ["Analysis", "Config", "ConfigError", "Diagnostic", "analyse", "default_config_id", "load",
            "load_with_diagnostics", "loads", "model"]

@@ -3,7 +3,10 @@ blocks (address, port, weight, uthreshold, lthreshold), the same handing over of
 block to the builder's own path."""
 from __future__ import annotations
 
-from typing import Any, Callable
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
 
 FIELDS = ("address", "port", "family", "weight", "inhibit_on_failure", "uthreshold", "lthreshold",
           "drain_timeout", "keyword_lines", "file", "line")

@@ -3,11 +3,14 @@ statements into a tree. Twin of the compiled ``lvsfast._core.conf_scan``; both m
 same statements, the same tree and the same diagnostics for any input."""
 from __future__ import annotations
 
-from typing import Any
 
 from lvsfast.config.diagnostics import Diagnostics
 from lvsfast.config.node import Node
 from lvsfast.config.lexical import MAX_EXPANDED_LINES, MAX_NESTING, strip_comment
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def scan_lines(reader: Any, lines: list[str], name: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 # MISSING, dc_fields, plan_of and parse_ip are what tests/config/test_config_real_servers.py
 # reaches through this module to make a RealServerMaker the way Builder.real_servers does.
-from typing import Iterable
 
 from lvsfast.config import model as m
 from lvsfast.config.blocks.addresses import address_list, route_list, rule_list
@@ -26,6 +25,10 @@ from lvsfast.config.node import Node
 from lvsfast.config.values import parse_ip  # noqa: F401
 from lvsfast.frozen import MISSING, plan_of  # noqa: F401
 from lvsfast.frozen import fields as dc_fields
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Iterable
 
 __all__ = ["Builder", "build"]
 

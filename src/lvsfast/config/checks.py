@@ -7,7 +7,6 @@ would also have changed or ignored, so ``-t`` reports it and exits non-zero like
 from __future__ import annotations
 
 import operator
-from collections import defaultdict
 
 from lvsfast.config import model as m
 from lvsfast.config.diagnostics import Diagnostics
@@ -27,7 +26,7 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
     scripts = {s.name for s in cfg.vrrp_scripts}
     files = {f.name for f in cfg.vrrp_track_files}
     procs = {p.name for p in cfg.vrrp_track_processes}
-    by_socket: dict[tuple, list[m.VrrpInstance]] = defaultdict(list)
+    by_socket: dict[tuple, list[m.VrrpInstance]] = {}
     g = cfg.global_defs
     for vi in cfg.vrrp_instances:
         seen[vi.name] = vi  # duplicates were dropped (and reported) while building
@@ -104,7 +103,7 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
         if vi.virtual_router_id is not None:
             unicast = frozenset(p.address for p in vi.unicast_peer)
             key = (vi.interface, vi.family, vi.virtual_router_id, vi.mcast_dst_ip)
-            for other in by_socket[key]:
+            for other in by_socket.get(key, ()):
                 other_uc = frozenset(p.address for p in other.unicast_peer)
                 if unicast and other_uc and not (unicast & other_uc):
                     continue  # unicast with disjoint peers: keepalived allows it
@@ -112,7 +111,7 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
                             f"with IPv{vi.family} on interface {vi.interface or '(default)'} "
                             f"({other.name} is at {other.file}:{other.line})")
                 break
-            by_socket[key].append(vi)
+            by_socket.setdefault(key, []).append(vi)
 
 
 def _sync_groups(cfg: m.Config, diags: Diagnostics) -> None:

@@ -1,11 +1,15 @@
 """Diagnostics for keepalived.conf: ``FILE:LINE: error: ...`` lines, and the error that carries them."""
 from __future__ import annotations
 
-from typing import Iterable, Literal
-
 from lvsfast.frozen import record
 
-Severity = Literal["error", "warning", "notice"]  # a notice never changes -t's status
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Iterable, Literal
+
+    Severity = Literal["error", "warning", "notice"]  # a notice never changes -t's status
+else:
+    Severity = str
 
 
 @record

@@ -6,13 +6,15 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import shlex
 import stat
-from typing import Iterable, Iterator
 
 from lvsfast.config import model as m
 from lvsfast.config.diagnostics import Diagnostics
 from lvsfast.frozen import record
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Iterable, Iterator
 
 # keepalived's search path for scripts given without a directory.
 SCRIPT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -156,6 +158,8 @@ def _all_scripts(cfg: m.Config) -> Iterator[tuple[str, m.Script]]:
 
 
 def _executable(command: str) -> str | None:
+    import shlex  # only for a configured script (it imports re)
+
     try:
         words = shlex.split(command)
     except ValueError:

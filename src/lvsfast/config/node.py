@@ -1,7 +1,11 @@
 """One statement of keepalived.conf, as the reader makes it and the builder reads it."""
 from __future__ import annotations
 
-from typing import NamedTuple
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from lvsfast.frozen import NamedTuple
 
 
 class Node(NamedTuple):

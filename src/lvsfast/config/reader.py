@@ -10,10 +10,7 @@ from, so later checks can point at it.
 """
 from __future__ import annotations
 
-import glob
 import os
-import re
-from typing import Iterator
 
 try:  # hashlib's own blake2b, without hashlib's loading of OpenSSL (3 ms of ``lvsfast -t``)
     from _blake2 import blake2b
@@ -26,9 +23,66 @@ from lvsfast.config.lexical import (MAX_EXPANDED_LINES, MAX_INCLUDE_DEPTH, MAX_L
 from lvsfast.config.node import Node
 from lvsfast.config.scan import build_tree, scan_lines
 
-_DEF_RE = re.compile(r"[ \t]*\$([A-Za-z_][A-Za-z0-9_]*)=(.*)\Z", re.S)
-_REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)((?:[ \t]+[^}]*)?)\}|\$([A-Za-z_][A-Za-z0-9_]*)(?=[ \t]|\Z)")
-_REPL_RE = re.compile(r"~(SEQx?|LST)\(")
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Iterator
+
+# Definitions, references and replication are recognised by hand rather than with ``re``: its
+# import and the patterns' compilation were a fifth of ``lvsfast -t`` (issue 25).
+_NAME_HEAD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_NAME_TAIL = _NAME_HEAD | frozenset("0123456789")
+
+
+def _name_end(text: str, i: int) -> int:
+    """Where the name ``[A-Za-z_][A-Za-z0-9_]*`` starting at ``i`` ends (``i``: none there)."""
+    n = len(text)
+    if i >= n or text[i] not in _NAME_HEAD:
+        return i
+    i += 1
+    while i < n and text[i] in _NAME_TAIL:
+        i += 1
+    return i
+
+
+def _definition(text: str) -> tuple[str, str] | None:
+    """``$NAME=VALUE`` (leading blanks allowed): (NAME, VALUE), else None."""
+    s = text.lstrip(" \t")
+    if not s.startswith("$"):
+        return None
+    end = _name_end(s, 1)
+    if end == 1 or not s.startswith("=", end):
+        return None
+    return s[1:end], s[end + 1:]
+
+
+def _replication(text: str) -> tuple[str, int] | None:
+    """``~SEQ(``, ``~SEQx(`` or ``~LST(`` at the start: (kind, index after the '('), else None."""
+    if text.startswith("~"):
+        for kind in ("SEQx", "SEQ", "LST"):
+            if text.startswith(kind + "(", 1):
+                return kind, len(kind) + 2
+    return None
+
+
+def _reference(text: str, i: int) -> tuple[str, str, int] | None:
+    """The reference at ``text[i] == '$'``: ``${NAME}``, ``${NAME extra...}`` or ``$NAME``
+    followed by a blank or the end; (NAME, extra, index after it), else None."""
+    n = len(text)
+    if text.startswith("{", i + 1):
+        end = _name_end(text, i + 2)
+        if end == i + 2:
+            return None
+        if text.startswith("}", end):
+            return text[i + 2:end], "", end + 1
+        if end < n and text[end] in " \t":
+            close = text.find("}", end)
+            if close >= 0:
+                return text[i + 2:end], text[end:close], close + 1
+        return None
+    end = _name_end(text, i + 1)
+    if end > i + 1 and (end == n or text[end] in " \t"):
+        return text[i + 1:end], "", end
+    return None
 
 
 def default_config_id() -> str:
@@ -89,7 +143,7 @@ class _Reader:
         """Everything but a plain statement: definitions (a multi-line one goes on from line
         ``i``), conditionals, replication, includes and quoted text. Returns the next line's index."""
         n = len(lines)
-        if "$" in stripped and stripped.endswith("\\") and _DEF_RE.match(self._unconditional(stripped) or ""):
+        if "$" in stripped and stripped.endswith("\\") and _definition(self._unconditional(stripped) or ""):
             # A multi-line definition: a line ending in '\' continues onto the next, whatever
             # it is; an empty line ends the definition, as in keepalived.
             parts = [stripped[:-1].rstrip()]
@@ -138,12 +192,12 @@ class _Reader:
         if not text:
             return
         if text.startswith("$"):
-            m = _DEF_RE.match(text)
-            if m:
-                value = m.group(2)
-                self.defs[m.group(1)] = value.strip() if not multiline else value.strip(" \t")
+            d = _definition(text)
+            if d:
+                name, value = d
+                self.defs[name] = value.strip() if not multiline else value.strip(" \t")
                 return
-        if text.startswith("~") and _REPL_RE.match(text):
+        if text.startswith("~") and _replication(text):
             self._replicate(text, file, lineno, depth)
             return
         if text.startswith("include"):
@@ -215,14 +269,32 @@ class _Reader:
             return str(random.randint(min(lo, hi), max(lo, hi)))
         return None
 
-    def _substitute(self, text: str, file: str, lineno: int) -> str | None:
-        def repl(m: re.Match[str]) -> str:
-            name = m.group(1) or m.group(3)
-            value = self._lookup(name, m.group(2) or "")
-            return m.group(0) if value is None else value
+    def _substitute_once(self, text: str) -> str:
+        """Every reference in ``text`` replaced once, left to right, by its value (one without
+        a value stays as written); the values themselves are not searched in this pass."""
+        out = []
+        done = 0
+        i = text.find("$")
+        while i >= 0:
+            ref = _reference(text, i)
+            if ref is None:
+                i = text.find("$", i + 1)
+                continue
+            name, extra, end = ref
+            value = self._lookup(name, extra)
+            if value is not None:
+                out.append(text[done:i])
+                out.append(value)
+                done = end
+            i = text.find("$", end)
+        if not out:
+            return text
+        out.append(text[done:])
+        return "".join(out)
 
+    def _substitute(self, text: str, file: str, lineno: int) -> str | None:
         for _ in range(MAX_SUBST_PASSES):
-            new = _REF_RE.sub(repl, text)
+            new = self._substitute_once(text)
             if new == text:
                 return text
             if len(new) > MAX_LINE_CHARS:
@@ -233,14 +305,14 @@ class _Reader:
         return None
 
     def _replicate(self, text: str, file: str, lineno: int, depth: int) -> None:
-        m = _REPL_RE.match(text)
-        assert m is not None
-        kind = m.group(1)
-        close = _matching_paren(text, m.end())
+        found = _replication(text)
+        assert found is not None
+        kind, start = found
+        close = _matching_paren(text, start)
         if close < 0:
             self.diags.error(file, lineno, f"~{kind}( has no closing ')'")
             return
-        inner, rest = text[m.end():close], text[close + 1:].strip()
+        inner, rest = text[start:close], text[close + 1:].strip()
         try:
             bindings = _seq(kind, inner) if kind != "LST" else _lst(inner)
         except ValueError as exc:
@@ -263,6 +335,8 @@ class _Reader:
                 self.defs[var] = old
 
     def _include(self, word: str, patterns: list[str], file: str, lineno: int) -> None:
+        import glob  # only for an include (it imports re): a file without one need not load it
+
         checks = INCLUDE_CHECKS["includet"] if self.all_config else INCLUDE_CHECKS[word]
         if not patterns:
             self.diags.error(file, lineno, f"{word} needs a file name or pattern")
@@ -368,7 +442,7 @@ def _seq(kind: str, inner: str) -> Iterator[tuple[tuple[str, str], ...]]:
     if len(parts) < 2 or len(parts) > 4:
         raise ValueError("expected (var, [start, [step,]] end)")
     var = parts[0]
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+    if not var or _name_end(var, 0) != len(var):
         raise ValueError(f"bad variable name {var!r}")
     nums = [int(p, 0) for p in parts[1:]]
     if len(nums) == 1:
@@ -392,6 +466,8 @@ def _seq(kind: str, inner: str) -> Iterator[tuple[tuple[str, str], ...]]:
 def _lst(inner: str) -> list[tuple[tuple[str, str], ...]]:
     inner = inner.strip()
     if inner.startswith("{"):
+        import re  # ~LST's {vars}, {values} groups only
+
         groups = re.findall(r"\{([^}]*)\}", inner)
         if len(groups) < 2:
             raise ValueError("expected ({vars}, {values}, ...)")

@@ -7,18 +7,19 @@ nothing.
 """
 from __future__ import annotations
 
-import functools
-from types import ModuleType
-from typing import Any
 
 from lvsfast._native import load as _load
 from lvsfast.config.diagnostics import Diagnostics
 from lvsfast.config.node import Node
 
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any
 
-@functools.cache
+
 def _impl() -> ModuleType:
-    return _load("conf_scan")
+    return _load("conf_scan")  # a sys.modules lookup once loaded
 
 
 def scan_lines(reader: Any, lines: list[str], name: str) -> None:

@@ -8,10 +8,9 @@ defaults (a VRRP child at nice -10 with a 100 us slice unless told otherwise).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from lvsfast.frozen import record
 
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
 if TYPE_CHECKING:
     from lvsfast.config.model import Extra
 

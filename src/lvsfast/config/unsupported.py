@@ -15,11 +15,14 @@ A block that is not supported is reported once, at its line; its contents are no
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
 
 from lvsfast.config.diagnostics import Diagnostic, Diagnostics
 from lvsfast.config.node import Node
 from lvsfast.config.support_table import NOT_SUPPORTED, TABLE, UNKNOWN
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Callable, Iterable
 
 NOT_SUPPORTED_SUFFIX = " is not supported by lvsfast; ignored"
 

@@ -4,10 +4,6 @@ Each parser returns the value or raises :class:`Bad` whose message is the diagno
 """
 from __future__ import annotations
 
-import functools
-import ipaddress
-import re
-
 from lvsfast.config import model as m
 from lvsfast.ipv4text import canonical_ipv4
 
@@ -35,7 +31,15 @@ TIMER_MAX = 4294.967295  # connect_timeout, misc_timeout
 #: delay_loop, warmup and delay_before_retry have no such limit in keepalived; a year is plenty.
 LONG_TIMER_MAX = 365 * 86400.0
 
-_DECIMAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)")
+
+
+def _decimal(text: str) -> bool:
+    """``[-+]?(\\d+\\.?\\d*|\\.\\d+)`` in full, without ``re`` (-t's start-up)."""
+    body = text[1:] if text[:1] in ("-", "+") else text
+    whole, dot, frac = body.partition(".")
+    if whole:
+        return whole.isdecimal() and (not frac or frac.isdecimal())
+    return bool(dot) and frac.isdecimal()
 
 
 def _num(x: float) -> str:
@@ -44,7 +48,7 @@ def _num(x: float) -> str:
 
 def parse_float(text: str, lo: float, hi: float) -> float:
     # Plain decimals only, as keepalived reads timers: no exponents, inf, nan or hex.
-    if not _DECIMAL.fullmatch(text):
+    if not _decimal(text):
         raise Bad(f"invalid number '{text}'")
     v = float(text)
     if v != v or not lo <= v <= hi:
@@ -67,11 +71,26 @@ def parse_bool(args: tuple[str, ...], default: bool = True) -> bool:
     raise Bad(f"'{args[0]}' is not one of on|off|true|false|yes|no")
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def parse_ip(text: str) -> tuple[str, m.Family]:
-    # Cached: large configs repeat addresses, and ipaddress parsing is the slow part of building.
     if canonical_ipv4(text):
         return text, 4
+    # Remembered: large configs repeat addresses, and ipaddress parsing is the slow part of
+    # building (a dict rather than functools.lru_cache, which -t's path would import for it).
+    known = _PARSED_IPS.get(text)
+    if known is None:
+        known = _parse_ip(text)
+        if len(_PARSED_IPS) < _PARSED_IPS_MAX:
+            _PARSED_IPS[text] = known
+    return known
+
+
+_PARSED_IPS: dict[str, tuple[str, m.Family]] = {}
+_PARSED_IPS_MAX = 1 << 16
+
+
+def _parse_ip(text: str) -> tuple[str, m.Family]:
+    import ipaddress  # for what is not a canonical IPv4 address: -t's path often needs none
+
     try:
         a = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:

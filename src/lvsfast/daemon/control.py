@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import stat
-from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from lvsfast.paths import DEFAULT_CONTROL_SOCKET
@@ -30,14 +29,14 @@ class ControlServer:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        p = Path(self.path)
-        p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if p.exists() or p.is_symlink():
-            if not stat.S_ISSOCK(p.lstat().st_mode):
+        p = self.path
+        os.makedirs(os.path.dirname(p) or ".", mode=0o700, exist_ok=True)  # os, not pathlib: see pidfile
+        if os.path.lexists(p):
+            if not stat.S_ISSOCK(os.lstat(p).st_mode):
                 raise RuntimeError(f"{p} exists and is not a socket")
             if await _alive(self.path):
                 raise RuntimeError(f"{p}: another lvsfast is already listening there")
-            p.unlink()
+            os.unlink(p)
         old = os.umask(0o177)  # the socket is born 0600: no window where others could connect
         try:
             self._server = await asyncio.start_unix_server(self._client, path=self.path, limit=MAX_LINE)

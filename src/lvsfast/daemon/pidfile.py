@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from lvsfast.paths import DEFAULT_CHECKERS_PID as DEFAULT_CHECKERS
 from lvsfast.paths import DEFAULT_PID as DEFAULT_PARENT
@@ -13,10 +12,19 @@ class PidFileError(RuntimeError):
     pass
 
 
-def running_pid(path: str | Path) -> int | None:
+# os rather than pathlib here, in the control socket and in lvsfast.scripts: pathlib (and the
+# urllib.parse it imports) was 8 ms of the daemon's imports before its VRRP child could start.
+
+
+def _read(path: str) -> str:
+    with open(path) as fh:
+        return fh.read()
+
+
+def running_pid(path: str | os.PathLike[str]) -> int | None:
     """The pid recorded in ``path`` if that process is alive, else None."""
     try:
-        pid = int(Path(path).read_text().strip())
+        pid = int(_read(os.fspath(path)).strip())
     except (OSError, ValueError):
         return None
     try:
@@ -28,24 +36,25 @@ def running_pid(path: str | Path) -> int | None:
     return pid
 
 
-def write(path: str | Path, pid: int | None = None) -> None:
+def write(path: str | os.PathLike[str], pid: int | None = None) -> None:
     """Write ``pid`` (default: ours); refuse if another live process holds the file."""
-    p = Path(path)
+    p = os.fspath(path)
     other = running_pid(p)
     me = os.getpid() if pid is None else pid
     if other is not None and other != me and other != os.getppid():
         raise PidFileError(f"{p}: lvsfast already running as pid {other}")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(f"{me}\n")
+    os.makedirs(os.path.dirname(p) or ".", exist_ok=True)
+    tmp = p + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(f"{me}\n")
     os.replace(tmp, p)
 
 
-def remove(path: str | Path, pid: int | None = None) -> None:
+def remove(path: str | os.PathLike[str], pid: int | None = None) -> None:
     """Remove ``path`` only if it still names ``pid`` (default: ours)."""
-    p = Path(path)
+    p = os.fspath(path)
     try:
-        if int(p.read_text().strip()) == (os.getpid() if pid is None else pid):
-            p.unlink()
+        if int(_read(p).strip()) == (os.getpid() if pid is None else pid):
+            os.unlink(p)
     except (OSError, ValueError):
         pass

@@ -7,7 +7,7 @@ re-exports them and encodes nothing itself (:mod:`lvsfast.vrrp.rtnl` does).
 """
 from __future__ import annotations
 
-import dataclasses
+from lvsfast.frozen import replace
 
 from lvsfast.config.model import Config, VirtualRoute, VirtualRule
 from lvsfast.config.model.routes import (RT_TABLE_MAIN, RTPROT_KEEPALIVED, RULE_START_PRIORITY, Nexthop,
@@ -42,8 +42,8 @@ def with_preference(r: VirtualRule, prefs: dict[tuple[str, int], int]) -> Virtua
         return r
     req = r.request
     if req is not None and req.priority is None:
-        req = dataclasses.replace(req, priority=pref)
-    return dataclasses.replace(r, preference=pref, request=req)
+        req = replace(req, priority=pref)
+    return replace(r, preference=pref, request=req)
 
 
 def request_of(r: VirtualRoute | VirtualRule) -> tuple[RouteRequest | RuleRequest, list[str]]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from lvsfast.config.model import Config, VirtualAddress, VirtualRoute, VirtualRule
+from lvsfast.frozen import record
 from lvsfast.vrrp.route_spec import (RouteRequest, RuleRequest, default_preferences, describe, request_of,
                                     with_preference)
 from lvsfast.vrrp.rtnl import IFA_F_NODAD, AddressSocket
@@ -30,7 +31,7 @@ IFA_F_HOMEADDRESS, IFA_F_MANAGETEMPADDR, IFA_F_NOPREFIXROUTE, IFA_F_MCAUTOJOIN =
 FOREVER = 0xFFFFFFFF
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AddressRequest:
     dev: str
     address: str

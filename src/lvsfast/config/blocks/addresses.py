@@ -2,7 +2,6 @@
 virtual_rules, and the top-level static_ipaddress, static_routes and static_rules."""
 from __future__ import annotations
 
-from typing import Any
 
 from lvsfast.config import model as m
 from lvsfast.config.blocks.builder import Builder
@@ -11,6 +10,10 @@ from lvsfast.config.unsupported import NOT_SUPPORTED_SUFFIX
 from lvsfast.config.node import Node
 from lvsfast.config.values import Bad, parse_int, parse_ip, parse_prefix
 from lvsfast.frozen import replace
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Any
 
 # "nodad" (without the dash) is not keepalived 2.2.7's: it complains and does DAD; the
 # unknown-option pass (config/unsupported.py) says so, and the line is read without it.

@@ -9,8 +9,6 @@ The factories in capitals (``INT("priority", 1, 255)``...) make the handlers for
 """
 from __future__ import annotations
 
-from typing import Any, Callable
-
 from lvsfast.config import model as m
 from lvsfast.config.diagnostics import Diagnostics
 from lvsfast.config.node import Node
@@ -20,7 +18,13 @@ from lvsfast.frozen import MISSING
 from lvsfast.frozen import fields as dc_fields
 from lvsfast.frozen import plan_of
 
-Handler = Callable[["Builder", Node, dict], None]
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    Handler = Callable[["Builder", Node, dict], None]
+else:
+    Handler = object
 
 #: The checker blocks a real_server may hold.
 CHECKER_KEYWORDS = ("TCP_CHECK", "HTTP_GET", "SSL_GET", "SMTP_CHECK", "DNS_CHECK", "MISC_CHECK", "UDP_CHECK",

@@ -3,14 +3,15 @@ MISC_CHECK, UDP_CHECK, PING_CHECK, FILE_CHECK and BFD_CHECK in a real_server, th
 use, and the timing a checker takes from its real and virtual server when it has none of its own."""
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from lvsfast.config import model as m
 from lvsfast.config.blocks.builder import (BOOL, CHECKER_KEYWORDS, CONST, FLOAT, INT, IP, STR, USER, WEIGHT, WORDS,
                                           Builder, Handler, fail, make, one, take_user)
 from lvsfast.config.node import Node
 from lvsfast.config.values import LONG_TIMER_MAX, TIMER_MAX, Bad, parse_int, parse_port, parse_status_codes
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: The timing keywords a checker, a real_server and a virtual_server all take (the checker uses
 #: its own, else its real server's, else its virtual server's).
@@ -38,10 +39,13 @@ _CHECKER_COMMON: dict[str, Handler] = {
 }
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def _url_handlers() -> dict[str, Handler]:
     def digest(b: Builder, n: Node, acc: dict) -> None:
         v = one(n)
-        if not re.fullmatch(r"[0-9a-fA-F]{32}", v):
+        if len(v) != 32 or not _HEX.issuperset(v):
             raise Bad(f"digest '{v}' is not an MD5 hex string of 32 characters")
         if acc.get("digest") is not None:
             b.diags.warning(n.file, n.line, f"digest '{v}' is a duplicate - ignoring it")
@@ -53,6 +57,8 @@ def _url_handlers() -> dict[str, Handler]:
             acc["status_code"] = acc.get("status_code", ()) + parse_status_codes(n.args)
 
     def regex(b: Builder, n: Node, acc: dict) -> None:
+        import re  # only for a regex check: -t's path need not load it
+
         v = " ".join(n.args)
         try:
             re.compile(v)
@@ -85,7 +91,7 @@ def _hex_bytes(args: tuple[str, ...]) -> bytes:
     # an odd last digit being a byte of its own ("Ab12f" -> AB 12 0F).
     out = bytearray()
     for g in args:
-        if not re.fullmatch(r"[0-9a-fA-F]+", g):
+        if not g or not _HEX.issuperset(g):
             raise Bad(f"'{g}' is not hexadecimal")
         for i in range(0, len(g), 2):
             out.append(int(g[i:i + 2], 16))
@@ -100,7 +106,7 @@ def _hex_pattern(args: tuple[str, ...]) -> tuple[bytes, bytes]:
     masks = tuple(m[:-1] + "F" + m[-1] if len(m) % 2 else m
                   for m in ("".join("0" if c in "xX" else "F" for c in g) for g in args))
     for g, orig in zip(groups, args):
-        if not re.fullmatch(r"[0-9a-fA-F]+", g):
+        if not g or not _HEX.issuperset(g):
             raise Bad(f"'{orig}' is not hexadecimal (X stands for any digit)")
     return _hex_bytes(groups), _hex_bytes(masks)
 

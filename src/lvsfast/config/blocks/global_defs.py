@@ -1,15 +1,16 @@
 """global_defs: the keywords of the global block, and those keepalived also takes at the top level."""
 from __future__ import annotations
 
-import ipaddress
-import re
-from typing import Any
 
 from lvsfast.config import model as m
 from lvsfast.config.blocks.builder import (BOOL, FLOAT, INT, LOOSE, SCRIPT, STR, WORDS, Builder, Handler,
                                           one)
 from lvsfast.config.node import Node
 from lvsfast.config.values import Bad, MissingValue, parse_int, parse_ip, parse_port
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Any
 
 _GLOBAL_LOOSE = """
 process_names vrrp_process_name checker_process_name lvs_process_name bfd_process_name process_name
@@ -129,15 +130,18 @@ def _smtp_server(b: Builder, n: Node, acc: dict) -> None:
         raise
     except Bad:
         name = one(n)
-        if not _HOSTNAME.fullmatch(name) or re.fullmatch(r"[0-9.]+", name):
+        if not _hostname(name) or not name.strip("0123456789."):
             raise Bad(f"invalid smtp server {name}: neither an address nor a host name") from None
         acc["smtp_server"] = name  # a host name, resolved when mail is sent
     if len(n.args) > 1:
         acc["smtp_server_port"] = parse_port(n.args[1])
 
 
-_HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+def _hostname(name: str) -> bool:
+    import re  # only for a host name as smtp_server: -t's path need not load it
+
+    return re.fullmatch(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?", name) is not None
 
 
 def _script_user(b: Builder, n: Node, acc: dict) -> None:
@@ -148,6 +152,8 @@ def _script_user(b: Builder, n: Node, acc: dict) -> None:
 
 def _mcast(fam: int) -> Handler:
     def h(b: Builder, n: Node, acc: dict) -> None:
+        import ipaddress  # a configured multicast group only
+
         a, f = parse_ip(one(n))
         if f != fam or not ipaddress.ip_address(a).is_multicast:
             raise Bad(f"'{a}' is not an IPv{fam} multicast address")

@@ -5,15 +5,16 @@ Plain real_server blocks (an address, a port, a weight) go through the compiled 
 """
 from __future__ import annotations
 
-import ipaddress
-from typing import Any
-
 from lvsfast.config import model as m
 from lvsfast.config.blocks.builder import (BLOCK_KEYWORDS, BOOL, CONST, INT, LOOSE, SCRIPT, STR, Builder, Handler,
                                           make, one)
 from lvsfast.config.blocks.checkers import CHECKER_CLASSES, TIMING, checker
 from lvsfast.config.node import Node
 from lvsfast.config.values import Bad, parse_float, parse_int, parse_ip, parse_port, parse_prefix
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _lvs_method(field: str) -> Handler:
@@ -87,6 +88,8 @@ def _granularity(b: Builder, n: Node, acc: dict) -> None:
             if not 0 <= int(v) <= 128:
                 raise ValueError
         else:
+            import ipaddress  # an address as granularity: rare
+
             ipaddress.ip_address(v)
     except ValueError:
         raise Bad(f"invalid persistence_granularity '{v}'") from None
@@ -181,6 +184,8 @@ def virtual_server_group(b: Builder, n: Node, name: str) -> m.VirtualServerGroup
             last = None
             if "/" in text:
                 a, plen, fam = parse_prefix(text)
+                import ipaddress  # group ranges only: -t's path often needs none
+
                 net = ipaddress.ip_network(f"{a}/{plen}", strict=False)
                 first, last = str(net.network_address), str(net.broadcast_address)
             elif "-" in text:
@@ -192,6 +197,8 @@ def virtual_server_group(b: Builder, n: Node, name: str) -> m.VirtualServerGroup
                 else:
                     last = parse_ip(end)[0] if ("." in end or ":" in end) else \
                         parse_ip(first.rsplit(":", 1)[0] + ":" + end)[0]
+                import ipaddress
+
                 if ipaddress.ip_address(last) < ipaddress.ip_address(first):
                     raise Bad(f"address range {text} ends before it starts")
             else:

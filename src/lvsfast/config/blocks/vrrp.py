@@ -1,8 +1,6 @@
 """VRRP blocks: vrrp_instance, vrrp_script and vrrp_sync_group."""
 from __future__ import annotations
 
-import re
-
 from lvsfast.config import model as m
 from lvsfast.config.blocks.addresses import address_list, route_list, rule_list
 from lvsfast.config.blocks.builder import (BOOL, CONST, FLOAT, INT, IP, OPT_STR, SCRIPT, STR, USER, WEIGHT, WORDS,
@@ -59,6 +57,15 @@ def _state(b: Builder, n: Node, acc: dict) -> None:
     acc["state"] = v
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _mac(text: str) -> bool:
+    """``([0-9a-fA-F]{1,2}:){4,5}[0-9a-fA-F]{1,2}`` in full, without ``re`` (-t's start-up)."""
+    parts = text.split(":")
+    return 5 <= len(parts) <= 6 and all(0 < len(p) <= 2 and _HEX.issuperset(p) for p in parts)
+
+
 def _use_ipvlan(b: Builder, n: Node, acc: dict) -> None:
     """keepalived 2.2.7's reading: a mode word, an address (with or without a prefix length),
     else the interface's name; a second one of a kind is refused."""
@@ -94,7 +101,7 @@ def _use_ipvlan(b: Builder, n: Node, acc: dict) -> None:
 def _use_vmac(b: Builder, n: Node, acc: dict) -> None:
     name = mac = None
     for a in n.args:
-        if re.fullmatch(r"([0-9a-fA-F]{1,2}:){4,5}[0-9a-fA-F]{1,2}", a):
+        if _mac(a):
             mac = a.lower()
         else:
             name = a

@@ -1,9 +1,11 @@
 """What every part of the model shares: located blocks, scripts, constants."""
 from __future__ import annotations
 
-from typing import Literal
-
 from lvsfast.frozen import field, record
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Literal
 
 __all__ = ["DEFAULT_DRAIN_TIMEOUT", "Extra", "Family", "IPVS_SCHEDULERS", "KeywordLines", "LB_KINDS",
            "Located", "NFTABLES_SCHEDULERS", "PROTOCOLS", "SCHED_FLAG_NAMES", "Script"]
@@ -28,7 +30,10 @@ class Located:
         return found or self.line  # type: ignore[attr-defined]
 
 
-Family = Literal[4, 6]
+if TYPE_CHECKING:
+    Family = Literal[4, 6]
+else:
+    Family = int
 
 #: Schedulers IPVS knows (keepalived's ``lb_algo``/``lvs_sched`` values).
 IPVS_SCHEDULERS = frozenset({"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq",

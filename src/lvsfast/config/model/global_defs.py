@@ -1,10 +1,12 @@
 """``global_defs`` and the top-level blocks beside it (``SSL``, ``lvs_sync_daemon``...)."""
 from __future__ import annotations
 
-from typing import Literal
-
 from lvsfast.config.model.common import Extra, KeywordLines, Located, Script
 from lvsfast.frozen import field, record
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Literal
 
 
 @record
@@ -43,7 +45,10 @@ class SslConfig:
     line: int = field(default=0, compare=False)
 
 
-LvsBackend = Literal["ipvs", "nftables", "auto"]
+if TYPE_CHECKING:
+    LvsBackend = Literal["ipvs", "nftables", "auto"]
+else:
+    LvsBackend = str
 
 
 @record

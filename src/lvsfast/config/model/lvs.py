@@ -1,11 +1,13 @@
 """LVS: virtual servers, their real and sorry servers, groups, and the health checkers."""
 from __future__ import annotations
 
-from typing import Literal, Union
-
 from lvsfast.config.model.common import (DEFAULT_DRAIN_TIMEOUT, Extra, Family, KeywordLines, Located,
                                          Script)
 from lvsfast.frozen import field, record
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Literal, Union
 
 
 @record
@@ -149,7 +151,11 @@ class BfdCheck(Checker):
     name: str | None = None
 
 
-AnyChecker = Union[TcpCheck, HttpCheck, SmtpCheck, DnsCheck, MiscCheck, UdpCheck, PingCheck, FileCheck, BfdCheck]
+if TYPE_CHECKING:
+    AnyChecker = Union[TcpCheck, HttpCheck, SmtpCheck, DnsCheck, MiscCheck, UdpCheck, PingCheck, FileCheck,
+                       BfdCheck]
+else:
+    AnyChecker = Checker
 
 
 @record

@@ -1,11 +1,13 @@
 """VRRP: scripts and tracked objects, addresses, routes and rules, instances and sync groups."""
 from __future__ import annotations
 
-from typing import Literal
-
 from lvsfast.config.model.common import Extra, Family, KeywordLines, Located, Script
 from lvsfast.config.model.routes import RouteRequest, RuleRequest
 from lvsfast.frozen import field, record
+
+TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Literal
 
 
 @record
