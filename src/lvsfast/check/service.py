@@ -70,6 +70,7 @@ class CheckerService:
         self._free_tokens: list[int] = []  # reused, so the prober's tables stay as small as the pool
         self._next_token = 0
         self._omega: list[Script] | None = None  # while stopping: the scripts to wait for
+        self.announcer: Any = None  # dataplane.announce.Announcer once a virtual server announces
 
     @property
     def config(self) -> Config | None:
@@ -88,11 +89,27 @@ class CheckerService:
             requested = getattr(self.options, "lvs_backend", None) or config.global_defs.lvs_backend
             self.backend = make_backend(requested, keep_on_close=bool(getattr(self.options, "dont_release_ipvs", False)))
             self.backend_name = self.backend.name
+        await self._withdraw_first(config)
         self._load(config)
         self._do(self.core.update_table(self._now()))
         self._restore_overrides()
         await self._apply()
         await self.upkeep.start()
+
+    async def _withdraw_first(self, config: Config | None) -> None:
+        """Scale-out: the VIPs ``config`` no longer announces (None: all) are withdrawn, and the
+        services stay until the upstream routers have moved their flows elsewhere."""
+        from lvsfast.dataplane import announce
+
+        if self.announcer is None:
+            if not announce.configured(config):
+                return
+            self.announcer = announce.Announcer()
+            self.announcer.claim(a for addrs in announce.addresses(config).values() for a in addrs)
+            return
+        keep = set() if config is None else {a for addrs in announce.addresses(config).values() for a in addrs}
+        if self.announcer.withdraw(self.announcer.announced - keep) and self.announcer.withdraw_delay:
+            await asyncio.sleep(self.announcer.withdraw_delay)
 
     def _restore_overrides(self) -> None:
         """Runtime state survives restarts: it wins over the config until ``enable`` clears it."""
@@ -106,6 +123,7 @@ class CheckerService:
         self._handle(Restore(self._now(), saved))
 
     async def reload(self, config: Config) -> None:
+        await self._withdraw_first(config)
         self._load(config)
         self._do(self.core.update_table(self._now()))
         await self._apply()
@@ -117,6 +135,7 @@ class CheckerService:
         self._rearm()
 
     async def stop(self) -> None:
+        await self._withdraw_first(None)
         self._omega = []
         self._handle(Shutdown())
         if self._wake is not None:
@@ -214,6 +233,13 @@ class CheckerService:
             except Exception as exc:
                 self.last_error = str(exc)
                 log.error("data plane update failed: %s", exc)
+                return
+            if self.announcer is not None and self.config is not None:
+                # After the data plane holds the services: announced only once they are served.
+                from lvsfast.dataplane import announce
+
+                self.announcer.configure(self.config)
+                self.announcer.sync(announce.wanted(self.config, self.core.table.quorum))
 
     # ---- running checks --------------------------------------------------------------------
 
@@ -372,8 +398,11 @@ class CheckerService:
     # ---- control ---------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        return {"backend": self.backend_name, "last_error": self.last_error,
-                "virtual_servers": self.core.status(self._runs)}
+        out = {"backend": self.backend_name, "last_error": self.last_error,
+               "virtual_servers": self.core.status(self._runs)}
+        if self.announcer is not None:
+            out["announce"] = self.announcer.status()
+        return out
 
     def stats(self, clear: bool = False) -> dict[str, Any]:
         return {"applied_ops": self.applied, "drift_repairs": self.upkeep.repairs,

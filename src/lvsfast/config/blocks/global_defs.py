@@ -72,6 +72,8 @@ def _handlers() -> dict[str, Handler]:
         "max_auto_priority": INT("max_auto_priority", -1, 99),
         "lvs_backend": _lvs_backend,
         "drift_repair": BOOL("drift_repair"),
+        "announce_interface": STR("announce_interface"),
+        "announce_withdraw_delay": FLOAT("announce_withdraw_delay", 0, 60),
         "v3_checksum_as_v2": BOOL("v3_checksum_as_v2"),
         "notification_email": _notification_email,
         "smtp_server": _smtp_server,

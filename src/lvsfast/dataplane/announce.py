@@ -1,0 +1,151 @@
+"""Announcing VIPs to the upstream routers through FRR, while their virtual servers are healthy.
+
+The tie with FRR is the kernel itself: each announced VIP is a /32 (/128) address on
+``announce_interface`` (``lo`` by default), and FRR's ``bgpd`` redistributes connected routes
+through a route-map that matches host routes of the VIP range (docs/scale-out.md). Nothing
+speaks to FRR directly, so either daemon may restart alone: zebra reads the addresses again
+when it starts, and lvsfast puts back what should be there when it starts. Withdrawing is
+removing the address; FRR sends the withdrawal within ~150 ms.
+
+A virtual server with ``announce_route`` is announced while it has quorum; an address several
+virtual servers share is announced while any of them has it (the others' directors are in the
+same state, and withdrawing would also take the healthy ports away). At stop, and at a reload
+that stops announcing an address, the address goes first and the service only after
+``announce_withdraw_delay`` seconds, so the upstream has moved the flows elsewhere by then.
+
+:func:`wanted` decides (pure); :class:`Announcer` keeps the kernel in line with it.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import struct
+from typing import Iterable, Mapping, Protocol
+
+from lvsfast.config.model import Config
+from lvsfast.netlink import ack_code, attr
+
+log = logging.getLogger("lvsfast.announce")
+
+RTM_NEWADDR, RTM_DELADDR = 20, 21
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE = 0x1, 0x4, 0x400, 0x100
+
+
+class QuorumView(Protocol):
+    up: bool | None
+
+
+def configured(config: Config | None) -> bool:
+    return config is not None and any(vs.announce_route for vs in config.virtual_servers)
+
+
+def addresses(config: Config) -> dict[str, list[str]]:
+    """Each announcing virtual server's name and its addresses (a group's every address)."""
+    from lvsfast.config import resolve
+
+    out: dict[str, list[str]] = {}
+    for vs in config.virtual_servers:
+        if not vs.announce_route:
+            continue
+        if vs.address:
+            out[vs.name] = [vs.address]
+        elif vs.group is not None:
+            out[vs.name] = sorted({a.address for a in resolve.service_addresses(vs, config) if a.address})
+    return out
+
+
+def wanted(config: Config, quorum: Mapping[str, QuorumView]) -> set[str]:
+    """The addresses to announce now: those of announcing virtual servers holding quorum."""
+    out: set[str] = set()
+    for name, addrs in addresses(config).items():
+        q = quorum.get(name)
+        if q is not None and q.up:
+            out.update(addrs)
+    return out
+
+
+def message(add: bool, seq: int, index: int, address: str) -> bytes:
+    """RTM_NEWADDR/RTM_DELADDR for ``address`` as a host address (/32, /128) on ``index``."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    raw = socket.inet_pton(family, address)
+    prefix = 128 if family == socket.AF_INET6 else 32
+    # Scope global: zebra takes it for a connected route, which is what FRR redistributes.
+    body = struct.pack("=BBBBI", family, prefix, 0, 0, index)
+    body += attr(IFA_ADDRESS, raw) + (attr(IFA_LOCAL, raw) if family == socket.AF_INET else b"")
+    # An add replaces an existing one (an address left by a killed lvsfast is ours again).
+    flags = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_REPLACE if add else 0)
+    return struct.pack("=IHHII", 16 + len(body), RTM_NEWADDR if add else RTM_DELADDR, flags, seq, 0) + body
+
+
+class Announcer:
+    """Holds the announced set; ``sync`` makes the interface carry exactly ``wanted``."""
+
+    def __init__(self, interface: str = "lo", withdraw_delay: float = 2.0) -> None:
+        self.interface = interface
+        self.withdraw_delay = withdraw_delay
+        self.announced: set[str] = set()
+        self.errors = 0
+        self._sock: socket.socket | None = None
+        self._seq = 0
+
+    def configure(self, config: Config) -> None:
+        g = config.global_defs
+        if g.announce_interface != self.interface:
+            self.withdraw(self.announced)  # off the old interface; sync puts them on the new one
+        self.interface = g.announce_interface
+        self.withdraw_delay = g.announce_withdraw_delay
+
+    def sync(self, want: Iterable[str]) -> None:
+        want = set(want)
+        for a in sorted(want - self.announced):
+            if self._change(True, a):
+                self.announced.add(a)
+                log.info("announcing %s (on %s)", a, self.interface)
+        self.withdraw(self.announced - want)
+
+    def withdraw(self, gone: Iterable[str]) -> set[str]:
+        """Remove ``gone``'s addresses; returns those that were announced."""
+        done = set()
+        for a in sorted(set(gone) & self.announced):
+            self._change(False, a)
+            self.announced.discard(a)
+            done.add(a)
+            log.info("withdrew %s (from %s)", a, self.interface)
+        return done
+
+    def claim(self, addrs: Iterable[str]) -> None:
+        """Take ``addrs`` as announced (at start: so that one the configuration names but does
+        not want now, left by a killed lvsfast, is withdrawn by the next sync)."""
+        self.announced.update(addrs)
+
+    def status(self) -> dict[str, object]:
+        return {"interface": self.interface, "announced": sorted(self.announced), "errors": self.errors}
+
+    def _change(self, add: bool, address: str) -> bool:
+        try:
+            index = socket.if_nametoindex(self.interface)
+            if self._sock is None:
+                self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+                self._sock.bind((0, 0))
+                self._sock.settimeout(2.0)
+            self._seq = (self._seq + 1) & 0xFFFFFFFF
+            self._sock.send(message(add, self._seq, index, address))
+            while True:
+                code = ack_code(self._sock.recv(65536), self._seq)
+                if code is not None:
+                    break
+            if code and not (code == errno.EADDRNOTAVAIL and not add):
+                raise OSError(code, os.strerror(code))
+            return True
+        except OSError as exc:
+            self.errors += 1
+            log.error("%s %s on %s failed: %s", "announcing" if add else "withdrawing", address, self.interface, exc)
+            return False
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
