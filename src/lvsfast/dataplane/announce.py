@@ -88,6 +88,7 @@ class Announcer:
         self.withdraw_delay = withdraw_delay
         self.announced: set[str] = set()
         self.errors = 0
+        self._unsure: set[str] = set()  # maybe on the interface (claimed): written again either way
         self._sock: socket.socket | None = None
         self._seq = 0
 
@@ -100,16 +101,20 @@ class Announcer:
 
     def sync(self, want: Iterable[str]) -> None:
         want = set(want)
-        for a in sorted(want - self.announced):
+        unsure = self._unsure
+        for a in sorted(want - (self.announced - unsure)):
             if self._change(True, a):
+                unsure.discard(a)
                 self.announced.add(a)
                 log.info("announcing %s (on %s)", a, self.interface)
-        self.withdraw(self.announced - want)
+        self.withdraw((self.announced | unsure) - want)
+        self._unsure = set()
 
     def withdraw(self, gone: Iterable[str]) -> set[str]:
         """Remove ``gone``'s addresses; returns those that were announced."""
         done = set()
-        for a in sorted(set(gone) & self.announced):
+        for a in sorted(set(gone) & (self.announced | self._unsure)):
+            self._unsure.discard(a)
             self._change(False, a)
             self.announced.discard(a)
             done.add(a)
@@ -119,7 +124,7 @@ class Announcer:
     def claim(self, addrs: Iterable[str]) -> None:
         """Take ``addrs`` as announced (at start: so that one the configuration names but does
         not want now, left by a killed lvsfast, is withdrawn by the next sync)."""
-        self.announced.update(addrs)
+        self._unsure.update(addrs)
 
     def status(self) -> dict[str, object]:
         return {"interface": self.interface, "announced": sorted(self.announced), "errors": self.errors}
