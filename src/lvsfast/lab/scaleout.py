@@ -186,12 +186,24 @@ class ScaleOut:
             ns = self.directors[name]
         (d / "frr.conf").write_text(text)
         shutil.chown(d / "frr.conf", "frr", "frr")
-        common = ["-u", "frr", "-g", "frr", "-f", str(d / "frr.conf"), "-z", str(d / "zserv.api"),
-                  "--vty_socket", str(d), "-P", "0", "-d"]
-        ns.run(str(FRR / "zebra"), *common, "-i", str(d / "zebra.pid"))
-        wait_for(lambda: (d / "zserv.api").exists(), timeout=10, what=f"zebra in {name}")
-        ns.run(str(FRR / "bfdd"), *common, "-i", str(d / "bfdd.pid"), "--bfdctl", str(d / "bfdd.sock"))
-        ns.run(str(FRR / "bgpd"), *common, "-i", str(d / "bgpd.pid"))
+        for daemon in ("zebra", "bfdd", "bgpd"):
+            self.start_frr_daemon(name, daemon)
+
+    def start_frr_daemon(self, name: str, daemon: str) -> None:
+        d = self.frr_dir(name)
+        ns = self.up if name == "up" else self.directors[name]
+        argv = [str(FRR / daemon), "-u", "frr", "-g", "frr", "-f", str(d / "frr.conf"), "-z", str(d / "zserv.api"),
+                "--vty_socket", str(d), "-P", "0", "-d", "-i", str(d / f"{daemon}.pid")]
+        if daemon == "zebra":
+            (d / "zserv.api").unlink(missing_ok=True)
+        if daemon == "bfdd":
+            argv += ["--bfdctl", str(d / "bfdd.sock")]
+        ns.run(*argv)
+        if daemon == "zebra":
+            wait_for(lambda: (d / "zserv.api").exists(), timeout=10, what=f"zebra in {name}")
+
+    def restart_bgpd(self, name: str) -> None:
+        self.start_frr_daemon(name, "bgpd")
 
     def frr_pids(self, name: str) -> list[int]:
         out = []
