@@ -282,8 +282,9 @@ class ScaleOut:
             proc.wait(5)
 
     def client_flows(self, *args: str) -> subprocess.Popen:
+        err = open(self.workdir / "client.err", "a")
         return self.lab.spawn(self.client, sys.executable, "-m", "lvsfast.lab.flows", VIP, *args,
-                              stdout=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=err, text=True)
 
     # ---- the whole -------------------------------------------------------------------------
 

@@ -85,17 +85,20 @@ def measure(lab: ScaleOut, action: Callable[[], None], *, settle: float = 6.0, l
     after_rx = _rx(lab)
     client.send_signal(signal.SIGTERM)
     try:
-        client.wait(10)
+        client.wait(20)
     except subprocess.TimeoutExpired:
         client.kill()
     reader.join(5)
     final = next((json.loads(line)["final"] for line in reversed(lines) if line.startswith('{"final"')), None)
     if final is None:
-        raise LabError(f"{name}: the client gave no summary")
+        err = (lab.workdir / "client.err").read_text()[-1500:]
+        raise LabError(f"{name}: the client gave no summary (exit {client.returncode}): {err}")
     lost = final["long_lost"]
     lost_after = [x for x in lost if x["at"] is not None and x["at"] >= t0 - 0.5]
     ecmp_change = next((round(t - t0, 3) for t, hops in watch.changes[1:] if t >= t0), None)
-    rx = {d: after_rx[d] - before_rx[d] for d in after_rx}
+    # Directors in the ECMP group before or after: an idle one sees only the LAN's broadcasts.
+    serving = {d for d in DIRECTORS if addr(d) in hops_before + watch.changes[-1][1]}
+    rx = {d: after_rx[d] - before_rx[d] for d in after_rx if d in serving}
     total_rx = sum(rx.values()) or 1
     return {
         "scenario": name,
@@ -115,7 +118,7 @@ def measure(lab: ScaleOut, action: Callable[[], None], *, settle: float = 6.0, l
         "ecmp_before": hops_before,
         "ecmp_after": watch.changes[-1][1],
         "ecmp_changed_after_seconds": ecmp_change,
-        "director_packet_share": {d: round(v / total_rx, 3) for d, v in rx.items() if v > 50},
+        "director_packet_share": {d: round(v / total_rx, 3) for d, v in rx.items() if d in serving},
     }
 
 
