@@ -87,7 +87,7 @@ router bgp 65000
 """
 
 
-def lvsfast_config(name: str, *, delay_loop: float = 1, withdraw_delay: float = 2) -> str:
+def lvsfast_config(name: str, *, delay_loop: float = 1, withdraw_delay: float = 2, announce: bool = True) -> str:
     reals = "\n".join(f"""    real_server {LAN}.{host} 80 {{
         weight 1
         HTTP_GET {{
@@ -114,7 +114,7 @@ virtual_server {VIP} 80 {{
     mh-port
     lb_kind DR
     protocol TCP
-    announce_route
+{"    announce_route" if announce else "    ! announce_route taken out"}
 {reals}
 }}
 """
@@ -243,6 +243,11 @@ class ScaleOut:
                 "-p", str(w / f"{name}.pid"), "-r", str(w / f"{name}_vrrp.pid"), "-c", str(w / f"{name}_checkers.pid")]
         log = open(w / f"{name}.log", "a")
         self.lvsfast[name] = self.lab.spawn(self.directors[name], *argv, stdout=log, stderr=subprocess.STDOUT)
+
+    def reload_lvsfast(self, name: str, **kw) -> None:
+        """Write the director's configuration again (``announce=False``: without announce_route) and HUP."""
+        (self.workdir / f"{name}.conf").write_text(lvsfast_config(name, **kw))
+        self.lvsfast[name].send_signal(signal.SIGHUP)
 
     def stop_lvsfast(self, name: str, sig: int = signal.SIGTERM, wait: float = 30) -> None:
         proc = self.lvsfast.pop(name, None)

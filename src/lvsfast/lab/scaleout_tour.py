@@ -191,6 +191,12 @@ def tour(lab: ScaleOut, out=print, *, quick: bool = False) -> int:
              lambda r: r["long_survived_share"] == 1.0 and r["new_failed"] == 0
              and r["ecmp_changed_after_seconds"] is not None and r["ecmp_changed_after_seconds"] < 1.0)
     step("d2's VIP is off its loopback after the graceful stop", not lab.announced("d2"))
+    scenario("d1 reloaded without announce_route: it withdraws, no connection fails",
+             lambda: (lab.reload_lvsfast("d1", announce=False), wait_ecmp(lab, up - {"d1", "d2"}, 10)),
+             lambda r: r["long_survived_share"] == 1.0 and r["new_failed"] == 0)
+    scenario("d1 reloaded with announce_route again: it announces, no connection fails",
+             lambda: (lab.reload_lvsfast("d1"), wait_ecmp(lab, up - {"d2"}, 10)),
+             lambda r: r["long_survived_share"] == 1.0 and r["new_failed"] == 0)
     scenario("d2's lvsfast started again: it announces, no connection fails",
              lambda: (lab.start_lvsfast("d2"), wait_ecmp(lab, up, 30)),
              lambda r: r["long_survived_share"] == 1.0 and r["new_failed"] == 0)
