@@ -4,7 +4,7 @@
     flock /tmp/lvsfast-bench.lock python bench/scaleout.py [--rounds N] [--long N] [--rate R] [--json PATH]
 
 What: three directors (lvsfast, nftables backend, ``mh`` + ``mh-port``, ``lb_kind DR``,
-``announce_route``; FRR bgpd + bfdd at 100 ms x 3) behind an upstream FRR router with ECMP
+``announce_route``; FRR bgpd + bfdd at 150 ms x 4) behind an upstream FRR router with ECMP
 (``fib_multipath_hash_policy=1``), six real servers with the VIP on loopback; the lab of
 ``lvsfast-lab --scale-out`` (src/lvsfast/lab/scaleout.py). Per scenario a fresh client holds
 ``--long`` keep-alive HTTP connections (a request every 0.2 s each) and opens ``--rate`` new
