@@ -134,3 +134,48 @@ def test_dr_table_reads_back_from_the_kernel(lab):
                           "TCP 192.0.2.200:80": ["dr", ["dr"]]}
     assert all(out["same"].values())
     assert out["ops"] == 0
+
+
+HOLD_SCRIPT = textwrap.dedent('''
+    import asyncio, json, subprocess, sys
+    from lvsfast.config import loads
+    from lvsfast.dataplane.announce import Announcer
+    conf = sys.stdin.read()
+    def on_lo():
+        out = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout
+        return sorted(l.split()[3] for l in out.splitlines() if "192.0.2." in l)
+    class Q:
+        up = True
+    async def go():
+        seen = []
+        old = loads(conf)
+        new = loads(conf.replace("announce_route", ""))
+        quorum = {vs.name: Q() for vs in old.virtual_servers}
+        a = Announcer.starting(old)
+        a.refresh(old, quorum); seen.append(on_lo())
+        # A reload to a configuration without announce_route: withdrawn first, and a check
+        # result flushed while the old configuration still runs does not bring it back.
+        seen.append(sorted(a.withdraw_for(new)))
+        a.refresh(old, quorum); seen.append(on_lo())
+        a.refresh(new, quorum); seen.append(on_lo())
+        a.refresh(old, quorum); seen.append(on_lo())  # announcing again once a config wants it
+        # Tracked interface down: nothing announced; up again: announced within a poll.
+        subprocess.run(["ip", "link", "add", "trk0", "type", "veth", "peer", "name", "trk1"], check=True)
+        tracked = loads(conf.replace("announce_withdraw_delay 0.5", "announce_withdraw_delay 0.5\\n    announce_track_interface trk0"))
+        a.refresh(tracked, quorum); seen.append(on_lo())
+        subprocess.run(["ip", "link", "set", "trk1", "up"], check=True)
+        subprocess.run(["ip", "link", "set", "trk0", "up"], check=True)
+        await asyncio.sleep(1.2); seen.append(on_lo())
+        # A stop: everything goes, and nothing comes back.
+        seen.append(sorted(a.withdraw_for(None)))
+        a.refresh(tracked, quorum); await asyncio.sleep(0.7); seen.append(on_lo())
+        return seen
+    print(json.dumps(asyncio.run(go())))
+''')
+
+
+def test_announcer_holds_withdrawn_vips_through_a_reload_and_tracks_interfaces(lab):
+    ns = lab.ns("hold")
+    seen = json.loads(ns.run(sys.executable, "-c", HOLD_SCRIPT, input=CONF).stdout)
+    assert seen == [["192.0.2.100/32"], ["192.0.2.100"], [], [], ["192.0.2.100/32"], [], ["192.0.2.100/32"],
+                    ["192.0.2.100"], []]

@@ -102,13 +102,10 @@ class CheckerService:
         from lvsfast.dataplane import announce
 
         if self.announcer is None:
-            if not announce.configured(config):
-                return
-            self.announcer = announce.Announcer()
-            self.announcer.claim(a for addrs in announce.addresses(config).values() for a in addrs)
+            if announce.configured(config):
+                self.announcer = announce.Announcer.starting(config)
             return
-        keep = set() if config is None else {a for addrs in announce.addresses(config).values() for a in addrs}
-        if self.announcer.withdraw(self.announcer.announced - keep) and self.announcer.withdraw_delay:
+        if self.announcer.withdraw_for(config) and self.announcer.withdraw_delay:
             await asyncio.sleep(self.announcer.withdraw_delay)
 
     def _restore_overrides(self) -> None:
@@ -236,10 +233,7 @@ class CheckerService:
                 return
             if self.announcer is not None and self.config is not None:
                 # After the data plane holds the services: announced only once they are served.
-                from lvsfast.dataplane import announce
-
-                self.announcer.configure(self.config)
-                self.announcer.sync(announce.wanted(self.config, self.core.table.quorum))
+                self.announcer.refresh(self.config, self.core.table.quorum)
 
     # ---- running checks --------------------------------------------------------------------
 

@@ -197,6 +197,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'lvs_backend': ('lvsfast-only', ''),
         'drift_repair': ('lvsfast-only', ''),
         'announce_interface': ('lvsfast-only', 'scale-out: the interface (default lo) where the checker puts each announced VIP as a /32 or /128 for FRR to redistribute (docs/scale-out.md)'),
+        'announce_track_interface': ('lvsfast-only', 'scale-out: interfaces (one or more) that must all be up for any VIP to be announced (polled every 0.5 s)'),
         'announce_withdraw_delay': ('lvsfast-only', 'scale-out: seconds (default 2, at most 60) between withdrawing a VIP and removing its service, at stop or at a reload that drops it'),
         'v3_checksum_as_v2': ('lvsfast-only', ''),
         'vrrp_sched_slice': ('lvsfast-only', ''),

@@ -11,12 +11,16 @@ A virtual server with ``announce_route`` is announced while it has quorum; an ad
 virtual servers share is announced while any of them has it (the others' directors are in the
 same state, and withdrawing would also take the healthy ports away). At stop, and at a reload
 that stops announcing an address, the address goes first and the service only after
-``announce_withdraw_delay`` seconds, so the upstream has moved the flows elsewhere by then.
+``announce_withdraw_delay`` seconds, so the upstream has moved the flows elsewhere by then;
+what is withdrawn stays withdrawn meanwhile, whatever the checks say. With
+``announce_track_interface``, nothing is announced while one of those interfaces is down (read
+from sysfs every half second, so a director cut from its real servers stops attracting flows).
 
 :func:`wanted` decides (pure); :class:`Announcer` keeps the kernel in line with it.
 """
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
@@ -34,8 +38,23 @@ IFA_ADDRESS, IFA_LOCAL = 1, 2
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE = 0x1, 0x4, 0x400, 0x100
 
 
+TRACK_POLL = 0.5
+
+
 class QuorumView(Protocol):
     up: bool | None
+
+
+def link_up(name: str) -> bool:
+    """The interface exists and is up (``unknown``, as lo and dummies report, counts as up)."""
+    try:
+        with open(f"/sys/class/net/{name}/operstate") as f:
+            state = f.read().strip()
+        with open(f"/sys/class/net/{name}/flags") as f:
+            flags = int(f.read().strip(), 16)
+    except (OSError, ValueError):
+        return False
+    return bool(flags & 1) and state in ("up", "unknown")
 
 
 def configured(config: Config | None) -> bool:
@@ -86,11 +105,27 @@ class Announcer:
     def __init__(self, interface: str = "lo", withdraw_delay: float = 2.0) -> None:
         self.interface = interface
         self.withdraw_delay = withdraw_delay
+        self.tracked: tuple[str, ...] = ()
         self.announced: set[str] = set()
         self.errors = 0
+        self.links_down: list[str] = []
         self._unsure: set[str] = set()  # maybe on the interface (claimed): written again either way
+        self._held: set[str] = set()  # withdrawn ahead of a reload or a stop: not announced again
+        self._held_for: Config | None = None  # the reload's configuration, which releases them
+        self._stopped = False
+        self._last: tuple[Config, Mapping[str, QuorumView]] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._sock: socket.socket | None = None
         self._seq = 0
+
+    @classmethod
+    def starting(cls, config: Config) -> "Announcer":
+        """The announcer of a starting checker: what the configuration may announce is taken as
+        possibly on the interface already (left by a killed lvsfast), so the first refresh
+        rewrites what it wants and removes the rest."""
+        a = cls(config.global_defs.announce_interface, config.global_defs.announce_withdraw_delay)
+        a.claim(x for addrs in addresses(config).values() for x in addrs)
+        return a
 
     def configure(self, config: Config) -> None:
         g = config.global_defs
@@ -98,6 +133,50 @@ class Announcer:
             self.withdraw(self.announced)  # off the old interface; sync puts them on the new one
         self.interface = g.announce_interface
         self.withdraw_delay = g.announce_withdraw_delay
+        self.tracked = g.announce_track_interface
+
+    def refresh(self, config: Config, quorum: Mapping[str, QuorumView]) -> None:
+        """Announce what ``config`` and the quorums want now (after each data-plane apply)."""
+        if self._stopped:
+            return
+        if self._held_for is not None and config is self._held_for:
+            self._held, self._held_for = set(), None  # the reload that withdrew them is in
+        self.configure(config)
+        self._last = (config, quorum)
+        want = wanted(config, quorum) - self._held
+        down = [i for i in self.tracked if not link_up(i)]
+        if down != self.links_down:
+            if down:
+                log.warning("announce_track_interface: %s down; announcing nothing", ", ".join(down))
+            elif self.links_down:
+                log.info("announce_track_interface: every tracked interface is up again")
+            self.links_down = down
+        self.sync(set() if down else want)
+        self._arm()
+
+    def withdraw_for(self, config: Config | None) -> set[str]:
+        """Withdraw, ahead of a reload to ``config``, what it does not announce (None: a stop,
+        everything, for good). Returns what was withdrawn: the caller waits withdraw_delay."""
+        keep = set() if config is None else {a for addrs in addresses(config).values() for a in addrs}
+        if config is None:
+            self._stopped = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        gone = self.withdraw((self.announced | self._unsure) - keep)
+        if config is not None and gone:
+            self._held |= gone
+            self._held_for = config
+        return gone
+
+    def _arm(self) -> None:
+        if self.tracked and self._timer is None and not self._stopped:
+            self._timer = asyncio.get_running_loop().call_later(TRACK_POLL, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self._last is not None:
+            self.refresh(*self._last)
 
     def sync(self, want: Iterable[str]) -> None:
         want = set(want)
@@ -127,7 +206,8 @@ class Announcer:
         self._unsure.update(addrs)
 
     def status(self) -> dict[str, object]:
-        return {"interface": self.interface, "announced": sorted(self.announced), "errors": self.errors}
+        return {"interface": self.interface, "announced": sorted(self.announced), "errors": self.errors,
+                "held": sorted(self._held), "tracked_down": self.links_down}
 
     def _change(self, add: bool, address: str) -> bool:
         try:
@@ -151,6 +231,9 @@ class Announcer:
             return False
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._sock is not None:
             self._sock.close()
             self._sock = None

@@ -74,6 +74,7 @@ def _handlers() -> dict[str, Handler]:
         "drift_repair": BOOL("drift_repair"),
         "announce_interface": STR("announce_interface"),
         "announce_withdraw_delay": FLOAT("announce_withdraw_delay", 0, 60),
+        "announce_track_interface": WORDS("announce_track_interface"),
         "v3_checksum_as_v2": BOOL("v3_checksum_as_v2"),
         "notification_email": _notification_email,
         "smtp_server": _smtp_server,
