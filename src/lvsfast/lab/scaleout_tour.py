@@ -88,6 +88,7 @@ def measure(lab: ScaleOut, action: Callable[[], None], *, settle: float = 6.0, l
         client.wait(20)
     except subprocess.TimeoutExpired:
         client.kill()
+        client.wait(5)
     reader.join(5)
     final = next((json.loads(line)["final"] for line in reversed(lines) if line.startswith('{"final"')), None)
     if final is None:
