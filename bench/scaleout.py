@@ -68,6 +68,37 @@ def scenarios(lab: ScaleOut, kw: dict) -> list[dict]:
     return out
 
 
+def moved_share(r: dict) -> float:
+    """Established flows that changed real server (or, stateless, broke because their server
+    changed), but for the real server taken out in rs_removed, whose flows die with it."""
+    lost = sum(n for rs, n in r["long_lost_by_rs"].items() if not (r["scenario"] == "rs_removed" and rs == "rs3"))
+    return round((r["long_moved"] + lost) / max(1, r["long_established"]), 4)
+
+
+def aggregate(rounds: list[list[dict]]) -> list[dict]:
+    results = []
+    for j, first in enumerate(rounds[0]):
+        rows = [r[j] for r in rounds]
+        for r in rows:
+            r["flows_moved_share"] = moved_share(r)
+
+        def agg(key: str) -> dict | None:
+            vals = [r[key] for r in rows if r[key] is not None]
+            if not vals:
+                return None
+            return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
+
+        results.append({"case": first["scenario"],
+                        "long_survived_share": agg("long_survived_share"),
+                        "flows_moved_share": agg("flows_moved_share"),
+                        "new_failed": agg("new_failed"),
+                        "new_outage_seconds": agg("new_outage_seconds"),
+                        "ecmp_changed_after_seconds": agg("ecmp_changed_after_seconds"),
+                        "baseline": "keepalived active/backup: not measured (needs IPVS; this kernel has none)",
+                        "rounds": rows})
+    return results
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=1)
@@ -88,23 +119,7 @@ def main() -> int:
             wait_ecmp(lab, UP, 60)
             time.sleep(2)
             rounds.append(scenarios(lab, {"long": a.long, "rate": a.rate, "settle": a.settle}))
-    results = []
-    for j, first in enumerate(rounds[0]):
-        rows = [r[j] for r in rounds]
-
-        def agg(key: str) -> dict | None:
-            vals = [r[key] for r in rows if r[key] is not None]
-            if not vals:
-                return None
-            return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
-
-        results.append({"case": first["scenario"],
-                        "long_survived_share": agg("long_survived_share"),
-                        "new_failed": agg("new_failed"),
-                        "new_outage_seconds": agg("new_outage_seconds"),
-                        "ecmp_changed_after_seconds": agg("ecmp_changed_after_seconds"),
-                        "baseline": "keepalived active/backup: not measured (needs IPVS; this kernel has none)",
-                        "rounds": rows})
+    results = aggregate(rounds)
     doc = {"scenario": "scaleout", "what": "N active-active directors behind ECMP, announced by FRR (#27)",
            "how": __doc__, "loadavg_before": load_before, "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
            "settings": vars(a), "results": results}
