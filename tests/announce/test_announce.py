@@ -179,3 +179,37 @@ def test_announcer_holds_withdrawn_vips_through_a_reload_and_tracks_interfaces(l
     seen = json.loads(ns.run(sys.executable, "-c", HOLD_SCRIPT, input=CONF).stdout)
     assert seen == [["192.0.2.100/32"], ["192.0.2.100"], [], [], ["192.0.2.100/32"], [], ["192.0.2.100/32"],
                     ["192.0.2.100"], []]
+
+
+WAIT_SCRIPT = textwrap.dedent('''
+    import asyncio, json, subprocess, sys
+    from lvsfast.config import loads
+    from lvsfast.dataplane.announce import Announcer
+    def on_lo():
+        out = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout
+        return sorted(l.split()[3] for l in out.splitlines() if "192.0.2." in l)
+    class Q:
+        up = True
+    async def go():
+        cfg = loads(sys.stdin.read())
+        quorum = {vs.name: Q() for vs in cfg.virtual_servers}
+        verdicts = {"in": False}
+        a = Announcer.starting(cfg)
+        a.refresh(cfg, quorum, lambda name: verdicts["in"])
+        seen = [on_lo(), a.status()["waiting_for_checks"]]
+        verdicts["in"] = True  # the checks report; no table change needed: the poll notices
+        await asyncio.sleep(0.8)
+        seen += [on_lo(), a.status()["waiting_for_checks"]]
+        verdicts["in"] = False  # once ready, a virtual server stays ready
+        a.refresh(cfg, quorum, lambda name: verdicts["in"])
+        seen.append(on_lo())
+        a.close()
+        return seen
+    print(json.dumps(asyncio.run(go())))
+''')
+
+
+def test_announcer_waits_for_every_checks_first_verdict(lab):
+    ns = lab.ns("wait")
+    seen = json.loads(ns.run(sys.executable, "-c", WAIT_SCRIPT, input=CONF).stdout)
+    assert seen == [[], True, ["192.0.2.100/32"], False, ["192.0.2.100/32"]]

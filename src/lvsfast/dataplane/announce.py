@@ -7,7 +7,9 @@ speaks to FRR directly, so either daemon may restart alone: zebra reads the addr
 when it starts, and lvsfast puts back what should be there when it starts. Withdrawing is
 removing the address; FRR sends the withdrawal within ~150 ms.
 
-A virtual server with ``announce_route`` is announced while it has quorum; an address several
+A virtual server with ``announce_route`` is announced once each of its checks has given a first
+verdict (a director that joins with a view of the real servers unlike its peers' would hash
+flows it takes over to other servers), and then while it has quorum; an address several
 virtual servers share is announced while any of them has it (the others' directors are in the
 same state, and withdrawing would also take the healthy ports away). At stop, and at a reload
 that stops announcing an address, the address goes first and the service only after
@@ -26,7 +28,7 @@ import logging
 import os
 import socket
 import struct
-from typing import Iterable, Mapping, Protocol
+from typing import Callable, Iterable, Mapping, Protocol
 
 from lvsfast.config.model import Config
 from lvsfast.netlink import ack_code, attr
@@ -76,12 +78,13 @@ def addresses(config: Config) -> dict[str, list[str]]:
     return out
 
 
-def wanted(config: Config, quorum: Mapping[str, QuorumView]) -> set[str]:
-    """The addresses to announce now: those of announcing virtual servers holding quorum."""
+def wanted(config: Config, quorum: Mapping[str, QuorumView], ready: Callable[[str], bool] = lambda name: True) -> set[str]:
+    """The addresses to announce now: those of announcing virtual servers holding quorum whose
+    checks have all given a verdict (``ready``, by virtual server name)."""
     out: set[str] = set()
     for name, addrs in addresses(config).items():
         q = quorum.get(name)
-        if q is not None and q.up:
+        if q is not None and q.up and ready(name):
             out.update(addrs)
     return out
 
@@ -113,7 +116,9 @@ class Announcer:
         self._held: set[str] = set()  # withdrawn ahead of a reload or a stop: not announced again
         self._held_for: Config | None = None  # the reload's configuration, which releases them
         self._stopped = False
-        self._last: tuple[Config, Mapping[str, QuorumView]] | None = None
+        self._last: tuple[Config, Mapping[str, QuorumView], Callable[[str], bool]] | None = None
+        self._ready: set[str] = set()  # virtual servers whose checks have all given a verdict
+        self._waiting = False
         self._timer: asyncio.TimerHandle | None = None
         self._sock: socket.socket | None = None
         self._seq = 0
@@ -135,15 +140,24 @@ class Announcer:
         self.withdraw_delay = g.announce_withdraw_delay
         self.tracked = g.announce_track_interface
 
-    def refresh(self, config: Config, quorum: Mapping[str, QuorumView]) -> None:
-        """Announce what ``config`` and the quorums want now (after each data-plane apply)."""
+    def refresh(self, config: Config, quorum: Mapping[str, QuorumView],
+                checked: Callable[[str], bool] = lambda name: True) -> None:
+        """Announce what ``config`` and the quorums want now (after each data-plane apply);
+        ``checked(name)``: every check of that virtual server has given a verdict."""
         if self._stopped:
             return
         if self._held_for is not None and config is self._held_for:
             self._held, self._held_for = set(), None  # the reload that withdrew them is in
         self.configure(config)
-        self._last = (config, quorum)
-        want = wanted(config, quorum) - self._held
+        self._last = (config, quorum, checked)
+        names = addresses(config)
+        self._ready |= {n for n in names if n not in self._ready and checked(n)}
+        waiting = any(n not in self._ready for n in names)
+        if waiting != self._waiting:
+            log.info("waiting for every check's first verdict before announcing" if waiting
+                     else "every check has given a verdict: announcing what has quorum")
+            self._waiting = waiting
+        want = wanted(config, quorum, self._ready.__contains__) - self._held
         down = [i for i in self.tracked if not link_up(i)]
         if down != self.links_down:
             if down:
@@ -170,7 +184,7 @@ class Announcer:
         return gone
 
     def _arm(self) -> None:
-        if self.tracked and self._timer is None and not self._stopped:
+        if (self.tracked or self._waiting) and self._timer is None and not self._stopped:
             self._timer = asyncio.get_running_loop().call_later(TRACK_POLL, self._tick)
 
     def _tick(self) -> None:
@@ -207,6 +221,7 @@ class Announcer:
 
     def status(self) -> dict[str, object]:
         return {"interface": self.interface, "announced": sorted(self.announced), "errors": self.errors,
+                "waiting_for_checks": self._waiting,
                 "held": sorted(self._held), "tracked_down": self.links_down}
 
     def _change(self, add: bool, address: str) -> bool:
