@@ -209,9 +209,12 @@ class Announcer:
         for a in sorted(set(gone) & (self.announced | self._unsure)):
             self._unsure.discard(a)
             self._change(False, a)
-            self.announced.discard(a)
-            done.add(a)
-            log.info("withdrew %s (from %s)", a, self.interface)
+            if a in self.announced:
+                self.announced.discard(a)
+                done.add(a)
+                log.info("withdrew %s (from %s)", a, self.interface)
+            else:
+                log.debug("removed %s from %s, if a killed lvsfast left it", a, self.interface)
         return done
 
     def claim(self, addrs: Iterable[str]) -> None:
