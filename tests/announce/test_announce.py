@@ -193,16 +193,29 @@ WAIT_SCRIPT = textwrap.dedent('''
     async def go():
         cfg = loads(sys.stdin.read())
         quorum = {vs.name: Q() for vs in cfg.virtual_servers}
-        verdicts = {"in": False}
+        counts = {"runs": [0, 0]}
+        runs = lambda name: counts["runs"]
         a = Announcer.starting(cfg)
-        a.refresh(cfg, quorum, lambda name: verdicts["in"])
+        a.refresh(cfg, quorum, runs)
         seen = [on_lo(), a.status()["waiting_for_checks"]]
-        verdicts["in"] = True  # the checks report; no table change needed: the poll notices
+        counts["runs"] = [1, 1]  # the checks ran; no table change needed: the poll notices
         await asyncio.sleep(0.8)
         seen += [on_lo(), a.status()["waiting_for_checks"]]
-        verdicts["in"] = False  # once ready, a virtual server stays ready
-        a.refresh(cfg, quorum, lambda name: verdicts["in"])
+        counts["runs"] = None  # a failure pending: once ready, a virtual server stays ready
+        a.refresh(cfg, quorum, runs)
         seen.append(on_lo())
+        # Quorum lost (a cable cut): withdrawn. Back at the first server: not announced until
+        # every check has run again.
+        for q in quorum.values():
+            q.up = False
+        counts["runs"] = [3, 3]
+        a.refresh(cfg, quorum, runs); seen.append(on_lo())
+        for q in quorum.values():
+            q.up = True
+        counts["runs"] = [4, 3]
+        a.refresh(cfg, quorum, runs); seen.append(on_lo())
+        counts["runs"] = [5, 4]
+        await asyncio.sleep(0.8); seen.append(on_lo())
         a.close()
         return seen
     print(json.dumps(asyncio.run(go())))
@@ -212,4 +225,4 @@ WAIT_SCRIPT = textwrap.dedent('''
 def test_announcer_waits_for_every_checks_first_verdict(lab):
     ns = lab.ns("wait")
     seen = json.loads(ns.run(sys.executable, "-c", WAIT_SCRIPT, input=CONF).stdout)
-    assert seen == [[], True, ["192.0.2.100/32"], False, ["192.0.2.100/32"]]
+    assert seen == [[], True, ["192.0.2.100/32"], False, ["192.0.2.100/32"], [], [], ["192.0.2.100/32"]]

@@ -233,7 +233,7 @@ class CheckerService:
                 return
             if self.announcer is not None and self.config is not None:
                 # After the data plane holds the services: announced only once they are served.
-                self.announcer.refresh(self.config, self.core.table.quorum, self._verdicts_in)
+                self.announcer.refresh(self.config, self.core.table.quorum, self._check_runs)
 
     # ---- running checks --------------------------------------------------------------------
 
@@ -375,11 +375,17 @@ class CheckerService:
         if self._wake is None or c.state.next_at < self._wake_at:
             self._rearm()
 
-    def _verdicts_in(self, vs_name: str) -> bool:
-        """Every check of the virtual server has run, and none is between a failure and its
-        verdict (the announcer waits for this once, at start)."""
-        return all(self._runs(c) > 0 and not (c.state.up and c.state.failures)
-                   for r in self.reals.values() if r.vs.name == vs_name for c in r.checks)
+    def _check_runs(self, vs_name: str) -> list[int] | None:
+        """How many times each check of the virtual server has run, or None while one is between
+        a failure and its verdict (the announcer waits for fresh verdicts after a quorum loss)."""
+        out = []
+        for r in self.reals.values():
+            if r.vs.name == vs_name:
+                for c in r.checks:
+                    if c.state.up and c.state.failures:
+                        return None
+                    out.append(self._runs(c))
+        return out
 
     def record_lateness(self) -> None:
         """Keep how late each check started (bench/checker_scale.py)."""

@@ -7,9 +7,11 @@ speaks to FRR directly, so either daemon may restart alone: zebra reads the addr
 when it starts, and lvsfast puts back what should be there when it starts. Withdrawing is
 removing the address; FRR sends the withdrawal within ~150 ms.
 
-A virtual server with ``announce_route`` is announced once each of its checks has given a first
-verdict (a director that joins with a view of the real servers unlike its peers' would hash
-flows it takes over to other servers), and then while it has quorum; an address several
+A virtual server with ``announce_route`` is announced while it has quorum, and only once every
+one of its checks has run since it last had none (at start, or after losing quorum): a director
+that joins, or comes back from a cut, with a view of the real servers unlike its peers' would
+hash the flows ECMP gives it to other servers (quorum alone is regained at the first server
+back). An address several
 virtual servers share is announced while any of them has it (the others' directors are in the
 same state, and withdrawing would also take the healthy ports away). At stop, and at a reload
 that stops announcing an address, the address goes first and the service only after
@@ -117,7 +119,8 @@ class Announcer:
         self._held_for: Config | None = None  # the reload's configuration, which releases them
         self._stopped = False
         self._last: tuple[Config, Mapping[str, QuorumView], Callable[[str], bool]] | None = None
-        self._ready: set[str] = set()  # virtual servers whose checks have all given a verdict
+        self._ready: set[str] = set()  # virtual servers whose checks have all run since quorum came
+        self._since: dict[str, list[int]] = {}  # their checks' run counts while quorum was lost
         self._waiting = False
         self._timer: asyncio.TimerHandle | None = None
         self._sock: socket.socket | None = None
@@ -141,21 +144,31 @@ class Announcer:
         self.tracked = g.announce_track_interface
 
     def refresh(self, config: Config, quorum: Mapping[str, QuorumView],
-                checked: Callable[[str], bool] = lambda name: True) -> None:
-        """Announce what ``config`` and the quorums want now (after each data-plane apply);
-        ``checked(name)``: every check of that virtual server has given a verdict."""
+                runs: Callable[[str], list[int] | None] = lambda name: []) -> None:
+        """Announce what ``config`` and the quorums want now (after each data-plane apply).
+        ``runs(name)``: how many times each check of that virtual server has run, in a stable
+        order, or None while one is between a failure and its verdict."""
         if self._stopped:
             return
         if self._held_for is not None and config is self._held_for:
             self._held, self._held_for = set(), None  # the reload that withdrew them is in
         self.configure(config)
-        self._last = (config, quorum, checked)
+        self._last = (config, quorum, runs)
         names = addresses(config)
-        self._ready |= {n for n in names if n not in self._ready and checked(n)}
-        waiting = any(n not in self._ready for n in names)
+        for n in names:
+            q = quorum.get(n)
+            if q is None or not q.up:
+                self._ready.discard(n)
+                now = runs(n)
+                if now is not None:
+                    self._since[n] = now
+            elif n not in self._ready and self._fresh(n, runs(n)):
+                self._ready.add(n)
+                self._since.pop(n, None)
+        waiting = any(n not in self._ready and (q := quorum.get(n)) is not None and q.up for n in names)
         if waiting != self._waiting:
-            log.info("waiting for every check's first verdict before announcing" if waiting
-                     else "every check has given a verdict: announcing what has quorum")
+            log.info("quorum, but waiting for every check to run before announcing" if waiting
+                     else "every check has run: announcing what has quorum")
             self._waiting = waiting
         want = wanted(config, quorum, self._ready.__contains__) - self._held
         down = [i for i in self.tracked if not link_up(i)]
@@ -167,6 +180,14 @@ class Announcer:
             self.links_down = down
         self.sync(set() if down else want)
         self._arm()
+
+    def _fresh(self, name: str, now: list[int] | None) -> bool:
+        if now is None:
+            return False
+        base = self._since.get(name)
+        if base is None or len(base) != len(now):
+            return all(r > 0 for r in now)
+        return all(r > b for r, b in zip(now, base))
 
     def withdraw_for(self, config: Config | None) -> set[str]:
         """Withdraw, ahead of a reload to ``config``, what it does not announce (None: a stop,

@@ -107,7 +107,9 @@ def measure(lab: ScaleOut, action: Callable[[], None], *, settle: float = 6.0, l
         "long_connections": final["long"],
         "long_established": sum(final["long_per_rs"].values()),
         "long_survived": final["long_alive"],
-        "long_survived_share": round(final["long_alive"] / max(1, sum(final["long_per_rs"].values())), 4),
+        # Of the connections still up when the action came (one lost before it is reported apart).
+        "long_survived_share": round(final["long_alive"] / max(1, sum(final["long_per_rs"].values())
+                                                               - (len(lost) - len(lost_after))), 4),
         "long_lost_before_action": len(lost) - len(lost_after),
         "long_lost_by_rs": _count(x["rs"] for x in lost_after),
         "long_moved": final["long_moved"],
