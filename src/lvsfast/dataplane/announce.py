@@ -118,9 +118,9 @@ class Announcer:
         self._held: set[str] = set()  # withdrawn ahead of a reload or a stop: not announced again
         self._held_for: Config | None = None  # the reload's configuration, which releases them
         self._stopped = False
-        self._last: tuple[Config, Mapping[str, QuorumView], Callable[[str], bool]] | None = None
+        self._last: tuple[Config, Mapping[str, QuorumView], Callable[[str], list[int] | None]] | None = None
         self._ready: set[str] = set()  # virtual servers whose checks have all run since quorum came
-        self._since: dict[str, list[int]] = {}  # their checks' run counts while quorum was lost
+        self._since: dict[str, list[int]] = {}  # their checks' run counts when quorum came back
         self._waiting = False
         self._timer: asyncio.TimerHandle | None = None
         self._sock: socket.socket | None = None
@@ -159,12 +159,19 @@ class Announcer:
             q = quorum.get(n)
             if q is None or not q.up:
                 self._ready.discard(n)
-                now = runs(n)
-                if now is not None:
-                    self._since[n] = now
-            elif n not in self._ready and self._fresh(n, runs(n)):
-                self._ready.add(n)
                 self._since.pop(n, None)
+            elif n not in self._ready:
+                # Counted from when quorum came back: runs made while it was lost are no verdict
+                # on the servers now.
+                now = runs(n)
+                if now is None:
+                    continue
+                base = self._since.setdefault(n, now)
+                if len(base) == len(now) and all(r > b for r, b in zip(now, base)):
+                    self._ready.add(n)
+                    self._since.pop(n, None)
+                elif len(base) != len(now):
+                    self._since[n] = now  # a reload changed the checks: from now
         waiting = any(n not in self._ready and (q := quorum.get(n)) is not None and q.up for n in names)
         if waiting != self._waiting:
             log.info("quorum, but waiting for every check to run before announcing" if waiting
@@ -180,14 +187,6 @@ class Announcer:
             self.links_down = down
         self.sync(set() if down else want)
         self._arm()
-
-    def _fresh(self, name: str, now: list[int] | None) -> bool:
-        if now is None:
-            return False
-        base = self._since.get(name)
-        if base is None or len(base) != len(now):
-            return all(r > 0 for r in now)
-        return all(r > b for r, b in zip(now, base))
 
     def withdraw_for(self, config: Config | None) -> set[str]:
         """Withdraw, ahead of a reload to ``config``, what it does not announce (None: a stop,
