@@ -15,7 +15,8 @@ upstream's ECMP group changed after the action (polled every 20 ms); each direct
 the packets it received during the scenario (the capacity spread). Scenarios: steady;
 director_sigkill (lvsfast and FRR SIGKILLed: the kernel lives on and closes the BGP session,
 its nftables table keeps forwarding until the upstream moves the flows); cable_cut (the
-director's switch port down: silent, BFD finds it); graceful_stop (SIGTERM: withdraw,
+director's switch port down: silent, BFD finds it); cable_restored (its checks must all run
+again before it announces); graceful_stop (SIGTERM: withdraw,
 announce_withdraw_delay 2 s, stop); fourth_added; rs_removed (rs3's HTTP server killed: its
 own connections die with it); rs_added (rs3 back, measured with connections made while it was
 out: those whose Maglev slots return to rs3 move, and as the data plane is stateless they
@@ -57,8 +58,8 @@ def scenarios(lab: ScaleOut, kw: dict) -> list[dict]:
     run("steady", lambda: None)
     run("director_sigkill", lambda: (lab.kill_director("d1"), wait_ecmp(lab, UP - {"d1"}, 10)),
         lambda: (bring_up(lab, "d1"), wait_ecmp(lab, UP, 30)))
-    run("cable_cut", lambda: (lab.set_cable("d2", False), wait_ecmp(lab, UP - {"d2"}, 10)),
-        lambda: (lab.set_cable("d2", True), wait_ecmp(lab, UP, 30)))
+    run("cable_cut", lambda: (lab.set_cable("d2", False), wait_ecmp(lab, UP - {"d2"}, 10)))
+    run("cable_restored", lambda: (lab.set_cable("d2", True), wait_ecmp(lab, UP, 30)))
     run("graceful_stop", lambda: (lab.stop_lvsfast("d3"), wait_ecmp(lab, UP - {"d3"}, 10)),
         lambda: (lab.start_lvsfast("d3"), wait_ecmp(lab, UP, 30)))
     run("fourth_added", lambda: (bring_up(lab, "d4"), wait_ecmp(lab, UP | {"d4"}, 30)),
