@@ -120,8 +120,11 @@ CASES = [
     ("drain-timeout", vs("drain_timeout -1"), 5, "error", "outside range"),
     ("nft-scheduler", "global_defs {\n    lvs_backend nftables\n}\n" + vs("").replace("lb_algo rr", "lb_algo lc"),
      4, "error", "scheduler lc needs the IPVS backend (lvs_backend ipvs)"),
-    ("nft-lb-kind", "global_defs {\n    lvs_backend nftables\n}\n" + vs("").replace("lb_kind NAT", "lb_kind DR"),
-     4, "error", "lb_kind DR needs the IPVS backend (lvs_backend ipvs)"),
+    ("nft-lb-kind", "global_defs {\n    lvs_backend nftables\n}\n" + vs("").replace("lb_kind NAT", "lb_kind TUN"),
+     4, "error", "lb_kind TUN needs the IPVS backend (lvs_backend ipvs)"),
+    ("nft-dr-persistence", "global_defs {\n    lvs_backend nftables\n}\n"
+     + vs("persistence_timeout 60").replace("lb_kind NAT", "lb_kind DR"), 8, "error", "persistence with lb_kind DR"),
+    ("announce-delay", "global_defs {\n    announce_withdraw_delay 61\n}\n", 2, "error", "outside range"),
     ("nft-rs-lb-kind", "global_defs {\n    lvs_backend nftables\n}\n" + vs("", rs_body="lvs_method TUN"),
      9, "error", "lb_kind TUN needs the IPVS backend"),
     ("extra-brace", vi() + "}\n", 9, "error", "extra '}'"),

@@ -76,7 +76,9 @@ def test_nft_unsupported_names_ipvs():
     from lvsfast.nft import unsupported
     k = ServiceKey(4, "tcp", "10.0.0.1", 80)
     assert "IPVS" in unsupported(Service(k, "wlc"))
-    assert "IPVS" in unsupported(Dest(DestKey("10.1.0.1", 80), forward="dr"))
+    assert "IPVS" in unsupported(Dest(DestKey("10.1.0.1", 80), forward="tun"))
+    assert unsupported(Dest(DestKey("10.1.0.1", 80), forward="dr")) is None  # stateless DR (#27)
+    assert "IPVS" in unsupported(Service(k, "mh", persistence_timeout=60, forward="dr"))
     assert unsupported(Service(k, "mh")) is None
     assert unsupported(Dest(DestKey("10.1.0.1", 80))) is None
     assert "IPVS" in unsupported(Service(ServiceKey(6, "tcp", "2001:db8::1", 80), "rr"))

@@ -70,6 +70,7 @@ class CheckerService:
         self._free_tokens: list[int] = []  # reused, so the prober's tables stay as small as the pool
         self._next_token = 0
         self._omega: list[Script] | None = None  # while stopping: the scripts to wait for
+        self.announcer: Any = None  # dataplane.announce.Announcer once a virtual server announces
 
     @property
     def config(self) -> Config | None:
@@ -88,11 +89,24 @@ class CheckerService:
             requested = getattr(self.options, "lvs_backend", None) or config.global_defs.lvs_backend
             self.backend = make_backend(requested, keep_on_close=bool(getattr(self.options, "dont_release_ipvs", False)))
             self.backend_name = self.backend.name
+        await self._withdraw_first(config)
         self._load(config)
         self._do(self.core.update_table(self._now()))
         self._restore_overrides()
         await self._apply()
         await self.upkeep.start()
+
+    async def _withdraw_first(self, config: Config | None) -> None:
+        """Scale-out: the VIPs ``config`` no longer announces (None: all) are withdrawn, and the
+        services stay until the upstream routers have moved their flows elsewhere."""
+        from lvsfast.dataplane import announce
+
+        if self.announcer is None:
+            if announce.configured(config):
+                self.announcer = announce.Announcer.starting(config)
+            return
+        if self.announcer.withdraw_for(config) and self.announcer.withdraw_delay:
+            await asyncio.sleep(self.announcer.withdraw_delay)
 
     def _restore_overrides(self) -> None:
         """Runtime state survives restarts: it wins over the config until ``enable`` clears it."""
@@ -106,6 +120,7 @@ class CheckerService:
         self._handle(Restore(self._now(), saved))
 
     async def reload(self, config: Config) -> None:
+        await self._withdraw_first(config)
         self._load(config)
         self._do(self.core.update_table(self._now()))
         await self._apply()
@@ -117,6 +132,7 @@ class CheckerService:
         self._rearm()
 
     async def stop(self) -> None:
+        await self._withdraw_first(None)
         self._omega = []
         self._handle(Shutdown())
         if self._wake is not None:
@@ -214,6 +230,10 @@ class CheckerService:
             except Exception as exc:
                 self.last_error = str(exc)
                 log.error("data plane update failed: %s", exc)
+                return
+            if self.announcer is not None and self.config is not None:
+                # After the data plane holds the services: announced only once they are served.
+                self.announcer.refresh(self.config, self.core.table.quorum, self._check_runs)
 
     # ---- running checks --------------------------------------------------------------------
 
@@ -355,6 +375,18 @@ class CheckerService:
         if self._wake is None or c.state.next_at < self._wake_at:
             self._rearm()
 
+    def _check_runs(self, vs_name: str) -> list[int] | None:
+        """How many times each check of the virtual server has run, or None while one is between
+        a failure and its verdict (the announcer waits for fresh verdicts after a quorum loss)."""
+        out = []
+        for r in self.reals.values():
+            if r.vs.name == vs_name:
+                for c in r.checks:
+                    if c.state.up and c.state.failures:
+                        return None
+                    out.append(self._runs(c))
+        return out
+
     def record_lateness(self) -> None:
         """Keep how late each check started (bench/checker_scale.py)."""
         self.lateness = []
@@ -372,8 +404,11 @@ class CheckerService:
     # ---- control ---------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        return {"backend": self.backend_name, "last_error": self.last_error,
-                "virtual_servers": self.core.status(self._runs)}
+        out = {"backend": self.backend_name, "last_error": self.last_error,
+               "virtual_servers": self.core.status(self._runs)}
+        if self.announcer is not None:
+            out["announce"] = self.announcer.status()
+        return out
 
     def stats(self, clear: bool = False) -> dict[str, Any]:
         return {"applied_ops": self.applied, "drift_repairs": self.upkeep.repairs,

@@ -213,9 +213,15 @@ def _nftables_limits(vs: m.VirtualServer, diags: Diagnostics) -> None:
     if vs.sorry_server and vs.sorry_server.forwarding:
         kinds.append((vs.sorry_server.forwarding.kind, vs.sorry_server.file, vs.sorry_server.line))
     for kind, file, line in kinds:
-        if kind != "NAT":
-            diags.error(file, line, f"lb_kind {kind} needs the IPVS backend (lvs_backend ipvs): "
-                        "the nftables backend forwards by NAT only")
+        if kind == "TUN":
+            diags.error(file, line, "lb_kind TUN needs the IPVS backend (lvs_backend ipvs): "
+                        "the nftables backend forwards by NAT or DR")
+        elif kind != vs.forwarding.kind:
+            diags.error(file, line, f"lb_kind {kind} in a {vs.forwarding.kind} virtual server needs the IPVS "
+                        "backend (lvs_backend ipvs): the nftables backend forwards a whole virtual server one way")
+    if vs.forwarding.kind == "DR" and vs.persistence_timeout:
+        diags.error(vs.file, vs.line_of("persistence_timeout"), "persistence with lb_kind DR needs the IPVS backend "
+                    "(lvs_backend ipvs): the nftables backend's direct routing is stateless")
     if vs.fwmark is not None:
         diags.error(vs.file, vs.line, "fwmark virtual servers need the IPVS backend (lvs_backend ipvs)")
 

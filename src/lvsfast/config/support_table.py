@@ -196,6 +196,9 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'vrrp_garp_lower_prio_interval': ('unknown', 'not a keepalived 2.2.7 keyword'),
         'lvs_backend': ('lvsfast-only', ''),
         'drift_repair': ('lvsfast-only', ''),
+        'announce_interface': ('lvsfast-only', 'scale-out: the interface (default lo) where the checker puts each announced VIP as a /32 or /128 for FRR to redistribute (docs/scale-out.md)'),
+        'announce_track_interface': ('lvsfast-only', 'scale-out: interfaces (one or more) that must all be up for any VIP to be announced (polled every 0.5 s)'),
+        'announce_withdraw_delay': ('lvsfast-only', 'scale-out: seconds (default 2, at most 60) between withdrawing a VIP and removing its service, at stop or at a reload that drops it'),
         'v3_checksum_as_v2': ('lvsfast-only', ''),
         'vrrp_sched_slice': ('lvsfast-only', ''),
     },
@@ -512,6 +515,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'sorry_server_lvs_method': ('works', ''),
         'real_server': ('works', ''),
         'drain_timeout': ('lvsfast-only', ''),
+        'announce_route': ('lvsfast-only', 'scale-out: the virtual server\'s addresses are announced (on announce_interface, for FRR) while it has quorum, and withdrawn first at stop or reload (docs/scale-out.md)'),
     },
     'real_server': {
         'weight': ('works', ''),

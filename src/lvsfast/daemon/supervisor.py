@@ -393,7 +393,9 @@ class Supervisor:
                 child.restart_handle.cancel()
             if child.channel is not None:
                 try:
-                    await child.channel.request("stop", timeout=5)
+                    # A checker announcing VIPs waits announce_withdraw_delay after withdrawing them.
+                    g = getattr(self.config, "global_defs", None)
+                    await child.channel.request("stop", timeout=5 + (g.announce_withdraw_delay if g else 0))
                 except (ChannelClosed, RuntimeError, asyncio.TimeoutError):
                     if child.pid:
                         os.kill(child.pid, signal.SIGTERM)

@@ -63,6 +63,7 @@ def service(vs: VirtualServer, key: ServiceKey) -> Service:
         persistence_granularity=_granularity(vs, key.family),
         persistence_engine=vs.persistence_engine or "",
         configured=_configured(vs, key) if vs.lb_algo == "mh" else (),
+        forward=vs.forwarding.kind.lower(),
     )
 
 

@@ -97,6 +97,9 @@ class Service:
     # back moves only its own flows. Not compared: IPVS cannot hold it, so a service read back
     # from the kernel has none; the nftables backend compares it itself.
     configured: tuple[tuple[DestKey, int], ...] = field(default=(), compare=False)
+    # The virtual server's lb_kind. The nftables backend programs a DR service apart (every
+    # packet, stateless); IPVS keeps forwarding per real server, so it is not compared here.
+    forward: str = field(default="nat", compare=False)
 
 
 class Delta:

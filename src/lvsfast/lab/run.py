@@ -253,10 +253,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tour", action="store_true", help="run the scripted tour and exit")
     ap.add_argument("--backend", default="auto", choices=["auto", "ipvs", "nftables"])
     ap.add_argument("--advert-int", type=float, default=1.0)
+    ap.add_argument("--scale-out", action="store_true",
+                    help="the scale-out lab instead: directors behind ECMP announced by FRR (docs/scale-out.md)")
+    ap.add_argument("--quick", action="store_true", help="with --scale-out --tour: a shorter tour")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("lvsfast-lab: needs root (it builds network namespaces)", file=sys.stderr)
         return 2
+    if args.scale_out:
+        from lvsfast.lab.scaleout_tour import main as scale_out
+
+        return scale_out(args.tour, args.quick)
     workdir = Path(tempfile.mkdtemp(prefix="lvsfast-lab-"))
     run = LabRun(workdir, args.backend, args.advert_int)
 

@@ -37,6 +37,9 @@ def check(desired: Table) -> list[str]:
             why = unsupported(d)
             if why:
                 errors.append(f"{key}: {why}")
+            elif d.forward != svc.forward and "tun" not in (d.forward, svc.forward):
+                errors.append(f"{key}: real server {d.key}: lb_kind {d.forward.upper()} in a "
+                              f"{svc.forward.upper()} virtual server needs the IPVS backend (lvs_backend ipvs)")
             elif key.fwmark and d.key.port:
                 errors.append(f"{key}: real server {d.key}: a fwmark service keeps the client's port; "
                               f"give no port or use the IPVS backend (lvs_backend ipvs)")

@@ -151,7 +151,7 @@ def comment_udata(svc: Service) -> bytes:
 
 def eligible(old_svc: Service, svc: Service) -> bool:
     return (not render.differs(old_svc, svc) and not svc.persistence_timeout and svc.key.family == 4
-            and not any(f.endswith("-port") for f in svc.flags))
+            and not any(f.endswith("-port") for f in svc.flags) and not render.is_dr(svc))
 
 
 def update_batch(table: str, svc: Service, old: Mapping[DestKey, Dest], new: Mapping[DestKey, Dest],

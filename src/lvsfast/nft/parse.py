@@ -34,6 +34,10 @@ def table_from_json(items: list[dict[str, Any]]) -> Table:
         key, verdict = _val(e[0]), e[1]
         vip, proto, port = key["concat"]
         jumps[verdict["jump"]["target"]] = ServiceKey(4, str(proto), vip, int(port))
+    for e in _elems(sets.get("dr_services", {})):
+        key, verdict = _val(e[0]), e[1]
+        vip, proto, port = key["concat"]
+        jumps[verdict["jump"]["target"]] = ServiceKey(4, str(proto), vip, int(port))
     for e in _elems(sets.get("fwmarks", {})):
         mark, verdict = _val(e[0]), e[1]
         jumps[verdict["jump"]["target"]] = ServiceKey(4, "tcp", None, 0, int(mark))
@@ -49,11 +53,11 @@ def table_from_json(items: list[dict[str, Any]]) -> Table:
         configured = tuple(sorted((DestKey(a, int(p)), int(w)) for a, p, w in
                                   (_val(e)["concat"] for e in _elems(sets.get(f"{chain}_u", {})))))
         services[key] = Service(key, spec.get("sched", "wrr"), flags, int(spec.get("pt", 0)),
-                                int(spec.get("pg", 32)), configured=configured)
+                                int(spec.get("pg", 32)), configured=configured, forward=spec.get("fwd", "nat"))
         inner: dict[DestKey, Dest] = {}
         for e in _elems(sets.get(f"{chain}_d", {})):
             addr, port, weight = _val(e)["concat"]
             dk = DestKey(addr, int(port))
-            inner[dk] = Dest(dk, int(weight), "nat")
+            inner[dk] = Dest(dk, int(weight), services[key].forward)
         dests[key] = inner
     return Table(services, dests)

@@ -12,6 +12,14 @@ Layout of lvsfast's own table (``table ip lvsfast``)::
 
 NAT chains see only a connection's first packet, so a server leaving the maps gets no new
 connections while conntrack keeps the established ones flowing to it.
+
+Direct routing (``lb_kind DR``) is stateless instead: a ``raw``-priority chain ``dr`` looks each
+packet up in ``dr_services``, the service chain duplicates it unchanged to the real server its
+hash picks (``dup to``: the real server as next hop, as IPVS's DR does) and drops the original,
+without conntrack. With ``mh``, every director holding the same configured servers builds the
+same Maglev table, so a flow that ECMP moves to another director mid-stream reaches the same real
+server (the scale-out case, docs/scale-out.md). What it cannot do: persistence, fwmark services,
+a weight-0 server keeping its established flows (nothing remembers them).
 """
 from __future__ import annotations
 
@@ -167,12 +175,17 @@ def _proto_match(key: ServiceKey) -> str:
     return "" if key.fwmark else f"meta l4proto {key.protocol} "
 
 
-def _data_type(key: ServiceKey) -> str:
-    return "ip daddr" if key.fwmark else f"ip daddr . {key.protocol} dport"
+def is_dr(svc: Service) -> bool:
+    return svc.forward == "dr"
 
 
-def _target(key: ServiceKey, d: Dest) -> str:
-    return d.key.address if key.fwmark else f"{d.key.address} . {d.key.port}"
+def _data_type(svc: Service) -> str:
+    key = svc.key
+    return "ip daddr" if key.fwmark or is_dr(svc) else f"ip daddr . {key.protocol} dport"
+
+
+def _target(svc: Service, d: Dest) -> str:
+    return d.key.address if svc.key.fwmark or is_dr(svc) else f"{d.key.address} . {d.key.port}"
 
 
 def _hash_expr(svc: Service) -> str:
@@ -189,8 +202,9 @@ def _hash_expr(svc: Service) -> str:
 
 def _comment(svc: Service) -> str:
     flags = ",".join(sorted(svc.flags))
+    fwd = " fwd=dr" if is_dr(svc) else ""
     return (f'comment "{COMMENT} sched={svc.scheduler} pt={svc.persistence_timeout} '
-            f'pg={svc.persistence_granularity} flags={flags}"')
+            f'pg={svc.persistence_granularity} flags={flags}{fwd}"')
 
 
 def parse_comment(text: str) -> dict[str, str] | None:
@@ -249,6 +263,9 @@ def skeleton(sc: Script) -> None:
         sc.add(f"add chain {t} {hook} {{ type nat hook {hook} priority {prio} ; policy accept ; }}")
         sc.add(f"add rule {t} {hook} meta mark vmap @fwmarks")
         sc.add(f"add rule {t} {hook} ip daddr . meta l4proto . th dport vmap @services")
+    sc.add(f"add map {t} dr_services {{ type ipv4_addr . inet_proto . inet_service : verdict ; }}")
+    sc.add(f"add chain {t} dr {{ type filter hook prerouting priority raw ; policy accept ; }}")
+    sc.add(f"add rule {t} dr ip daddr . meta l4proto . th dport vmap @dr_services")
 
 
 def _elem(lo: int, hi: int) -> str:
@@ -263,7 +280,7 @@ def _fill_slots(sc: Script, svc: Service, dests: Dests, s: Slots, persist: bool)
         body = ", ".join(f"{_elem(lo, hi)} : goto {c}_{dest_tag(k)}" for lo, hi, k in s.elems)
         sc.add(f"add element {sc.t} {c}_v {{ {body} }}")
     else:
-        body = ", ".join(f"{_elem(lo, hi)} : {_target(svc.key, dests[k])}" for lo, hi, k in s.elems)
+        body = ", ".join(f"{_elem(lo, hi)} : {_target(svc, dests[k])}" for lo, hi, k in s.elems)
         sc.add(f"add element {sc.t} {c}_m {{ {body} }}")
 
 
@@ -275,7 +292,11 @@ def _rules(sc: Script, svc: Service, dests: Dests, s: Slots) -> None:
         return
     seed = "" if svc.scheduler in ("rr", "wrr", "random") else f" seed {SEED:#x}"
     pick = f"{_hash_expr(svc)} mod {s.mod}{seed}"
-    if svc.persistence_timeout:
+    if is_dr(svc):
+        # Every packet, unchanged, to the picked server; the original goes no further.
+        sc.add(f"add rule {t} {c} {_proto_match(key)}notrack dup to {pick} map @{c}_m {_comment(svc)}")
+        sc.add(f"add rule {t} {c} drop")
+    elif svc.persistence_timeout:
         cl = _client(svc)
         for d in active(dests):
             sc.add(f"add rule {t} {c} {cl} @{c}_p_{dest_tag(d.key)} goto {c}_{dest_tag(d.key)}")
@@ -307,7 +328,7 @@ def _dest_elems(dests: Iterable[Dest]) -> str:
 
 def differs(a: Service, b: Service) -> bool:
     """``a != b``, and for mh the configured servers too (Service leaves them out of ==)."""
-    return a != b or a.configured != b.configured
+    return a != b or a.configured != b.configured or a.forward != b.forward
 
 
 def _universe(sc: Script, svc: Service) -> None:
@@ -326,13 +347,14 @@ def _slot_map(sc: Script, svc: Service, s: Slots) -> None:
     if svc.persistence_timeout:
         sc.add(f"add map {sc.t} {c}_v {{ typeof numgen inc mod 1 : verdict ;{flags} }}")
     else:
-        sc.add(f"add map {sc.t} {c}_m {{ typeof numgen inc mod 1 : {_data_type(svc.key)} ;{flags} }}")
+        sc.add(f"add map {sc.t} {c}_m {{ typeof numgen inc mod 1 : {_data_type(svc)} ;{flags} }}")
 
 
-def _jump_elem(key: ServiceKey) -> tuple[str, str]:
+def _jump_elem(svc: Service) -> tuple[str, str]:
+    key = svc.key
     if key.fwmark:
         return "fwmarks", str(key.fwmark)
-    return "services", f"{key.address} . {key.protocol} . {key.port}"
+    return "dr_services" if is_dr(svc) else "services", f"{key.address} . {key.protocol} . {key.port}"
 
 
 def create(sc: Script, svc: Service, dests: Dests, *, with_chain: bool = True) -> None:
@@ -357,7 +379,7 @@ def create(sc: Script, svc: Service, dests: Dests, *, with_chain: bool = True) -
     _fill_slots(sc, svc, dests, s, bool(svc.persistence_timeout))
     _rules(sc, svc, dests, s)
     if with_chain:
-        m, k = _jump_elem(svc.key)
+        m, k = _jump_elem(svc)
         sc.add(f"add element {t} {m} {{ {k} : jump {c} }}")
 
 
@@ -379,7 +401,7 @@ def _drop_parts(sc: Script, svc: Service, dests: Dests) -> None:
 
 def delete(sc: Script, svc: Service, dests: Dests) -> None:
     t, c = sc.t, chain_name(svc.key)
-    m, k = _jump_elem(svc.key)
+    m, k = _jump_elem(svc)
     sc.add(f"delete element {t} {m} {{ {k} }}")
     sc.add(f"flush chain {t} {c}")
     _drop_parts(sc, svc, dests)
@@ -426,7 +448,7 @@ def update(sc: Script, old_svc: Service, old: Dests, svc: Service, new: Dests) -
         changed = [(o, n) for o, n in zip(s_old.elems, s_new.elems) if o != n]
         if changed:
             sc.add(f"delete element {t} {mapname} {{ {', '.join(str(o[0]) for o, _ in changed)} }}")
-            body = ", ".join(f"{n[0]} : {_target(svc.key, new[n[2]])}" for _, n in changed)
+            body = ", ".join(f"{n[0]} : {_target(svc, new[n[2]])}" for _, n in changed)
             sc.add(f"add element {t} {mapname} {{ {body} }}")
     elif s_old.elems != s_new.elems or rewrite:
         if not persist:
@@ -449,7 +471,11 @@ def transaction(current: Table, desired: Table, *, exists: bool, table: str = TA
             create(sc, svc, new)
         else:
             old = current.dests.get(key, empty)
-            if differs(have, svc) or dict(old) != dict(new):
+            if have.forward != svc.forward:
+                # Another jump map, another map type: written again whole.
+                delete(sc, have, old)
+                create(sc, svc, new)
+            elif differs(have, svc) or dict(old) != dict(new):
                 update(sc, have, old, svc, new)
     for key, svc in current.services.items():
         if key not in desired.services:

@@ -2,7 +2,8 @@
 
 nftables schedules without per-connection state in the kernel's hands: a hash or a counter
 picks the real server. Schedulers that need live connection counts (lc, wlc, ...) and
-forwarding other than NAT are refused, never approximated. The config checker calls
+tunnelling are refused, never approximated; direct routing is stateless (render.py says what
+that cannot do). The config checker calls
 :func:`unsupported` so ``lvsfast -t`` says so before anything is programmed.
 """
 from __future__ import annotations
@@ -32,12 +33,17 @@ def unsupported(item: Service | Dest) -> str | None:
             return f"{key}: scheduler flags {', '.join(bad)} with {item.scheduler} need the IPVS backend (lvs_backend ipvs)"
         if item.persistence_engine:
             return f"{key}: persistence_engine {item.persistence_engine} needs the IPVS backend (lvs_backend ipvs)"
+        if item.forward == "dr" and (item.persistence_timeout or key.fwmark):
+            return (f"{key}: lb_kind DR on the nftables backend is stateless: no persistence and no fwmark "
+                    f"services; use the IPVS backend (lvs_backend ipvs)")
+        if item.forward == "tun":
+            return f"{key}: lb_kind TUN needs the IPVS backend (lvs_backend ipvs)"
         if item.persistence_timeout and not 0 < item.persistence_granularity <= 32:
             return f"{key}: persistence_granularity /{item.persistence_granularity} is not an IPv4 prefix"
         return None
-    if item.forward != "nat":
+    if item.forward not in ("nat", "dr"):
         return (f"real server {item.key}: lb_kind {item.forward.upper()} needs the IPVS backend "
-                f"(lvs_backend ipvs); the nftables backend forwards by NAT only")
+                f"(lvs_backend ipvs); the nftables backend forwards by NAT or DR only")
     if ":" in item.key.address:
         return f"real server {item.key}: IPv6 real servers need the IPVS backend (lvs_backend ipvs)"
     if item.u_threshold or item.l_threshold:

@@ -139,6 +139,7 @@ def _vs_handlers() -> dict[str, Handler]:
         "smtp_alert": BOOL("smtp_alert"),
         "ip_family": _ip_family,
         "drain_timeout": _drain_timeout,
+        "announce_route": BOOL("announce_route"),
         "snmp_name": LOOSE,
         **TIMING,
     }

@@ -115,6 +115,11 @@ class GlobalDefs(Located):
     # lvsfast's own
     lvs_backend: LvsBackend = "auto"
     drift_repair: bool = True
+    # Scale-out (docs/scale-out.md): announced VIPs go on this interface as /32 (/128) addresses,
+    # which FRR redistributes; a withdrawal waits this long before the service goes.
+    announce_interface: str = "lo"
+    announce_withdraw_delay: float = 2.0
+    announce_track_interface: tuple[str, ...] = ()  # any of them down: nothing announced
     v3_checksum_as_v2: bool = False  # send VRRPv3/IPv4 without the pseudo-header (RFC 9568's form)
     extra: Extra = ()
     keyword_lines: KeywordLines = field(default=(), compare=False, repr=False)

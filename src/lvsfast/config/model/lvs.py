@@ -251,6 +251,7 @@ class VirtualServer(Located):
     virtualhost: str | None = None
     alpha: bool = False
     omega: bool = False
+    announce_route: bool = False  # lvsfast: the address on announce_interface while quorum holds
     quorum: int = 1
     quorum_up: Script | None = None
     quorum_down: Script | None = None
