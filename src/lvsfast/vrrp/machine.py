@@ -113,7 +113,17 @@ class Stop:
     hold: bool = False
 
 
-Event = Union[Start, Advert, Tick, PriorityChange, Fault, Recover, ForceState, Stop]
+@record
+class PeerDown:
+    """bfd_master_down: BFD says the router at ``src`` (packed) is unreachable. A backup whose
+    master it is takes it as the master's leaving: Master_Down after the skew time alone."""
+
+    now: float
+    src: bytes
+    reason: str = ""
+
+
+Event = Union[Start, Advert, Tick, PriorityChange, Fault, Recover, ForceState, Stop, PeerDown]
 
 # ---- actions ------------------------------------------------------------------------------------
 
@@ -195,6 +205,7 @@ class Machine:
     stall_listens: int = 0  # how often a late wake-up postponed a takeover (status)
     transitions: int = 0
     last_reason: str = ""
+    down_reason: str = ""  # why the master down timer was cut short ("": it ran out)
     _out: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -256,6 +267,7 @@ class Machine:
         self._go(State.BACKUP, reason)
         self.down_at = now + self.down_interval()
         self.listened_after_stall = False
+        self.down_reason = ""
 
     # -- the transitions -------------------------------------------------------------------------
 
@@ -277,6 +289,8 @@ class Machine:
             self._force(ev)
         elif isinstance(ev, Stop):
             self._stop(ev)
+        elif isinstance(ev, PeerDown):
+            self._peer_down(ev)
         return self._out
 
     def _start(self, ev: Start) -> None:
@@ -304,7 +318,7 @@ class Machine:
                 self.stall_listens += 1
                 self.down_at = now + min(interval, STALL_LISTEN_MAX)
                 return
-            self._become_master(now, "no advert from a master within the master down interval")
+            self._become_master(now, self.down_reason or "no advert from a master within the master down interval")
         elif self.state is State.MASTER and self.adver_at is not None and now >= self.adver_at:
             self._out.append(SendAdvert(self.priority))
             # A fixed rate: the next advert is due an interval after this one was due, so a
@@ -335,6 +349,7 @@ class Machine:
             self.master_src = ev.src
             self.down_at = ev.now + self.down_interval()
             self.listened_after_stall = False
+            self.down_reason = ""
         elif self.state is State.MASTER:
             if ev.priority == 0:
                 self._out.append(SendAdvert(self.priority))
@@ -356,6 +371,20 @@ class Machine:
                     self._out.append(SendAdvert(self.priority))
                     self.adver_at = ev.now + p.adver_int_cs / 100
                 self._out.append(Announce())
+
+    def _peer_down(self, ev: PeerDown) -> None:
+        # Only a backup listening to that very router: on the master, or when the master is
+        # another router, a neighbour's session going down says nothing about the master.
+        if self.state is not State.BACKUP or self.down_at is None or not self.master_src or ev.src != self.master_src:
+            return
+        # As a priority-0 advert: every backup waits its own skew, so the highest priority
+        # speaks first and the others hear it before their turn; an advert meanwhile (the master
+        # was alive after all, or a higher backup took over) restarts the normal timer.
+        at = ev.now + self.skew()
+        if at < self.down_at:
+            self.down_at = at
+            self.listened_after_stall = True
+            self.down_reason = ev.reason or "the master's BFD session went down"
 
     def _priority(self, ev: PriorityChange) -> None:
         if self.owner:
