@@ -66,7 +66,8 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
             if a.family == 6 and a.label:
                 diags.warning(a.file, a.line, f"cannot specify label for IPv6 addresses ({a.cidr}) - ignoring label")
         for kind, items in (("track_interface", vi.track_interface), ("track_script", vi.track_script),
-                            ("track_file", vi.track_file), ("track_process", vi.track_process)):
+                            ("track_file", vi.track_file), ("track_process", vi.track_process),
+                            ("track_bfd", vi.track_bfd)):
             names: set[str] = set()
             for t in items:
                 if t.name in names:
