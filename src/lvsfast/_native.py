@@ -22,6 +22,7 @@ TWINS: dict[str, str] = {
     "slots": "lvsfast._slots_py",
     "real_servers": "lvsfast.config._real_servers_py",
     "ipvs_dest": "lvsfast.ipvs._dest_msg_py",
+    "bfd_wire": "lvsfast.bfd._wire_py",
 }
 
 

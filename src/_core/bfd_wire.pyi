@@ -1,0 +1,13 @@
+# Stub for the compiled BFD wire core; the twin lvsfast/bfd/_wire_py.py has the same API.
+from typing import Sequence, Union
+
+from lvsfast.bfd.wire_types import ControlPacket
+
+__all__ = ["decode", "decode_batch", "encode", "reject_reason"]
+
+def reject_reason(buf: bytes | bytearray | memoryview) -> str: ...
+def decode(buf: bytes | bytearray | memoryview) -> ControlPacket: ...
+def decode_batch(items: Sequence[Union[bytes, tuple]]) -> list[Union[ControlPacket, str]]: ...
+def encode(state: int, diag: int, detect_mult: int, my_disc: int, your_disc: int, desired_min_tx: int,
+           required_min_rx: int, *, poll: bool = False, final: bool = False,
+           required_min_echo_rx: int = 0) -> bytes: ...
