@@ -86,9 +86,10 @@ def test_up_and_down_both_ways(bfd_lab, tmp_path, kind, family, timers):
     lf.stop()
     wait_state(lambda: _peer_state(peer, kind, lf_addr), "down", detect_bound(ms, mult))
 
-    # Both up again, then the cable is cut: both ends go Down.
+    # Both up again, then the cable is cut: both ends go Down. (A daemon restarted right after
+    # a SIGKILL can take a few child restarts to come up: its old children are still exiting.)
     lf.start(lvsfast_conf("B1", peer_addr, lf_addr, ms, mult, family))
-    wait_state(lambda: _peer_state(peer, kind, lf_addr), "up", 20)
+    wait_state(lambda: _peer_state(peer, kind, lf_addr), "up", 40)
     ups = lf.text().count("Entering UP")
     b.ip("link", "set", "eth0", "down")
     wait_state(lambda: lf.state("B1"), "DOWN", detect_bound(ms, mult))

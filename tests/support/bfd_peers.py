@@ -29,6 +29,9 @@ def lab() -> Lab:
 def pair(lab_: Lab, family: int) -> tuple[Namespace, Namespace, str, str]:
     """Two namespaces on one veth; returns (a, b, a's address, b's address)."""
     a, b = lab_.ns("a"), lab_.ns("b")
+    for ns in (a, b):  # a cut cable must not take the IPv6 addresses with it
+        ns.run("sysctl", "-qw", "net.ipv6.conf.all.keep_addr_on_down=1", check=False)
+        ns.run("sysctl", "-qw", "net.ipv6.conf.default.keep_addr_on_down=1", check=False)
     lab_.veth(a, "eth0", b, "eth0")
     if family == 4:
         aa, bb = "10.71.0.1", "10.71.0.2"
