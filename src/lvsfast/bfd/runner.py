@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from lvsfast.bfd import transport
-from lvsfast.bfd.events import Dropped, StateChange, Transmit
-from lvsfast.bfd.session import Session, SessionParams
+from lvsfast.bfd.events import Dropped, SessionParams, StateChange, Transmit
+from lvsfast.bfd.session import Session
 from lvsfast.bfd.wire import BfdWireError, decode
 from lvsfast.bfd.wire_types import UP, diag_name, state_name
 from lvsfast.config.model import BfdInstance
