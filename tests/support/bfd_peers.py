@@ -132,6 +132,8 @@ class KeepalivedBfd:
     def start(self, config: str) -> None:
         need_binary(KEEPALIVED)
         self.dir.mkdir(parents=True, exist_ok=True)
+        for pid in self.dir.glob("k*.pid"):  # a SIGKILLed run's: keepalived would say "already running"
+            pid.unlink()
         (self.dir / "k.conf").write_text(config)
         self.logf = open(self.dir / "k.log", "a")
         self.proc = self.lab.spawn(self.ns, KEEPALIVED, "-n", "-l", "-D", "-f", str(self.dir / "k.conf"),
