@@ -321,3 +321,142 @@ def test_state_change_log_line_names_the_diagnostic():
     assert StateChange(UP, DOWN, 1).log_line("bfd1") == \
         "BFD_Instance(bfd1) Up -> Down (Control Detection Time Expired)"
     assert StateChange(INIT, UP, 0).log_line("bfd1") == "BFD_Instance(bfd1) Init -> Up"
+
+
+# ---- hypothesis: invariants of one session fed anything, and of a pair over a lossy link ---------
+
+MINE, PEER, OTHER = 0x1111, 0x2222, 0x7777
+intervals = st.sampled_from([1, 3_300, 10_000, 50_000, 300_000, 1_000_000])
+params_st = st.builds(SessionParams, intervals, intervals, st.sampled_from([1_000_000, 2_000_000, 10_000]),
+                      st.integers(1, 5), st.booleans(), st.booleans())
+# The pair is simulated packet by packet: intervals a simulation can run through quickly.
+pair_intervals = st.sampled_from([3_300, 10_000, 50_000, 300_000])
+pair_params = st.builds(SessionParams, pair_intervals, pair_intervals, st.sampled_from([1_000_000, 2_000_000]),
+                        st.integers(1, 5), st.booleans())
+packets = st.builds(
+    ControlPacket, st.sampled_from([1, 1, 1, 1, 2]), st.integers(0, 8), st.integers(0, 3), st.booleans(), st.booleans(),
+    st.booleans(), st.sampled_from([False] * 7 + [True]), st.sampled_from([False] * 3 + [True]),
+    st.sampled_from([False] * 7 + [True]), st.sampled_from([3, 3, 1, 255, 0]), st.just(24),
+    st.sampled_from([PEER, PEER, PEER, OTHER, 0]), st.sampled_from([MINE, MINE, 0, 0, OTHER]),
+    st.sampled_from([0, 10_000, 50_000, 1_000_000]), st.sampled_from([0, 1, 10_000, 50_000, 1_000_000]), st.just(0))
+
+
+class SessionInvariants(RuleBasedStateMachine):
+    @initialize(params=params_st, seed=st.integers(0, 2**16))
+    def start(self, params, seed):
+        self.now = 0.0
+        self.s = Session(params, MINE, self.now, random.Random(seed))
+
+    def view(self):
+        s = self.s
+        return (s.state, s.diag, s.remote_state, s.remote_diag, s.remote_disc, s.polling, s.received,
+                s.tx_interval_us, s.detection_time_us, s.next_deadline(), s.sent)
+
+    def check_sent(self, acts):
+        for a in acts:
+            if isinstance(a, Transmit):
+                out = wire.decode(a.packet)  # never a packet our own decode would refuse
+                assert out.state == self.s.state and out.your_disc == self.s.remote_disc
+                assert out.my_disc == MINE and not (out.poll and out.final)
+                assert not (self.s.params.passive and self.s.remote_disc == 0)
+
+    @rule(pkt=packets, dt=st.sampled_from([0.0, 0.001, 0.01, 0.5]))
+    def receive(self, pkt, dt):
+        self.now += dt
+        before = self.view()
+        acts = self.s.receive(pkt, self.now)
+        if any(isinstance(a, Dropped) for a in acts):
+            assert len(acts) == 1 and self.view() == before  # a dropped packet changes nothing
+            return
+        for a in acts:
+            if isinstance(a, StateChange) and a.new == UP:
+                assert pkt.state in (INIT, UP)  # never Up without the peer's Init or Up
+        if pkt.poll:
+            assert wire.decode(acts[-1].packet).final
+        self.check_sent(acts)
+
+    @rule(data=st.binary(min_size=24, max_size=24))
+    def receive_bytes(self, data):
+        try:
+            pkt = wire.decode(data)
+        except wire.BfdWireError:
+            return
+        before = self.view()
+        acts = self.s.receive(pkt, self.now)
+        if any(isinstance(a, Dropped) for a in acts):
+            assert self.view() == before
+        assert not any(isinstance(a, StateChange) and a.new == UP and pkt.state not in (INIT, UP) for a in acts)
+        self.check_sent(acts)
+
+    @rule(dt=st.sampled_from([0.0, 0.0005, 0.005, 0.03, 0.4, 3.0]))
+    def tick(self, dt):
+        self.now += dt
+        acts = self.s.tick(self.now)
+        assert not any(isinstance(a, StateChange) and a.new == UP for a in acts)
+        assert sum(isinstance(a, Transmit) for a in acts) <= 2
+        self.check_sent(acts)
+        assert self.s.next_deadline() > self.now
+
+    @rule(params=params_st)
+    def reconfigure(self, params):
+        acts = self.s.set_params(params, self.now)
+        assert not any(isinstance(a, StateChange) for a in acts)
+        self.check_sent(acts)
+
+    @rule()
+    def admin_down(self):
+        acts = self.s.admin_down(self.now)
+        assert self.s.state == ADMIN_DOWN and not any(isinstance(a, StateChange) and a.new == UP for a in acts)
+        self.check_sent(acts)
+
+    @rule()
+    def admin_up(self):
+        was = self.s.state
+        acts = self.s.admin_up(self.now)
+        assert self.s.state == (DOWN if was == ADMIN_DOWN else was)
+        self.check_sent(acts)
+
+    @invariant()
+    def consistent(self):
+        if not hasattr(self, "s"):
+            return
+        s = self.s
+        if s.state in (INIT, UP):
+            assert s.remote_disc != 0
+        assert s.tx_interval_us >= 1 and s.detection_time_us >= 0
+        assert s.counters()["dropped"] == sum(s.drops.values())
+
+
+TestSessionInvariants = SessionInvariants.TestCase
+TestSessionInvariants.settings = settings(max_examples=200, stateful_step_count=40, deadline=None,
+                                          suppress_health_check=list(HealthCheck))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(pair_params.filter(lambda p: not p.passive), pair_params, st.integers(0, 2**16),
+       st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 400)), max_size=30))
+def test_a_lossy_pair_never_goes_up_falsely_and_recovers_once_the_link_is_clean(pa, pb, seed, losses):
+    # Drop chosen packets (by sender and sequence number) for the first 5 s, then a clean link.
+    lost = set(losses)
+    counter = {"a": 0, "b": 0}
+
+    def lossy(who):
+        def keep(pkt):
+            counter[who] += 1
+            return (who, counter[who]) not in lost
+        return keep
+
+    net = SimPair.of(pa, pb, seed=seed)
+    net.links = {"a": lossy("a"), "b": lossy("b")}
+    net.run_until(5.0)
+    net.restore()
+    net.run_until(5.0 + 8 * max(pa.idle_tx_us, pb.idle_tx_us, pa.required_min_rx_us, pb.required_min_rx_us) / 1e6)
+    assert net.states() == (UP, UP)
+    settled = net.now
+    net.run_for(2.0)
+    assert not [c for t, _, c in net.changes if t > settled]  # no flap on a clean link
+    # Every Up followed a packet from the peer in Init or Up, delivered just then.
+    for t, who, ch in net.changes:
+        if ch.new == UP:
+            peer = "b" if who == "a" else "a"
+            assert any(s.by == peer and s.pkt.state in (INIT, UP) and abs(s.at + net.delay - t) < 1e-9 for s in net.sent)

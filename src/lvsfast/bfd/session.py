@@ -312,7 +312,8 @@ class Session:
             if out and self._may_send():
                 out.append(Transmit(self._packet()))
                 self._restart_tx(now)
-        if self._periodic(now) and now >= self._tx_due():
+        due = self._tx_due()
+        if now >= due and self._periodic(due):  # judged as next_deadline judged it
             out.append(Transmit(self._packet()))
             self._restart_tx(now)
         return out
