@@ -178,3 +178,42 @@ def test_track_bfd_puts_vrrp_in_fault_when_the_session_goes_down(bfd_lab, tmp_pa
     wait_state(vrrp_state, "MASTER", 20)
     frr.close()
     d.stop(hard=False)
+
+
+SENDER = """
+import socket, sys
+from lvsfast.bfd.wire import encode
+dst, ttl, what = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+s.bind(("0.0.0.0", 49200))
+pkt = bytearray(encode(1, 0, 3, 0x1234, 0, 300000, 300000))  # a valid Down: only its TTL is wrong
+if what == "up":
+    pkt = bytearray(encode(3, 0, 3, 0x1234, 0, 300000, 300000))  # Up without knowing our discriminator
+elif what == "version":
+    pkt[0] = (2 << 5) | (pkt[0] & 0x1F)
+elif what == "disc":
+    pkt = bytearray(encode(3, 0, 3, 0x1234, 0xDEADBEEF, 300000, 300000))
+for _ in range(20):
+    s.sendto(bytes(pkt), (dst, 3784))
+"""
+
+
+def test_hostile_packets_are_counted_and_dropped_never_a_false_up(bfd_lab, tmp_path):
+    import sys
+
+    a, b, lf_addr, peer_addr = pair(bfd_lab, 4)
+    lf = LvsfastDaemon(bfd_lab, a, tmp_path / "lf")
+    lf.start(lvsfast_conf("B1", peer_addr, lf_addr, 300, 3, 4))
+    wait_state(lambda: "ok" if "B1" in lf.bfd_status() else "not yet", "ok", 30)
+    for ttl, what in ((254, "ok"), (255, "up"), (255, "version"), (255, "disc")):
+        b.run(sys.executable, "-c", SENDER, lf_addr, str(ttl), what)
+    time.sleep(1)
+    st = lf.bfd_status()
+    assert st["B1"]["drops"].get("ttl", 0) == 20, st
+    assert st["B1"]["drops"].get("version", 0) == 20, st
+    assert st["B1"]["drops"].get("your_disc_zero_state", 0) == 20, st
+    assert st.get("_unmatched", {}).get("your_disc", 0) == 20, st
+    assert st["B1"]["received"] == 0 and st["B1"]["state"] == "Down"
+    assert "Entering UP" not in lf.text() and "Entering INIT" not in lf.text()
+    lf.stop(hard=False)

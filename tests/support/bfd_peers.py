@@ -199,6 +199,14 @@ class LvsfastDaemon:
                 last = line.split("Entering ", 1)[1].split()[0]
         return last
 
+    def bfd_status(self) -> dict:
+        """``status`` over the control socket: the VRRP child's ``bfd`` part ({} until it answers)."""
+        from lvsfast.daemon.control import request
+        try:
+            return request(str(self.dir / "ctl.sock"), "status", timeout=2)["children"]["vrrp"]["status"].get("bfd", {})
+        except (RuntimeError, OSError, KeyError, TypeError, ValueError):
+            return {}
+
     def vrrp_state(self, name: str) -> str:
         last = "none"
         for line in self.text().splitlines():
