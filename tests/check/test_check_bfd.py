@@ -64,3 +64,12 @@ def test_alpha_starts_down_until_the_session_is_up():
         finally:
             await svc.stop()
     asyncio.run(body())
+
+
+def test_bfd_instances_start_the_vrrp_child_which_runs_them():
+    from lvsfast.cli import parse_options
+    from lvsfast.daemon.main import wanted_children
+
+    cfg = loads(CONF.format(alpha=""))
+    assert wanted_children(parse_options([]), cfg) == ["vrrp", "checker"]
+    assert wanted_children(parse_options([]), loads("bfd_instance B1 {\n neighbor_ip 192.0.2.11\n}\n")) == ["vrrp"]
