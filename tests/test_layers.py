@@ -38,6 +38,8 @@ NEVER: dict[str, frozenset[str]] = {
     # check reaches the kernel through dataplane's Backend, not ipvs/nft themselves.
     "check": frozenset({"daemon", "vrrp", "ipvs", "nft", "lab"}),
     "daemon": frozenset({"lab"}),
+    # BFD's protocol core is beneath whatever runs it (the VRRP child's bfd_master_down, track_bfd).
+    "bfd": frozenset({"vrrp", "check", "daemon", "dataplane", "ipvs", "nft", "lab"}),
 }
 #: Edges that break a rule today, each with why it stands. Remove an entry when its edge goes
 #: (test_layer_exceptions_still_needed says when).

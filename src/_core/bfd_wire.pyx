@@ -18,6 +18,8 @@ cdef extern from *:
     }
     /* The decoded packet is a NamedTuple: made here as its type's own allocator makes it and
        filled in place, which skips the generated __new__ (a Python call with 16 arguments). */
+    static PyObject *lvsfast_bfd_last;  /* the last tuple built, and its bytes */
+    static unsigned char lvsfast_bfd_last_key[24];
     static PyObject *lvsfast_bfd_build(PyTypeObject *tp, const unsigned char *p) {
         PyObject *t = tp->tp_alloc(tp, 16), *o;
         unsigned int b0 = p[0], b1 = p[1], i;
@@ -32,9 +34,22 @@ cdef extern from *:
             LVSFAST_SET(3 + i, PyBool_FromLong(b1 & (0x20 >> i)));
         LVSFAST_SET(9, PyLong_FromLong(p[2]));
         LVSFAST_SET(10, PyLong_FromLong(p[3]));
-        for (i = 0; i < 5; i++)
-            LVSFAST_SET(11 + i, PyLong_FromUnsignedLong(lvsfast_be32(p + 4 + 4 * i)));
+        for (i = 0; i < 5; i++) {
+            /* Sessions mostly share their intervals: a field equal to the last packet built's
+               takes that packet's int instead of a fresh one. */
+            if (lvsfast_bfd_last != NULL && memcmp(lvsfast_bfd_last_key + 4 + 4 * i, p + 4 + 4 * i, 4) == 0) {
+                o = PyTuple_GET_ITEM(lvsfast_bfd_last, 11 + i);
+                Py_INCREF(o);
+                PyTuple_SET_ITEM(t, 11 + i, o);
+            } else {
+                LVSFAST_SET(11 + i, PyLong_FromUnsignedLong(lvsfast_be32(p + 4 + 4 * i)));
+            }
+        }
     #undef LVSFAST_SET
+        Py_XDECREF(lvsfast_bfd_last);
+        Py_INCREF(t);
+        lvsfast_bfd_last = t;
+        memcpy(lvsfast_bfd_last_key, p, 24);
         return t;
     }
     /* A peer's packets repeat byte for byte while nothing changes (same state, discriminators,
@@ -221,13 +236,28 @@ cdef inline void _put32(unsigned char *p, unsigned long long v) noexcept nogil:
     p[3] = v & 0xFF
 
 
-cdef inline unsigned long long _field(str name, object value, long long high) except? 0xFFFFFFFFFFFFFFFF:
-    # Compared as Python ints first, so that any int out of range is a ValueError, as in the twin.
+cdef extern from "Python.h":
+    long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
+    bint PyLong_CheckExact(object o)
+
+
+cdef unsigned long long _field_checked(str name, object value, long long high) except? 0xFFFFFFFFFFFFFFFF:
+    # Compared as Python ints, so that any int out of range is a ValueError, as in the twin.
     if not 0 <= value <= high:
         raise ValueError(f"BFD {name} {value} out of range 0..{high}")
     if not isinstance(value, int):
         raise TypeError(f"BFD {name} must be an int, not {type(value).__name__}")
     return <unsigned long long>value
+
+
+cdef inline unsigned long long _field(str name, object value, long long high) except? 0xFFFFFFFFFFFFFFFF:
+    cdef int overflow = 0
+    cdef long long v
+    if PyLong_CheckExact(value):
+        v = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow == 0 and 0 <= v <= high:
+            return <unsigned long long>v
+    return _field_checked(name, value, high)
 
 
 def encode(state, diag, detect_mult, my_disc, your_disc, desired_min_tx, required_min_rx, *,

@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from lvsfast.bfd import wire
 from lvsfast.bfd.events import Dropped, SessionParams, StateChange, Transmit
