@@ -15,7 +15,7 @@ import logging
 import socket
 from typing import Any, Callable
 
-from lvsfast.bfd.runner import BfdEngine
+from lvsfast.vrrp.bfd_engine import BfdEngine
 from lvsfast.bfd.wire_types import UP, diag_name
 from lvsfast.config.model import BfdInstance, Config
 from lvsfast.vrrp.machine import PeerDown
