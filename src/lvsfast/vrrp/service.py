@@ -81,6 +81,8 @@ class VrrpService:
         await self.engine.start()
 
     def _bfd(self, config: Config) -> None:
+        if getattr(self.options, "no_bfd", False):  # -B (options may be a test's stand-in)
+            return
         if self.bfd is None and config.bfd_instances:
             from lvsfast.vrrp.bfd_glue import BfdGlue
 
