@@ -20,7 +20,7 @@ from typing import Any, Callable
 from lvsfast.bfd import transport
 from lvsfast.bfd.events import Dropped, SessionParams, StateChange, Transmit
 from lvsfast.bfd.session import Session
-from lvsfast.bfd.wire import BfdWireError, decode
+from lvsfast.bfd.wire import decode_batch
 from lvsfast.bfd.wire_types import UP, diag_name, state_name
 from lvsfast.config.model import BfdInstance
 from lvsfast.vrrp.deadline import DeadlineTimer
@@ -204,15 +204,14 @@ class BfdEngine:
             return
         now = self.now()
         multihop = key[1] == transport.MULTIHOP_PORT
-        for r in batch:
-            try:
-                pkt = decode(r.data)
-            except BfdWireError as exc:
+        # One call decodes the whole batch (compiled: a repeated packet costs a memo lookup).
+        for r, pkt in zip(batch, decode_batch(batch)):
+            if isinstance(pkt, str):  # the reason it was dropped
                 p = self.by_addr.get((r.src, multihop))
                 if p is not None:
-                    p.drop(exc.reason)
+                    p.drop(pkt)
                 else:
-                    self.unmatched[exc.reason] = self.unmatched.get(exc.reason, 0) + 1
+                    self.unmatched[pkt] = self.unmatched.get(pkt, 0) + 1
                 continue
             if pkt.your_disc:
                 p = self.by_disc.get(pkt.your_disc)
