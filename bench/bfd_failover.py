@@ -68,8 +68,14 @@ def one(case: str, tries: int = 3) -> tuple[float, list]:
         try:
             return _one(case)
         except SetupFailed as exc:
+            UNSETTLED[case] = UNSETTLED.get(case, 0) + 1
             print(f"  {case}: set-up did not settle ({exc}); again", flush=True)
-    raise RuntimeError(f"{case}: set-up failed {tries} times")
+    return float("nan"), []  # no round: reported as such, with the set-ups that did not settle
+
+
+#: case -> set-ups that did not settle within 40 s (keepalived's 10 ms sessions flapping under
+#: load keep track_bfd's master in FAULT): reported beside the outages.
+UNSETTLED: dict[str, int] = {}
 
 
 class SetupFailed(Exception):
@@ -108,8 +114,11 @@ def _one(case: str) -> tuple[float, list]:
 
 
 def summary(xs: list[float]) -> dict:
-    return {"median": round(statistics.median(xs), 1), "min": round(min(xs), 1), "max": round(max(xs), 1),
-            "n": len(xs), "all": [round(x, 1) for x in xs]}
+    ok = [x for x in xs if x == x]
+    if not ok:
+        return {"median": None, "n": 0, "all": []}
+    return {"median": round(statistics.median(ok), 1), "min": round(min(ok), 1), "max": round(max(ok), 1),
+            "n": len(ok), "all": [round(x, 1) for x in ok]}
 
 
 def main() -> int:
@@ -130,12 +139,13 @@ def main() -> int:
     res = {"scenario": "bfd_failover", "what": "client-visible outage on a cable cut at advert_int 1 (longest gap "
            "between 1 ms pings)", "how": __doc__, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "loadavg_before": load_before, "loadavg_after": open("/proc/loadavg").read().split()[:3],
-           "target_ms": 60, "results": {c: summary(v) for c, v in got.items()}, "timeline": timeline}
+           "target_ms": 60, "results": {c: summary(v) for c, v in got.items()},
+           "setups_not_settled": UNSETTLED, "timeline": timeline}
     out = args.json or ROOT / "bench" / "results" / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-bfd_failover.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(res, indent=1) + "\n")
     for c, s in res["results"].items():
-        print(f"{c:28s} median {s['median']:8.1f} ms  [{s['min']}-{s['max']}]")
+        print(f"{c:28s} median {s['median']} ms  {s['all']}")
     return 0
 
 
