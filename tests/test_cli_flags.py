@@ -103,7 +103,7 @@ def test_parsed_effects():
     assert o.core_dump and o.ignored == ("-M", "--perf", "--debug", "--no-mem-check", "-a", "-b")
     assert o.snmp and o.snmp_agent_socket == "/s"
     assert o.log_file == "/tmp/keepalived.log" and parse_options(["--log-file=/l/k.log"]).log_file == "/l/k.log"
-    assert parse_options(["-B"]).ignored == ()  # lvsfast never runs BFD: -B's effect holds
+    assert parse_options(["-B"]).ignored == () and parse_options(["-B"]).no_bfd and not parse_options([]).no_bfd
     # getopt_long: an exact name wins over a longer one, unambiguous prefixes stand for the option.
     assert parse_options(["--all"]).run_all and not parse_options(["--all"]).all_config
     assert parse_options(["--dump"]).dump_conf and parse_options(["--all-c"]).all_config

@@ -50,6 +50,7 @@ class Options:
     no_syslog: bool = False
     vrrp_only: bool = False
     check_only: bool = False
+    no_bfd: bool = False  # -B: no BFD sessions (they run in the VRRP child)
     run_all: bool = False  # --all: every child, even one without configuration
     # The daemon's files, derived as keepalived derives its pid files (lvsfast.paths).
     pid: str = paths.DEFAULT_PID
@@ -146,7 +147,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
             v[d] = value
         elif flag.status == "ignored":
             ignored.append(spelled)
-        elif d != "no_bfd":  # lvsfast never runs BFD: -B's effect is already ours
+        else:
             v[d] = True if flag.arg == NONE else value
     if parsed.errors:
         raise Exit(1, err="".join(f"{e}\n" for e in parsed.errors))

@@ -36,7 +36,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("f", "use-file", REQUIRED, "use_file", "works", "use the specified configuration file", "FILE"),
     Flag("P", "vrrp", NONE, "vrrp", "works", "only run the VRRP subsystem"),
     Flag("C", "check", NONE, "check", "works", "only run the health-checker subsystem"),
-    Flag("B", "no_bfd", NONE, "no_bfd", "works", "don't run the BFD subsystem (lvsfast never runs one)"),
+    Flag("B", "no_bfd", NONE, "no_bfd", "works", "don't run the BFD sessions (lvsfast runs them in the VRRP child)"),
     Flag(None, "all", NONE, "all", "works", "run every child process, even those without configuration"),
     Flag("l", "log-console", NONE, "log_console", "works", "log messages to the local console"),
     Flag("D", "log-detail", NONE, "log_detail", "works", "detailed log messages"),

@@ -72,7 +72,7 @@ def _builder(name: str):
 #: The top-level statements build() handles in its own branches (not a table of its own).
 TOP_BRANCHES = {"global_defs", "vrrp_script", "vrrp_track_file", "track_file", "vrrp_track_process", "vrrp_sync_group",
                 "vrrp_instance", "virtual_server_group", "virtual_server", "SSL", "static_ipaddress",
-                "static_routes", "static_rules"}
+                "static_routes", "static_rules", "bfd_instance"}
 
 
 def _builder_keywords() -> dict[str, set[str]]:
@@ -84,6 +84,7 @@ def _builder_keywords() -> dict[str, set[str]]:
         "global_defs": set(_builder("GLOBAL")),
         "vrrp_instance": set(_builder("INSTANCE")),
         "vrrp_sync_group": set(_builder("SYNC_GROUP")),
+        "bfd_instance": set(_builder("BFD_KEYWORDS")),
         "vrrp_script": set(_builder("_SCRIPT")),
         "vrrp_track_file": set(_builder("TRACK_FILE")),
         "vrrp_track_process": set(_builder("TRACK_PROCESS")),
@@ -146,6 +147,8 @@ WRAP = {
     "MISC_CHECK": (VS + "MISC_CHECK {\n misc_path /bin/true\n", "}\n}\n}\n"),
     "UDP_CHECK": (VS + "UDP_CHECK {\n", "}\n}\n}\n"),
     "FILE_CHECK": (VS + "FILE_CHECK {\n track_file F\n", "}\n}\n}\n"),
+    "bfd_instance": ("bfd_instance B {\n neighbor_ip 10.0.0.2\n", "}\n"),
+    "BFD_CHECK": (VS + "BFD_CHECK {\n name B\n", "}\n}\n}\n"),
 }
 # Blocks whose lines carry options: the block, and a line with the option in it.
 OPTION_LINES = {
@@ -155,7 +158,7 @@ OPTION_LINES = {
     "unicast_peer": ("unicast_peer", "10.0.0.2 {kw} {value}"),
 }
 # Blocks lvsfast does not read at all: their keywords cannot be reached (the block warns).
-UNREACHABLE = {"track_group", "garp_group", "bfd_instance", "BFD_CHECK"}
+UNREACHABLE = {"track_group", "garp_group"}
 
 
 def _placed(block: str, kw: str) -> tuple[str, int]:
@@ -208,11 +211,9 @@ def test_values_are_not_taken_for_options():
 
 
 def test_a_not_supported_block_warns_once():
-    a = analyse("t.conf", text="bfd_instance B {\n neighbor_ip 10.0.0.1\n min_rx 10\n}\n"
-                               "garp_group {\n garp_interval 1\n interface eth0\n}\n")
+    a = analyse("t.conf", text="garp_group {\n garp_interval 1\n interface eth0\n}\n")
     got = [str(d) for d in a.diagnostics if d.message.endswith(NOT_SUPPORTED_SUFFIX)]
-    assert got == ["t.conf:1: warning: bfd_instance is not supported by lvsfast; ignored",
-                   "t.conf:5: warning: garp_group is not supported by lvsfast; ignored"]
+    assert got == ["t.conf:1: warning: garp_group is not supported by lvsfast; ignored"]
 
 
 def test_a_global_keyword_at_the_top_level_is_unknown_as_in_keepalived():

@@ -16,7 +16,7 @@ import ssl
 
 from lvsfast.check import probes, protocols
 from lvsfast.check.core import Check, host
-from lvsfast.config.model import (Config, DnsCheck, FileCheck, HttpCheck, MiscCheck, PingCheck, SmtpCheck, TcpCheck,
+from lvsfast.config.model import (BfdCheck, Config, DnsCheck, FileCheck, HttpCheck, MiscCheck, PingCheck, SmtpCheck, TcpCheck,
                                   UdpCheck, Url)
 
 log = logging.getLogger("lvsfast.check")
@@ -120,6 +120,10 @@ async def probe(c: Check, config: Config | None, ssl_ctx: ssl.SSLContext | None,
         if isinstance(chk, PingCheck):
             c.seq = (c.seq + 1) & 0xFFFF
             return await protocols.ping(ip, chk.connect_timeout, rng.randrange(1 << 16), c.seq, chk.bind_if)
+        if isinstance(chk, BfdCheck):
+            # Its verdict comes from the session's events (CheckerService.bfd_event); the periodic
+            # run only says it again.
+            return c.state.up, c.state.last_reason or f"BFD {chk.name}"
         if isinstance(chk, FileCheck):
             files = config.vrrp_track_files if config else ()
             track = protocols.find_track_file(files, chk.track_file)

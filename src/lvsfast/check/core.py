@@ -25,14 +25,14 @@ from lvsfast.check.reals import place_reals, real_name, wanted_reals
 from lvsfast.check.state import CheckState, Timing
 from lvsfast.check.table import CheckTable
 from lvsfast.check.timer_queue import TimerQueue
-from lvsfast.config.model import (Config, DnsCheck, FileCheck, HttpCheck, MiscCheck, PingCheck, RealServer, SmtpCheck,
+from lvsfast.config.model import (BfdCheck, Config, DnsCheck, FileCheck, HttpCheck, MiscCheck, PingCheck, RealServer, SmtpCheck,
                                   TcpCheck, UdpCheck, Url, VirtualServer)
 from lvsfast.dataplane import from_config
 from lvsfast.dataplane.model import DestKey, ServiceKey, canonical_address
 from lvsfast.dataplane.pool import Override, Pool
 from lvsfast.frozen import plain_plan
 
-SUPPORTED = (TcpCheck, HttpCheck, MiscCheck, DnsCheck, SmtpCheck, UdpCheck, PingCheck, FileCheck)
+SUPPORTED = (TcpCheck, HttpCheck, MiscCheck, DnsCheck, SmtpCheck, UdpCheck, PingCheck, FileCheck, BfdCheck)
 
 
 def host(ip: str) -> str:
@@ -149,8 +149,10 @@ class CheckerCore:
                 if not isinstance(chk, SUPPORTED):
                     out.append(Log(WARNING, f"{vs.name} {real.name}: {chk.kind} is not implemented yet; ignored"))
                     continue
-                t = Timing(chk.delay_loop, chk.connect_timeout, chk.retry, chk.delay_before_retry,
-                           chk.warmup if chk.warmup is not None else 0.0, chk.alpha or rs.alpha or vs.alpha)
+                # BFD_CHECK follows the session's events: one Down is down, no retry.
+                t = Timing(chk.delay_loop, chk.connect_timeout, 0 if type(chk) is BfdCheck else chk.retry,
+                           chk.delay_before_retry, chk.warmup if chk.warmup is not None else 0.0,
+                           chk.alpha or rs.alpha or vs.alpha)
                 st = CheckState(t)
                 st.schedule_first(now, self.rng.random())
                 c = Check(chk, st, f"{chk.kind} {host(chk.connect_ip or rs.address)}:{chk.connect_port or rs.port}")

@@ -27,7 +27,7 @@ from lvsfast.check.events import (Action, Apply, Cancel, Due, Emit, Event, Flush
                                   ServerCommand, Shutdown)
 from lvsfast.check.http_answer import status_map
 from lvsfast.check.tcp_probe import TcpProber
-from lvsfast.config.model import Config, HttpCheck, Script, TcpCheck, Url
+from lvsfast.config.model import BfdCheck, Config, HttpCheck, Script, TcpCheck, Url
 from lvsfast.scripts import ScriptError, check_script, run_script
 
 log = logging.getLogger("lvsfast.check")
@@ -61,6 +61,7 @@ class CheckerService:
         # Set to a list to record how late each check started (bench/checker_scale.py).
         self.lateness: list[float] | None = None
         self._backend_lock = asyncio.Lock()
+        self.bfd_states: dict[str, bool] = {}  # bfd_instance -> Up, from the VRRP child's events
         self.applied = 0
         self.last_error = ""
         self._wake: asyncio.TimerHandle | None = None
@@ -247,7 +248,12 @@ class CheckerService:
 
     def _schedule(self, c: Check) -> None:
         """A new check goes to the prober if it can run it, else the core times it."""
-        if c.config.bind_if:
+        if type(c.config) is BfdCheck:
+            self.core.keep(c)
+            known = self.bfd_states.get(c.config.name)
+            if known is not None:  # a session that changed before this check existed (reload)
+                asyncio.get_running_loop().call_soon(self._finish, c, known, f"BFD {c.config.name}")
+        elif c.config.bind_if:
             # The prober binds to an address, not a device: bind_if's checks run as tasks.
             self.core.keep(c)
         elif isinstance(c.config, TcpCheck):
@@ -434,8 +440,19 @@ class CheckerService:
         await self._apply()
         return next(a.text for a in back if type(a) is Reply)
 
+    def bfd_event(self, name: str, up: bool) -> None:
+        """A bfd_instance's session came Up or went Down (the VRRP child runs BFD): the
+        BFD_CHECKs naming it say so at once, as keepalived's do."""
+        self.bfd_states[name] = up
+        for real in list(self.reals.values()):
+            for c in real.checks:
+                if type(c.config) is BfdCheck and c.config.name == name and not c.cancelled:
+                    self._finish(c, up, f"BFD {name} {'UP' if up else 'DOWN'}")
+
     def on_event(self, event: dict[str, Any]) -> None:
-        if event.get("event") == "vrrp_state":
+        if event.get("event") == "bfd_state":
+            self.bfd_event(str(event.get("instance")), event.get("state") == "UP")
+        elif event.get("event") == "vrrp_state":
             master = event.get("state") == "MASTER"
             self._handle(Mastership(frozenset(event.get("vips", [])), master))
             self._rearm()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from lvsfast.config import model as m
 from lvsfast.config.blocks.addresses import address_list, route_list, rule_list
+from lvsfast.config.blocks.bfd import bfd_instance
 from lvsfast.config.blocks.builder import BLOCK_KEYWORDS, Builder, make
 from lvsfast.config.blocks.checkers import SSL
 from lvsfast.config.blocks.global_defs import GLOBAL, IDENTITY, TOP_LOOSE, identity
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Builder", "build"]
 
 _NAMED = frozenset({"vrrp_script", "vrrp_track_file", "vrrp_track_process", "vrrp_sync_group", "vrrp_instance",
-                    "virtual_server_group"})
+                    "virtual_server_group", "bfd_instance"})
 _STATIC = {"static_ipaddress": address_list, "static_routes": route_list, "static_rules": rule_list}
 
 
@@ -48,7 +49,7 @@ def build(nodes: Iterable[Node], diags: Diagnostics, path: str = "", config_id: 
     out: dict[str, list] = {k: [] for k in ("vrrp_scripts", "vrrp_track_files", "vrrp_track_processes",
                                             "vrrp_sync_groups", "vrrp_instances", "virtual_server_groups",
                                             "virtual_servers", "extra", "static_ipaddress", "static_routes",
-                                            "static_rules")}
+                                            "static_rules", "bfd_instances")}
     global_defs = m.GlobalDefs()
     global_seen = False
     instance_lines: dict[str, tuple[str, int]] = {}
@@ -89,6 +90,10 @@ def build(nodes: Iterable[Node], diags: Diagnostics, path: str = "", config_id: 
                 out["vrrp_track_files"].append(b.block(n, TRACK_FILE, m.VrrpTrackFile, name=name))
             elif kw == "vrrp_track_process":
                 out["vrrp_track_processes"].append(b.block(n, TRACK_PROCESS, m.VrrpTrackProcess, name=name))
+            elif kw == "bfd_instance":
+                bfd = bfd_instance(b, n, name, out["bfd_instances"])
+                if bfd is not None:
+                    out["bfd_instances"].append(bfd)
             elif kw == "vrrp_sync_group":
                 out["vrrp_sync_groups"].append(b.block(n, SYNC_GROUP, m.VrrpSyncGroup, name=name))
             elif kw == "vrrp_instance":

@@ -26,6 +26,7 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
     scripts = {s.name for s in cfg.vrrp_scripts}
     files = {f.name for f in cfg.vrrp_track_files}
     procs = {p.name for p in cfg.vrrp_track_processes}
+    bfds = {b.name: b for b in cfg.bfd_instances if b.vrrp}
     by_socket: dict[tuple, list[m.VrrpInstance]] = {}
     g = cfg.global_defs
     for vi in cfg.vrrp_instances:
@@ -71,7 +72,8 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
             if a.family == 6 and a.label:
                 diags.warning(a.file, a.line, f"cannot specify label for IPv6 addresses ({a.cidr}) - ignoring label")
         for kind, items in (("track_interface", vi.track_interface), ("track_script", vi.track_script),
-                            ("track_file", vi.track_file), ("track_process", vi.track_process)):
+                            ("track_file", vi.track_file), ("track_process", vi.track_process),
+                            ("track_bfd", vi.track_bfd)):
             names: set[str] = set()
             for t in items:
                 if t.name in names:
@@ -100,6 +102,17 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
         for t in vi.track_process:
             if t.name not in procs:
                 diags.warning(t.file, t.line, f"({vi.name}) track process {t.name} not found, ignoring...")
+        for t in vi.track_bfd:
+            if t.name not in bfds:
+                diags.warning(t.file, t.line, f"({vi.name}) track bfd {t.name} not found, ignoring...")
+        if vi.bfd_master_down is not None:
+            bmd = bfds.get(vi.bfd_master_down)
+            line = vi.line_of("bfd_master_down")
+            if bmd is None:
+                diags.error(vi.file, line, f"({vi.name}) bfd_master_down: bfd_instance {vi.bfd_master_down} not found")
+            elif bmd.family != vi.family:
+                diags.error(vi.file, line, f"({vi.name}) bfd_master_down: bfd_instance {vi.bfd_master_down}'s "
+                            f"neighbour {bmd.neighbor_ip} is not IPv{vi.family}")
         if vi.virtual_router_id is not None:
             unicast = frozenset(p.address for p in vi.unicast_peer)
             key = (vi.interface, vi.family, vi.virtual_router_id, vi.mcast_dst_ip)
@@ -119,7 +132,11 @@ def _sync_groups(cfg: m.Config, diags: Diagnostics) -> None:
     scripts = {s.name: s for s in cfg.vrrp_scripts}
     files = {f.name: f for f in cfg.vrrp_track_files}
     member_of: dict[str, str] = {}
+    bfds = {b.name for b in cfg.bfd_instances if b.vrrp}
     for sg in cfg.vrrp_sync_groups:
+        for t in sg.track_bfd:
+            if t.name not in bfds:
+                diags.warning(t.file, t.line, f"({sg.name}) track bfd {t.name} not found, ignoring...")
         members = []
         for name in sg.group:
             if name not in instances:
@@ -160,6 +177,7 @@ _WEIGHT = operator.attrgetter("weight")
 def _virtual_servers(cfg: m.Config, diags: Diagnostics, backend: str) -> None:
     groups = {g.name for g in cfg.virtual_server_groups}
     track_files = {t.name: t for t in cfg.vrrp_track_files}
+    bfds = {b.name for b in cfg.bfd_instances if b.checker}
     seen: dict[tuple, m.VirtualServer] = {}
     for vs in cfg.virtual_servers:
         if vs.group is not None and vs.group not in groups:
@@ -189,6 +207,13 @@ def _virtual_servers(cfg: m.Config, diags: Diagnostics, backend: str) -> None:
         # Only real servers with checkers or thresholds have anything to check (100,000 others).
         for rs in [rs for rs in vs.real_servers if rs.checkers or rs.uthreshold]:
             for ck in rs.checkers:
+                if isinstance(ck, m.BfdCheck):
+                    if ck.name is None:
+                        diags.error(ck.file, ck.line, f"([{rs.address}]:{rs.port}) No name has been specified for "
+                                    "BFD_CHECKER - skipping")
+                    elif ck.name not in bfds:
+                        diags.error(ck.file, ck.line, f"([{rs.address}]:{rs.port}) BFD_CHECK - BFD {ck.name} "
+                                    "not configured")
                 if isinstance(ck, m.FileCheck) and ck.track_file is not None:
                     tf = track_files.get(ck.track_file)
                     line = ck.line_of("track_file")

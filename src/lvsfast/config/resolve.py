@@ -87,7 +87,18 @@ def tracked_weight(t: m.Tracked, cfg: m.Config, kind: str) -> int:
     if kind == "process":
         p = next((x for x in cfg.vrrp_track_processes if x.name == t.name), None)
         return p.weight if p else 0
+    if kind == "bfd":
+        b = cfg.bfd(t.name)
+        return b.weight if b else 0
     return 0
+
+
+def tracked_reverse(t: m.Tracked, cfg: m.Config, kind: str) -> bool:
+    """A track_bfd line without a weight takes the bfd_instance's ``weight N reverse`` too."""
+    if kind == "bfd" and t.weight is None:
+        b = cfg.bfd(t.name)
+        return t.reverse or (b is not None and b.weight_reverse)
+    return t.reverse
 
 
 def sync_group_of(vi: m.VrrpInstance, cfg: m.Config) -> m.VrrpSyncGroup | None:

@@ -31,9 +31,10 @@ def wanted_children(options: Any, config: Any) -> list[str]:
     if _opt(options, "run_all"):  # --all: even a child without configuration
         return ["vrrp", "checker"]
     names = []
-    # keepalived runs its VRRP process for the static_* blocks alone too: they live there.
+    # keepalived runs its VRRP process for the static_* blocks alone too: they live there. So
+    # do lvsfast's BFD sessions (keepalived: a BFD process), which BFD_CHECK needs as well.
     if any(getattr(config, k, None) for k in ("vrrp_instances", "vrrp_sync_groups", "static_ipaddress",
-                                              "static_routes", "static_rules")):
+                                              "static_routes", "static_rules", "bfd_instances")):
         names.append("vrrp")
     if getattr(config, "virtual_servers", None):
         names.append("checker")

@@ -123,7 +123,17 @@ class Stop:
     hold: bool = False
 
 
-Event = Union[Start, Advert, Tick, PriorityChange, Fault, Recover, ForceState, AddressLost, Stop]
+@record
+class PeerDown:
+    """bfd_master_down: BFD says the router at ``src`` (packed) is unreachable. A backup whose
+    master it is takes it as the master's leaving: Master_Down after the skew time alone."""
+
+    now: float
+    src: bytes
+    reason: str = ""
+
+
+Event = Union[Start, Advert, Tick, PriorityChange, Fault, Recover, ForceState, AddressLost, Stop, PeerDown]
 
 # ---- actions ------------------------------------------------------------------------------------
 
@@ -291,6 +301,8 @@ class Machine:
             self._address_lost(ev)
         elif isinstance(ev, Stop):
             self._stop(ev)
+        elif isinstance(ev, PeerDown):
+            self._peer_down(ev)
         return self._out
 
     def _start(self, ev: Start) -> None:
@@ -373,6 +385,20 @@ class Machine:
                     self._out.append(SendAdvert(self.priority))
                     self.adver_at = ev.now + p.adver_int_cs / 100
                 self._out.append(Announce())
+
+    def _peer_down(self, ev: PeerDown) -> None:
+        # Only a backup listening to that very router: on the master, or when the master is
+        # another router, a neighbour's session going down says nothing about the master.
+        if self.state is not State.BACKUP or self.down_at is None or not self.master_src or ev.src != self.master_src:
+            return
+        # As a priority-0 advert: every backup waits its own skew, so the highest priority
+        # speaks first and the others hear it before their turn; an advert meanwhile (the master
+        # was alive after all, or a higher backup took over) restarts the normal timer.
+        at = ev.now + self.skew()
+        if at < self.down_at:
+            self.down_at = at
+            self.listened_after_stall = True
+            self.down_why = ev.reason or "the master's BFD session went down"
 
     def _priority(self, ev: PriorityChange) -> None:
         if self.owner:

@@ -64,7 +64,7 @@ class Instance:
         self.garp_timer: asyncio.TimerHandle | None = None
         self.ops: asyncio.Queue = asyncio.Queue()
         self.worker: asyncio.Task | None = None
-        self.track_state: dict[tuple[str, str], bool] = {}
+        self.track_state: dict[tuple[str, str], bool] = dict(engine.initial_track)
         self.track_values: dict[tuple[str, str], int] = {}
         self.sent = 0
         self.received = 0
@@ -287,8 +287,7 @@ class Instance:
             (self.spec.src if m.state is State.MASTER else ""),
             "transitions": m.transitions,
             "last_reason": m.last_reason,
-            "adverts_sent": self.sent,
-            "adverts_received": self.received,
+            "adverts_sent": self.sent, "adverts_received": self.received,
             "unicast_src_drops": self.unicast_src_drops,
             "stall_listens": m.stall_listens,
             "vips": [v.cidr for v in self.spec.vips],
@@ -321,6 +320,7 @@ class Engine(Watchers):
         self.links: dict[tuple[str, int, str], Link] = {}
         self.tasks: list[asyncio.Task] = []
         self.groups: dict[str, list[str]] = {}
+        self.initial_track: dict[tuple[str, str], bool] = {}  # known before an instance starts (BFD: down)
 
     @staticmethod
     def now() -> float:

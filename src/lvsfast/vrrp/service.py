@@ -33,6 +33,7 @@ class VrrpService:
         self.reloads = 0
         self.delayed: asyncio.Task | None = None  # vrrp_startup_delay: the engine's start, later
         self.static = StaticSet()
+        self.bfd: Any = None  # vrrp.bfd_glue.BfdGlue, imported only with bfd_instance blocks
 
     def _build(self, config: Config) -> tuple[dict[str, specs.InstanceSpec], dict[str, specs.ScriptSpec]]:
         built = {}
@@ -62,6 +63,7 @@ class VrrpService:
                              notifier=Notifier(fifo=specs.notify_fifo(config), security=g.enable_script_security,
                                                user=g.script_user),
                              group_notify=specs.group_notify(config), static=self.static)
+        self._bfd(config)
         delay = g.vrrp_startup_delay
         if delay > 0:
             # keepalived's vrrp_startup_delay: interfaces (bonds) that pass no traffic for a while
@@ -78,9 +80,21 @@ class VrrpService:
         self.delayed = None
         await self.engine.start()
 
+    def _bfd(self, config: Config) -> None:
+        if getattr(self.options, "no_bfd", False):  # -B (options may be a test's stand-in)
+            return
+        if self.bfd is None and config.bfd_instances:
+            from lvsfast.vrrp.bfd_glue import BfdGlue
+
+            assert self.engine is not None
+            self.bfd = BfdGlue(self.engine, self.emit)
+        if self.bfd is not None:
+            self.bfd.update(config)
+
     async def reload(self, config: Config) -> None:
         assert self.engine is not None
         new, scripts = self._build(config)
+        self._bfd(config)
         # The static set does not wait for the instances (vrrp_startup_delay included).
         added, removed = self.static.update(StaticSet.of(config))
         if added or removed:
@@ -113,6 +127,8 @@ class VrrpService:
             self.delayed = None
         elif self.engine is not None:
             await self.engine.stop(release=release)
+        if self.bfd is not None:
+            self.bfd.stop()
         # keepalived removes the static set at stop even with --dont-release-vrrp (which keeps VIPs only).
         removed = self.static.clear()
         if removed:
@@ -120,7 +136,10 @@ class VrrpService:
         self.static.close()
 
     def status(self) -> dict[str, Any]:
-        return self.engine.status() if self.engine else {"instances": {}, "counters": {}}
+        st = self.engine.status() if self.engine else {"instances": {}, "counters": {}}
+        if self.bfd is not None:
+            st["bfd"] = self.bfd.status()
+        return st
 
     def stats(self, clear: bool = False) -> dict[str, Any]:
         st = self.status()

@@ -162,9 +162,11 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
     tracks: list[TrackSpec] = []
     for t in vi.track_interface:
         tracks.append(TrackSpec("interface", t.name, t.weight or 0, t.reverse))
-    for kind, items in (("script", vi.track_script), ("file", vi.track_file), ("process", vi.track_process)):
+    for kind, items in (("script", vi.track_script), ("file", vi.track_file), ("process", vi.track_process),
+                        ("bfd", vi.track_bfd)):
         for t in items:
-            tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind), t.reverse))
+            tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind),
+                                    resolve.tracked_reverse(t, cfg, kind)))
     sg = resolve.sync_group_of(vi, cfg)
     if sg is not None:
         # A sync group's own track_* lines apply to every member. Their weights count only with
@@ -172,10 +174,11 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         weighted = sg.sync_group_tracking_weight
         for t in sg.track_interface:
             tracks.append(TrackSpec("interface", t.name, (t.weight or 0) if weighted else 0, t.reverse))
-        for kind, items in (("script", sg.track_script), ("file", sg.track_file), ("process", sg.track_process)):
+        for kind, items in (("script", sg.track_script), ("file", sg.track_file), ("process", sg.track_process),
+                            ("bfd", sg.track_bfd)):
             for t in items:
                 tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind) if weighted else 0,
-                                        t.reverse))
+                                        resolve.tracked_reverse(t, cfg, kind)))
     for dev in static_track_interfaces(cfg, vi.name):
         tracks.append(TrackSpec("interface", dev, 0))
     deleted = vi.notify_deleted if vi.notify_deleted is not None and vi.notify_deleted.command else None

@@ -7,7 +7,7 @@ from lvsfast.frozen import record
 
 @record
 class TrackSpec:
-    kind: str  # "interface" | "script" | "file" | "process"
+    kind: str  # "interface" | "script" | "file" | "process" | "bfd"
     name: str
     weight: int  # 0: FAULT on failure
     reverse: bool = False

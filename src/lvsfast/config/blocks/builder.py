@@ -36,7 +36,7 @@ ANONYMOUS_BLOCKS = frozenset({
     "url", "notification_email", *CHECKER_KEYWORDS, "global_defs", "static_ipaddress", "static_routes",
     "static_rules", "SSL"})
 #: Keywords that must open a block.
-BLOCK_KEYWORDS = ANONYMOUS_BLOCKS | {"vrrp_instance", "vrrp_script", "vrrp_sync_group", "vrrp_track_file",
+BLOCK_KEYWORDS = ANONYMOUS_BLOCKS | {"bfd_instance", "vrrp_instance", "vrrp_script", "vrrp_sync_group", "vrrp_track_file",
                                      "vrrp_track_process", "virtual_server", "virtual_server_group", "real_server"}
 
 

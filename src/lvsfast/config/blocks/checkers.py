@@ -172,7 +172,7 @@ def _checker_handlers(kind: str) -> dict[str, Handler]:
         h = {"track_file": STR("track_file"), "file": STR("track_file"), "dynamic": dynamic,
              "weight": WEIGHT(-(2**31 - 1), 2**31 - 1)}
     elif kind == "BFD_CHECK":
-        h = {"name": STR("name"), "bfd": STR("name")}
+        h = {"name": STR("name"), "bfd": STR("name"), "alpha": _CHECKER_COMMON["alpha"]}
     return h
 
 

@@ -31,7 +31,7 @@ net_namespace use_pid_dir net_namespace_ipvs namespace_with_ipsets child_wait_ti
 
 #: global keywords keepalived also accepts at the top level, kept in ``Config.extra`` (IDENTITY ones are read first).
 TOP_LOOSE = {"linkbeat_use_polling", "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets", "use_pid_dir", "instance",
-              "child_wait_time", "bfd_instance", "linkbeat_interfaces", "track_group", "garp_group",
+              "child_wait_time", "linkbeat_interfaces", "track_group", "garp_group",
               "interface_up_down_delays"}
 
 

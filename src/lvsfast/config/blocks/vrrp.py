@@ -146,6 +146,7 @@ def _instance_handlers() -> dict[str, Handler]:
         "track_src_ip": CONST("track_src_ip", True),
         "old_unicast_checksum": OPT_STR("old_unicast_checksum"),
         **tracking_handlers(),
+        "bfd_master_down": STR("bfd_master_down"),
         "dont_track_primary": CONST("dont_track_primary", True),
         "nopreempt": CONST("nopreempt", True),
         "no_preempt": CONST("nopreempt", True),

@@ -23,6 +23,7 @@ and its field values and is rebuilt through its slot plan (no keyword binding, n
 from __future__ import annotations
 
 from lvsfast.config.diagnostics import Diagnostic
+from lvsfast.config.model.bfd import BfdInstance
 from lvsfast.config.model.common import (DEFAULT_DRAIN_TIMEOUT, IPVS_SCHEDULERS, LB_KINDS, NFTABLES_SCHEDULERS,
                                          PROTOCOLS, SCHED_FLAG_NAMES, Extra, Family, KeywordLines, Located,
                                          Script)
@@ -38,7 +39,7 @@ from lvsfast.frozen import field, record
 
 __all__ = [
     "DEFAULT_DRAIN_TIMEOUT", "IPVS_SCHEDULERS", "LB_KINDS", "NFTABLES_SCHEDULERS", "PROTOCOLS", "SCHED_FLAG_NAMES",
-    "AnyChecker", "Authentication", "BfdCheck", "Checker", "Config", "DnsCheck", "Extra", "Family", "FileCheck",
+    "AnyChecker", "Authentication", "BfdCheck", "BfdInstance", "Checker", "Config", "DnsCheck", "Extra", "Family", "FileCheck",
     "ForwardingMethod", "GlobalDefs", "HttpCheck", "Ipvlan", "KeywordLines", "Located", "LvsBackend", "LvsSyncDaemon",
     "LvsTimeouts", "MiscCheck", "PingCheck", "RealServer", "Script", "SmtpCheck", "SmtpHost",
     "SorryServer", "SslConfig", "StaticTrackGroup", "StatusRange", "TcpCheck", "Tracked", "UdpCheck", "UnicastPeer",
@@ -65,6 +66,7 @@ class Config:
     vrrp_track_processes: tuple[VrrpTrackProcess, ...] = ()
     vrrp_sync_groups: tuple[VrrpSyncGroup, ...] = ()
     vrrp_instances: tuple[VrrpInstance, ...] = ()
+    bfd_instances: tuple[BfdInstance, ...] = ()
     virtual_server_groups: tuple[VirtualServerGroup, ...] = ()
     virtual_servers: tuple[VirtualServer, ...] = ()
     extra: Extra = ()
@@ -75,6 +77,9 @@ class Config:
 
     def instance(self, name: str) -> VrrpInstance | None:
         return next((i for i in self.vrrp_instances if i.name == name), None)
+
+    def bfd(self, name: str) -> BfdInstance | None:
+        return next((b for b in self.bfd_instances if b.name == name), None)
 
     def script(self, name: str) -> VrrpScript | None:
         return next((s for s in self.vrrp_scripts if s.name == name), None)

@@ -218,6 +218,7 @@ class VrrpInstance(Located):
     track_file: tuple[Tracked, ...] = ()
     track_process: tuple[Tracked, ...] = ()
     track_bfd: tuple[Tracked, ...] = ()
+    bfd_master_down: str | None = None  # lvsfast's own: a bfd_instance whose Down is Master_Down
     dont_track_primary: bool = False
     nopreempt: bool = False
     preempt_delay: float = 0.0
