@@ -75,7 +75,8 @@ class InstanceSpec:
     # use_vmac_addr: (name, base interface, MAC) of the further macvlans holding the VIPs whose
     # dev is not the instance's interface (or whose family is not the instance's).
     extra_vmacs: tuple[tuple[str, str, str], ...] = ()
-    # use_ipvlan (its name resolved): the instance's adverts, source address and VIPs are on it.
+    # use_ipvlan (its name resolved): the instance's adverts and source address are on it (the
+    # VIPs stay on the interface, as keepalived's).
     ipvlan: m.Ipvlan | None = None
 
     @property
