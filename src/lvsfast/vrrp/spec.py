@@ -12,6 +12,7 @@ import socket
 
 from lvsfast.config import model as m
 from lvsfast.config import resolve
+from lvsfast.config.track_rules import instance_tracks
 from lvsfast.frozen import record
 from lvsfast.vrrp.garp import GarpPolicy
 from lvsfast.vrrp.machine import Params, State
@@ -160,12 +161,8 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         higher_prio_send_advert=(g.vrrp_higher_prio_send_advert if vi.higher_prio_send_advert is None
                                  else vi.higher_prio_send_advert) and not strict,
     )
-    tracks: list[TrackSpec] = []
-    for t in vi.track_interface:
-        tracks.append(TrackSpec("interface", t.name, t.weight or 0, t.reverse))
-    for kind, items in (("script", vi.track_script), ("file", vi.track_file), ("process", vi.track_process)):
-        for t in items:
-            tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind), t.reverse))
+    # keepalived's rules (sync groups, the address owner, the own interface): config/track_rules.py.
+    tracks = [TrackSpec(kind, t.name, weight, t.reverse) for kind, t, weight in instance_tracks(vi, cfg)[0]]
     sg = resolve.sync_group_of(vi, cfg)
     if sg is not None:
         # A sync group's own track_* lines apply to every member. Their weights count only with
