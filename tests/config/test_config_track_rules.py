@@ -1,7 +1,9 @@
 """keepalived 2.2.7's rules for an instance's own track_* lines (vrrp.c, vrrp_complete_instance):
-in a sync group without sync_group_tracking_weight, and for the address owner, weights cannot
-count; a track_interface naming the instance's own interface is dropped. The trackers the VRRP
-child builds (vrrp/spec.py) and the -t messages (config/checks.py) come from the same rules."""
+in a sync group without sync_group_tracking_weight, and for the address owner, weighted scripts
+and files do not count (a sync group member's weighted interface, reported as ignored, still
+does); a track_interface naming the instance's own interface is dropped. The trackers the VRRP
+child builds (vrrp/spec.py), SNMP's tracked tables and the -t messages (config/checks.py) come
+from the same rules."""
 from __future__ import annotations
 
 import pytest
@@ -52,10 +54,14 @@ def tracks(text: str, name: str = "VI_1"):
 
 def test_sync_group_member():
     got, notes = tracks(HEAD + GROUP.format(extra="") + inst("VI_1", 1, TRACKS) + inst("VI_2", 2, "", interface="eth1"))
-    # interface: unweighted (FAULT while down); weighted script: gone (not even run); default
-    # weight file: weight 0 (non-zero = FAULT); weight 3 file: gone; process: as configured.
-    assert got == {("interface", "eth1"): 0, ("interface", "eth2"): 0, ("script", "plain"): 0,
+    # interface: keepalived says it ignores the weight (and SNMP shows 0) but the weight still
+    # counts; weighted script: gone (not even run); default weight file: weight 0 (non-zero =
+    # FAULT); weight 3 file: gone; process: as configured.
+    assert got == {("interface", "eth1"): 10, ("interface", "eth2"): 0, ("script", "plain"): 0,
                    ("file", "tf1"): 0, ("process", "tp"): 4}
+    cfg = loads(HEAD + GROUP.format(extra="") + inst("VI_1", 1, TRACKS) + inst("VI_2", 2, ""))
+    shown = {(k, t.name): w for k, t, _, w in instance_tracks(cfg.vrrp_instances[0], cfg)[0]}
+    assert shown[("interface", "eth1")] == 0
     assert notes == ["(VI_1) ignoring eth1 tracked interface weight due to SYNC group",
                      "(VI_1) ignoring tracked script chk with weights due to SYNC group",
                      "(VI_1) ignoring tracked file tf with weight 3 due to SYNC group",

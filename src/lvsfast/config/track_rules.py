@@ -15,20 +15,23 @@ def _weight(t: m.Tracked, kind: str, cfg: m.Config) -> int:
     return obj.weight if obj is not None else 0
 
 
-def instance_tracks(vi: m.VrrpInstance, cfg: m.Config) -> tuple[list[tuple[str, m.Tracked, int]],
+def instance_tracks(vi: m.VrrpInstance, cfg: m.Config) -> tuple[list[tuple[str, m.Tracked, int, int]],
                                                                 list[tuple[m.Tracked, str]]]:
-    """([(kind, line, weight)] kept, [(line, message)]). A name repeated within a kind counts
-    once. A track_interface naming the instance's own interface is dropped: that interface's
-    state already decides FAULT. In a sync group without sync_group_tracking_weight (its members
-    must move together) and for the address owner (255 never moves) weights cannot count: a
-    weighted interface becomes unweighted in a sync group (FAULT while down) and is dropped for
-    the owner; a weighted script is dropped; a file of weight 1 (the default) becomes weight 0
-    (any non-zero value is a FAULT) and one of another weight is dropped; processes are kept."""
+    """([(kind, line, weight, shown weight)] kept, [(line, message)]); the shown weight is the
+    one keepalived's SNMP reports. A name repeated within a kind counts once. A track_interface
+    naming the instance's own interface is dropped: that interface's state already decides
+    FAULT. In a sync group without sync_group_tracking_weight (its members must move together)
+    and for the address owner (255 never moves) weights are not meant to count: a weighted
+    script is dropped (never run); a file of weight 1 (the default) becomes weight 0 (any
+    non-zero value is a FAULT) and one of another weight is dropped; processes are kept. A
+    weighted interface is dropped for the owner; in a sync group keepalived says it ignores the
+    weight and shows 0, yet the weight still moves the priority (the interface took it before
+    keepalived cleared it), so it is kept with its weight, shown as 0."""
     sg = next((g for g in cfg.vrrp_sync_groups if vi.name in g.group), None)
     in_sync = sg is not None and not sg.sync_group_tracking_weight
     owner = vi.priority == 255
     own = vi.interface or cfg.global_defs.default_interface
-    kept: list[tuple[str, m.Tracked, int]] = []
+    kept: list[tuple[str, m.Tracked, int, int]] = []
     notes: list[tuple[m.Tracked, str]] = []
     for kind, items in (("interface", vi.track_interface), ("script", vi.track_script),
                         ("file", vi.track_file), ("process", vi.track_process)):
@@ -38,6 +41,7 @@ def instance_tracks(vi: m.VrrpInstance, cfg: m.Config) -> tuple[list[tuple[str, 
                 continue
             seen.add(t.name)
             weight = _weight(t, kind, cfg)
+            shown = weight
             if kind == "interface" and t.name == own:
                 notes.append((t, f"({vi.name}) Ignoring track_interface {t.name} since own interface"))
                 continue
@@ -46,7 +50,7 @@ def instance_tracks(vi: m.VrrpInstance, cfg: m.Config) -> tuple[list[tuple[str, 
                 why = "SYNC group" if in_sync else "address owner" if kind == "interface" else "address_owner"
                 if kind == "interface" and in_sync:
                     notes.append((t, f"({vi.name}) ignoring {t.name} tracked interface weight due to {why}"))
-                    weight = 0
+                    shown = 0
                 elif kind == "interface":
                     notes.append((t, f"({vi.name}) ignoring {t.name} tracked interface due to {why}"))
                     continue
@@ -56,9 +60,9 @@ def instance_tracks(vi: m.VrrpInstance, cfg: m.Config) -> tuple[list[tuple[str, 
                 elif weight == 1:
                     notes.append((t, f"({vi.name}) ignoring weight from tracked file {t.name} due to {why}. "
                                      "specify weight 0"))
-                    weight = 0
+                    weight = shown = 0
                 else:
                     notes.append((t, f"({vi.name}) ignoring tracked file {t.name} with weight {weight} due to {why}"))
                     continue
-            kept.append((kind, t, weight))
+            kept.append((kind, t, weight, shown))
     return kept, notes

@@ -162,7 +162,7 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
                                  else vi.higher_prio_send_advert) and not strict,
     )
     # keepalived's rules (sync groups, the address owner, the own interface): config/track_rules.py.
-    tracks = [TrackSpec(kind, t.name, weight, t.reverse) for kind, t, weight in instance_tracks(vi, cfg)[0]]
+    tracks = [TrackSpec(kind, t.name, weight, t.reverse) for kind, t, weight, _ in instance_tracks(vi, cfg)[0]]
     sg = resolve.sync_group_of(vi, cfg)
     if sg is not None:
         # A sync group's own track_* lines apply to every member. Their weights count only with
