@@ -83,7 +83,7 @@ CASES = [
      "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n}\n"
      + vi().replace("    priority 100\n", "    priority 100\n    track_script {\n        chk\n    }\n")
      + vi(name="VI_2", vrid="52", vip="10.0.0.2"),
-     16, "warning", "ignoring tracked script chk with weights due to sync group G"),
+     16, "warning", "ignoring tracked script chk with weights due to SYNC group"),
     ("sync-group-unknown-member", "vrrp_sync_group G {\n    group {\n        VI_9\n    }\n}\n" + vi(), 1,
      "warning", "VI_9 specified in sync group G doesn't exist"),
     ("rs-weight-negative", vs("", rs_body="weight -1"), 7, "error", "weight -1"),

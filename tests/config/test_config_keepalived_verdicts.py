@@ -2,6 +2,8 @@
 namespace that has the interface they name: each verdict (exit status) must be keepalived's."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from lvsfast.lab.netns import Lab
@@ -58,3 +60,42 @@ def test_same_verdict_as_keepalived(ns, tmp_path, name):
     theirs = keepalived_test(ns, conf, tmp_path)
     ours = lvsfast_test(ns, conf)
     assert ours.returncode == theirs.returncode, (ours.output, theirs.output)
+
+
+# An instance's own track_* lines that keepalived 2.2.7 changes or drops (vrrp_complete_instance):
+# weights in a sync group without sync_group_tracking_weight and for the address owner, and a
+# track_interface naming the instance's own interface. Each is a warning (exit 5) whose words
+# lvsfast prints as they are, at the line of the tracked object.
+SYNC = ('vrrp_script chk {\n    script "/bin/true"\n    weight 10\n}\n'
+        'vrrp_track_file tf {\n    file "/tmp/lvsfast-vf-tf"\n    weight 3\n}\n'
+        'vrrp_track_file tf1 {\n    file "/tmp/lvsfast-vf-tf1"\n}\n'
+        "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n}\n")
+VI_2 = INSTANCE.format(extra="").replace("VI_1", "VI_2").replace("51", "52").replace("10.9.9.9", "10.9.9.8")
+TRACK_CASES = {
+    "sync weighted script": SYNC + INSTANCE.format(extra="    track_script {\n        chk\n    }\n") + VI_2,
+    "sync weighted interface": SYNC + INSTANCE.format(extra="    track_interface {\n        lo weight 10\n    }\n") + VI_2,
+    "sync file weight 3": SYNC + INSTANCE.format(extra="    track_file {\n        tf\n    }\n") + VI_2,
+    "sync file default weight": SYNC + INSTANCE.format(extra="    track_file {\n        tf1\n    }\n") + VI_2,
+    "own interface": INSTANCE.format(extra="    track_interface {\n        eth0\n    }\n"),
+    "own interface weighted in a sync group": SYNC + INSTANCE.format(
+        extra="    track_interface {\n        eth0 weight 5\n    }\n") + VI_2,
+    "owner weighted script": SYNC.split("vrrp_sync_group")[0] + INSTANCE.format(
+        extra="    track_script {\n        chk\n    }\n").replace("priority 100", "priority 255"),
+    "owner weighted interface": INSTANCE.format(extra="    track_interface {\n        lo weight 10\n    }\n")
+    .replace("priority 100", "priority 255"),
+}
+TRACK_MESSAGE = r"^\((VI_\d)\) ((?:[Ii]gnoring|ignoring) .*(?:own interface|SYNC group.*|address.owner))$"
+
+
+@pytest.mark.keepalived
+@pytest.mark.parametrize("name", sorted(TRACK_CASES))
+def test_track_rules_as_keepalived(ns, tmp_path, name):
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(SECURE + TRACK_CASES[name])
+    theirs = keepalived_test(ns, conf, tmp_path)
+    ours = lvsfast_test(ns, conf)
+    assert ours.returncode == theirs.returncode == 5, (ours.output, theirs.output)
+    said = re.findall(TRACK_MESSAGE, theirs.output, re.M)
+    assert len(said) == 1, theirs.output  # one message, even for the weighted own interface
+    ours_said = re.findall(rf"^{re.escape(str(conf))}:\d+: warning: (\(VI_\d\) .*)$", ours.output, re.M)
+    assert ours_said == [f"({said[0][0]}) {said[0][1]}"], (ours.output, theirs.output)

@@ -3,9 +3,12 @@ the real daemon in namespaces, with a keepalived 2.2.7 peer.
 
 keepalived (man 5 keepalived.conf): ``use_ipvlan [NAME] [ADDRESS] [bridge|private|vepa]``
 creates an L2 ipvlan on the instance's interface, with that address as the instance's own (and
-its adverts' source); the VIPs go on the ipvlan. lvsfast and keepalived, each so set up on its
-router, elect one master and hand over both ways; the client reaches the VIP through the ipvlan
-of whichever is master. lvsfast removes the ipvlan it made at stop."""
+its adverts' source). keepalived 2.2.7 puts the VIPs on the instance's interface, not on the
+ipvlan (only use_vmac moves them): an ipvlan shares its parent's MAC and the kernel hands it the
+frames addressed to its own IPs, ARP replies included, so a VIP on the ipvlan answered by the
+parent's route never got its reply out. lvsfast and keepalived, each so set up on its router,
+elect one master and hand over both ways; the VIP sits where keepalived puts it and the client
+reaches it on whichever is master. lvsfast removes the ipvlan it made at stop."""
 from __future__ import annotations
 
 import shutil
@@ -46,20 +49,25 @@ class TestIpvlan:
                 link = _ipvlan(r1)
                 assert "ipvlan" in link and "mode l2 private" in link, link
                 assert "10.0.0.21/24" in " ".join(r1.ns.addresses("ipvl0"))
-                wait_for(lambda: f"{VIP}/24" in " ".join(r1.ns.addresses("ipvl0")), timeout=10,
-                         what="the VIP on r1's ipvlan")
+                wait_for(lambda: f"{VIP}/24" in r1.ns.addresses("eth0"), timeout=10,
+                         what="the VIP on r1's interface")
+                assert f"{VIP}/24" not in r1.ns.addresses("ipvl0")
                 assert "mode l2 bridge" in _ipvlan(r2)
                 assert not r2.has(VIP)  # keepalived hears lvsfast's adverts (from 10.0.0.21)
                 assert vlab.ping()
                 vlab.stop("r1")
                 vlab.wait_master("r2")
-                assert f"{VIP}/24" in " ".join(r2.ns.addresses("ipvl0"))
+                wait_for(lambda: f"{VIP}/24" in r2.ns.addresses("eth0"), timeout=10,
+                         what="keepalived's VIP on r2's interface")
+                assert f"{VIP}/24" not in r2.ns.addresses("ipvl0")  # where lvsfast puts it too
                 assert vlab.ping()
                 assert _ipvlan(r1) == "", "lvsfast left its ipvlan behind"
                 vlab.start_lvsfast("r1", _conf(150, "10.0.0.21", "private"))
                 vlab.wait_master("r1")
                 wait_for(lambda: not r2.has(VIP), timeout=10, what="keepalived releasing the VIP")
-                assert vlab.ping()
+                wait_for(lambda: f"{VIP}/24" in r1.ns.addresses("eth0"), timeout=10,
+                         what="the VIP back on r1's interface")
+                assert vlab.ping()  # the client has r1's MAC again from lvsfast's gratuitous ARP
             finally:
                 for name in ("r1", "r2"):
                     vlab.stop(name)

@@ -70,3 +70,37 @@ def test_tracking_on_the_sync_group_itself_faults_every_member(vlab, kind, tmp_p
     wait_for(lambda: both("MASTER"), timeout=10, what="the group back")
     flag.write_text("1\n")
     wait_for(lambda: both("FAULT"), timeout=10, what="the group in FAULT after the group's track file")
+
+
+@pytest.mark.parametrize("kind", ["lvsfast", "keepalived"])
+def test_member_weights_in_a_sync_group(vlab, kind, tmp_path):
+    # keepalived 2.2.7 without sync_group_tracking_weight drops a member's weighted track_script
+    # (never run) and makes its track_file of the default weight 1 weight 0 (a non-zero value is
+    # a FAULT). A weighted track_interface it reports as ignored ("ignoring trk0 tracked
+    # interface weight due to SYNC group", and SNMP shows weight 0), yet the weight still moves
+    # the priority: the interface took it before the weights were cleared. Were the script's
+    # weight applied, r1 (150 - 60) would never be master over r2 (100).
+    from support.requires import need_binary
+
+    if kind == "keepalived":
+        need_binary("keepalived")
+    r1 = vlab.routers["r1"]
+    r1.ns.ip("link", "add", "trk0", "type", "veth", "peer", "name", "trk1")
+    r1.ns.ip("link", "set", "trk0", "up")
+    r1.ns.ip("link", "set", "trk1", "up")
+    flag = tmp_path / "flag"
+    flag.write_text("0\n")
+    track = ("    track_interface {\n        trk0 weight -60\n    }\n"
+             "    track_script {\n        failing\n    }\n    track_file {\n        F\n    }\n")
+    body = (f'vrrp_script failing {{\n    script "/bin/false"\n    interval 1\n    weight -60\n}}\n'
+            f"vrrp_track_file F {{\n    file {flag}\n}}\n" + _conf(150, track))
+    (vlab.start_keepalived if kind == "keepalived" else vlab.start_lvsfast)("r1", body)
+    vlab.start_lvsfast("r2", _conf(100))
+    both = lambda name, st: all(vlab.routers[name].state(i) == st for i in ("VI_1", "VI_2"))
+    wait_for(lambda: both("r1", "MASTER") and both("r2", "BACKUP"), timeout=20, what="r1 master of the group")
+    r1.ns.ip("link", "set", "trk1", "down")
+    wait_for(lambda: both("r1", "BACKUP") and both("r2", "MASTER"), timeout=10, what="r1 at 90, backup")
+    r1.ns.ip("link", "set", "trk1", "up")
+    wait_for(lambda: both("r1", "MASTER") and both("r2", "BACKUP"), timeout=10, what="the group back on r1")
+    flag.write_text("1\n")
+    wait_for(lambda: both("r1", "FAULT") and both("r2", "MASTER"), timeout=10, what="r1 in FAULT (track file)")

@@ -11,6 +11,7 @@ import operator
 from lvsfast.config import model as m
 from lvsfast.config.diagnostics import Diagnostics
 from lvsfast.config.scheduling import tuning
+from lvsfast.config.track_rules import instance_tracks
 
 
 def check(cfg: m.Config, diags: Diagnostics, backend: str | None = None) -> None:
@@ -79,10 +80,8 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
                 if t.name in names:
                     diags.warning(t.file, t.line, f"({vi.name}) duplicate {kind} {t.name} - ignoring")
                 names.add(t.name)
-        for t in vi.track_interface:
-            if t.name == vi.interface:
-                diags.warning(t.file, t.line, f"({vi.name}) ignoring track_interface {t.name} since it is the "
-                              "instance's own interface")
+        for t, message in instance_tracks(vi, cfg)[1]:
+            diags.warning(t.file, t.line, message)
         if vi.nopreempt and vi.priority == 255:
             diags.warning(vi.file, vi.line, f"({vi.name}) nopreempt is incompatible with priority 255 - resetting nopreempt")
         version = 3 if vi.family == 6 else (vi.version or g.vrrp_version)
@@ -129,8 +128,6 @@ def _instances(cfg: m.Config, diags: Diagnostics) -> None:
 
 def _sync_groups(cfg: m.Config, diags: Diagnostics) -> None:
     instances = {vi.name: vi for vi in cfg.vrrp_instances}
-    scripts = {s.name: s for s in cfg.vrrp_scripts}
-    files = {f.name: f for f in cfg.vrrp_track_files}
     member_of: dict[str, str] = {}
     bfds = {b.name for b in cfg.bfd_instances if b.vrrp}
     for sg in cfg.vrrp_sync_groups:
@@ -155,20 +152,6 @@ def _sync_groups(cfg: m.Config, diags: Diagnostics) -> None:
         if sg.global_tracking:
             diags.warning(sg.file, sg.line_of("global_tracking"), f"({sg.name}) global_tracking is deprecated; use "
                           "track_interface/script/file on the sync group")
-        if sg.sync_group_tracking_weight:
-            continue
-        # Members of a sync group move together; a weight would let them disagree, so
-        # keepalived ignores weighted tracking inside sync groups.
-        for vi in members:
-            for kind, items, own in (("script", vi.track_script, scripts), ("file", vi.track_file, files),
-                                     ("interface", vi.track_interface, {})):
-                for t in items:
-                    weight = t.weight
-                    if weight is None and t.name in own:
-                        weight = own[t.name].weight
-                    if weight:
-                        diags.warning(t.file, t.line, f"({vi.name}) ignoring tracked {kind} {t.name} with weights "
-                                      f"due to sync group {sg.name}")
 
 
 _WEIGHT = operator.attrgetter("weight")

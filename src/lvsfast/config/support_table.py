@@ -206,7 +206,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'use_vmac': ('works', ''),
         'use_vmac_addr': ('works', ''),
         'vmac_xmit_base': ('not-supported', ''),
-        'use_ipvlan': ('works-differently', 'an L2 ipvlan (bridge, private or vepa) with the given name (default vrrp.VRID) and address carries the adverts, source address and VIPs, as keepalived; an ipvlan that cannot be created leaves the instance not started (keepalived keeps it in FAULT); an IPv6 instance needs the address (keepalived can take the link-local)'),
+        'use_ipvlan': ('works-differently', 'an L2 ipvlan (bridge, private or vepa) with the given name (default vrrp.VRID) and address carries the adverts and their source address while the VIPs stay on the interface, as keepalived 2.2.7; an ipvlan that cannot be created leaves the instance not started (keepalived keeps it in FAULT); an IPv6 instance needs the address (keepalived can take the link-local)'),
         'unicast_peer': ('works', ''),
         'unicast_fault_no_peer': ('not-supported', ''),
         'check_unicast_src': ('works', ''),

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from lvsfast.config.track_rules import instance_tracks
 from lvsfast.snmp.agentx import OID, VarBind
 from lvsfast.snmp.view import gauge, integer, packed, string, truth
 
@@ -255,16 +256,17 @@ def track_rows(s: Snapshot) -> Iterator[VarBind]:
             kind, _, what = name.partition("/")
             if kind == "file":
                 values[what] = value
-        for j, t in enumerate(inst.track_file, 1):  # the file's own weight, as keepalived shows it
+        kept = instance_tracks(inst, s.config)[0]  # the lines keepalived keeps (sync groups, owner)
+        for j, t in enumerate((t for kind, t, _, _ in kept if kind == "file"), 1):  # the file's own weight, as keepalived
             f = files.get(t.name)
             yield string(VRRP + (12, 1, 2, i, j), t.name)
             yield integer(VRRP + (12, 1, 3, i, j), f.weight if f else 0)
             yield integer(VRRP + (12, 1, 4, i, j), truth(f.weight_reverse if f else False))
-        for j, t in enumerate(inst.track_interface, 1):
+        for j, (t, weight) in enumerate(((t, shown) for kind, t, _, shown in kept if kind == "interface"), 1):
             yield string(VRRP + (4, 1, 1, i, j), t.name)
-            yield integer(VRRP + (4, 1, 2, i, j), t.weight or 0)
+            yield integer(VRRP + (4, 1, 2, i, j), weight)
             yield integer(VRRP + (4, 1, 3, i, j), truth(t.reverse))
-        for j, t in enumerate(inst.track_script, 1):
+        for j, t in enumerate((t for kind, t, _, _ in kept if kind == "script"), 1):
             sc = scripts.get(t.name)
             weight = t.weight if t.weight is not None else (sc.weight if sc else 0)
             yield string(VRRP + (5, 1, 2, i, j), t.name)

@@ -54,7 +54,11 @@ class Instance:
         self.engine = engine
         self.machine = Machine(spec.params)
         self.base_priority = spec.params.priority
-        self.addresses = AddressManager(spec.vmac or spec.link, spec.vips + spec.excluded, spec.routes, spec.rules,
+        # With use_ipvlan the VIPs stay on the base interface (keepalived 2.2.7 gives them the
+        # configured interface unless use_vmac): the ipvlan only carries the adverts and their
+        # source. On the ipvlan, replies leaving by the base's route would ARP from the base and
+        # the answer, addressed to the VIP, would be demuxed to the ipvlan: no reply ever got out.
+        self.addresses = AddressManager(spec.vmac or spec.interface, spec.vips + spec.excluded, spec.routes, spec.rules,
                                         block=spec.strict and not spec.accept)
         self.garp = GarpSchedule(spec.garp)
         self.link: Link | None = None

@@ -12,6 +12,7 @@ import socket
 
 from lvsfast.config import model as m
 from lvsfast.config import resolve
+from lvsfast.config.track_rules import instance_tracks
 from lvsfast.frozen import record
 from lvsfast.vrrp.garp import GarpPolicy
 from lvsfast.vrrp.machine import Params, State
@@ -75,7 +76,8 @@ class InstanceSpec:
     # use_vmac_addr: (name, base interface, MAC) of the further macvlans holding the VIPs whose
     # dev is not the instance's interface (or whose family is not the instance's).
     extra_vmacs: tuple[tuple[str, str, str], ...] = ()
-    # use_ipvlan (its name resolved): the instance's adverts, source address and VIPs are on it.
+    # use_ipvlan (its name resolved): the instance's adverts and source address are on it (the
+    # VIPs stay on the interface, as keepalived's).
     ipvlan: m.Ipvlan | None = None
 
     @property
@@ -159,14 +161,11 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         higher_prio_send_advert=(g.vrrp_higher_prio_send_advert if vi.higher_prio_send_advert is None
                                  else vi.higher_prio_send_advert) and not strict,
     )
-    tracks: list[TrackSpec] = []
-    for t in vi.track_interface:
-        tracks.append(TrackSpec("interface", t.name, t.weight or 0, t.reverse))
-    for kind, items in (("script", vi.track_script), ("file", vi.track_file), ("process", vi.track_process),
-                        ("bfd", vi.track_bfd)):
-        for t in items:
-            tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind),
-                                    resolve.tracked_reverse(t, cfg, kind)))
+    # keepalived's rules (sync groups, the address owner, the own interface): config/track_rules.py.
+    tracks = [TrackSpec(kind, t.name, weight, t.reverse) for kind, t, weight, _ in instance_tracks(vi, cfg)[0]]
+    for t in vi.track_bfd:  # BFD sessions are not among keepalived's sync-group/owner rules above
+        tracks.append(TrackSpec("bfd", t.name, resolve.tracked_weight(t, cfg, "bfd"),
+                                resolve.tracked_reverse(t, cfg, "bfd")))
     sg = resolve.sync_group_of(vi, cfg)
     if sg is not None:
         # A sync group's own track_* lines apply to every member. Their weights count only with

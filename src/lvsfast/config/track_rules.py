@@ -1,0 +1,68 @@
+"""What keepalived 2.2.7 keeps of an instance's own track_* lines, with the -t message for each
+line it changes or drops. config/checks.py reports the messages and vrrp/spec.py builds the
+trackers from what is kept, so the two cannot disagree. Plain tuples: -t imports this module."""
+from __future__ import annotations
+
+from lvsfast.config import model as m
+
+
+def _weight(t: m.Tracked, kind: str, cfg: m.Config) -> int:
+    """The line's weight, else its object's (scripts 0, files 1 unless set; interfaces 0)."""
+    if t.weight is not None or kind == "interface":
+        return t.weight or 0
+    pool = {"script": cfg.vrrp_scripts, "file": cfg.vrrp_track_files, "process": cfg.vrrp_track_processes}[kind]
+    obj = next((x for x in pool if x.name == t.name), None)
+    return obj.weight if obj is not None else 0
+
+
+def instance_tracks(vi: m.VrrpInstance, cfg: m.Config) -> tuple[list[tuple[str, m.Tracked, int, int]],
+                                                                list[tuple[m.Tracked, str]]]:
+    """([(kind, line, weight, shown weight)] kept, [(line, message)]); the shown weight is the
+    one keepalived's SNMP reports. A name repeated within a kind counts once. A track_interface
+    naming the instance's own interface is dropped: that interface's state already decides
+    FAULT. In a sync group without sync_group_tracking_weight (its members must move together)
+    and for the address owner (255 never moves) weights are not meant to count: a weighted
+    script is dropped (never run); a file of weight 1 (the default) becomes weight 0 (any
+    non-zero value is a FAULT) and one of another weight is dropped; processes are kept. A
+    weighted interface is dropped for the owner; in a sync group keepalived says it ignores the
+    weight and shows 0, yet the weight still moves the priority (the interface took it before
+    keepalived cleared it), so it is kept with its weight, shown as 0."""
+    sg = next((g for g in cfg.vrrp_sync_groups if vi.name in g.group), None)
+    in_sync = sg is not None and not sg.sync_group_tracking_weight
+    owner = vi.priority == 255
+    own = vi.interface or cfg.global_defs.default_interface
+    kept: list[tuple[str, m.Tracked, int, int]] = []
+    notes: list[tuple[m.Tracked, str]] = []
+    for kind, items in (("interface", vi.track_interface), ("script", vi.track_script),
+                        ("file", vi.track_file), ("process", vi.track_process)):
+        seen: set[str] = set()
+        for t in items:
+            if t.name in seen:
+                continue
+            seen.add(t.name)
+            weight = _weight(t, kind, cfg)
+            shown = weight
+            if kind == "interface" and t.name == own:
+                notes.append((t, f"({vi.name}) Ignoring track_interface {t.name} since own interface"))
+                continue
+            if (in_sync or owner) and weight and kind != "process":
+                # keepalived's words, "address_owner" included in the script and file messages
+                why = "SYNC group" if in_sync else "address owner" if kind == "interface" else "address_owner"
+                if kind == "interface" and in_sync:
+                    notes.append((t, f"({vi.name}) ignoring {t.name} tracked interface weight due to {why}"))
+                    shown = 0
+                elif kind == "interface":
+                    notes.append((t, f"({vi.name}) ignoring {t.name} tracked interface due to {why}"))
+                    continue
+                elif kind == "script":
+                    notes.append((t, f"({vi.name}) ignoring tracked script {t.name} with weights due to {why}"))
+                    continue
+                elif weight == 1:
+                    notes.append((t, f"({vi.name}) ignoring weight from tracked file {t.name} due to {why}. "
+                                     "specify weight 0"))
+                    weight = shown = 0
+                else:
+                    notes.append((t, f"({vi.name}) ignoring tracked file {t.name} with weight {weight} due to {why}"))
+                    continue
+            kept.append((kind, t, weight, shown))
+    return kept, notes

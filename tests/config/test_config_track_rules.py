@@ -1,0 +1,99 @@
+"""keepalived 2.2.7's rules for an instance's own track_* lines (vrrp.c, vrrp_complete_instance):
+in a sync group without sync_group_tracking_weight, and for the address owner, weighted scripts
+and files do not count (a sync group member's weighted interface, reported as ignored, still
+does); a track_interface naming the instance's own interface is dropped. The trackers the VRRP
+child builds (vrrp/spec.py), SNMP's tracked tables and the -t messages (config/checks.py) come
+from the same rules."""
+from __future__ import annotations
+
+import pytest
+
+from lvsfast.config import loads
+from lvsfast.config.track_rules import instance_tracks
+from lvsfast.vrrp import spec
+
+HEAD = """vrrp_script chk {
+    script "/bin/true"
+    weight 10
+}
+vrrp_script plain {
+    script "/bin/true"
+}
+vrrp_track_file tf {
+    file "/tmp/tf"
+    weight 3
+}
+vrrp_track_file tf1 {
+    file "/tmp/tf1"
+}
+vrrp_track_process tp {
+    process sshd
+    weight 4
+}
+"""
+GROUP = "vrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_2\n    }}\n{extra}}}\n"
+
+
+def inst(name: str, vrid: int, body: str, priority: int = 100, interface: str = "eth0") -> str:
+    return (f"vrrp_instance {name} {{\n    interface {interface}\n    virtual_router_id {vrid}\n"
+            f"    priority {priority}\n{body}    virtual_ipaddress {{\n        10.9.9.{vrid}/32\n    }}\n}}\n")
+
+
+TRACKS = ("    track_interface {\n        eth1 weight 10\n        eth2\n    }\n"
+          "    track_script {\n        chk\n        plain\n        chk weight 0\n    }\n"
+          "    track_file {\n        tf\n        tf1\n    }\n"
+          "    track_process {\n        tp\n    }\n")
+
+
+def tracks(text: str, name: str = "VI_1"):
+    cfg = loads(text)
+    vi = next(v for v in cfg.vrrp_instances if v.name == name)
+    built = spec.build(vi, cfg, address_of=lambda ifname, family: "10.9.9.1")
+    return {(t.kind, t.name): t.weight for t in built.tracks}, [msg for _, msg in instance_tracks(vi, cfg)[1]]
+
+
+def test_sync_group_member():
+    got, notes = tracks(HEAD + GROUP.format(extra="") + inst("VI_1", 1, TRACKS) + inst("VI_2", 2, "", interface="eth1"))
+    # interface: keepalived says it ignores the weight (and SNMP shows 0) but the weight still
+    # counts; weighted script: gone (not even run); default weight file: weight 0 (non-zero =
+    # FAULT); weight 3 file: gone; process: as configured.
+    assert got == {("interface", "eth1"): 10, ("interface", "eth2"): 0, ("script", "plain"): 0,
+                   ("file", "tf1"): 0, ("process", "tp"): 4}
+    cfg = loads(HEAD + GROUP.format(extra="") + inst("VI_1", 1, TRACKS) + inst("VI_2", 2, ""))
+    shown = {(k, t.name): w for k, t, _, w in instance_tracks(cfg.vrrp_instances[0], cfg)[0]}
+    assert shown[("interface", "eth1")] == 0
+    assert notes == ["(VI_1) ignoring eth1 tracked interface weight due to SYNC group",
+                     "(VI_1) ignoring tracked script chk with weights due to SYNC group",
+                     "(VI_1) ignoring tracked file tf with weight 3 due to SYNC group",
+                     "(VI_1) ignoring weight from tracked file tf1 due to SYNC group. specify weight 0"]
+
+
+def test_sync_group_tracking_weight_keeps_weights():
+    got, notes = tracks(HEAD + GROUP.format(extra="    sync_group_tracking_weight\n") + inst("VI_1", 1, TRACKS)
+                        + inst("VI_2", 2, ""))
+    assert got == {("interface", "eth1"): 10, ("interface", "eth2"): 0, ("script", "chk"): 10,
+                   ("script", "plain"): 0, ("file", "tf"): 3, ("file", "tf1"): 1, ("process", "tp"): 4}
+    assert notes == []
+
+
+def test_address_owner():
+    got, notes = tracks(HEAD + inst("VI_1", 1, TRACKS, priority=255))
+    assert got == {("interface", "eth2"): 0, ("script", "plain"): 0, ("file", "tf1"): 0, ("process", "tp"): 4}
+    assert notes[0] == "(VI_1) ignoring eth1 tracked interface due to address owner"
+
+
+def test_outside_a_group_weights_count():
+    got, notes = tracks(HEAD + inst("VI_1", 1, TRACKS))
+    assert got[("interface", "eth1")] == 10 and got[("script", "chk")] == 10 and got[("file", "tf")] == 3
+    assert notes == []
+
+
+@pytest.mark.parametrize("line", ["eth0", "eth0 weight 5", "eth0 weight -5 reverse"])
+@pytest.mark.parametrize("grouped", [False, True])
+def test_own_interface_is_not_tracked(line, grouped):
+    text = inst("VI_1", 1, f"    track_interface {{\n        {line}\n        eth1\n    }}\n")
+    if grouped:
+        text = GROUP.format(extra="") + text + inst("VI_2", 2, "", interface="eth1")
+    got, notes = tracks(text)
+    assert got == {("interface", "eth1"): 0}
+    assert notes == ["(VI_1) Ignoring track_interface eth0 since own interface"]  # and no weight message
