@@ -57,6 +57,8 @@ cdef class TcpProber:
     cdef int capdue
     cdef unsigned int due_serial
     cdef list lateness  # start lateness samples (seconds) while recording, else None
+    cdef long long late_hist[LATE_BINS]  # every start's lateness, always (see lateness_summary)
+    cdef double worst_late  # the latest start since worst_lateness() last asked
     cdef long long max_late_samples
     cdef dict requests  # token -> the request an exchange sends
     cdef dict statuses  # token -> http_answer.steady()'s table, for an exchange that may be quiet
@@ -82,6 +84,8 @@ cdef class TcpProber:
         self.due_serial = 0
         self.lateness = None
         self.max_late_samples = 0
+        memset(self.late_hist, 0, sizeof(self.late_hist))
+        self.worst_late = 0.0
         self.requests = {}
         self.statuses = {}
         self.answers = {}
@@ -369,6 +373,47 @@ cdef class TcpProber:
             self.lateness = []
         return out
 
+    cdef inline void _note_late(self, double late):
+        cdef long long b = <long long>((late * 1000.0) + LATE_EARLY_MS)
+        if b < 0:
+            b = 0
+        elif b >= LATE_BINS:
+            b = LATE_BINS - 1
+        self.late_hist[b] += 1
+        if late > self.worst_late:
+            self.worst_late = late
+
+    def worst_lateness(self):
+        """The latest any check started (seconds) since the last call; 0 if none was late."""
+        cdef double w = self.worst_late
+        self.worst_late = 0.0
+        return w
+
+    def lateness_summary(self, bint clear=False):
+        """Every start's lateness since the last clear, from 1 ms bins: ``{"count", "p50_ms",
+        "p99_ms", "max_ms"}`` (bin upper edges; None without starts)."""
+        cdef long long total = 0, seen = 0
+        cdef int i, last = -1
+        cdef int p50 = -1, p99 = -1
+        for i in range(LATE_BINS):
+            total += self.late_hist[i]
+            if self.late_hist[i]:
+                last = i
+        if total:
+            for i in range(LATE_BINS):
+                seen += self.late_hist[i]
+                if p50 < 0 and seen * 100 >= total * 50:
+                    p50 = i
+                if p99 < 0 and seen * 100 >= total * 99:
+                    p99 = i
+                    break
+        if clear:
+            memset(self.late_hist, 0, sizeof(self.late_hist))
+        if not total:
+            return {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+        return {"count": total, "p50_ms": p50 + 1 - LATE_EARLY_MS, "p99_ms": p99 + 1 - LATE_EARLY_MS,
+                "max_ms": last + 1 - LATE_EARLY_MS}
+
     cdef int _result(self, long long token, int err, double now, list out, bint passed=0) except -1:
         """A finished run of a periodic check: quiet success re-armed here, else handed over."""
         cdef Check *c = &self.checks[token]
@@ -403,6 +448,7 @@ cdef class TcpProber:
             if top.at > now + ahead:
                 break
             token = top.token
+            self._note_late(now - top.at)
             if self.lateness is not None and len(self.lateness) < self.max_late_samples:
                 self.lateness.append(now - top.at)
             self._pop_due()
