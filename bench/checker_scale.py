@@ -111,6 +111,59 @@ def _listeners(n: int, ready, stop, accepted, netns: str | None = None) -> None:
         s.close()
 
 
+NGINX_CONF = """worker_processes 1;
+daemon off;
+pid {wd}/nginx.pid;
+error_log {wd}/error.log;
+worker_rlimit_nofile 200000;
+events {{ worker_connections 100000; multi_accept on; }}
+http {{
+ access_log off;
+ keepalive_timeout 0;
+ client_body_temp_path {wd}/b; proxy_temp_path {wd}/p; fastcgi_temp_path {wd}/f; uwsgi_temp_path {wd}/u;
+ scgi_temp_path {wd}/s;
+ server {{
+{listens}
+  location / {{ return 200 "ok\\n"; }}
+ }}
+ server {{ listen 127.0.0.1:8081; location / {{ stub_status; }} }}
+}}
+"""
+
+
+def _nginx_servers(n: int, ready, stop, accepted, netns: str | None = None) -> None:
+    """nginx (one worker, C) answering every real server: TCP_CHECK's connects cost it an accept
+    and a reset, HTTP_GET's a 200. Its accept counter (stub_status) is the servers' count."""
+    import urllib.request
+
+    enter_netns(netns)
+    _raise_nofile()
+    with tempfile.TemporaryDirectory(prefix="chf-nginx-") as wd:
+        ports = sorted({p for _, p in addresses(n)})
+        listens = "\n".join(f"  listen {p} backlog=8192;" for p in ports)
+        Path(wd, "nginx.conf").write_text(NGINX_CONF.format(wd=wd, listens=listens))
+        proc = subprocess.Popen(["nginx", "-p", wd, "-c", f"{wd}/nginx.conf", "-e", f"{wd}/error.log"])
+
+        def accepts() -> int:
+            body = urllib.request.urlopen("http://127.0.0.1:8081/", timeout=2).read().decode()
+            return int(body.splitlines()[2].split()[0])
+
+        try:
+            for _ in range(100):
+                try:
+                    base = accepts()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            ready.set()
+            while not stop.is_set():
+                accepted.value = accepts() - base
+                time.sleep(0.1)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
 class Recorder:
     name = "recording"
     capabilities: frozenset[str] = frozenset()  # none of the optional data-plane parts
@@ -302,7 +355,8 @@ def measure_daemon(n: int, check: str, seconds: float, accepted, netns, net: str
         conf = Path(wd, "keepalived.conf")
         conf.write_text("global_defs {\n router_id chkbench\n lvs_backend nftables\n}\n" + config_text(n, check, net))
         pid, cpid, sock = Path(wd, "k.pid"), Path(wd, "c.pid"), Path(wd, "ctl.sock")
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        # LVSFAST_BENCH_SRC: another tree's daemon on the same path (a before/after in one sitting).
+        env = {**os.environ, "PYTHONPATH": os.environ.get("LVSFAST_BENCH_SRC", str(ROOT / "src"))}
         log = open(Path(wd, "log"), "w")
         proc = subprocess.Popen(netns.argv(sys.executable, "-m", "lvsfast.cli", "-C", "-n", "-l", "-f", str(conf),
                                            "-p", str(pid), "-c", str(cpid), "--control-socket", str(sock)),
@@ -413,6 +467,8 @@ def main() -> None:
     ap.add_argument("--path", choices=["loopback", "veth"], default="loopback",
                     help="veth: the real servers in another namespace behind a veth pair, the daemon started "
                          "with keepalived's flags (-C -n -l -f, nftables backend)")
+    ap.add_argument("--server", choices=["python", "nginx"], default=None,
+                    help="the real servers: a Python epoll loop (loopback's default) or nginx (veth's default)")
     ap.add_argument("--no-floor", action="store_true", help="leave out the floor (bench/tcp_floor.pyx)")
     ap.add_argument("--impls", nargs="*", default=None,
                     choices=["lvsfast", "lvsfast-asyncio", "lvsfast-daemon", "keepalived"],
@@ -421,6 +477,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.n, a.seconds = [1000], 5.0
+    if a.server is None:
+        a.server = "nginx" if a.path == "veth" else "python"
     if a.impls is None:
         a.impls = ["lvsfast-daemon"] if a.path == "veth" else ["lvsfast", "lvsfast-asyncio", "keepalived"]
     _raise_nofile()
@@ -445,7 +503,8 @@ def main() -> None:
     try:
         for n in a.n:
             ready, stop, accepted = ctx.Event(), ctx.Event(), ctx.Value("q", 0, lock=False)
-            child = ctx.Process(target=_listeners, args=(n, ready, stop, accepted, server_ns), daemon=True)
+            serve = _nginx_servers if a.server == "nginx" else _listeners
+            child = ctx.Process(target=serve, args=(n, ready, stop, accepted, server_ns), daemon=True)
             child.start()
             if not ready.wait(120):
                 raise SystemExit("listeners did not start")
