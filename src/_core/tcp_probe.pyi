@@ -1,7 +1,9 @@
 # Stub for the compiled TCP connect prober (and HTTP exchanges); the twin lvsfast/check/_tcp_probe_py.py has the same API.
-__all__ = ["TcpProber", "CONNECTED"]
+__all__ = ["TcpProber", "CONNECTED", "quiet_first_read"]
 
 CONNECTED: int
+
+def quiet_first_read(data: bytes, statuses: bytes) -> bool: ...
 
 class TcpProber:
     def fileno(self) -> int: ...

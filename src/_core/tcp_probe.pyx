@@ -12,7 +12,7 @@
 from libc.math cimport fmod
 from libc.errno cimport EAGAIN, EINPROGRESS, EINTR, ETIME, ETIMEDOUT, errno
 from libc.stdlib cimport free, realloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 
 from includes.connect cimport (
     AF_INET, AF_INET6, EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT,
@@ -26,12 +26,19 @@ from includes.socket cimport sockaddr_in, sockaddr_in6
 include "includes/probe_consts.pxi"
 include "tcp_probe_heap.pxi"
 include "tcp_probe_sockets.pxi"
+include "tcp_probe_http.pxi"
 
 from lvsfast.check.http_answer import Answer, steady
 
-__all__ = ["TcpProber", "CONNECTED"]
+__all__ = ["TcpProber", "CONNECTED", "quiet_first_read"]
 
 CONNECTED = -1
+
+
+def quiet_first_read(bytes data, bytes statuses):
+    """Whether an exchange whose first read is ``data`` ends there as a quiet success (the twin
+    says it with Answer and steady(); this may say no where they say yes, never the reverse)."""
+    return _quiet_answer(data, len(data), <const unsigned char *><const char *>statuses, len(statuses))
 
 
 cdef class TcpProber:
@@ -297,12 +304,20 @@ cdef class TcpProber:
         c.period = period
         c.runs = 0
         c.exchange = request is not None
+        c.req = NULL
+        c.reqlen = 0
+        c.statuses = NULL
+        c.nstatuses = 0
         if request is not None:
             self.requests[token] = request
+            c.req = request
+            c.reqlen = len(request)
         else:
             self.requests.pop(token, None)
         if request is not None and statuses is not None:
             self.statuses[token] = statuses
+            c.statuses = <const unsigned char *><const char *>statuses
+            c.nstatuses = len(statuses)
         else:
             self.statuses.pop(token, None)
         self._push_due(token, first_at)
@@ -320,6 +335,8 @@ cdef class TcpProber:
                 _abort(c.fd)
             c.fd = -1
         c.active = 0
+        c.statuses = NULL
+        c.nstatuses = 0
         self.responses.pop(token, None)
         self.statuses.pop(token, None)
 
@@ -482,9 +499,8 @@ cdef class TcpProber:
     cdef int _send_request(self, int fd, double now) except -2:
         """Send (the rest of) an exchange's request: -1 while it goes on, else errno."""
         cdef Slot *s = &self.slots[fd]
-        cdef bytes req = self.requests.get(s.token, b"")
-        cdef const char *p = req
-        cdef Py_ssize_t n = len(req)
+        cdef const char *p = self.checks[s.token].req
+        cdef Py_ssize_t n = self.checks[s.token].reqlen
         cdef ssize_t w
         cdef epoll_event ev
         while s.sent < n:
@@ -501,8 +517,7 @@ cdef class TcpProber:
         ev.data.fd = fd
         if epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev) < 0:
             return errno
-        s.phase = READING
-        self.answers[fd] = Answer()
+        s.phase = READING  # its Answer is made at the first read, unless that read settles it
         # The answer has a deadline of its own, as the asyncio path gives it.
         self._grow(fd)
         self.serial += 1
@@ -510,33 +525,44 @@ cdef class TcpProber:
         self._push(now + self.checks[s.token].timeout, fd, s.serial)
         return -1
 
-    cdef int _read_answer(self, int fd) except -2:
+    cdef int _read_answer(self, int fd, int *quiet) except -2:
         """-1 while more is to come; 0 when the answer is complete (or the server closed);
-        errno when the connection failed before any byte of it came."""
+        errno when the connection failed before any byte of it came. ``quiet`` is set when the
+        first read held all of a plain answer that passes on its status (_quiet_answer)."""
         cdef char buf[READ_CHUNK]
         cdef ssize_t r
-        answer = self.answers[fd]
+        cdef Check *c
+        answer = self.answers.get(fd)
         while True:
             r = recv(fd, buf, READ_CHUNK, 0)
             if r > 0:
+                if answer is None:
+                    c = &self.checks[self.slots[fd].token]
+                    if not c.report and _quiet_answer(buf, r, c.statuses, c.nstatuses):
+                        quiet[0] = 1
+                        return 0
+                    answer = Answer()
+                    self.answers[fd] = answer
                 if answer.feed(buf[:r]):
                     return 0
                 continue
             if r == 0:
+                if answer is None:
+                    self.answers[fd] = Answer()  # closed before a byte: an empty answer, judged
                 return 0
             if errno == EINTR:
                 continue
             if errno == EAGAIN:
                 return -1
             # A reset after part of the answer: what came is judged (as the asyncio path does).
-            return 0 if len(answer.buf) else errno
+            return 0 if answer is not None and len(answer.buf) else errno
 
     def harvest(self, list out, double now=0.0):
         """Append ``(token, errno)`` for every finished connect (for periodic checks, only those
         to hand over: a quiet success is re-armed for ``now`` + period); returns how many ended.
         An exchange finishes when its answer is complete, not when it connects."""
         cdef epoll_event events[BATCH]
-        cdef int n, i, fd, err, total = 0
+        cdef int n, i, fd, err, quiet, total = 0
         cdef socklen_t len_
         cdef Slot *s
         cdef long long token
@@ -552,8 +578,9 @@ cdef class TcpProber:
                     continue
                 s = &self.slots[fd]
                 err = 0
+                quiet = 0
                 if s.phase == READING:
-                    err = self._read_answer(fd)
+                    err = self._read_answer(fd, &quiet)
                 else:
                     if s.phase == CONNECTING:
                         len_ = sizeof(err)
@@ -567,9 +594,9 @@ cdef class TcpProber:
                 s.active = 0
                 self.pending -= 1
                 _abort(fd)  # also leaves the epoll set
-                answer = self.answers.pop(fd, None)
+                # Only an exchange reading its answer has one (none when its first read settled it).
+                answer = self.answers.pop(fd, None) if s.phase == READING and not quiet else None
                 if s.periodic:
-                    quiet = 0
                     if err == 0 and answer is not None:
                         statuses = self.statuses.get(token)
                         if statuses is not None and not self.checks[token].report and steady(answer, statuses):
@@ -602,7 +629,8 @@ cdef class TcpProber:
             self.pending -= 1
             _abort(fd)
             # ETIME: connected, but the answer did not come in time; ETIMEDOUT: no connection.
-            err = ETIME if self.answers.pop(fd, None) is not None else ETIMEDOUT
+            self.answers.pop(fd, None)
+            err = ETIME if self.slots[fd].phase == READING else ETIMEDOUT
             if self.slots[fd].periodic:
                 self._result(self.slots[fd].token, err, now, out)
             else:

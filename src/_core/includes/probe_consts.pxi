@@ -10,3 +10,4 @@ cdef enum:
     # ahead) to LATE_BINS - LATE_EARLY_MS - 1 ms late; the last bin holds everything later.
     LATE_BINS = 2100
     LATE_EARLY_MS = 50
+    MAX_BODY_C = 1048576  # check.http_answer.MAX_BODY

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from lvsfast.check.http_answer import Answer, steady
 
-__all__ = ["TcpProber", "CONNECTED"]
+__all__ = ["TcpProber", "CONNECTED", "quiet_first_read"]
 
 CONNECTED = -1
 _BATCH = 1024
@@ -35,6 +35,14 @@ LATE_EARLY_MS = 50
 
 
 _NO_LINGER = struct.pack("ii", 1, 0)
+
+
+def quiet_first_read(data: bytes, statuses: bytes) -> bool:
+    """Whether an exchange whose first read is ``data`` ends there as a quiet success: the
+    answer is complete and passes on its status alone. (The compiled prober decides this in C
+    for the plain forms and leaves the rest to the Answer path, which this is.)"""
+    answer = Answer()
+    return answer.feed(data) and steady(answer, statuses)
 
 
 def _abort(sock: socket.socket) -> None:
