@@ -343,7 +343,8 @@ def _wait_steady(accepted, n: int, limit: float) -> None:
         steady = steady + 1 if rate >= 0.5 * n else 0
 
 
-def measure_daemon(n: int, check: str, seconds: float, accepted, netns, net: str, floor_too: bool) -> list[dict]:
+def measure_daemon(n: int, check: str, seconds: float, accepted, netns, net: str, floor_too: bool,
+                   src: str | None = None, label: str = "") -> list[dict]:
     """lvsfast's daemon started as keepalived is (``-C -n -l -f``, nftables backend) in ``netns``;
     CPU of its checker child from /proc, checks as the servers count them, start lateness from the
     prober's own histogram (the ``stats`` control request). With ``floor_too`` the checker child
@@ -355,8 +356,7 @@ def measure_daemon(n: int, check: str, seconds: float, accepted, netns, net: str
         conf = Path(wd, "keepalived.conf")
         conf.write_text("global_defs {\n router_id chkbench\n lvs_backend nftables\n}\n" + config_text(n, check, net))
         pid, cpid, sock = Path(wd, "k.pid"), Path(wd, "c.pid"), Path(wd, "ctl.sock")
-        # LVSFAST_BENCH_SRC: another tree's daemon on the same path (a before/after in one sitting).
-        env = {**os.environ, "PYTHONPATH": os.environ.get("LVSFAST_BENCH_SRC", str(ROOT / "src"))}
+        env = {**os.environ, "PYTHONPATH": src or str(ROOT / "src")}
         log = open(Path(wd, "log"), "w")
         proc = subprocess.Popen(netns.argv(sys.executable, "-m", "lvsfast.cli", "-C", "-n", "-l", "-f", str(conf),
                                            "-p", str(pid), "-c", str(cpid), "--control-socket", str(sock)),
@@ -380,7 +380,7 @@ def measure_daemon(n: int, check: str, seconds: float, accepted, netns, net: str
             st = request(str(sock), "stats").get("checker", {})
             rss = _proc_rss_mb(child)
             checks = max(1, acc1 - acc0)
-            out.append({"impl": "lvsfast-daemon", "n": n, "check": check, "scheduled_per_s": n,
+            out.append({"impl": "lvsfast-daemon", "tree": label or "this", "n": n, "check": check, "scheduled_per_s": n,
                         "achieved_per_s": round((acc1 - acc0) / (w1 - w0), 1),
                         "cpu_pct": round(100 * (cpu1 - cpu0) / (w1 - w0), 1),
                         "cpu_us_per_check": round(1e6 * (cpu1 - cpu0) / checks, 1),
@@ -469,6 +469,8 @@ def main() -> None:
                          "with keepalived's flags (-C -n -l -f, nftables backend)")
     ap.add_argument("--server", choices=["python", "nginx"], default=None,
                     help="the real servers: a Python epoll loop (loopback's default) or nginx (veth's default)")
+    ap.add_argument("--also", nargs="*", default=[], metavar="NAME=SRC",
+                    help="the daemon from other trees too (their src/ folder), in the same run: a before/after")
     ap.add_argument("--no-floor", action="store_true", help="leave out the floor (bench/tcp_floor.pyx)")
     ap.add_argument("--impls", nargs="*", default=None,
                     choices=["lvsfast", "lvsfast-asyncio", "lvsfast-daemon", "keepalived"],
@@ -515,8 +517,11 @@ def main() -> None:
                         if impl == "lvsfast-asyncio" and check != "HTTP":
                             continue
                         if impl == "lvsfast-daemon":
-                            got = measure_daemon(n, check, a.seconds, accepted, checker_ns, net, not floored)
-                            floored = True
+                            got = []
+                            for label, src in [("", None)] + [t.split("=", 1) for t in a.also]:
+                                got += measure_daemon(n, check, a.seconds, accepted, checker_ns, net, not floored,
+                                                      src, label)
+                                floored = True
                         elif impl.startswith("lvsfast"):
                             # A process of its own each time: the baseline patches the service class.
                             got = [_in_child(n, check, a.seconds, accepted, impl == "lvsfast-asyncio", checker_ns.name
@@ -580,7 +585,8 @@ def write_json(path: Path, results: list[dict], skipped: list[str]) -> None:
         if r["impl"] not in ("lvsfast", "lvsfast-daemon"):
             continue
         case = f"{r['n']} servers, {r['check']}, {r.get('path', 'loopback')}" + (
-            ", daemon -C" if r["impl"] == "lvsfast-daemon" else "")
+            ", daemon -C" if r["impl"] == "lvsfast-daemon" else "") + (
+            f" ({r['tree']})" if r.get("tree", "this") != "this" else "")
         k = ka.get((r["n"], r["check"]))
         f = floors.get((r.get("path"), r["n"], r["check"]))
         if f is not None:
