@@ -86,7 +86,8 @@ def measure(servers: list[tuple[str, int]], seconds: float, period: float = 1.0,
             "cpu_pct": round(100 * (cpu1 - cpu0) / r["wall_s"], 1),
             "cpu_us_per_check": round(1e6 * (cpu1 - cpu0) / checks, 1),
             "kernel_us_per_check": round(1e6 * (sys1 - sys0) / checks, 1),
-            "lateness_p50_ms": pct(0.5), "lateness_p99_ms": pct(0.99), "ahead_ms": ahead * 1000}
+            "lateness_p50_ms": pct(0.5), "lateness_p99_ms": pct(0.99), "ahead_ms": ahead * 1000,
+            "raw": {"cpu_s": cpu1 - cpu0, "sys_s": sys1 - sys0, "connected": r["connected"], "wall_s": r["wall_s"]}}
 
 
 def main() -> None:
