@@ -432,6 +432,7 @@ def _sum_floors(floors: list[dict]) -> dict:
                 "cpu_us_per_check": round(1e6 * raw["cpu_s"] / checks, 1),
                 "kernel_us_per_check": round(1e6 * raw["sys_s"] / checks, 1),
                 "failed": sum(f["failed"] for f in floors), "timed_out": sum(f["timed_out"] for f in floors),
+                "errors": {e: sum(f["errors"].get(e, 0) for f in floors) for f in floors for e in f["errors"]},
                 "lateness_p99_ms": max(f["lateness_p99_ms"] for f in floors), "rounds": len(floors), "raw": raw})
     return out
 

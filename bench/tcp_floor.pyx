@@ -4,7 +4,7 @@
 # Each server gets one check per period on its own slot (server i at i/N of the period, as a
 # checker with warmup spreads them); a check is a non-blocking connect, epoll until writable,
 # SO_ERROR, and a close with a reset (SO_LINGER 0), or for HTTP the request sent once connected
-# and the answer read until the server closes. No per-check Python object, no timer heap (the
+# and the answer read once. No per-check Python object, no timer heap (the
 # schedule is a fixed rotation), one deadline ring (one timeout for all). Built at run time by
 # bench/floor.py; what it returns is counted here, the CPU by the caller (getrusage).
 from libc.errno cimport EAGAIN, EINPROGRESS, EINTR, errno
@@ -98,6 +98,7 @@ def run(list servers, double period, double seconds, double timeout=2.0, bytes r
     cdef double *started_at = <double *>calloc(cap, sizeof(double))  # by fd
     cdef unsigned char *phase = <unsigned char *>calloc(cap, 1)  # 0 free, 1 connecting, 2 reading
     cdef int *ring = <int *>calloc(cap, sizeof(int))  # fds in start order, for the timeout
+    cdef double *ring_at = <double *>calloc(cap, sizeof(double))  # ... and when each started
     cdef unsigned int rhead = 0, rtail = 0, rmask = cap - 1
     cdef epoll_event events[BATCH]
     cdef epoll_event ev
@@ -113,7 +114,7 @@ def run(list servers, double period, double seconds, double timeout=2.0, bytes r
     cdef ssize_t r
     cdef list late = []
     cdef dict errors = {}
-    if addrs == NULL or started_at == NULL or phase == NULL or ring == NULL or ep < 0:
+    if addrs == NULL or started_at == NULL or phase == NULL or ring == NULL or ring_at == NULL or ep < 0:
         raise MemoryError()
     if request is not None:
         req = request
@@ -159,12 +160,13 @@ def run(list servers, double period, double seconds, double timeout=2.0, bytes r
             phase[fd] = 1
             started_at[fd] = now
             ring[rtail & rmask] = fd
+            ring_at[rtail & rmask] = now
             rtail += 1
         # Time out the oldest (one timeout for all: start order is deadline order).
         while rhead != rtail:
             fd = ring[rhead & rmask]
-            if phase[fd] == 0:
-                rhead += 1
+            if phase[fd] == 0 or started_at[fd] != ring_at[rhead & rmask]:
+                rhead += 1  # ended, or its descriptor is a newer check's now
                 continue
             if started_at[fd] + timeout > now:
                 break
@@ -200,11 +202,9 @@ def run(list servers, double period, double seconds, double timeout=2.0, bytes r
                     failed += 1
                     errors[err] = errors.get(err, 0) + 1
             elif phase[fd] == 2:
-                while True:
-                    r = recv(fd, buf, sizeof(buf), 0)
-                    if r > 0:
-                        continue
-                    break
+                # One read of the answer (a check's answer fits in one), then the reset: the
+                # checker too stops at the end of the answer, not at the server's FIN.
+                r = recv(fd, buf, sizeof(buf), 0)
                 if r < 0 and (errno == EAGAIN or errno == EINTR):
                     continue  # more to come
                 phase[fd] = 0
@@ -220,5 +220,6 @@ def run(list servers, double period, double seconds, double timeout=2.0, bytes r
     free(started_at)
     free(phase)
     free(ring)
+    free(ring_at)
     return {"started": started, "connected": connected, "failed": failed, "timed_out": timed_out,
             "answered": answered, "errors": errors, "wall_s": _now() - t0, "lateness": late}
