@@ -11,6 +11,16 @@ implementation: checks/s as the servers counted them (accepted connections) agai
 the schedule asks for; the checker's CPU % of one core, CPU microseconds per check (kernel
 part shown), and RSS; for lvsfast also the p50/p99 lateness of check starts. Measured after
 the first delay_loop; results are this machine's (2 shared cores).
+
+    python bench/checker_scale.py --path veth --n 20000 [--also main=/work/main/src] [--json out.json]
+
+``--path veth``: the real servers in a namespace of their own behind a veth pair (a /16 local
+there, so wildcard listeners answer every address without NAT), the daemon started as keepalived
+is (``-C -n -l -f``, ``lvs_backend nftables``), its checker child's CPU from /proc and its start
+lateness from the prober's histogram (``stats``). nginx serves where installed (else the Python
+loop). Beside every checker figure, the floor (bench/tcp_floor.pyx, built at run time: connect,
+epoll, SO_ERROR, RST close at the same schedule) against the same servers; with the daemon the
+two run in alternating rounds (the checker child stopped meanwhile) so both meet the same load.
 """
 from __future__ import annotations
 
