@@ -12,7 +12,7 @@
 from libc.math cimport fmod
 from libc.errno cimport EAGAIN, EINPROGRESS, EINTR, ETIME, ETIMEDOUT, errno
 from libc.stdlib cimport free, realloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 
 from includes.connect cimport (
     AF_INET, AF_INET6, EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT,
@@ -26,12 +26,19 @@ from includes.socket cimport sockaddr_in, sockaddr_in6
 include "includes/probe_consts.pxi"
 include "tcp_probe_heap.pxi"
 include "tcp_probe_sockets.pxi"
+include "tcp_probe_http.pxi"
 
 from lvsfast.check.http_answer import Answer, steady
 
-__all__ = ["TcpProber", "CONNECTED"]
+__all__ = ["TcpProber", "CONNECTED", "quiet_first_read"]
 
 CONNECTED = -1
+
+
+def quiet_first_read(bytes data, bytes statuses):
+    """Whether an exchange whose first read is ``data`` ends there as a quiet success (the twin
+    says it with Answer and steady(); this may say no where they say yes, never the reverse)."""
+    return _quiet_answer(data, len(data), <const unsigned char *><const char *>statuses, len(statuses))
 
 
 cdef class TcpProber:
@@ -57,6 +64,8 @@ cdef class TcpProber:
     cdef int capdue
     cdef unsigned int due_serial
     cdef list lateness  # start lateness samples (seconds) while recording, else None
+    cdef long long late_hist[LATE_BINS]  # every start's lateness, always (see lateness_summary)
+    cdef double worst_late  # the latest start since worst_lateness() last asked
     cdef long long max_late_samples
     cdef dict requests  # token -> the request an exchange sends
     cdef dict statuses  # token -> http_answer.steady()'s table, for an exchange that may be quiet
@@ -82,6 +91,8 @@ cdef class TcpProber:
         self.due_serial = 0
         self.lateness = None
         self.max_late_samples = 0
+        memset(self.late_hist, 0, sizeof(self.late_hist))
+        self.worst_late = 0.0
         self.requests = {}
         self.statuses = {}
         self.answers = {}
@@ -293,12 +304,20 @@ cdef class TcpProber:
         c.period = period
         c.runs = 0
         c.exchange = request is not None
+        c.req = NULL
+        c.reqlen = 0
+        c.statuses = NULL
+        c.nstatuses = 0
         if request is not None:
             self.requests[token] = request
+            c.req = request
+            c.reqlen = len(request)
         else:
             self.requests.pop(token, None)
         if request is not None and statuses is not None:
             self.statuses[token] = statuses
+            c.statuses = <const unsigned char *><const char *>statuses
+            c.nstatuses = len(statuses)
         else:
             self.statuses.pop(token, None)
         self._push_due(token, first_at)
@@ -316,6 +335,8 @@ cdef class TcpProber:
                 _abort(c.fd)
             c.fd = -1
         c.active = 0
+        c.statuses = NULL
+        c.nstatuses = 0
         self.responses.pop(token, None)
         self.statuses.pop(token, None)
 
@@ -369,6 +390,47 @@ cdef class TcpProber:
             self.lateness = []
         return out
 
+    cdef inline void _note_late(self, double late):
+        cdef long long b = <long long>((late * 1000.0) + LATE_EARLY_MS)
+        if b < 0:
+            b = 0
+        elif b >= LATE_BINS:
+            b = LATE_BINS - 1
+        self.late_hist[b] += 1
+        if late > self.worst_late:
+            self.worst_late = late
+
+    def worst_lateness(self):
+        """The latest any check started (seconds) since the last call; 0 if none was late."""
+        cdef double w = self.worst_late
+        self.worst_late = 0.0
+        return w
+
+    def lateness_summary(self, bint clear=False):
+        """Every start's lateness since the last clear, from 1 ms bins: ``{"count", "p50_ms",
+        "p99_ms", "max_ms"}`` (bin upper edges; None without starts)."""
+        cdef long long total = 0, seen = 0
+        cdef int i, last = -1
+        cdef int p50 = -1, p99 = -1
+        for i in range(LATE_BINS):
+            total += self.late_hist[i]
+            if self.late_hist[i]:
+                last = i
+        if total:
+            for i in range(LATE_BINS):
+                seen += self.late_hist[i]
+                if p50 < 0 and seen * 100 >= total * 50:
+                    p50 = i
+                if p99 < 0 and seen * 100 >= total * 99:
+                    p99 = i
+                    break
+        if clear:
+            memset(self.late_hist, 0, sizeof(self.late_hist))
+        if not total:
+            return {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+        return {"count": total, "p50_ms": p50 + 1 - LATE_EARLY_MS, "p99_ms": p99 + 1 - LATE_EARLY_MS,
+                "max_ms": last + 1 - LATE_EARLY_MS}
+
     cdef int _result(self, long long token, int err, double now, list out, bint passed=0) except -1:
         """A finished run of a periodic check: quiet success re-armed here, else handed over."""
         cdef Check *c = &self.checks[token]
@@ -403,6 +465,7 @@ cdef class TcpProber:
             if top.at > now + ahead:
                 break
             token = top.token
+            self._note_late(now - top.at)
             if self.lateness is not None and len(self.lateness) < self.max_late_samples:
                 self.lateness.append(now - top.at)
             self._pop_due()
@@ -436,9 +499,8 @@ cdef class TcpProber:
     cdef int _send_request(self, int fd, double now) except -2:
         """Send (the rest of) an exchange's request: -1 while it goes on, else errno."""
         cdef Slot *s = &self.slots[fd]
-        cdef bytes req = self.requests.get(s.token, b"")
-        cdef const char *p = req
-        cdef Py_ssize_t n = len(req)
+        cdef const char *p = self.checks[s.token].req
+        cdef Py_ssize_t n = self.checks[s.token].reqlen
         cdef ssize_t w
         cdef epoll_event ev
         while s.sent < n:
@@ -455,8 +517,7 @@ cdef class TcpProber:
         ev.data.fd = fd
         if epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev) < 0:
             return errno
-        s.phase = READING
-        self.answers[fd] = Answer()
+        s.phase = READING  # its Answer is made at the first read, unless that read settles it
         # The answer has a deadline of its own, as the asyncio path gives it.
         self._grow(fd)
         self.serial += 1
@@ -464,33 +525,44 @@ cdef class TcpProber:
         self._push(now + self.checks[s.token].timeout, fd, s.serial)
         return -1
 
-    cdef int _read_answer(self, int fd) except -2:
+    cdef int _read_answer(self, int fd, int *quiet) except -2:
         """-1 while more is to come; 0 when the answer is complete (or the server closed);
-        errno when the connection failed before any byte of it came."""
+        errno when the connection failed before any byte of it came. ``quiet`` is set when the
+        first read held all of a plain answer that passes on its status (_quiet_answer)."""
         cdef char buf[READ_CHUNK]
         cdef ssize_t r
-        answer = self.answers[fd]
+        cdef Check *c
+        answer = self.answers.get(fd)
         while True:
             r = recv(fd, buf, READ_CHUNK, 0)
             if r > 0:
+                if answer is None:
+                    c = &self.checks[self.slots[fd].token]
+                    if not c.report and _quiet_answer(buf, r, c.statuses, c.nstatuses):
+                        quiet[0] = 1
+                        return 0
+                    answer = Answer()
+                    self.answers[fd] = answer
                 if answer.feed(buf[:r]):
                     return 0
                 continue
             if r == 0:
+                if answer is None:
+                    self.answers[fd] = Answer()  # closed before a byte: an empty answer, judged
                 return 0
             if errno == EINTR:
                 continue
             if errno == EAGAIN:
                 return -1
             # A reset after part of the answer: what came is judged (as the asyncio path does).
-            return 0 if len(answer.buf) else errno
+            return 0 if answer is not None and len(answer.buf) else errno
 
     def harvest(self, list out, double now=0.0):
         """Append ``(token, errno)`` for every finished connect (for periodic checks, only those
         to hand over: a quiet success is re-armed for ``now`` + period); returns how many ended.
         An exchange finishes when its answer is complete, not when it connects."""
         cdef epoll_event events[BATCH]
-        cdef int n, i, fd, err, total = 0
+        cdef int n, i, fd, err, quiet, total = 0
         cdef socklen_t len_
         cdef Slot *s
         cdef long long token
@@ -506,8 +578,9 @@ cdef class TcpProber:
                     continue
                 s = &self.slots[fd]
                 err = 0
+                quiet = 0
                 if s.phase == READING:
-                    err = self._read_answer(fd)
+                    err = self._read_answer(fd, &quiet)
                 else:
                     if s.phase == CONNECTING:
                         len_ = sizeof(err)
@@ -521,9 +594,9 @@ cdef class TcpProber:
                 s.active = 0
                 self.pending -= 1
                 _abort(fd)  # also leaves the epoll set
-                answer = self.answers.pop(fd, None)
+                # Only an exchange reading its answer has one (none when its first read settled it).
+                answer = self.answers.pop(fd, None) if s.phase == READING and not quiet else None
                 if s.periodic:
-                    quiet = 0
                     if err == 0 and answer is not None:
                         statuses = self.statuses.get(token)
                         if statuses is not None and not self.checks[token].report and steady(answer, statuses):
@@ -556,7 +629,8 @@ cdef class TcpProber:
             self.pending -= 1
             _abort(fd)
             # ETIME: connected, but the answer did not come in time; ETIMEDOUT: no connection.
-            err = ETIME if self.answers.pop(fd, None) is not None else ETIMEDOUT
+            self.answers.pop(fd, None)
+            err = ETIME if self.slots[fd].phase == READING else ETIMEDOUT
             if self.slots[fd].periodic:
                 self._result(self.slots[fd].token, err, now, out)
             else:

@@ -29,6 +29,12 @@ cdef struct Check:
     double period
     double due
     long long runs
+    # An exchange's request and status table (bytes held in the prober's requests/statuses
+    # dicts while scheduled), read here with no dict lookup per run.
+    const char *req
+    Py_ssize_t reqlen
+    const unsigned char *statuses
+    int nstatuses
 
 
 cdef struct Deadline:

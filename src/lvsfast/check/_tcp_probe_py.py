@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from lvsfast.check.http_answer import Answer, steady
 
-__all__ = ["TcpProber", "CONNECTED"]
+__all__ = ["TcpProber", "CONNECTED", "quiet_first_read"]
 
 CONNECTED = -1
 _BATCH = 1024
@@ -29,9 +29,20 @@ _EVENTS = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
 _READ = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLERR | select.EPOLLHUP
 _READ_CHUNK = 65536
 _CONNECTING, _SENDING, _READING = 0, 1, 2
+# Start lateness bins, as the compiled twin's includes/probe_consts.pxi has them.
+LATE_BINS = 2100
+LATE_EARLY_MS = 50
 
 
 _NO_LINGER = struct.pack("ii", 1, 0)
+
+
+def quiet_first_read(data: bytes, statuses: bytes) -> bool:
+    """Whether an exchange whose first read is ``data`` ends there as a quiet success: the
+    answer is complete and passes on its status alone. (The compiled prober decides this in C
+    for the plain forms and leaves the rest to the Answer path, which this is.)"""
+    answer = Answer()
+    return answer.feed(data) and steady(answer, statuses)
 
 
 def _abort(sock: socket.socket) -> None:
@@ -101,6 +112,8 @@ class TcpProber:
         self._due_serial = 0
         self._lateness: list[float] | None = None
         self._max_late = 0
+        self._late_hist = [0] * LATE_BINS  # every start's lateness in 1 ms bins (see lateness_summary)
+        self._worst_late = 0.0
         self._exchanges: dict[int, _Exchange] = {}  # fd -> an exchange's progress
         self._responses: dict[int, bytes] = {}  # token -> its last run's complete answer
 
@@ -247,6 +260,36 @@ class TcpProber:
             self._lateness = []
         return out
 
+    def _note_late(self, late: float) -> None:
+        self._late_hist[min(LATE_BINS - 1, max(0, int(late * 1000.0 + LATE_EARLY_MS)))] += 1
+        if late > self._worst_late:
+            self._worst_late = late
+
+    def worst_lateness(self) -> float:
+        """The latest any check started (seconds) since the last call; 0 if none was late."""
+        w, self._worst_late = self._worst_late, 0.0
+        return w
+
+    def lateness_summary(self, clear: bool = False) -> dict[str, int | None]:
+        """Every start's lateness since the last clear, from 1 ms bins (see the compiled twin)."""
+        hist = self._late_hist
+        total = sum(hist)
+        if clear:
+            self._late_hist = [0] * LATE_BINS
+        if not total:
+            return {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+        seen, p50, p99 = 0, -1, -1
+        for i, k in enumerate(hist):
+            seen += k
+            if p50 < 0 and seen * 100 >= total * 50:
+                p50 = i
+            if seen * 100 >= total * 99:
+                p99 = i
+                break
+        last = max(i for i, k in enumerate(hist) if k)
+        return {"count": total, "p50_ms": p50 + 1 - LATE_EARLY_MS, "p99_ms": p99 + 1 - LATE_EARLY_MS,
+                "max_ms": last + 1 - LATE_EARLY_MS}
+
     def _result(self, token: int, err: int, now: float, out: list, passed: bool = False) -> None:
         """A finished run of a periodic check: quiet success re-armed here, else handed over."""
         c = self._checks.get(token)
@@ -276,6 +319,7 @@ class TcpProber:
                 continue
             if at > now + ahead:
                 break
+            self._note_late(now - at)
             if self._lateness is not None and len(self._lateness) < self._max_late:
                 self._lateness.append(now - at)
             heapq.heappop(due)

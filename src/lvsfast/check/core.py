@@ -32,6 +32,10 @@ from lvsfast.dataplane.model import DestKey, ServiceKey, canonical_address
 from lvsfast.dataplane.pool import Override, Pool
 from lvsfast.frozen import plain_plan
 
+# A check starting this late means the checker cannot keep its schedule (its starts are a tick,
+# 20 ms, early or on time while it can).
+BEHIND_AFTER = 0.1
+
 SUPPORTED = (TcpCheck, HttpCheck, MiscCheck, DnsCheck, SmtpCheck, UdpCheck, PingCheck, FileCheck, BfdCheck)
 
 
@@ -98,6 +102,13 @@ class CheckerCore:
         self.due: TimerQueue[Check] = TimerQueue()
         self.dirty = False
         self.vips_mastered: set[str] = set()
+        # Overload: the shortest delay_loop (how often the log may say so), whether the log said
+        # the checker is behind, when, the latest start since, and when a start was last late.
+        self.period = 1.0
+        self.behind = False
+        self._behind_logged = float("-inf")
+        self._behind_worst = 0.0
+        self._late_at = float("-inf")
         self._handlers: dict[type, Callable[[Any], Sequence[Action]]] = {
             Load: self._load, Due: self._due, Result: self._result, Mastership: self._mastership,
             Flush: self._flush, Restore: self._restore, ServerCommand: self._command,
@@ -143,6 +154,8 @@ class CheckerCore:
         # Reals kept (unchanged checkers keep their state across a reload: keepalived #373,
         # #1720) and new ones are placed in one call, each new Real(vs, rs, keys, []) made by a
         # slot plan without a Python __init__; the new ones with checks get them here, in order.
+        self.period = min((c.delay_loop for _, rs, _ in wanted.values() for c in rs.checkers
+                           if getattr(c, "delay_loop", None)), default=1.0)
         for real in place_reals(wanted, self.reals, _REAL_PLAN.new):
             vs, rs = real.vs, real.rs
             for chk in rs.checkers:
@@ -190,10 +203,29 @@ class CheckerCore:
 
     # ---- checks -----------------------------------------------------------------------------
 
+    def lateness(self, now: float, late: float) -> list[Action]:
+        """``late``: the latest a check started since the last call (the driver's prober tells
+        its own). Under overload every check is delayed alike, as the queues start the oldest
+        due first; the log says so once per period, not per check, and once when it is over."""
+        if late >= BEHIND_AFTER:
+            self._late_at = now
+            self._behind_worst = max(self._behind_worst, late)
+            if not self.behind or now >= self._behind_logged + self.period:
+                worst, self._behind_worst = self._behind_worst, 0.0
+                self.behind, self._behind_logged = True, now
+                return [Log(WARNING, f"checker behind its schedule: checks start up to {worst * 1000:.0f} ms late "
+                                     "(more checks than it can start each delay_loop)")]
+        elif self.behind and now >= self._late_at + self.period:
+            self.behind, self._behind_worst = False, 0.0
+            return [Log(INFO, "checker back on its schedule")]
+        return []
+
     def _due(self, ev: Due) -> list[Action]:
         now = ev.now
         due = self.due.pop_due(ev.until, ev.limit)
         out: list[Action] = []
+        if due:
+            out += self.lateness(now, now - due[0][0])  # popped earliest first: the first is the latest
         for at, c in due:
             if c.real.vs.ha_suspend and self.suspended(c.real):
                 c.state.next_at = now + c.state.timing.delay_loop

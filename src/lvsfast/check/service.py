@@ -328,6 +328,9 @@ class CheckerService:
             handed: list[tuple[int, int]] = []
             more = self._prober.tick(now, handed, START_BATCH, ahead) == START_BATCH
             self._tcp_results(handed)
+            behind = self.core.lateness(now, self._prober.worst_lateness())
+            if behind:
+                self._do(behind)
         lateness = self.lateness
         for a in self.core.handle(Due(now, now + ahead, START_BATCH)):
             if type(a) is MoreDue:
@@ -417,8 +420,14 @@ class CheckerService:
         return out
 
     def stats(self, clear: bool = False) -> dict[str, Any]:
+        """Counters; for the prober's checks, how late they started since the last ``clear``
+        (p50/p99/max in ms, from its histogram) and whether the checker is behind."""
+        late = (self._prober.lateness_summary(clear) if self._prober is not None
+                else {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None})
         return {"applied_ops": self.applied, "drift_repairs": self.upkeep.repairs,
-                "checks": sum(self._runs(c) for r in self.reals.values() for c in r.checks)}
+                "checks": sum(self._runs(c) for r in self.reals.values() for c in r.checks),
+                "started": late["count"], "lateness_p50_ms": late["p50_ms"], "lateness_p99_ms": late["p99_ms"],
+                "lateness_max_ms": late["max_ms"], "behind": self.core.behind}
 
     def _runs(self, c: Check) -> int:
         # The prober runs TCP checks and counts them; it tells the state only what it must.

@@ -21,6 +21,11 @@ log = logging.getLogger("lvsfast.check")
 # Drift repair: the periodic comparison (the issue's "within 2 s"), and the pause after an
 # outside change is notified, so the rest of a script of `nft` commands lands first.
 DRIFT_INTERVAL = 2.0
+# How much of the checker's time the periodic comparison may take: a tenth where it is the only
+# way to see drift (IPVS), a hundredth where the kernel announces changes (nftables) and the
+# comparison is only a backstop. A comparison of 20,000 entries costs ~0.2 s of CPU; at a tenth
+# it took one check in ten of the checker's core at 20,000 checks/s (bench/checker_scale.py).
+DRIFT_SHARE = {False: 10, True: 100}
 DRIFT_SETTLE = 0.05
 
 
@@ -64,8 +69,8 @@ class Upkeep:
         On nftables the kernel tells us: another process's transaction touching our table wakes
         this at once (a short pause lets the rest of an outside script land). IPVS sends no
         change notifications, so there, and as a backstop everywhere, the kernel is compared with
-        the desired table every 2 s, stretched to ten times the cost of one comparison so a huge
-        table never keeps a core busy. Entries we do not own are never touched: the backends
+        the desired table every 2 s, stretched to ten times the cost of one comparison (a hundred
+        times where notifications come) so a huge table never keeps a core busy. Entries we do not own are never touched: the backends
         only diff what they own.
         """
         loop = asyncio.get_running_loop()
@@ -79,9 +84,11 @@ class Upkeep:
         interval = DRIFT_INTERVAL
         while True:
             backend = self.backend
+            watching = False
             if backend is not None and self._drift_on() and WATCH in backend.capabilities:
                 try:
                     backend.watch(outside)
+                    watching = True
                 except OSError as exc:
                     log.warning("nftables change notifications unavailable (%s): periodic comparison only", exc)
             try:
@@ -107,7 +114,7 @@ class Upkeep:
                 shown = "; ".join(str(op) for op in ops[:5]) + (f"; and {len(ops) - 5} more" if len(ops) > 5 else "")
                 log.warning("kernel entries changed outside lvsfast (found by %s); restored %d: %s",
                             found, len(ops), shown)
-            interval = max(DRIFT_INTERVAL, 10 * (loop.time() - t0))
+            interval = max(DRIFT_INTERVAL, DRIFT_SHARE[watching] * (loop.time() - t0))
 
     # ---- draining --------------------------------------------------------------------------
 
