@@ -4,7 +4,10 @@ both must build equal instances and raise the same TypeErrors."""
 from __future__ import annotations
 
 from operator import attrgetter
-from typing import Any, Callable
+
+TYPE_CHECKING = False  # annotations only: the twin keeps typing off -t's path too (start-up, issue 25)
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 _MISSING = object()
 

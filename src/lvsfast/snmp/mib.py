@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from lvsfast.config.model.common import Script
 from lvsfast.config.track_rules import instance_tracks
 from lvsfast.snmp.agentx import OID, VarBind
 from lvsfast.snmp.view import gauge, integer, packed, string, truth
@@ -67,10 +68,10 @@ def link_facts(names: set[str]) -> dict[str, tuple[int, bytes]]:
     return out
 
 
-def script_text(script: Any) -> str:
+def script_text(script: Script | str) -> str:
     from lvsfast.vrrp.dump_fields import command_line
 
-    return command_line(script.command if hasattr(script, "command") else str(script))
+    return command_line(script.command if isinstance(script, Script) else str(script))
 
 
 def _tristate(flag: bool | None) -> int:
