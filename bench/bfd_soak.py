@@ -15,13 +15,16 @@ packet; per sender, the gaps between its packets once the session is Up. RFC 588
 each gap 75-100% of the 10 ms interval on purpose, so a gap above 10 ms is the sender's
 lateness: the report gives each end's gap p50/p99/max and the share of gaps over 10 ms, the
 sessions' Down counts (a false Down is a detection time, 30 ms, without a packet) and the
-VRRP transitions after the start (a takeover). Both ends are measured in the same run, on the
+VRRP transitions after the start (a takeover); for each gap over 20 ms, whether the other end
+was silent for 20 ms inside it too (both stopping at once is the machine: the host
+descheduling the whole VM, whose steal time is recorded). Both ends are measured in the same run, on the
 same machine load (/proc/loadavg before and after is in the JSON).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import subprocess
@@ -85,6 +88,28 @@ def keepalived_config(lf_addr: str, ka_addr: str) -> str:
               f"    priority 100\n    advert_int 1\n    virtual_ipaddress {{\n        {VIP}/32\n    }}\n}}\n")
 
 
+def steal_s() -> float:
+    """Hypervisor steal over all CPUs so far (seconds): a whole-VM freeze shows here."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[8]) / os.sysconf("SC_CLK_TCK")
+
+
+def shared_silences(mine: list[float], other: list[float], over_s: float = 0.02) -> tuple[int, int]:
+    """(gaps of ``mine`` over ``over_s``, how many of them the other sender was silent through
+    for ``over_s`` too): both ends stopping at once is the machine, not one implementation."""
+    import bisect
+    total = shared = 0
+    for x, y in zip(mine, mine[1:]):
+        if y - x <= over_s:
+            continue
+        total += 1
+        i, j = bisect.bisect_left(other, x), bisect.bisect_right(other, y)
+        inside = [x] + other[i:j] + [y]
+        if max(b - a for a, b in zip(inside, inside[1:])) > over_s:
+            shared += 1
+    return total, shared
+
+
 def vrrp_entries(text: str) -> list[str]:
     return [line.split("Entering ", 1)[1].split()[0] for line in text.splitlines()
             if "(VI_1) Entering " in line]
@@ -133,13 +158,13 @@ def main() -> int:
         cap = Path(wd) / "cap.txt"
         dump = lab.spawn(a, "tcpdump", "-i", "eth0", "-n", "-tt", "-l", "udp", "port", "3784",
                          stdout=open(cap, "w"), stderr=subprocess.DEVNULL)
-        acc0, t0 = accepted(), time.monotonic()
+        acc0, t0, steal0 = accepted(), time.monotonic(), steal_s()
         time.sleep(args.seconds)
-        acc1, t1 = accepted(), time.monotonic()
+        acc1, t1, steal1 = accepted(), time.monotonic(), steal_s()
         dump.send_signal(signal.SIGINT)
         dump.wait(10)
         after_lf, after_ka = lf.text(), ka.text()
-        res: dict = {"checks_per_s": round((acc1 - acc0) / (t1 - t0), 1)}
+        res: dict = {"checks_per_s": round((acc1 - acc0) / (t1 - t0), 1), "steal_s": round(steal1 - steal0, 2)}
         stamps: dict[str, list[float]] = {lf_addr: [], ka_addr: []}
         for line in cap.read_text().splitlines():
             m = re.match(r"(\d+\.\d+) IP (\d+\.\d+\.\d+\.\d+)\.\d+ > ", line)
@@ -152,6 +177,8 @@ def main() -> int:
                         "gap_p999_ms": round(pct(gaps, 99.9), 3), "gap_max_ms": round(max(gaps), 3) if gaps else None,
                         "gaps_over_10ms_pct": round(100 * sum(g > 10 for g in gaps) / max(1, len(gaps)), 2),
                         "gaps_over_20ms": sum(g > 20 for g in gaps)}
+            other = stamps[ka_addr if addr == lf_addr else lf_addr]
+            res[who]["gaps_over_20ms_other_silent_too"] = shared_silences(ts, other)[1]
         res["lvsfast"]["bfd_downs"] = after_lf[len(before_lf):].count("Entering DOWN")
         res["keepalived"]["bfd_downs"] = after_ka[len(before_ka):].count("(KB) Entering Down")
         res["lvsfast"]["bfd_downs_whole_run"] = after_lf.count("Entering DOWN")
