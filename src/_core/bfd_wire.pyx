@@ -62,13 +62,30 @@ cdef extern from *:
     #define LVSFAST_BFD_MEMO 64
     static unsigned char lvsfast_bfd_memo_key[LVSFAST_BFD_MEMO][24];
     static PyObject *lvsfast_bfd_memo_obj[LVSFAST_BFD_MEMO];
+    /* Overwrite in place an int that only the memo's tuple holds (nobody can see it change),
+       when the new value needs as many digits and is not one of the shared small ints: a
+       packet with new discriminators then costs no allocation. CPython 3.11's int layout
+       only; elsewhere, and in every other case, a fresh int. */
+    static inline int lvsfast_bfd_reuse_int(PyObject *o, unsigned long v) {
+    #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000 && PyLong_SHIFT == 30
+        if (Py_REFCNT(o) == 1 && PyLong_CheckExact(o) && v > 256 &&
+                Py_SIZE(o) == (v >> 30 ? 2 : 1)) {
+            ((PyLongObject *)o)->ob_digit[0] = (digit)(v & PyLong_MASK);
+            if (v >> 30)
+                ((PyLongObject *)o)->ob_digit[1] = (digit)(v >> 30);
+            return 1;
+        }
+    #endif
+        return 0;
+    }
     static int lvsfast_bfd_refill(PyObject *t, const unsigned char *old, const unsigned char *p) {
         unsigned int b0 = p[0], b1 = p[1], i;
         PyObject *small[11], *o;
         if (memcmp(old + 4, p + 4, 20) != 0) {
             PyObject *big[5];
             for (i = 0; i < 5; i++) {
-                if (memcmp(old + 4 + 4 * i, p + 4 + 4 * i, 4) == 0) {
+                if (memcmp(old + 4 + 4 * i, p + 4 + 4 * i, 4) == 0 ||
+                        lvsfast_bfd_reuse_int(PyTuple_GET_ITEM(t, 11 + i), lvsfast_be32(p + 4 + 4 * i))) {
                     big[i] = NULL;
                 } else if ((big[i] = PyLong_FromUnsignedLong(lvsfast_be32(p + 4 + 4 * i))) == NULL) {
                     while (i--)
@@ -84,6 +101,8 @@ cdef extern from *:
                 }
             }
         }
+        if (memcmp(old, p, 4) == 0)
+            return 0;
         /* Small ints and bools are the interpreter's own singletons: no allocation, no failure. */
         small[0] = PyLong_FromLong(b0 >> 5);
         small[1] = PyLong_FromLong(b0 & 31);

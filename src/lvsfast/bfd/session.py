@@ -315,7 +315,12 @@ class Session:
         due = self._tx_due()
         if now >= due and self._periodic(due):  # judged as next_deadline judged it
             out.append(Transmit(self._packet()))
-            self._restart_tx(now)
+            # The next gap counts from the planned instant, not from this wake-up: counted from
+            # ``now``, each wake-up's lateness (tens of microseconds, more under load) was added
+            # to the next gap and pushed the gaps drawn near 100% past the interval. Late by more
+            # than the shortest gap (a stall), the schedule starts afresh rather than bursting.
+            on_time = now - due < jitter_bounds(self._p.detect_mult)[0] * self.tx_interval_us / 1e6
+            self._restart_tx(due if on_time else now)
         return out
 
     def set_params(self, params: SessionParams, now: float) -> list[Action]:
