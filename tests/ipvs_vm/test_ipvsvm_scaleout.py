@@ -323,6 +323,22 @@ class TestScaleOutOnIpvs:
         for s, _ in held:
             s.close()
 
+    def test_without_sloppy_tcp_a_moved_flow_is_reset(self, scilab) -> None:
+        # The control: what lvsfast's sysctl is for. B without it hands a mid-stream packet to
+        # its own stack (the VIP is on its lo), which resets the connection.
+        route_via("da")
+        s, name = connect()
+        assert ask(s, "a") == name
+        sh("sysctl", "-qw", "net.ipv4.vs.sloppy_tcp=0", ns=ns("db"))
+        try:
+            route_via("db")
+            with pytest.raises(ConnectionResetError):
+                ask(s, "b")
+        finally:
+            sh("sysctl", "-qw", "net.ipv4.vs.sloppy_tcp=1", ns=ns("db"))
+            route_via("da")
+            s.close()
+
     def test_removed_real_server_moves_only_its_own_flows(self, scilab) -> None:
         servers, directors = scilab
         route_via("da")
