@@ -352,15 +352,24 @@ class TestScaleOutOnIpvs:
         for d in directors:
             wait_for(lambda d=d: dests(d) == set(SERVERS) - {victim}, timeout=60, interval=0.5,
                      what=f"{victim} out of {d}'s service: {sh('ipvsadm', '-Ln', ns=ns(d))}")
-        # The other servers' established flows stay, through A and, moved mid-stream, through B.
+        # The other servers' established flows all stay through A, which holds their entries.
+        others = [(s, name) for s, name in held if name != victim]
+        for s, name in others:
+            assert ask(s, "d") == name
+        # Moved mid-stream to B, which first sees them after the change: B schedules them by the
+        # new table, and Maglev's table over the shorter list also moves a few of the others'
+        # slots (near-minimal, not minimal): those few reach another server, which resets them.
         route_via("db")
-        for s, name in held:
-            if name != victim:
-                assert ask(s, "d") == name
-        route_via("da")
-        for s, name in held:
-            if name != victim:
+        broken = 0
+        for s, name in others:
+            s.settimeout(5)
+            try:
                 assert ask(s, "e") == name
+            except ConnectionResetError:
+                broken += 1
+        assert broken <= 3, f"{broken} of {len(others)}"
+        print(f"scale-out on IPVS: after the removal, {broken} of {len(others)} other flows broke when moved to B")
+        route_via("da")
         # New flows: r2's ports went elsewhere, the others (nearly) stay: BEFORE's ports again,
         # through B, which has not seen them.
         route_via("db")
