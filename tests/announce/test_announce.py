@@ -228,3 +228,28 @@ def test_announcer_waits_for_every_checks_first_verdict(lab):
     ns = lab.ns("wait")
     seen = json.loads(ns.run(sys.executable, "-c", WAIT_SCRIPT, input=CONF).stdout)
     assert seen == [[], True, ["192.0.2.100/32"], False, ["192.0.2.100/32"], [], [], [], ["192.0.2.100/32"]]
+
+
+@pytest.mark.parametrize("ipvs", [True, False])
+def test_ipvs_director_turns_on_sloppy_tcp_before_announcing(tmp_path, monkeypatch, ipvs):
+    # The sysctl's file stands in for /proc/sys/net/ipv4/vs/sloppy_tcp (IPVS is not on this host;
+    # tests/ipvs_vm/test_ipvsvm_scaleout.py checks the real one).
+    knob = tmp_path / "sloppy_tcp"
+    knob.write_text("0\n")
+    a = announce.Announcer("lo", 0, ipvs=ipvs)
+    a.sloppy_path = str(knob)
+    order = []
+    monkeypatch.setattr(a, "_change", lambda add, addr: order.append((knob.read_text(), addr)) or True)
+    a.sync(set())
+    assert knob.read_text() == "0\n"  # nothing announced: nothing changed
+    a.sync({"192.0.2.100"})
+    assert order == [("1\n" if ipvs else "0\n", "192.0.2.100")]
+    assert a.errors == 0
+
+
+def test_sloppy_tcp_failure_is_counted_and_announcing_goes_on(tmp_path, monkeypatch):
+    a = announce.Announcer("lo", 0, ipvs=True)
+    a.sloppy_path = str(tmp_path / "missing" / "sloppy_tcp")
+    monkeypatch.setattr(a, "_change", lambda add, addr: True)
+    a.sync({"192.0.2.100"})
+    assert a.announced == {"192.0.2.100"} and a.errors == 1

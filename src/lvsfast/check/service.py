@@ -104,7 +104,7 @@ class CheckerService:
 
         if self.announcer is None:
             if announce.configured(config):
-                self.announcer = announce.Announcer.starting(config)
+                self.announcer = announce.Announcer.starting(config, ipvs=self.backend_name == "ipvs")
             return
         if self.announcer.withdraw_for(config) and self.announcer.withdraw_delay:
             await asyncio.sleep(self.announcer.withdraw_delay)

@@ -518,7 +518,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'sorry_server_lvs_method': ('works', ''),
         'real_server': ('works', ''),
         'drain_timeout': ('lvsfast-only', ''),
-        'announce_route': ('lvsfast-only', 'scale-out: the virtual server\'s addresses are announced (on announce_interface, for FRR) while it has quorum, and withdrawn first at stop or reload (docs/scale-out.md)'),
+        'announce_route': ('lvsfast-only', 'scale-out: the virtual server\'s addresses are announced (on announce_interface, for FRR) while it has quorum, and withdrawn first at stop or reload; on IPVS also sets net.ipv4.vs.sloppy_tcp=1 (docs/scale-out.md)'),
     },
     'real_server': {
         'weight': ('works', ''),

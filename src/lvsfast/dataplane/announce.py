@@ -20,6 +20,13 @@ what is withdrawn stays withdrawn meanwhile, whatever the checks say. With
 ``announce_track_interface``, nothing is announced while one of those interfaces is down (read
 from sysfs every half second, so a director cut from its real servers stops attracting flows).
 
+On IPVS, a director announcing a VIP turns on ``net.ipv4.vs.sloppy_tcp`` in its namespace
+before the first announcement: IPVS otherwise schedules a TCP flow only on its SYN, and a flow
+ECMP moves to this director mid-stream would reach the local stack (the VIP is on ``lo``) and be
+reset. With it, the flow's first packet here is scheduled by ``mh`` to the real server the
+other directors chose. keepalived has no keyword for it; it is left on at stop (other IPVS
+users in the namespace see it too, which docs/scale-out.md says).
+
 :func:`wanted` decides (pure); :class:`Announcer` keeps the kernel in line with it.
 """
 from __future__ import annotations
@@ -43,6 +50,7 @@ NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE = 0x1, 0x4, 0x400, 0x100
 
 
 TRACK_POLL = 0.5
+SLOPPY_TCP = "/proc/sys/net/ipv4/vs/sloppy_tcp"
 
 
 class QuorumView(Protocol):
@@ -107,8 +115,11 @@ def message(add: bool, seq: int, index: int, address: str) -> bytes:
 class Announcer:
     """Holds the announced set; ``sync`` makes the interface carry exactly ``wanted``."""
 
-    def __init__(self, interface: str = "lo", withdraw_delay: float = 2.0) -> None:
+    def __init__(self, interface: str = "lo", withdraw_delay: float = 2.0, *, ipvs: bool = False) -> None:
         self.interface = interface
+        self.ipvs = ipvs  # the data plane is IPVS: sloppy_tcp goes on before the first announcement
+        self.sloppy_path = SLOPPY_TCP
+        self._sloppy_done = False
         self.withdraw_delay = withdraw_delay
         self.tracked: tuple[str, ...] = ()
         self.announced: set[str] = set()
@@ -127,11 +138,11 @@ class Announcer:
         self._seq = 0
 
     @classmethod
-    def starting(cls, config: Config) -> "Announcer":
+    def starting(cls, config: Config, *, ipvs: bool = False) -> "Announcer":
         """The announcer of a starting checker: what the configuration may announce is taken as
         possibly on the interface already (left by a killed lvsfast), so the first refresh
         rewrites what it wants and removes the rest."""
-        a = cls(config.global_defs.announce_interface, config.global_defs.announce_withdraw_delay)
+        a = cls(config.global_defs.announce_interface, config.global_defs.announce_withdraw_delay, ipvs=ipvs)
         a.claim(x for addrs in addresses(config).values() for x in addrs)
         return a
 
@@ -215,6 +226,8 @@ class Announcer:
     def sync(self, want: Iterable[str]) -> None:
         want = set(want)
         unsure = self._unsure
+        if want and self.ipvs and not self._sloppy_done:
+            self._sloppy()
         for a in sorted(want - (self.announced - unsure)):
             if self._change(True, a):
                 unsure.discard(a)
@@ -246,6 +259,20 @@ class Announcer:
         return {"interface": self.interface, "announced": sorted(self.announced), "errors": self.errors,
                 "waiting_for_checks": self._waiting,
                 "held": sorted(self._held), "tracked_down": self.links_down}
+
+    def _sloppy(self) -> None:
+        """IPVS schedules mid-stream TCP packets too (see the module's text). Read after the
+        data plane holds a service, so the ip_vs module and its sysctls exist."""
+        try:
+            with open(self.sloppy_path, "r+") as f:
+                if f.read().strip() != "1":
+                    f.seek(0)
+                    f.write("1\n")
+                    log.info("net.ipv4.vs.sloppy_tcp=1: this director takes TCP flows mid-stream (scale-out)")
+            self._sloppy_done = True
+        except OSError as exc:
+            self.errors += 1
+            log.error("setting net.ipv4.vs.sloppy_tcp=1 failed (flows moved here mid-stream will be reset): %s", exc)
 
     def _change(self, add: bool, address: str) -> bool:
         try:
