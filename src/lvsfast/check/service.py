@@ -336,6 +336,9 @@ class CheckerService:
             if type(a) is MoreDue:
                 more = True
                 continue
+            if type(a) is Log:  # behind its schedule, or back on it: the asyncio path's checks were late
+                self._do([a])
+                continue
             c = a.check
             if lateness is not None:
                 lateness.append(a.late)
