@@ -166,3 +166,47 @@ def test_session_of_another_context_is_not_offered(pki):
     a, b, memo = asyncio.run(body())
     assert a[0] and b[0], (a, b)
     assert memo.resumed == 0
+
+
+def test_checker_stats_count_resumed_handshakes(pki):
+    # The service end to end: SSL_GET every 0.2 s, the session kept per check across its runs.
+    from lvsfast.check.service import CheckerService
+    from lvsfast.dataplane.backend import Unsupported
+
+    class Recording(Unsupported):
+        name = "recording"
+
+        async def apply(self, desired):
+            return []
+
+        async def close(self, desired=None):
+            pass
+
+    async def body():
+        srv = await TlsHTTP.start(pki, "valid")
+        svc = CheckerService(backend=Recording())
+        try:
+            await svc.start(loads(f"""virtual_server 192.0.2.100 443 {{
+    delay_loop 0.2
+    lb_kind NAT
+    protocol TCP
+    real_server 127.0.0.1 {srv.port} {{
+        SSL_GET {{
+            url {{
+                path /
+                digest {DIGEST}
+            }}
+            connect_timeout 1
+            warmup 0
+        }}
+    }}
+}}
+"""))
+            await asyncio.sleep(1.1)
+            return svc.stats(), all(r.up for r in svc.reals.values())
+        finally:
+            await svc.stop()
+            srv.close()
+    st, up = asyncio.run(body())
+    assert up
+    assert st["tls_handshakes"] >= 3 and st["tls_resumed"] == st["tls_handshakes"] - 1, st
