@@ -41,13 +41,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 PORTS = 10
+SSL_BASE = 20100  # SSL_GET's real servers: nginx's TLS listeners, beside the plain ones
+SSL12_BASE = 20200  # the same limited to TLS 1.2, whose resumption skips the key exchange (1.3's does not)
 HTTP_REPLY = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
 
 
-def addresses(n: int, net: str = "127.1") -> list[tuple[str, int]]:
+def addresses(n: int, net: str = "127.1", base: int = 20000) -> list[tuple[str, int]]:
     # Distinct (address, port) real servers; the listeners are wildcard sockets on PORTS ports,
     # so 20,000 servers need 10 descriptors, not 20,000 (the fd limit here is 20,000).
-    return [(f"{net}.{i // PORTS // 250}.{i // PORTS % 250 + 1}", 20000 + i % PORTS) for i in range(n)]
+    return [(f"{net}.{i // PORTS // 250}.{i // PORTS % 250 + 1}", base + i % PORTS) for i in range(n)]
 
 
 def _raise_nofile() -> None:
@@ -136,6 +138,17 @@ http {{
 {listens}
   location / {{ return 200 "ok\\n"; }}
  }}
+ server {{
+{ssl_listens}
+  ssl_certificate {wd}/server.crt; ssl_certificate_key {wd}/server.key;
+  location / {{ return 200 "ok\\n"; }}
+ }}
+ server {{
+{ssl12_listens}
+  ssl_protocols TLSv1.2;
+  ssl_certificate {wd}/server.crt; ssl_certificate_key {wd}/server.key;
+  location / {{ return 200 "ok\\n"; }}
+ }}
  server {{ listen 127.0.0.1:8081; location / {{ stub_status; }} }}
 }}
 """
@@ -151,7 +164,13 @@ def _nginx_servers(n: int, ready, stop, accepted, netns: str | None = None) -> N
     with tempfile.TemporaryDirectory(prefix="chf-nginx-") as wd:
         ports = sorted({p for _, p in addresses(n)})
         listens = "\n".join(f"  listen {p} backlog=8192;" for p in ports)
-        Path(wd, "nginx.conf").write_text(NGINX_CONF.format(wd=wd, listens=listens))
+        # SSL_GET's: nginx's defaults (TLS 1.3, session tickets on), an ECDSA P-256 certificate
+        # (an RSA signature per full handshake would make the one worker, not the checker, the limit).
+        ssl_listens, ssl12_listens = ("\n".join(f"  listen {p} ssl backlog=8192;" for p in sorted({p for _, p in addresses(n, base=b)}))
+                                      for b in (SSL_BASE, SSL12_BASE))
+        _self_signed(wd)
+        Path(wd, "nginx.conf").write_text(NGINX_CONF.format(wd=wd, listens=listens, ssl_listens=ssl_listens,
+                                                            ssl12_listens=ssl12_listens))
         proc = subprocess.Popen(["nginx", "-p", wd, "-c", f"{wd}/nginx.conf", "-e", f"{wd}/error.log"])
 
         def accepts() -> int:
@@ -174,6 +193,29 @@ def _nginx_servers(n: int, ready, stop, accepted, netns: str | None = None) -> N
             proc.wait(10)
 
 
+def _self_signed(wd: str) -> None:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "checker-bench.test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    Path(wd, "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    Path(wd, "server.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+
+
+def base_port(check: str) -> int:
+    return {"SSL": SSL_BASE, "SSL12": SSL12_BASE}.get(check, 20000)
+
+
 class Recorder:
     name = "recording"
     capabilities: frozenset[str] = frozenset()  # none of the optional data-plane parts
@@ -191,8 +233,9 @@ class Recorder:
 
 def config_text(n: int, check: str, net: str = "127.1") -> str:
     block = {"TCP": "TCP_CHECK {\n connect_timeout 2\n retry 0\n}",
-             "HTTP": "HTTP_GET {\n url {\n path /\n status_code 200\n }\n connect_timeout 2\n retry 0\n}"}[check]
-    reals = "".join(f" real_server {h} {p} {{\n  {block}\n }}\n" for h, p in addresses(n, net))
+             "HTTP": "HTTP_GET {\n url {\n path /\n status_code 200\n }\n connect_timeout 2\n retry 0\n}",
+             "SSL": "SSL_GET {\n url {\n path /\n status_code 200\n }\n connect_timeout 2\n retry 0\n}"}["SSL" if check.startswith("SSL") else check]
+    reals = "".join(f" real_server {h} {p} {{\n  {block}\n }}\n" for h, p in addresses(n, net, base_port(check)))
     return (f"virtual_server 192.0.2.1 80 {{\n delay_loop 1\n warmup 1\n lb_algo rr\n lb_kind NAT\n"
             f" protocol TCP\n{reals}}}\n")
 
@@ -214,10 +257,16 @@ def _rss_mb() -> float:
     return 0.0
 
 
-async def measure(n: int, check: str, seconds: float, accepted, asyncio_http: bool = False, net: str = "127.1") -> dict:
+async def measure(n: int, check: str, seconds: float, accepted, asyncio_http: bool = False, net: str = "127.1",
+                  resume: bool = True) -> dict:
     from lvsfast.check.service import CheckerService
     from lvsfast.config import loads
 
+    if not resume:
+        # The same-run baseline for SSL_GET: a full handshake every check, as keepalived makes.
+        from lvsfast.check import probes
+
+        probes.TlsMemo.offer = lambda self, ctx, now: None  # type: ignore[method-assign]
     if asyncio_http:
         # The same-run baseline for HTTP_GET: every check on the asyncio protocol, none in the prober.
         CheckerService._exchange_url = staticmethod(lambda chk: None)  # type: ignore[method-assign]
@@ -230,12 +279,14 @@ async def measure(n: int, check: str, seconds: float, accepted, asyncio_http: bo
     # warmup spreads the first runs over 1 s; the first delay_loop ends a second later, and its
     # results (each server's first state, handed to Python) are in by then.
     await asyncio.sleep(2.5)
-    runs0 = svc.stats()["checks"]
+    st0 = svc.stats()
+    runs0 = st0["checks"]
     svc.record_lateness()
     cpu0, sys0, acc0, w0 = _cpu(), _sys(), accepted.value, time.monotonic()
     await asyncio.sleep(seconds)
     cpu1, sys1, acc1, w1 = _cpu(), _sys(), accepted.value, time.monotonic()
-    runs1 = svc.stats()["checks"]
+    st1 = svc.stats()
+    runs1 = st1["checks"]
     late = sorted(svc.lateness_samples())
     down = sum(1 for r in svc.reals.values() if not r.up)
     from collections import Counter
@@ -247,7 +298,9 @@ async def measure(n: int, check: str, seconds: float, accepted, asyncio_http: bo
         return late[min(len(late) - 1, int(p * len(late)))] * 1000 if late else float("nan")
 
     checks = max(1, acc1 - acc0)
-    return {"impl": "lvsfast-asyncio" if asyncio_http else "lvsfast", "n": n, "check": check, "scheduled_per_s": n,
+    tls = st1.get("tls_handshakes", 0) - st0.get("tls_handshakes", 0)
+    resumed = st1.get("tls_resumed", 0) - st0.get("tls_resumed", 0)
+    return {"impl": "lvsfast-asyncio" if asyncio_http else "lvsfast" if resume else "lvsfast-noresume", "n": n, "check": check, "scheduled_per_s": n,
             "achieved_per_s": round((acc1 - acc0) / (w1 - w0), 1),
             "completed_per_s": round((runs1 - runs0) / (w1 - w0), 1),
             "cpu_pct": round(100 * (cpu1 - cpu0) / (w1 - w0), 1),
@@ -257,6 +310,7 @@ async def measure(n: int, check: str, seconds: float, accepted, asyncio_http: bo
             "lateness_p50_ms": round(pct(0.50), 1), "lateness_p99_ms": round(pct(0.99), 1),
             "lateness_sample_ms": [round(x * 1000, 2) for x in late[::max(1, len(late) // 2000)]],
             "servers_down": down, "down_reasons": reasons, "config_parse_s": round(parse_s, 2),
+            "tls_resumed_pct": round(100 * resumed / tls, 1) if tls else None,
             "compiled_core": __import__("lvsfast").compiled_core(), "loadavg": _loadavg()}
 
 
@@ -451,23 +505,38 @@ def _loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def _floor_child(n, check, seconds, net, netns, q) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import floor
+# SSL_GET's floors (bench/tls_floor.py): (loop, GET after the handshake, resume). The first is the
+# one an SSL_GET is held against (the README's "floor"); the rest say where the cost lies.
+TLS_FLOORS = [("selectors", True, False), ("selectors", True, True), ("selectors", False, False),
+              ("asyncio", True, False), ("asyncio", True, True)]
 
+
+def _floor_child(n, check, seconds, net, netns, q, variant=None) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     enter_netns(netns)
     _raise_nofile()
-    req = b"GET / HTTP/1.0\r\nHost: 0.0.0.0\r\nUser-Agent: lvsfast\r\n\r\n" if check == "HTTP" else None
+    req = b"GET / HTTP/1.0\r\nHost: 0.0.0.0\r\nUser-Agent: lvsfast\r\n\r\n" if check != "TCP" else None
+    if check.startswith("SSL"):
+        import tls_floor
+
+        loop, get, resume = variant or TLS_FLOORS[0]
+        res = tls_floor.measure(addresses(n, net, base_port(check)), seconds, 1.0, req if get else None, resume, loop)
+        res["check"] = check
+        q.put(res)
+        return
+    import floor
+
     q.put(floor.measure(addresses(n, net), seconds, 1.0, req))
 
 
-def _floor_in_child(n: int, check: str, seconds: float, accepted, netns: str | None, net: str) -> dict:
-    """The floor (bench/tcp_floor.pyx) on the same servers, in a process of its own; its rate as
-    the servers count it, as the checker's is."""
+def _floor_in_child(n: int, check: str, seconds: float, accepted, netns: str | None, net: str,
+                    variant: tuple | None = None) -> dict:
+    """The floor (bench/tcp_floor.pyx; for SSL bench/tls_floor.py) on the same servers, in a
+    process of its own; its rate as the servers count it, as the checker's is."""
     ctx = mp.get_context("fork")
     q = ctx.Queue()
     acc0, w0 = accepted.value, time.monotonic()
-    p = ctx.Process(target=_floor_child, args=(n, check, seconds, net, netns, q))
+    p = ctx.Process(target=_floor_child, args=(n, check, seconds, net, netns, q, variant))
     p.start()
     res = q.get(timeout=600)
     p.join(30)
@@ -503,7 +572,9 @@ def main() -> None:
             raise SystemExit(rc)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, nargs="+", default=[1000, 5000, 20000])
-    ap.add_argument("--checks", nargs="+", default=["TCP", "HTTP"], choices=["TCP", "HTTP"])
+    ap.add_argument("--checks", nargs="+", default=["TCP", "HTTP"], choices=["TCP", "HTTP", "SSL", "SSL12"],
+                    help="SSL: SSL_GET against nginx's TLS listeners, with and without session resumption, "
+                         "beside the TLS floors (bench/tls_floor.py); SSL12: the same with TLS 1.2 only")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true", help="1,000 servers, 5 s per check type")
@@ -517,7 +588,7 @@ def main() -> None:
                     help="the daemon from other trees too (their src/ folder), in the same run: a before/after")
     ap.add_argument("--no-floor", action="store_true", help="leave out the floor (bench/tcp_floor.pyx)")
     ap.add_argument("--impls", nargs="*", default=None,
-                    choices=["lvsfast", "lvsfast-asyncio", "lvsfast-daemon", "keepalived"],
+                    choices=["lvsfast", "lvsfast-asyncio", "lvsfast-noresume", "lvsfast-daemon", "keepalived"],
                     help="keepalived runs only where the kernel has IPVS; lvsfast-asyncio (HTTP only) runs every "
                          "HTTP_GET on the asyncio protocol instead of the prober")
     a = ap.parse_args()
@@ -526,7 +597,10 @@ def main() -> None:
     if a.server is None:
         a.server = "nginx" if shutil.which("nginx") else "python"
     if a.impls is None:
-        a.impls = ["lvsfast-daemon"] if a.path == "veth" else ["lvsfast", "lvsfast-asyncio", "keepalived"]
+        a.impls = ["lvsfast-daemon"] if a.path == "veth" else ["lvsfast", "lvsfast-asyncio", "lvsfast-noresume",
+                                                                "keepalived"]
+    if any(c.startswith("SSL") for c in a.checks) and a.server != "nginx":
+        raise SystemExit("SSL_GET needs nginx's TLS listeners (--server nginx)")
     _raise_nofile()
     import logging
 
@@ -558,7 +632,7 @@ def main() -> None:
                 for check in a.checks:
                     floored = a.no_floor
                     for impl in impls:
-                        if impl == "lvsfast-asyncio" and check != "HTTP":
+                        if impl == "lvsfast-asyncio" and check != "HTTP" or impl == "lvsfast-noresume" and not check.startswith("SSL"):
                             continue
                         if impl == "lvsfast-daemon":
                             got = []
@@ -569,16 +643,17 @@ def main() -> None:
                         elif impl.startswith("lvsfast"):
                             # A process of its own each time: the baseline patches the service class.
                             got = [_in_child(n, check, a.seconds, accepted, impl == "lvsfast-asyncio", checker_ns.name
-                                             if a.path == "veth" else None, net)]
+                                             if a.path == "veth" else None, net, impl != "lvsfast-noresume")]
                         else:
                             got = [measure_keepalived(n, check, a.seconds, accepted)]
                         for res in got:
                             res["path"], res["server"] = a.path, a.server
                             results.append(res)
                             print(json.dumps({k: v for k, v in res.items() if k != "lateness_sample_ms"}), flush=True)
-                    if not floored:
+                    variants = [] if floored else TLS_FLOORS if check.startswith("SSL") else [None]
+                    for variant in variants:
                         res = _floor_in_child(n, check, a.seconds, accepted,
-                                              checker_ns.name if a.path == "veth" else None, net)
+                                              checker_ns.name if a.path == "veth" else None, net, variant)
                         res["path"], res["server"] = a.path, a.server
                         results.append(res)
                         print(json.dumps(res), flush=True)
@@ -594,7 +669,7 @@ def main() -> None:
         write_json(Path(a.json), results, skipped)
 
 
-def _measure_child(n, check, seconds, accepted, asyncio_http, q, netns=None, net="127.1") -> None:
+def _measure_child(n, check, seconds, accepted, asyncio_http, q, netns=None, net="127.1", resume=True) -> None:
     import logging
 
     import uvloop
@@ -602,18 +677,25 @@ def _measure_child(n, check, seconds, accepted, asyncio_http, q, netns=None, net
     enter_netns(netns)
     logging.basicConfig(level=logging.WARNING)
     _raise_nofile()
-    q.put(uvloop.run(measure(n, check, seconds, accepted, asyncio_http, net)))
+    q.put(uvloop.run(measure(n, check, seconds, accepted, asyncio_http, net, resume)))
 
 
 def _in_child(n: int, check: str, seconds: float, accepted, asyncio_http: bool, netns: str | None = None,
-              net: str = "127.1") -> dict:
+              net: str = "127.1", resume: bool = True) -> dict:
     ctx = mp.get_context("fork")
     q = ctx.Queue()
-    p = ctx.Process(target=_measure_child, args=(n, check, seconds, accepted, asyncio_http, q, netns, net))
+    p = ctx.Process(target=_measure_child, args=(n, check, seconds, accepted, asyncio_http, q, netns, net, resume))
     p.start()
     res = q.get(timeout=600)
     p.join(30)
     return res
+
+
+def _floor_name(f: dict) -> str:
+    """'the TLS floor (selectors, handshake + GET, resumed)': how an SSL floor row names its baseline."""
+    loop = "asyncio" if "asyncio" in f.get("floor", "") else "selectors"
+    what = "handshake + GET" if f.get("http") else "bare handshake"
+    return f"the TLS floor ({loop}, {what}{', resumed' if f.get('floor', '').endswith('resume') else ''})"
 
 
 def write_json(path: Path, results: list[dict], skipped: list[str]) -> None:
@@ -622,11 +704,22 @@ def write_json(path: Path, results: list[dict], skipped: list[str]) -> None:
 
     ka = {(r["n"], r["check"]): r for r in results if r["impl"] == "keepalived"}
     aio = {(r["n"], r["check"]): r for r in results if r["impl"] == "lvsfast-asyncio"}
-    floors = {(r.get("path"), r["n"], r["check"]): r for r in results if r["impl"] == "floor"}
+    # The first floor of a case is the one it is held against (for SSL: TLS_FLOORS[0]); SSL's others
+    # are rows of their own, named by their loop.
+    floors: dict[tuple, dict] = {}
+    extra_floors: dict[tuple, list[dict]] = {}
+    for r in results:
+        if r["impl"] == "floor":
+            key = (r.get("path"), r["n"], r["check"])
+            if key in floors:
+                extra_floors.setdefault(key, []).append(r)
+            else:
+                floors[key] = r
+    noresume = {(r["n"], r["check"]): r for r in results if r["impl"] == "lvsfast-noresume"}
     rows = []
     series: dict[str, list[float]] = {}
     for r in results:
-        if r["impl"] not in ("lvsfast", "lvsfast-daemon"):
+        if r["impl"] not in ("lvsfast", "lvsfast-daemon", "lvsfast-noresume"):
             continue
         # The in-process run on loopback keeps its old case name (the README's headline reads
         # it); the daemon's and the veth path's say so first, so that headline never takes them.
@@ -634,6 +727,8 @@ def write_json(path: Path, results: list[dict], skipped: list[str]) -> None:
         if r["impl"] == "lvsfast-daemon" or r.get("path", "loopback") != "loopback":
             case = f"{r.get('path', 'loopback')}, daemon -C: {case}" + (
                 f" ({r['tree']})" if r.get("tree", "this") != "this" else "")
+        if r["impl"] == "lvsfast-noresume":
+            case += " (no session resumption)"
         k = ka.get((r["n"], r["check"]))
         f = floors.get((r.get("path"), r["n"], r["check"]))
         rows.append({"case": case, "metric": "checks per second", "unit": "/s", "better": "higher",
@@ -648,11 +743,24 @@ def write_json(path: Path, results: list[dict], skipped: list[str]) -> None:
                      "baseline_name": "keepalived 2.2.7" if k else "", "baseline": one(k["cpu_us_per_check"]) if k else None})
         if f is not None:
             rows.append({"case": case, "metric": "CPU per check", "unit": "us", "better": "lower",
-                         "lvsfast": one(r["cpu_us_per_check"]), "baseline_name": "the floor (kernel's work only)",
+                         "lvsfast": one(r["cpu_us_per_check"]),
+                         "baseline_name": _floor_name(f) if r["check"].startswith("SSL") else "the floor (kernel's work only)",
                          "baseline": one(f["cpu_us_per_check"])})
             rows.append({"case": case, "metric": "checks per second", "unit": "/s", "better": "higher",
-                         "lvsfast": one(r["achieved_per_s"]), "baseline_name": "the floor (kernel's work only)",
+                         "lvsfast": one(r["achieved_per_s"]),
+                         "baseline_name": _floor_name(f) if r["check"].startswith("SSL") else "the floor (kernel's work only)",
                          "baseline": one(f["achieved_per_s"])})
+            for x in extra_floors.get((r.get("path"), r["n"], r["check"]), []):
+                rows.append({"case": case, "metric": "CPU per check", "unit": "us", "better": "lower",
+                             "lvsfast": one(r["cpu_us_per_check"]), "baseline_name": _floor_name(x),
+                             "baseline": one(x["cpu_us_per_check"])})
+        if (r["n"], r["check"]) in noresume and r["impl"] == "lvsfast":
+            rows.append({"case": case, "metric": "CPU per check", "unit": "us", "better": "lower",
+                         "lvsfast": one(r["cpu_us_per_check"]), "baseline_name": "lvsfast, full handshake every check",
+                         "baseline": one(noresume[(r["n"], r["check"])]["cpu_us_per_check"])})
+        if r.get("tls_resumed_pct") is not None:
+            rows.append({"case": case, "metric": "handshakes resumed", "unit": "%", "better": "higher",
+                         "lvsfast": one(r["tls_resumed_pct"]), "baseline_name": "", "baseline": None})
         if (r["n"], r["check"]) in aio:
             rows.append({"case": case, "metric": "CPU per check", "unit": "us", "better": "lower",
                          "lvsfast": one(r["cpu_us_per_check"]), "baseline_name": "lvsfast, HTTP on asyncio",
@@ -670,8 +778,10 @@ def write_json(path: Path, results: list[dict], skipped: list[str]) -> None:
         "scenario": "checker", "what": "health checks per second, CPU per check, RSS and lateness at scale",
         "how": "bench/checker_scale.py: N servers on loopback in the bench's own netns (path loopback: lvsfast's "
                "checker service with a recording backend) or behind a veth in another namespace (path veth: the "
-               "daemon with -C -n -l -f, nftables backend), TCP_CHECK then HTTP_GET at delay_loop 1; the floor "
-               "(bench/tcp_floor.pyx: connect, epoll, SO_ERROR, close with RST, on the same schedule) in the same run"
+               "daemon with -C -n -l -f, nftables backend), TCP_CHECK then HTTP_GET (SSL_GET against nginx's TLS "
+               "listeners, ECDSA P-256, TLS 1.3 tickets) at delay_loop 1; the floor "
+               "(bench/tcp_floor.pyx: connect, epoll, SO_ERROR, close with RST, on the same schedule; for SSL_GET "
+               "bench/tls_floor.py: Python's ssl on one epoll, or asyncio/uvloop with a bare protocol) in the same run"
                + ("; keepalived -C on the same servers" if ka else f"; not measured here (no IPVS): {', '.join(skipped)}"),
         "results": rows, "series": {"lateness_ms": series},
         "raw": [{k: v for k, v in r.items() if k != "lateness_sample_ms"} for r in results]}, indent=1))

@@ -94,3 +94,119 @@ def test_cert_matches_rules():
     assert not probes.cert_matches(cert, "x.test")  # CN ignored when DNS names exist
     assert probes.cert_matches({"subject": ((("commonName", "x.test"),),)}, "x.test")
     assert probes.cert_matches({"subjectAltName": (("IP Address", "127.0.0.1"),)}, "127.0.0.1")
+
+
+def checks(pki, context, chk, steps, tickets=True):
+    """One TlsMemo across attempts. ``steps``: the server's certificate before each attempt; a
+    certificate unlike the last one is a restarted server (new ticket keys) on the same port."""
+    async def body():
+        srv = await TlsHTTP.start(pki, steps[0], tickets=tickets)
+        memo = probes.TlsMemo()
+        out = []
+        try:
+            for cert in steps:
+                if cert != srv.cert:
+                    srv.close()
+                    await srv.server.wait_closed()
+                    srv = await TlsHTTP.start(pki, cert, tickets=tickets, port=srv.port)
+                out.append(await probes.http(chk, chk.urls[0], "127.0.0.1", srv.port, context, memo))
+            return out, memo
+        finally:
+            srv.close()
+    return asyncio.run(body())
+
+
+def test_second_check_resumes_the_session(pki):
+    for context in (ctx(pki), ctx(pki, ca=False)):
+        out, memo = checks(pki, context, check(), ["valid"] * 3)
+        assert all(ok for ok, _ in out), out
+        assert (memo.handshakes, memo.resumed) == (3, 2)
+
+
+def test_changed_certificate_passes_without_a_ca(pki):
+    # Another server's certificate and ticket keys: a full handshake, still up, then resumed again.
+    out, memo = checks(pki, ctx(pki, ca=False), check(), ["valid", "selfsigned", "selfsigned"])
+    assert all(ok for ok, _ in out), out
+    assert (memo.handshakes, memo.resumed) == (3, 1)
+
+
+def test_changed_certificate_is_verified_with_a_ca(pki):
+    out, memo = checks(pki, ctx(pki), check(), ["valid", "expired", "valid", "valid"])
+    assert [ok for ok, _ in out] == [True, False, True, True], out
+    assert "certificate not accepted: certificate has expired" in out[1][1]
+    assert memo.resumed == 1  # the failure dropped the session: the third check verified afresh
+
+
+def test_with_a_ca_a_full_handshake_every_reverify_period(pki, monkeypatch):
+    monkeypatch.setattr(probes, "REVERIFY_S", 0.0)
+    out, memo = checks(pki, ctx(pki), check(), ["valid"] * 3)
+    assert all(ok for ok, _ in out), out
+    assert memo.resumed == 0
+    out, memo = checks(pki, ctx(pki, ca=False), check(), ["valid"] * 3)  # nothing to verify: resumes
+    assert memo.resumed == 2
+
+
+def test_server_without_tickets_passes_without_resuming(pki):
+    out, memo = checks(pki, ctx(pki), check(), ["valid"] * 3, tickets=False)
+    assert all(ok for ok, _ in out), out
+    assert (memo.handshakes, memo.resumed) == (3, 0)
+
+
+def test_session_of_another_context_is_not_offered(pki):
+    # After a reload the context is new: the old session is left, not an error.
+    async def body():
+        srv = await TlsHTTP.start(pki, "valid")
+        memo = probes.TlsMemo()
+        try:
+            a = await probes.http(check(), check().urls[0], "127.0.0.1", srv.port, ctx(pki), memo)
+            b = await probes.http(check(), check().urls[0], "127.0.0.1", srv.port, ctx(pki), memo)
+            return a, b, memo
+        finally:
+            srv.close()
+    a, b, memo = asyncio.run(body())
+    assert a[0] and b[0], (a, b)
+    assert memo.resumed == 0
+
+
+def test_checker_stats_count_resumed_handshakes(pki):
+    # The service end to end: SSL_GET every 0.2 s, the session kept per check across its runs.
+    from lvsfast.check.service import CheckerService
+    from lvsfast.dataplane.backend import Unsupported
+
+    class Recording(Unsupported):
+        name = "recording"
+
+        async def apply(self, desired):
+            return []
+
+        async def close(self, desired=None):
+            pass
+
+    async def body():
+        srv = await TlsHTTP.start(pki, "valid")
+        svc = CheckerService(backend=Recording())
+        try:
+            await svc.start(loads(f"""virtual_server 192.0.2.100 443 {{
+    delay_loop 0.2
+    lb_kind NAT
+    protocol TCP
+    real_server 127.0.0.1 {srv.port} {{
+        SSL_GET {{
+            url {{
+                path /
+                digest {DIGEST}
+            }}
+            connect_timeout 1
+            warmup 0
+        }}
+    }}
+}}
+"""))
+            await asyncio.sleep(1.1)
+            return svc.stats(), all(r.up for r in svc.reals.values())
+        finally:
+            await svc.stop()
+            srv.close()
+    st, up = asyncio.run(body())
+    assert up
+    assert st["tls_handshakes"] >= 3 and st["tls_resumed"] == st["tls_handshakes"] - 1, st

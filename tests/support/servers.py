@@ -219,7 +219,8 @@ class TlsHTTP:
     """An HTTPS server on loopback with a switchable certificate; records the SNI and client cert."""
 
     @classmethod
-    async def start(cls, pki: dict[str, str], cert: str = "valid", require_client: bool = False):
+    async def start(cls, pki: dict[str, str], cert: str = "valid", require_client: bool = False,
+                    tickets: bool = True, port: int = 0):
         import ssl
 
         self = cls()
@@ -229,6 +230,9 @@ class TlsHTTP:
         def ctx_for(stem: str) -> ssl.SSLContext:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(pki[stem] + ".crt", pki[stem] + ".key")
+            if not tickets:  # no way to resume: no tickets, no session cache
+                ctx.options |= ssl.OP_NO_TICKET
+                ctx.num_tickets = 0
             if require_client:
                 ctx.verify_mode = ssl.CERT_REQUIRED
                 ctx.load_verify_locations(pki["ca"] + ".crt")
@@ -236,10 +240,13 @@ class TlsHTTP:
 
         self.contexts = {stem: ctx_for(stem) for stem in ("valid", "expired", "wrongname", "selfsigned")}
         outer = self._ssl_dispatch()
+        if not tickets:  # no way to resume: no tickets, no session cache
+            outer.options |= ssl.OP_NO_TICKET
+            outer.num_tickets = 0
         if require_client:
             outer.verify_mode = ssl.CERT_REQUIRED
             outer.load_verify_locations(pki["ca"] + ".crt")
-        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0, ssl=outer)
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", port, ssl=outer, reuse_address=True)
         self.host, self.port = self.server.sockets[0].getsockname()[:2]
         return self
 

@@ -23,7 +23,8 @@ log = logging.getLogger("lvsfast.check")
 
 
 def ssl_context(config: Config) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # Resuming: each SSL_GET check offers the session its server last gave (probes.TlsMemo).
+    ctx = probes.ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
     s = config.ssl
     if s is not None and getattr(s, "ca", None):
         ctx.load_verify_locations(s.ca)
@@ -79,10 +80,13 @@ async def probe(c: Check, config: Config | None, ssl_ctx: ssl.SSLContext | None,
             return ok, f"TCP_CHECK {host(ip)}:{port}: {why}"
         if isinstance(chk, HttpCheck):
             ctx = ssl_ctx if chk.tls else None
+            if ctx is not None and c.tls is None:
+                c.tls = probes.TlsMemo()
+            tls = c.tls if ctx is not None else None
             urls = chk.urls or (Url(),)
             if not c.state.up and not chk.fast_recovery and len(urls) > 1:
                 # keepalived recovers one url per delay_loop; fast_recovery checks them all at once.
-                ok, why = await probes.http(chk, urls[c.url_index], ip, port, ctx)
+                ok, why = await probes.http(chk, urls[c.url_index], ip, port, ctx, tls)
                 if not ok:
                     c.url_index = 0
                     return ok, why
@@ -92,7 +96,7 @@ async def probe(c: Check, config: Config | None, ssl_ctx: ssl.SSLContext | None,
                 c.url_index = 0
                 return ok, why
             for url in urls:
-                ok, why = await probes.http(chk, url, ip, port, ctx)
+                ok, why = await probes.http(chk, url, ip, port, ctx, tls)
                 if not ok:
                     return ok, why
             return True, why

@@ -64,6 +64,7 @@ class Check:
     target: tuple | None = None
     token: int = 0
     exchange: Url | None = None
+    tls: Any = None  # SSL_GET's session memory (probes.TlsMemo), made on its first attempt
 
 
 @dataclass(slots=True)

@@ -8,17 +8,53 @@ trickling and garbage are all just a failed check, bounded by ``connect_timeout`
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import ipaddress
 import re
 import socket
 import ssl
+from dataclasses import dataclass
 from typing import Sequence
 
 from lvsfast.check.http_answer import MAX_BODY, Answer, response
 from lvsfast.config.model import HttpCheck, MiscCheck, StatusRange, Url
 from lvsfast.scripts import ScriptError, check_script, run_script
 
+
+# The TLS session the current attempt offers. create_connection takes no session, but asyncio and
+# uvloop make the SSL object in a callback run in the connecting task's context copy, so a
+# context variable (per task, not shared state) reaches wrap_bio.
+_RESUME: contextvars.ContextVar[ssl.SSLSession | None] = contextvars.ContextVar("lvsfast_tls_resume", default=None)
+
+
+class ResumingContext(ssl.SSLContext):
+    """The checker's client context: each connection offers the session its task set (TlsMemo)."""
+
+    def wrap_bio(self, incoming, outgoing, server_side=False, server_hostname=None, session=None):  # type: ignore[override]
+        return super().wrap_bio(incoming, outgoing, server_side, server_hostname, session or _RESUME.get())
+
+
+@dataclass(slots=True, eq=False)
+class TlsMemo:
+    """One SSL_GET check's TLS memory: the last session its server gave, offered on the next
+    attempt (keepalived makes a full handshake every time), and how many handshakes resumed."""
+
+    context: ssl.SSLContext | None = None  # a session only resumes with the context that made it
+    session: ssl.SSLSession | None = None
+    full_at: float = 0.0  # loop time of the last full (verifying) handshake
+    handshakes: int = 0
+    resumed: int = 0
+
+    def offer(self, ctx: ssl.SSLContext, now: float) -> ssl.SSLSession | None:
+        """The session to offer through ``ctx``, if any. With a CA configured, a resumed handshake
+        shows no certificate: a full one at least every REVERIFY_S sees a changed or expired one."""
+        if self.context is not ctx or (ctx.verify_mode == ssl.CERT_REQUIRED and now - self.full_at >= REVERIFY_S):
+            return None
+        return self.session
+
+
+REVERIFY_S = 60.0
 
 
 def _ranges(ranges: Sequence[StatusRange]) -> str:
@@ -216,13 +252,35 @@ def judge(url: Url, what: str, raw: bytes) -> tuple[bool, str]:
     return True, f"{what}: status {status}"
 
 
-async def http(check: HttpCheck, url: Url, ip: str, port: int, ssl_ctx: ssl.SSLContext | None) -> tuple[bool, str]:
-    """One url of an HTTP_GET/SSL_GET; ``bind_if`` pins the connection to that interface."""
+async def http(check: HttpCheck, url: Url, ip: str, port: int, ssl_ctx: ssl.SSLContext | None,
+               tls: TlsMemo | None = None) -> tuple[bool, str]:
+    """One url of an HTTP_GET/SSL_GET; ``bind_if`` pins the connection to that interface.
+    With ``tls`` (and a :class:`ResumingContext`), the server's last session is offered."""
+    ok, why, obj = await _http(check, url, ip, port, ssl_ctx, tls)
+    if tls is not None and ssl_ctx is not None:
+        if obj is None or not ok:
+            tls.session = None  # a failed server may come back as another one: start afresh
+        else:
+            tls.handshakes += 1
+            if obj.session_reused:
+                tls.resumed += 1
+            else:
+                tls.full_at = asyncio.get_running_loop().time()
+            session = obj.session
+            # Kept only when the server offered to resume (a ticket, or a TLS 1.2 session id).
+            tls.session = session if session is not None and (session.has_ticket or session.id) else None
+            tls.context = ssl_ctx
+    return ok, why
+
+
+async def _http(check: HttpCheck, url: Url, ip: str, port: int, ssl_ctx: ssl.SSLContext | None,
+                tls: TlsMemo | None) -> tuple[bool, str, ssl.SSLObject | None]:
     host = url.virtualhost or check.virtualhost or ip
     request = http_request(check, url, ip)
     what = http_what(check, url, ip, port)
     loop = asyncio.get_running_loop()
     done: asyncio.Future = loop.create_future()
+    resume = _RESUME.set(tls.offer(ssl_ctx, loop.time()) if tls is not None and ssl_ctx is not None else None)
     try:
         sni = host if (ssl_ctx is not None and check.enable_sni) else None
         bind = (check.bindto, check.bind_port or 0) if check.bindto else None
@@ -242,29 +300,33 @@ async def http(check: HttpCheck, url: Url, ip: str, port: int, ssl_ctx: ssl.SSLC
                     lambda: _Fetch(request, done), ip, port, ssl=ssl_ctx,
                     server_hostname=(sni or "") if ssl_ctx else None, local_addr=bind)
     except TimeoutError:
-        return False, f"{what}: connect timed out after {check.connect_timeout:g}s"
+        return False, f"{what}: connect timed out after {check.connect_timeout:g}s", None
     except ssl.SSLCertVerificationError as exc:
-        return False, f"{what}: certificate not accepted: {exc.verify_message or exc.reason}"
+        return False, f"{what}: certificate not accepted: {exc.verify_message or exc.reason}", None
     except ssl.SSLError as exc:
-        return False, f"{what}: TLS failed: {exc.reason or exc}"
+        return False, f"{what}: TLS failed: {exc.reason or exc}", None
     except OSError as exc:
-        return False, f"{what}: connect failed: {exc.strerror or exc}"
+        return False, f"{what}: connect failed: {exc.strerror or exc}", None
+    finally:
+        _RESUME.reset(resume)
+    obj = transport.get_extra_info("ssl_object") if ssl_ctx is not None else None
     try:
         name = url.virtualhost or check.virtualhost
         if ssl_ctx is not None and ssl_ctx.verify_mode == ssl.CERT_REQUIRED and name:
             cert = transport.get_extra_info("peercert") or {}
             if not cert_matches(cert, name):
-                return False, f"{what}: certificate does not match {name}"
+                return False, f"{what}: certificate does not match {name}", None
         try:
             async with asyncio.timeout(check.connect_timeout):
                 raw = await done
         except TimeoutError:
-            return False, f"{what}: no complete answer within {check.connect_timeout:g}s"
+            return False, f"{what}: no complete answer within {check.connect_timeout:g}s", None
         except OSError as exc:
-            return False, f"{what}: {exc.__class__.__name__}: {exc}"
+            return False, f"{what}: {exc.__class__.__name__}: {exc}", None
     finally:
         transport.close()
-    return judge(url, what, raw)
+    # The session after the answer: a TLS 1.3 server sends its ticket after the handshake.
+    return (*judge(url, what, raw), obj)
 
 
 async def misc(check: MiscCheck, security: bool, default_user: str | None) -> tuple[bool, str, int | None]:

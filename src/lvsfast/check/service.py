@@ -336,6 +336,9 @@ class CheckerService:
             if type(a) is MoreDue:
                 more = True
                 continue
+            if type(a) is Log:  # behind its schedule, or back on it: the asyncio path's checks were late
+                self._do([a])
+                continue
             c = a.check
             if lateness is not None:
                 lateness.append(a.late)
@@ -427,7 +430,10 @@ class CheckerService:
         return {"applied_ops": self.applied, "drift_repairs": self.upkeep.repairs,
                 "checks": sum(self._runs(c) for r in self.reals.values() for c in r.checks),
                 "started": late["count"], "lateness_p50_ms": late["p50_ms"], "lateness_p99_ms": late["p99_ms"],
-                "lateness_max_ms": late["max_ms"], "behind": self.core.behind}
+                "lateness_max_ms": late["max_ms"], "behind": self.core.behind,
+                # SSL_GET: completed handshakes and those that resumed the server's last session.
+                "tls_handshakes": sum(c.tls.handshakes for r in self.reals.values() for c in r.checks if c.tls),
+                "tls_resumed": sum(c.tls.resumed for r in self.reals.values() for c in r.checks if c.tls)}
 
     def _runs(self, c: Check) -> int:
         # The prober runs TCP checks and counts them; it tells the state only what it must.
