@@ -18,12 +18,11 @@ ends after the cut (bench/failover.py's outage_ms).
 - keepalived, track_bfd: ``track_bfd { B }`` in r1's instance (keepalived's documented use: the
   master goes FAULT when it loses its BFD neighbour); keepalived has nothing that makes the
   backup take over sooner, so it still waits Master_Down_Interval.
-Writes bench/results/<UTC>-bfd_failover.json with the machine's load.
+Writes bench/results/<UTC>-bfd_failover.json (bench/results_file.py) with the machine's load.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from failover import outage_ms  # noqa: E402
+import results_file  # noqa: E402
 from lvsfast.lab.netns import Lab, LabError, wait_for  # noqa: E402
 from support.vrrp_lab import VrrpLab, instance_conf  # noqa: E402
 
@@ -139,12 +139,15 @@ def main() -> int:
     res = {"scenario": "bfd_failover", "what": "client-visible outage on a cable cut at advert_int 1 (longest gap "
            "between 1 ms pings)", "how": __doc__, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "loadavg_before": load_before, "loadavg_after": open("/proc/loadavg").read().split()[:3],
-           "target_ms": 60, "results": {c: summary(v) for c, v in got.items()},
+           "target_ms": 60, "by_setup": {c: summary(v) for c, v in got.items()},
            "setups_not_settled": UNSETTLED, "timeline": timeline}
-    out = args.json or ROOT / "bench" / "results" / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-bfd_failover.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(res, indent=1) + "\n")
-    for c, s in res["results"].items():
+    by = res["by_setup"]
+    res["results"] = [results_file.row("cable cut, advert_int 1, BFD 10 ms x 3", "outage", "ms",
+                                       by["lvsfast bfd_master_down"], name, by[setup])
+                      for name, setup in (("keepalived, no BFD", "keepalived"),
+                                          ("keepalived, track_bfd", "keepalived track_bfd"))]
+    results_file.write("bfd_failover", res, args.json)
+    for c, s in by.items():
         print(f"{c:28s} median {s['median']} ms  {s['all']}")
     return 0
 

@@ -7,7 +7,7 @@ Two placements, measured on this machine in one run:
   4-byte length and a pickled dict), each end an asyncio loop.
 
 Also: the 10 ms transmit timer's lateness on a loop shared with VRRP adverts at 10 ms, against
-a loop of its own (the cost of sharing). Writes bench/results/<UTC>-bfd_placement.json.
+a loop of its own (the cost of sharing). Writes bench/results/<UTC>-bfd_placement.json (bench/results_file.py).
 """
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ import struct
 import sys
 import time
 from pathlib import Path
+
+import results_file
 
 _LEN = struct.Struct(">I")
 N = 2000
@@ -153,9 +155,15 @@ def main() -> None:
         "tx_timer_10ms_lateness_own_loop": _summary(timer_lateness(False)),
         "tx_timer_10ms_lateness_shared_with_vrrp_10ms": _summary(timer_lateness(True)),
     }
-    out = Path(__file__).parent / "results" / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-bfd_placement.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
+    p99 = {k: {"median": v["p99_us"], "min": v["p99_us"], "max": v["p99_us"], "n": 1}
+           for k, v in res.items() if isinstance(v, dict)}
+    res["scenario"] = "bfd_placement"
+    res["results"] = [
+        results_file.row("BFD Down to VRRP", "event to VRRP p99", "us", p99["event_to_vrrp_in_vrrp_child"],
+                         "via a BFD child and the parent", p99["event_to_vrrp_via_own_child_and_parent"]),
+        results_file.row("10 ms BFD tx timer", "lateness p99", "us", p99["tx_timer_10ms_lateness_shared_with_vrrp_10ms"],
+                         "on a loop of its own", p99["tx_timer_10ms_lateness_own_loop"])]
+    results_file.write("bfd_placement", res)
     print(json.dumps(res, indent=2))
 
 

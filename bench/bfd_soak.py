@@ -42,6 +42,7 @@ from lvsfast.lab.netns import Lab  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from checker_scale import addresses  # noqa: E402
+import results_file  # noqa: E402
 
 VIP = "10.71.9.9"
 
@@ -189,11 +190,17 @@ def main() -> int:
         res["lvsfast_vrrp_state_at_end"] = lf.vrrp_state("VI_1")
         lf.stop(hard=False)
         ka.stop(hard=False)
+    lf_r, ka_r = res["lvsfast"], res["keepalived"]
+    case = f"BFD 10 ms x 3, {args.seconds:g} s" + (f", {args.checks} checks/s beside" if args.checks else "")
+    rows = [results_file.row(case, metric, unit, results_file.stats([lf_r[key]]), "keepalived's bfdd",
+                             results_file.stats([ka_r[key]]))
+            for metric, key, unit in (("tx gap p99", "gap_p99_ms", "ms"), ("tx gap max", "gap_max_ms", "ms"),
+                                      ("session downs", "bfd_downs", "downs"))
+            if key in lf_r and key in ka_r]
     out = {"scenario": "bfd_soak", "how": __doc__, "seconds": args.seconds, "checks": args.checks,
            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "loadavg_before": load_before,
-           "loadavg_after": open("/proc/loadavg").read().split()[:3], "results": res}
-    path = ROOT / "bench" / "results" / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{args.name}.json"
-    path.write_text(json.dumps(out, indent=1) + "\n")
+           "loadavg_after": open("/proc/loadavg").read().split()[:3], "by_daemon": res, "results": rows}
+    results_file.write(args.name, out)
     print(json.dumps(out | {"how": None}, indent=1))
     return 0
 

@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from lvsfast.lab.scaleout import ScaleOut  # noqa: E402
 from lvsfast.lab.scaleout_tour import bring_up, measure, wait_ecmp  # noqa: E402
+import results_file  # noqa: E402
 
 UP = {"d1", "d2", "d3"}
 
@@ -100,6 +101,22 @@ def aggregate(rounds: list[list[dict]]) -> list[dict]:
     return results
 
 
+def common_rows(results: list[dict]) -> list[dict]:
+    """headline.py's rows: no baseline (keepalived's active/backup pair needs IPVS)."""
+    def scaled(a: dict | None, k: float) -> dict | None:
+        return None if a is None else {x: v if x == "n" else v * k for x, v in a.items()}
+
+    out = []
+    for c in results:
+        out.append(results_file.row(c["case"], "established connections surviving", "%",
+                                    scaled(c["long_survived_share"], 100), better="higher"))
+        out.append(results_file.row(c["case"], "new-connection outage", "ms", scaled(c["new_outage_seconds"], 1000)))
+        if c["ecmp_changed_after_seconds"]:
+            out.append(results_file.row(c["case"], "upstream ECMP change after the action", "ms",
+                                        scaled(c["ecmp_changed_after_seconds"], 1000)))
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=1)
@@ -123,9 +140,8 @@ def main() -> int:
     results = aggregate(rounds)
     doc = {"scenario": "scaleout", "what": "N active-active directors behind ECMP, announced by FRR (#27)",
            "how": __doc__, "loadavg_before": load_before, "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
-           "settings": vars(a), "results": results}
-    path = Path(a.json) if a.json else ROOT / "bench" / "results" / f"{time.strftime('%Y-%m-%dT%H%M', time.gmtime())}-scaleout.json"
-    path.write_text(json.dumps(doc, indent=1))
+           "settings": vars(a), "by_scenario": results, "results": common_rows(results)}
+    path = results_file.write("scaleout", doc, a.json or None)
     print(f"wrote {path}")
     return 0
 

@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from advert_jitter import one  # noqa: E402
+import results_file  # noqa: E402
 
 KEYS = ("adverts", "expected", "send_jitter_p50_ms", "send_jitter_p99_ms", "send_jitter_max_ms", "p99_ms",
         "max_ms", "over_30ms", "backup_takeovers")
@@ -105,10 +106,9 @@ def main() -> int:
     print("|" + "---|" * (len(KEYS) + 1))
     for case, r in rows.items():
         print("| " + " | ".join([case] + [str(r[k]) for k in KEYS]) + " |")
-    if a.json:
-        out = harness(rows, a.seconds)
-        out["loadavg"] = {"before": load_before, "after": load_after}
-        Path(a.json).write_text(json.dumps(out, indent=1))
+    out = harness(rows, a.seconds)
+    out["loadavg"] = {"before": load_before, "after": load_after}
+    print(f"wrote {results_file.write('snmp_jitter', out, a.json)}")
     return 0
 
 
