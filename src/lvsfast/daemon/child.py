@@ -56,7 +56,11 @@ def run_child(name: str, factory_spec: str, sock: socket.socket, config: Any, op
     ident = {"vrrp": "Lvsfast_vrrp", "checker": "Lvsfast_healthcheckers"}.get(name, f"Lvsfast_{name}")
     logs.setup(ident, **logs.options_kw(options, name))
     if pid_path:
-        pidfile.write(pid_path)
+        try:
+            pidfile.write(pid_path)
+        except pidfile.PidFileError as e:
+            log.error("%s child: %s", name, e)
+            return 1
     g = getattr(config, "global_defs", None)
     wanted, errors = scheduling.tuning(g.extra if g is not None else (), name)
     for problem in errors + scheduling.apply(wanted):

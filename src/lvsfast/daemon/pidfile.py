@@ -33,6 +33,14 @@ def running_pid(path: str | os.PathLike[str]) -> int | None:
         return None
     except PermissionError:
         pass
+    # A zombie answers kill(pid, 0): a daemon killed with its children (SIGKILL to the group)
+    # leaves them unreaped for a moment, and they must not stop its successor from starting.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                return None
+    except (OSError, IndexError):
+        pass
     return pid
 
 
