@@ -157,6 +157,7 @@ class CheckerCore:
         # slot plan without a Python __init__; the new ones with checks get them here, in order.
         self.period = min((c.delay_loop for _, rs, _ in wanted.values() for c in rs.checkers
                            if getattr(c, "delay_loop", None)), default=1.0)
+        timings: dict[Timing, Timing] = {}
         for real in place_reals(wanted, self.reals, _REAL_PLAN.new):
             vs, rs = real.vs, real.rs
             for chk in rs.checkers:
@@ -167,6 +168,9 @@ class CheckerCore:
                 t = Timing(chk.delay_loop, chk.connect_timeout, 0 if type(chk) is BfdCheck else chk.retry,
                            chk.delay_before_retry, chk.warmup if chk.warmup is not None else 0.0,
                            chk.alpha or rs.alpha or vs.alpha)
+                # Nearly every check of a large table has the same timing: one frozen object
+                # for them all, not one per real server.
+                t = timings.setdefault(t, t)
                 st = CheckState(t)
                 st.schedule_first(now, self.rng.random())
                 c = Check(chk, st, f"{chk.kind} {host(chk.connect_ip or rs.address)}:{chk.connect_port or rs.port}")

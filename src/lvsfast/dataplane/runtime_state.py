@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 from lvsfast.dataplane.model import DestKey, ServiceKey
 from lvsfast.dataplane.pool import Override, Pair
@@ -16,13 +15,15 @@ def _skey_to_json(k: ServiceKey) -> dict:
     return {"family": k.family, "protocol": k.protocol, "address": k.address, "port": k.port, "fwmark": k.fwmark}
 
 
-def save(path: str | Path, overrides: dict[Pair, Override]) -> None:
+# os.path, not pathlib: the checker child reads this file at every start, and pathlib would
+# bring urllib.parse and its own classes into the child for two file operations.
+def save(path: str | os.PathLike[str], overrides: dict[Pair, Override]) -> None:
     """Atomically write the overrides (a crash mid-write leaves the previous file intact)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    p = os.fspath(path)
+    os.makedirs(os.path.dirname(p) or ".", exist_ok=True)
     entries = [{"service": _skey_to_json(s), "real": {"address": d.address, "port": d.port},
                 "state": o.state, "weight": o.weight} for (s, d), o in sorted(overrides.items())]
-    tmp = p.with_name(p.name + ".tmp")
+    tmp = p + ".tmp"
     with open(tmp, "w") as f:
         json.dump({"version": _VERSION, "overrides": entries}, f, indent=1)
         f.flush()
@@ -30,11 +31,12 @@ def save(path: str | Path, overrides: dict[Pair, Override]) -> None:
     os.replace(tmp, p)
 
 
-def load(path: str | Path) -> dict[Pair, Override]:
+def load(path: str | os.PathLike[str]) -> dict[Pair, Override]:
     """The saved overrides; a missing file is an empty state, a corrupt one raises ValueError."""
-    p = Path(path)
+    p = os.fspath(path)
     try:
-        data = json.loads(p.read_text())
+        with open(p) as f:
+            data = json.loads(f.read())
     except FileNotFoundError:
         return {}
     except json.JSONDecodeError as exc:

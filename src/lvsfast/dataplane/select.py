@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,8 @@ def kernel_has_ipvs() -> bool:
     """IPVS is loaded, or modprobe could load it."""
     if os.path.exists("/proc/net/ip_vs"):
         return True
+    import shutil  # only without /proc/net/ip_vs: shutil brings bz2 and lzma into the checker
+
     modprobe = shutil.which("modprobe") or ("/sbin/modprobe" if os.path.exists("/sbin/modprobe") else None)
     if modprobe is None:
         return False

@@ -199,6 +199,9 @@ class NftBackend(Unsupported):
             if not self._exists:
                 self._run(transaction(cur, want, exists=False, table=self.table))
                 self._exists = True
+            # The kernel holds what ``desired`` says: keep that, which the caller keeps anyway,
+            # rather than a second copy of the whole table parsed from the listing.
+            self._state = desired
             return []
         errors = check(want)
         if errors:

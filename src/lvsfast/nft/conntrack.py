@@ -6,7 +6,6 @@ is the real server. Entries on their way out (TIME_WAIT, CLOSE, ...) do not coun
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections import Counter
 
 from lvsfast.dataplane.model import DestKey, ServiceKey
@@ -42,6 +41,8 @@ def parse(text: str) -> Counter[tuple[ServiceKey, DestKey]]:
 
 async def connections() -> Counter[tuple[ServiceKey, DestKey]]:
     """Live NAT flows per (service, real server) in this namespace (needs the conntrack tool)."""
+    import shutil  # here: shutil brings bz2 and lzma, and the checker child rarely drains
+
     exe = shutil.which("conntrack") or "/usr/sbin/conntrack"
     proc = await asyncio.create_subprocess_exec(exe, "-L", "-f", "ipv4", stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.DEVNULL)

@@ -6,7 +6,6 @@ atomic); listings come back as JSON.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import json
 from typing import Any
 
@@ -21,11 +20,18 @@ class NftError(RuntimeError):
 
 
 def _load() -> ctypes.CDLL:
-    name = ctypes.util.find_library("nftables") or "libnftables.so.1"
+    # The soname first: ctypes.util would import shutil, tempfile, bz2 and lzma into the
+    # checker child and run ldconfig in a subprocess, for the name the loader finds itself.
     try:
-        lib = ctypes.CDLL(name)
-    except OSError as exc:
-        raise NftError(f"libnftables is not available ({exc}); install Debian's libnftables1") from exc
+        lib = ctypes.CDLL("libnftables.so.1")
+    except OSError:
+        from ctypes.util import find_library
+
+        name = find_library("nftables")
+        try:
+            lib = ctypes.CDLL(name or "libnftables.so.1")
+        except OSError as exc:
+            raise NftError(f"libnftables is not available ({exc}); install Debian's libnftables1") from exc
     lib.nft_ctx_new.restype = ctypes.c_void_p
     lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
     lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
