@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lvsfast.lab.netns import Lab, Namespace, run, wait_for
-from lvsfast.lab.topology import _HTTP_SERVER
+from lvsfast.lab.topology import start_http_server
 
 VIP = "192.0.2.100"
 LAN = "10.1.0"
@@ -281,10 +281,7 @@ class ScaleOut:
     # ---- real servers ------------------------------------------------------------------------
 
     def start_http(self, name: str) -> None:
-        rs = self.real[name]
-        self.http[name] = self.lab.spawn(rs, sys.executable, "-c", _HTTP_SERVER, name)
-        wait_for(lambda: rs.run("python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 80), 1)",
-                                check=False).returncode == 0, timeout=10, what=f"HTTP on {name}")
+        self.http[name] = start_http_server(self.lab, self.real[name], name)
 
     def stop_http(self, name: str) -> None:
         proc = self.http.pop(name, None)

@@ -11,6 +11,7 @@ namespaces (192.0.2.0/24 is TEST-NET-1).
 """
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass, field
@@ -43,6 +44,14 @@ _HTTP_SERVER = textwrap.dedent('''
     http.server.ThreadingHTTPServer.allow_reuse_address = True
     http.server.ThreadingHTTPServer(("0.0.0.0", 80), H).serve_forever()
 ''')
+
+
+def start_http_server(lab: Lab, ns: Namespace, name: str) -> subprocess.Popen:
+    """The lab's real server on port 80 of ``ns``, answering with ``name``; returns once it listens."""
+    proc = lab.spawn(ns, sys.executable, "-c", _HTTP_SERVER, name)
+    wait_for(lambda: ns.run("python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 80), 1)",
+                            check=False).returncode == 0, timeout=10, what=f"HTTP on {name}")
+    return proc
 
 
 @dataclass
@@ -83,10 +92,7 @@ class Figure21:
             self.real[name] = rs
 
     def start_http(self, name: str) -> None:
-        rs = self.real[name]
-        self.servers[name] = self.lab.spawn(rs, sys.executable, "-c", _HTTP_SERVER, name)
-        wait_for(lambda: rs.run("python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 80), 1)",
-                                check=False).returncode == 0, timeout=10, what=f"HTTP on {name}")
+        self.servers[name] = start_http_server(self.lab, self.real[name], name)
 
     def stop_http(self, name: str) -> None:
         proc = self.servers.pop(name, None)
