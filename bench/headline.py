@@ -75,7 +75,7 @@ HEADLINES = (
     Headline("scale-out, 3 directors behind ECMP: new-connection outage on a cable cut", "scaleout", r"cable_cut$",
              "new-connection outage"),
     Headline("BFD control packet decode+validate, compiled core", "bfd_wire", r"one control packet",
-             "decode\+validate", "twin"),
+             r"decode\+validate", "twin"),
     Headline("nftables `mh`: flows moved when 1 of 16 servers fails its check", "mh", r"N=16 remove, check fails", ""),
     Headline("nftables `mh`: flows moved when a reload removes 1 of 16 servers", "mh", r"N=16 remove, reload", ""),
 )

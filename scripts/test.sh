@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 VENV=$(bash scripts/venv.sh | tail -n 1)
 status=0
-"$VENV/bin/python" -m pytest "$@" || status=$?
+"$VENV/bin/python" -m pytest --durations=40 "$@" || status=$?
 if [ "${LVSFAST_TWIN_RUN:-1}" != "0" ]; then
   unit=0
   LVSFAST_NO_EXTENSIONS=1 LVSFAST_TEST_UNIT_ONLY=1 "$VENV/bin/python" -m pytest -q \
