@@ -31,9 +31,9 @@ def row(case: str, metric: str, unit: str, lvsfast: dict, baseline_name: str = "
     return r
 
 
-def write(name: str, doc: dict, path: Path | str | None = None) -> Path:
-    """Write doc to path, or to bench/results/<UTC YYYY-MM-DDTHHMM>-<name>.json; returns where."""
-    out = Path(path) if path else RESULTS / f"{time.strftime('%Y-%m-%dT%H%M', time.gmtime())}-{name}.json"
+def write(name: str, doc: dict, path: Path | str | None = None, directory: Path | str = RESULTS) -> Path:
+    """Write doc to path, or to <directory>/<UTC YYYY-MM-DDTHHMM>-<name>.json (bench/results); returns where."""
+    out = Path(path) if path else Path(directory) / f"{time.strftime('%Y-%m-%dT%H%M', time.gmtime())}-{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
     return out

@@ -25,42 +25,28 @@ PACKET = TWIN.encode(3, 0, 3, 0x2A7C9B01, 0x11, 10_000, 10_000)
 SAME = [PACKET] * 1000
 DISTINCT = [TWIN.encode(3, 0, 3, 0x10000 + i, 0x20000 + i, 10_000, 10_000) for i in range(1000)]
 
-#: (group, impl) -> median seconds per packet; the ratios are printed at the end of the module.
-RESULTS: dict[tuple[str, str], float] = {}
+TITLE = "BFD wire"
+RESULT_NAME = "bfd_wire"
+#: (group recorded, case, metric) of the results file's rows (bench/headline.py reads the first).
+RESULT_ROWS = (
+    ("decode one call, steady", "one control packet", "decode+validate"),
+    ("decode batch, steady", "batch of 1000, steady, per packet", "decode+validate"),
+    ("decode one by one, cold", "1000 distinct, one call each, per packet", "decode+validate"),
+    ("decode batch, cold", "batch of 1000 distinct, per packet", "decode+validate"),
+    ("encode", "one control packet", "encode"),
+    ("Session.receive", "steady Up packet", "Session.receive"),
+)
 
 
-def _record(benchmark, group: str, which: str, per_call: int = 1) -> None:
-    with open("/proc/loadavg") as f:  # a shared machine: the load the figure was taken under
-        benchmark.extra_info["loadavg"] = f.read().split()[:3]
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None:  # None under --benchmark-disable
-        RESULTS[(group, which)] = stats.stats.median / per_call
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ratio_report(request):
-    yield
-    if not RESULTS:
-        return
-    capman = request.config.pluginmanager.get_plugin("capturemanager")
-    with capman.global_and_fixture_disabled():
-        _print_ratios(print)
-
-
-def _print_ratios(write) -> None:
-    write("")
-    write("BFD wire: median per packet, and how many times slower than the compiled core")
-    for group in dict.fromkeys(g for g, _ in RESULTS):
-        base = RESULTS.get((group, "compiled"))
-        for (g, which), t in RESULTS.items():
-            if g == group:
-                ratio = f"{t / base:8.1f}x" if base else "        "
-                write(f"  {group:<44} {which:<10} {t * 1e9:10.1f} ns {ratio}")
+def summary(medians) -> list[str]:
+    """The issue's targets, per packet in the forms the receive path meets."""
+    out = []
     for group in ("decode batch, steady", "decode one by one, cold", "decode batch, cold"):
-        c, p = RESULTS.get((group, "compiled")), RESULTS.get((group, "python"))
+        c, p = medians.ns(group, "compiled"), medians.ns(group, "python")
         if c and p:
-            write(f"  {group}: compiled {c * 1e9:.1f} ns, twin {p / c:.1f}x slower; issue targets: "
-                  f"<=100 ns {'met' if c <= 100e-9 else 'MISSED'}, >=10x {'met' if p / c >= 10 else 'MISSED'}")
+            out.append(f"  {group}: compiled {c:.1f} ns, twin {p / c:.1f}x slower; issue targets: "
+                       f"<=100 ns {'met' if c <= 100 else 'MISSED'}, >=10x {'met' if p / c >= 10 else 'MISSED'}")
+    return out
 
 
 def impl(name: str):
@@ -82,27 +68,27 @@ def _struct_decode(p: bytes):
 
 
 @pytest.mark.parametrize("which", ["compiled", "python", "struct"])
-def test_decode_single(benchmark, which):
+def test_decode_single(benchmark, medians, which):
     benchmark.group = "decode+validate, one call"
     benchmark.extra_info["impl"] = which
     if which == "struct":
         benchmark(_struct_decode, PACKET)
     else:
         assert benchmark(impl(which).decode, PACKET).my_disc == 0x2A7C9B01
-    _record(benchmark, "decode one call, steady", which)
+    medians.record(benchmark, "decode one call, steady", which)
 
 
 @pytest.mark.parametrize("which", ["compiled", "python"])
-def test_decode_batch_steady(benchmark, which):
+def test_decode_batch_steady(benchmark, medians, which):
     benchmark.group = "decode+validate batch of 1000, steady (per packet)"
     benchmark.extra_info.update(impl=which, per_call=len(SAME))
     out = benchmark(impl(which).decode_batch, SAME)
     assert out[-1].your_disc == 0x11
-    _record(benchmark, "decode batch, steady", which, len(SAME))
+    medians.record(benchmark, "decode batch, steady", which, len(SAME))
 
 
 @pytest.mark.parametrize("which", ["compiled", "python"])
-def test_decode_one_by_one_cold(benchmark, which):
+def test_decode_one_by_one_cold(benchmark, medians, which):
     benchmark.group = "decode+validate 1000 distinct, one call each (per packet)"
     benchmark.extra_info.update(impl=which, per_call=len(DISTINCT))
     decode = impl(which).decode
@@ -112,27 +98,27 @@ def test_decode_one_by_one_cold(benchmark, which):
             decode(p)
 
     benchmark(run)
-    _record(benchmark, "decode one by one, cold", which, len(DISTINCT))
+    medians.record(benchmark, "decode one by one, cold", which, len(DISTINCT))
 
 
 @pytest.mark.parametrize("which", ["compiled", "python"])
-def test_decode_batch_cold(benchmark, which):
+def test_decode_batch_cold(benchmark, medians, which):
     benchmark.group = "decode+validate batch of 1000 distinct (per packet)"
     benchmark.extra_info.update(impl=which, per_call=len(DISTINCT))
     out = benchmark(impl(which).decode_batch, DISTINCT)
     assert out[7].my_disc == 0x10007
-    _record(benchmark, "decode batch, cold", which, len(DISTINCT))
+    medians.record(benchmark, "decode batch, cold", which, len(DISTINCT))
 
 
 @pytest.mark.parametrize("which", ["compiled", "python"])
-def test_encode(benchmark, which):
+def test_encode(benchmark, medians, which):
     benchmark.group = "encode"
     benchmark.extra_info["impl"] = which
     assert benchmark(impl(which).encode, 3, 0, 3, 0x2A7C9B01, 0x11, 10_000, 10_000) == PACKET
-    _record(benchmark, "encode", which)
+    medians.record(benchmark, "encode", which)
 
 
-def test_session_receive_steady_up(benchmark):
+def test_session_receive_steady_up(benchmark, medians):
     """For scale: the state machine's share of a received packet (pure Python either way)."""
     benchmark.group = "Session.receive, steady Up"
     s = Session(SessionParams(10_000, 10_000), 0x11, 0.0, random.Random(1))
@@ -142,4 +128,4 @@ def test_session_receive_steady_up(benchmark):
     pkt = dec(PACKET)
     assert s.state == 3
     benchmark(s.receive, pkt, 0.001)
-    _record(benchmark, "Session.receive", "python")
+    medians.record(benchmark, "Session.receive", "python")

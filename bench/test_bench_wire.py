@@ -25,51 +25,27 @@ INST = [InstanceWire("VI_1", 51, 3, 4, 100, tuple(VIPS))]
 BATCH = [PACKET] * 1000
 
 
-#: (group, impl) -> median seconds per packet; the ratios are printed at the end of the module.
-RESULTS: dict[tuple[str, str], float] = {}
+TITLE = "VRRP wire"
 
 
-def _record(benchmark, group: str, which: str, per_call: int = 1) -> None:
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None:  # None under --benchmark-disable
-        RESULTS[(group, which)] = stats.stats.median / per_call
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ratio_report(request):
-    yield
-    if not RESULTS:
-        return
-    capman = request.config.pluginmanager.get_plugin("capturemanager")
-    with capman.global_and_fixture_disabled():
-        _print_ratios(print)
-
-
-def _print_ratios(write) -> None:
-    write("")
-    write("VRRP wire: median per packet, and how many times slower than the compiled core")
-    for group in dict.fromkeys(g for g, _ in RESULTS):
-        base = RESULTS.get((group, "compiled"))
-        for (g, which), t in RESULTS.items():
-            if g != group:
-                continue
-            ratio = f"{t / base:8.1f}x" if base else "        "
-            write(f"  {group:<40} {which:<10} {t * 1e9:12.1f} ns {ratio}")
-    single = RESULTS.get(("decode v3 IPv4 8 addrs", "compiled"))
-    batch = RESULTS.get(("decode batch, per packet", "compiled"))
-    for name, other in (("twin (batch)", RESULTS.get(("decode batch, per packet", "python"))),
-                        ("scapy", RESULTS.get(("decode v3 IPv4 8 addrs", "scapy"))),
-                        ("struct", RESULTS.get(("decode v3 IPv4 8 addrs", "struct")))):
+def summary(medians) -> list[str]:
+    """The issue's targets: per packet in a batch against the twin, scapy and struct."""
+    out = []
+    single = medians.ns("decode v3 IPv4 8 addrs", "compiled")
+    batch = medians.ns("decode batch, per packet", "compiled")
+    twin = medians.ns("decode batch, per packet", "python")
+    scapy = medians.ns("decode v3 IPv4 8 addrs", "scapy")
+    struct_ = medians.ns("decode v3 IPv4 8 addrs", "struct")
+    for name, other in (("twin (batch)", twin), ("scapy", scapy), ("struct", struct_)):
         if batch and other:
-            write(f"  decode per packet in a batch: compiled {batch * 1e9:.1f} ns; {name} is {other / batch:.0f}x slower")
+            out.append(f"  decode per packet in a batch: compiled {batch:.1f} ns; {name} is {other / batch:.0f}x slower")
     if single and batch:
-        write(f"  (single-call decode {single * 1e9:.1f} ns includes pytest-benchmark's call overhead)")
+        out.append(f"  (single-call decode {single:.1f} ns includes pytest-benchmark's call overhead)")
     if batch:
-        twin = RESULTS.get(("decode batch, per packet", "python"))
-        scapy = RESULTS.get(("decode v3 IPv4 8 addrs", "scapy"))
-        write(f"  issue targets: <=150 ns {'met' if batch <= 150e-9 else 'MISSED'}; "
-              f">=10x twin {'met' if twin and twin / batch >= 10 else 'MISSED'}; "
-              f">=300x scapy {'met' if scapy and scapy / batch >= 300 else 'MISSED'}")
+        out.append(f"  issue targets: <=150 ns {'met' if batch <= 150 else 'MISSED'}; "
+                   f">=10x twin {'met' if twin and twin / batch >= 10 else 'MISSED'}; "
+                   f">=300x scapy {'met' if scapy and scapy / batch >= 300 else 'MISSED'}")
+    return out
 
 
 def impl(name: str):
@@ -91,7 +67,7 @@ def _struct_decode(pkt: bytes):
 
 
 @pytest.mark.parametrize("which", ["compiled", "python", "scapy", "struct"])
-def test_decode_v3_ipv4_8_addresses(benchmark, which):
+def test_decode_v3_ipv4_8_addresses(benchmark, medians, which):
     benchmark.group = "decode+validate v3 IPv4 8 addrs"
     benchmark.extra_info["impl"] = which
     if which == "scapy":
@@ -111,22 +87,22 @@ def test_decode_v3_ipv4_8_addresses(benchmark, which):
         rx = impl(which).Receiver("eth0", 4, INST)
         adv = benchmark(rx.decode, PACKET)
         assert adv.priority == 150
-    _record(benchmark, "decode v3 IPv4 8 addrs", which)
+    medians.record(benchmark, "decode v3 IPv4 8 addrs", which)
 
 
 @pytest.mark.parametrize("which", ["compiled", "python"])
-def test_decode_batch_1000(benchmark, which):
+def test_decode_batch_1000(benchmark, medians, which):
     benchmark.group = "decode+validate batch (per packet)"
     benchmark.extra_info["impl"] = which
     benchmark.extra_info["per_call"] = len(BATCH)
     rx = impl(which).Receiver("eth0", 4, INST)
     out = benchmark(rx.decode_batch, BATCH)
     assert out[-1].priority == 150
-    _record(benchmark, "decode batch, per packet", which, len(BATCH))
+    medians.record(benchmark, "decode batch, per packet", which, len(BATCH))
 
 
 @pytest.mark.parametrize("which", ["compiled", "python"])
-def test_decode_batch_recv_tuples_1000(benchmark, which):
+def test_decode_batch_recv_tuples_1000(benchmark, medians, which):
     """The form the engine uses: recv_batch's (packet, src, dst, ttl, ifindex) tuples."""
     benchmark.group = "decode+validate batch of recv tuples (per packet)"
     benchmark.extra_info["impl"] = which
@@ -135,11 +111,11 @@ def test_decode_batch_recv_tuples_1000(benchmark, which):
     items = [(p, None, None, -1, 2) for p in BATCH]
     out = benchmark(rx.decode_batch, items)
     assert out[-1].priority == 150
-    _record(benchmark, "decode batch of recv tuples, per packet", which, len(BATCH))
+    medians.record(benchmark, "decode batch of recv tuples, per packet", which, len(BATCH))
 
 
 @pytest.mark.parametrize("which", ["compiled", "python", "scapy"])
-def test_encode_v3(benchmark, which):
+def test_encode_v3(benchmark, medians, which):
     benchmark.group = "encode+checksum v3 IPv4 8 addrs"
     benchmark.extra_info["impl"] = which
     if which == "scapy":
@@ -153,11 +129,11 @@ def test_encode_v3(benchmark, which):
     else:
         b = impl(which).AdvertBuilder(3, 51, 100, VIPS, 4, "10.0.0.2", "224.0.0.18")
         assert benchmark(b.build, 150) == PACKET[20:]
-    _record(benchmark, "encode+checksum v3 IPv4 8 addrs", which)
+    medians.record(benchmark, "encode+checksum v3 IPv4 8 addrs", which)
 
 
 @pytest.mark.parametrize("which", ["compiled", "python", "scapy"])
-def test_garp_build(benchmark, which):
+def test_garp_build(benchmark, medians, which):
     benchmark.group = "GARP build"
     benchmark.extra_info["impl"] = which
     mac = bytes.fromhex("00005e000133")
@@ -168,11 +144,11 @@ def test_garp_build(benchmark, which):
                                ARP(op=1, hwsrc="00:00:5e:00:01:33", psrc="192.0.2.100", pdst="192.0.2.100")))
     else:
         assert len(benchmark(impl(which).build_garp, mac, "192.0.2.100")) == 42
-    _record(benchmark, "GARP build", which)
+    medians.record(benchmark, "GARP build", which)
 
 
 @pytest.mark.parametrize("which", ["compiled", "python", "scapy"])
-def test_na_build(benchmark, which):
+def test_na_build(benchmark, medians, which):
     benchmark.group = "unsolicited NA build"
     benchmark.extra_info["impl"] = which
     mac = bytes.fromhex("00005e000233")
@@ -186,11 +162,11 @@ def test_na_build(benchmark, which):
                                ICMPv6NDOptDstLLAddr(lladdr="00:00:5e:00:02:33")))
     else:
         assert len(benchmark(impl(which).build_na, mac, "fe80::1", "2001:db8::100", True)) == 86
-    _record(benchmark, "unsolicited NA build", which)
+    medians.record(benchmark, "unsolicited NA build", which)
 
 
 @pytest.mark.parametrize("which", ["compiled", "python"])
-def test_recv_batch_64(benchmark, which):
+def test_recv_batch_64(benchmark, medians, which):
     """Draining 64 waiting datagrams: one recvmmsg (compiled) against 64 recvmsg calls (twin).
 
     A UDP socket on loopback stands in for the raw VRRP socket (same ancillary-data path, no root);
@@ -221,4 +197,4 @@ def test_recv_batch_64(benchmark, which):
     finally:
         rx.close()
         tx.close()
-    _record(benchmark, "receive batch of 64, per packet", which, 64)
+    medians.record(benchmark, "receive batch of 64, per packet", which, 64)

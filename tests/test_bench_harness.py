@@ -113,3 +113,20 @@ def test_headline_takes_each_figure_from_the_newest_file_that_has_it(tmp_path):
     cut = next(line for line in text.splitlines() if "cable cut, client outage, advert_int 1 " in line)
     assert "2026-01-01T0000-failover.json" in cut  # only the older file measured it
     assert h.main(["--readme", str(readme), "--results", str(res), "--check"]) == 0
+
+
+def test_bfd_wire_bench_writes_common_rows_headline_finds(tmp_path):
+    # Run alone with --bench-results, a micro bench writes the common rows and no samples; the
+    # README's BFD decode figure is the first of them.
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "testpaths=bench",
+                           str(ROOT / "bench" / "test_bench_bfd_wire.py"), "--benchmark-only",
+                           "--benchmark-min-rounds=3", "--benchmark-max-time=0.02", f"--bench-results={tmp_path}"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    (written,) = tmp_path.glob("*-bfd_wire.json")
+    doc = json.loads(written.read_text())
+    assert doc["scenario"] == "bfd_wire" and "benchmarks" not in doc and doc["loadavg"]
+    assert all(set(r) >= {"case", "metric", "unit", "lvsfast"} and "data" not in r["lvsfast"] for r in doc["results"])
+    found = _headline().newest(tmp_path)
+    (row, name), = [v for h, v in found.items() if h.scenario == "bfd_wire"]
+    assert name == written.name and row["baseline_name"] == "pure-Python twin" and row["unit"] == "ns"
