@@ -84,6 +84,83 @@ virtual_server group G1 {
 }
 """
 
+# keepalived 2.2.7's dump blocks that repeat, filled in per server (check_data.c dump_rs,
+# dump_vs for a plain virtual server, check_api.c dump_checker and dump_connection_opts).
+def _real_server(rip: str, rport: int, weight: int, method: str, delay: str, *, retry: bool = False,
+                 inhibit: bool = False, notify_down: str = "", alive: bool = True) -> str:
+    return (f"""\
+   ------< Real server >------
+   RIP = {rip}, RPORT = {rport}, WEIGHT = {weight} EFF WEIGHT = {weight}
+   forwarding method = {method}
+   Alpha is OFF
+   connection timeout = 5.000000
+   connection limit range = 0 -> 0
+   Delay loop = {delay}
+""" + ("   Retry count = 3\n" if retry else "") + f"""\
+   Inhibit on failure is {'ON' if inhibit else 'OFF'}
+""" + (f"     RS down notify script = '{notify_down}', uid:gid 0:0\n" if notify_down else "") + f"""\
+   Using smtp notification = yes
+   initial weight = {weight}
+   effective weight = {weight}
+   previous effective_weight = 0
+   alive = {int(alive)}
+   num failed checkers = {int(not alive)}
+   RS set = 1
+   reloaded = 0
+""")
+
+
+def _plain_vs(head: str, delay: str, sched: str, protocol: str, method: str) -> str:
+    return f"""\
+ ------< Virtual server >------
+ VS {head}
+   Address family = inet
+   connection timeout = 5.000000
+   delay_loop = {delay}
+   lvs_sched = {sched}
+   Hashed = disabled
+   flag-1 = disabled
+   flag-2 = disabled
+   flag-3 = disabled
+   One packet scheduling = disabled
+   protocol = {protocol}
+   alpha is OFF
+   omega is OFF
+   Inhibit on failure is OFF
+   quorum = 1, hysteresis = 0
+   Using smtp notification = no
+   default forwarding method = {method}
+   alive = 1
+   quorum_state_up = 1
+   reloaded = 0
+"""
+
+
+def _checker(head: str, kind: str, delay_us: int, retries: int, default_retry_us: int, *,
+             warmup_us: int | None = None, retry_us: int | None = None, dest: str = "",
+             conn: tuple[str, ...] = (), timeout: str = "5.000000", up: bool = True, ran: bool = True) -> str:
+    """One checker's common part, from its head line to its "Keepalive method" line; retry_us
+    None leaves out the lines keepalived writes only when retries > 0 (or not given)."""
+    text = f"""\
+ {head}
+   Enabled = {'yes' if ran else 'no'}
+   Up = {'yes' if up else 'no'}
+   Has run = {'yes' if ran else 'no'}
+   Current weight = 0
+   Alpha = no
+   Delay loop = {delay_us} us
+   Warmup = {delay_us if warmup_us is None else warmup_us} us
+   Retries = {retries}
+"""
+    if retry_us is not None:
+        text += f"   Delay before retry = {retry_us} us\n   Retries iterations = 0\n"
+    text += f"   Default delay before retry = {default_retry_us} us\n   Log all failures = no\n"
+    if dest:
+        text += "   Connection\n" + f"     Dest = {dest}\n" + "".join(f"     {c}\n" for c in conn)
+        text += f"     Timeout = {timeout}\n"
+    return text + f"   Keepalive method = {kind}\n"
+
+
 GOLDEN = """\
 ------< LVS Topology >------
  System is compiled with LVS v1.2.1
@@ -124,148 +201,17 @@ GOLDEN = """\
    alive = 1
    quorum_state_up = 1
    reloaded = 0
-   ------< Real server >------
-   RIP = 10.0.0.1, RPORT = 80, WEIGHT = 2 EFF WEIGHT = 2
-   forwarding method = NAT
-   Alpha is OFF
-   connection timeout = 5.000000
-   connection limit range = 0 -> 0
-   Delay loop = 10.000000
-   Retry count = 3
-   Inhibit on failure is ON
-   Using smtp notification = yes
-   initial weight = 2
-   effective weight = 2
-   previous effective_weight = 0
-   alive = 1
-   num failed checkers = 0
-   RS set = 1
-   reloaded = 0
-   ------< Real server >------
-   RIP = 10.0.0.2, RPORT = 8080, WEIGHT = 3 EFF WEIGHT = 3
-   forwarding method = NAT
-   Alpha is OFF
-   connection timeout = 5.000000
-   connection limit range = 0 -> 0
-   Delay loop = 10.000000
-   Retry count = 3
-   Inhibit on failure is ON
-     RS down notify script = '/usr/bin/true', uid:gid 0:0
-   Using smtp notification = yes
-   initial weight = 3
-   effective weight = 3
-   previous effective_weight = 0
-   alive = 0
-   num failed checkers = 1
-   RS set = 1
-   reloaded = 0
- ------< Virtual server >------
- VS FWMARK = 5
-   Address family = inet
-   connection timeout = 5.000000
-   delay_loop = 3.000000
-   lvs_sched = rr
-   Hashed = disabled
-   flag-1 = disabled
-   flag-2 = disabled
-   flag-3 = disabled
-   One packet scheduling = disabled
-   protocol = none
-   alpha is OFF
-   omega is OFF
-   Inhibit on failure is OFF
-   quorum = 1, hysteresis = 0
-   Using smtp notification = no
-   default forwarding method = DR
-   alive = 1
-   quorum_state_up = 1
-   reloaded = 0
-   ------< Real server >------
-   RIP = 10.0.0.3, RPORT = 0, WEIGHT = 4 EFF WEIGHT = 4
-   forwarding method = DR
-   Alpha is OFF
-   connection timeout = 5.000000
-   connection limit range = 0 -> 0
-   Delay loop = 3.000000
-   Inhibit on failure is OFF
-   Using smtp notification = yes
-   initial weight = 4
-   effective weight = 4
-   previous effective_weight = 0
-   alive = 1
-   num failed checkers = 0
-   RS set = 1
-   reloaded = 0
- ------< Virtual server >------
- VS GROUP = [G1]:0
-   Address family = inet
-   connection timeout = 5.000000
-   delay_loop = 60.000000
-   lvs_sched = wrr
-   Hashed = disabled
-   flag-1 = disabled
-   flag-2 = disabled
-   flag-3 = disabled
-   One packet scheduling = disabled
-   protocol = TCP
-   alpha is OFF
-   omega is OFF
-   Inhibit on failure is OFF
-   quorum = 1, hysteresis = 0
-   Using smtp notification = no
-   default forwarding method = NAT
-   alive = 1
-   quorum_state_up = 1
-   reloaded = 0
-   ------< Real server >------
-   RIP = 10.0.0.4, RPORT = 80, WEIGHT = 1 EFF WEIGHT = 1
-   forwarding method = NAT
-   Alpha is OFF
-   connection timeout = 5.000000
-   connection limit range = 0 -> 0
-   Delay loop = 60.000000
-   Inhibit on failure is OFF
-   Using smtp notification = yes
-   initial weight = 1
-   effective weight = 1
-   previous effective_weight = 0
-   alive = 1
-   num failed checkers = 0
-   RS set = 1
-   reloaded = 0
-------< Health checkers >------
- [192.0.2.100]:tcp:80 -> [10.0.0.1]:tcp:80
-   Enabled = yes
-   Up = yes
-   Has run = yes
-   Current weight = 0
-   Alpha = no
-   Delay loop = 10000000 us
-   Warmup = 10000000 us
-   Retries = 3
-   Delay before retry = 1000000 us
-   Retries iterations = 0
-   Default delay before retry = 1000000 us
-   Log all failures = no
-   Connection
-     Dest = [10.0.0.1]:80
-     Timeout = 1.000000
-   Keepalive method = TCP_CHECK
- [192.0.2.100]:tcp:80 -> [10.0.0.2]:tcp:8080
-   Enabled = yes
-   Up = no
-   Has run = yes
-   Current weight = 0
-   Alpha = no
-   Delay loop = 10000000 us
-   Warmup = 10000000 us
-   Retries = 0
-   Default delay before retry = 3000000 us
-   Log all failures = no
-   Connection
-     Dest = [10.0.0.2]:8080
-     Timeout = 2.000000
-   Keepalive method = HTTP_GET, http protocol 1.0
+""" + _real_server("10.0.0.1", 80, 2, "NAT", "10.000000", retry=True, inhibit=True) \
+    + _real_server("10.0.0.2", 8080, 3, "NAT", "10.000000", retry=True, inhibit=True, notify_down="/usr/bin/true",
+                   alive=False) \
+    + _plain_vs("FWMARK = 5", "3.000000", "rr", "none", "DR") + _real_server("10.0.0.3", 0, 4, "DR", "3.000000") \
+    + _plain_vs("GROUP = [G1]:0", "60.000000", "wrr", "TCP", "NAT") \
+    + _real_server("10.0.0.4", 80, 1, "NAT", "60.000000") \
+    + "------< Health checkers >------\n" \
+    + _checker("[192.0.2.100]:tcp:80 -> [10.0.0.1]:tcp:80", "TCP_CHECK", 10_000_000, 3, 1_000_000, retry_us=1_000_000,
+               dest="[10.0.0.1]:80", timeout="1.000000") \
+    + _checker("[192.0.2.100]:tcp:80 -> [10.0.0.2]:tcp:8080", "HTTP_GET, http protocol 1.0", 10_000_000, 0, 3_000_000,
+               dest="[10.0.0.2]:8080", timeout="2.000000", up=False) + """\
    Enable SNI unset
    Fast recovery unset
    Checked url = /health
@@ -280,44 +226,15 @@ GOLDEN = """\
      Regex min offset = 0, max_offset = 100
      Regex options: allow_empty_class alt_bsux auto_callout caseless dollar_endonly dotall dupnames extended firstline match_unset_backref multiline never_ucp never_utf no_auto_capture no_auto_possess no_dotstar_anchor no_start_optimize ucp ungreedy utf never_backslash_c alt_circumflex alt_verbnames use_offset_limit
      Regex ref count = 1
- FWM 5 -> [10.0.0.3]:none:0
-   Enabled = yes
-   Up = yes
-   Has run = yes
-   Current weight = 0
-   Alpha = no
-   Delay loop = 3000000 us
-   Warmup = 3000000 us
-   Retries = 0
-   Default delay before retry = 1000000 us
-   Log all failures = no
-   Keepalive method = MISC_CHECK
+""" + _checker("FWM 5 -> [10.0.0.3]:none:0", "MISC_CHECK", 3_000_000, 0, 1_000_000) + """\
    script = '/usr/bin/true' 'x'
    timeout = 3
    dynamic = YES
    uid:gid = 0:0
    Last ran = 0.000000 (Thu Jan  1 00:00:00 1970.000000)
    Last status = 0
- [G1]:0 -> [10.0.0.4]:tcp:80
-   Enabled = yes
-   Up = yes
-   Has run = yes
-   Current weight = 0
-   Alpha = no
-   Delay loop = 60000000 us
-   Warmup = 2000000 us
-   Retries = 1
-   Delay before retry = 1000000 us
-   Retries iterations = 0
-   Default delay before retry = 1000000 us
-   Log all failures = no
-   Connection
-     Dest = [10.0.0.4]:80
-     Bind to = [10.0.0.200]:0
-     Mark = 9
-     Timeout = 5.000000
-   Keepalive method = TCP_CHECK
-"""
+""" + _checker("[G1]:0 -> [10.0.0.4]:tcp:80", "TCP_CHECK", 60_000_000, 1, 1_000_000, warmup_us=2_000_000,
+               retry_us=1_000_000, dest="[10.0.0.4]:80", conn=("Bind to = [10.0.0.200]:0", "Mark = 9"))
 
 
 def _dump(text: str, down: tuple[str, ...] = ()) -> str:
@@ -425,84 +342,22 @@ virtual_server 192.0.2.1 25 {
 # The health checkers section keepalived 2.2.7 writes for KINDS (check_dns.c, check_udp.c,
 # check_ping.c, check_smtp.c, check_file.c, check_http.c dump functions): the ha_suspend
 # virtual server's address is not held here, so its checkers are disabled and have not run.
-KINDS_CHECKERS = """\
-------< Health checkers >------
- [2001:db8::1]:udp:53 -> [2001:db8::10]:udp:53
-   Enabled = no
-   Up = yes
-   Has run = no
-   Current weight = 0
-   Alpha = no
-   Delay loop = 5000000 us
-   Warmup = 5000000 us
-   Retries = 3
-   Delay before retry = 5000000 us
-   Retries iterations = 0
-   Default delay before retry = 0 us
-   Log all failures = no
-   Connection
-     Dest = [2001:db8::10]:53
-     Timeout = 5.000000
-   Keepalive method = DNS_CHECK
-   Type = A
-   Name = example.com
- [2001:db8::1]:udp:53 -> [2001:db8::11]:udp:53
-   Enabled = no
-   Up = yes
-   Has run = no
-   Current weight = 0
-   Alpha = no
-   Delay loop = 5000000 us
-   Warmup = 5000000 us
-   Retries = 1
-   Delay before retry = 1000000 us
-   Retries iterations = 0
-   Default delay before retry = 1000000 us
-   Log all failures = no
-   Connection
-     Dest = [2001:db8::11]:53
-     Timeout = 5.000000
-   Keepalive method = UDP_CHECK
+_V6 = "[2001:db8::1]:udp:53 -> "
+KINDS_CHECKERS = "------< Health checkers >------\n" \
+    + _checker(_V6 + "[2001:db8::10]:udp:53", "DNS_CHECK", 5_000_000, 3, 0, retry_us=5_000_000,
+               dest="[2001:db8::10]:53", ran=False) + "   Type = A\n   Name = example.com\n" \
+    + _checker(_V6 + "[2001:db8::11]:udp:53", "UDP_CHECK", 5_000_000, 1, 1_000_000, retry_us=1_000_000,
+               dest="[2001:db8::11]:53", ran=False) + """\
    Payload len = 2
    Require reply = yes
      Min reply length = 0
      Max reply length = 255
      Reply data len = 2
      Reply data mask = no
- [2001:db8::1]:udp:53 -> [2001:db8::11]:udp:53
-   Enabled = no
-   Up = yes
-   Has run = no
-   Current weight = 0
-   Alpha = no
-   Delay loop = 5000000 us
-   Warmup = 5000000 us
-   Retries = 1
-   Delay before retry = 1000000 us
-   Retries iterations = 0
-   Default delay before retry = 1000000 us
-   Log all failures = no
-   Connection
-     Dest = [2001:db8::11]:53
-     Timeout = 5.000000
-   Keepalive method = PING_CHECK
- [192.0.2.1]:tcp:25 -> [10.0.0.5]:tcp:25
-   Enabled = yes
-   Up = yes
-   Has run = yes
-   Current weight = 0
-   Alpha = no
-   Delay loop = 60000000 us
-   Warmup = 60000000 us
-   Retries = 1
-   Delay before retry = 1000000 us
-   Retries iterations = 0
-   Default delay before retry = 1000000 us
-   Log all failures = no
-   Connection
-     Dest = [10.0.0.5]:25
-     Timeout = 5.000000
-   Keepalive method = SMTP_CHECK
+""" + _checker(_V6 + "[2001:db8::11]:udp:53", "PING_CHECK", 5_000_000, 1, 1_000_000, retry_us=1_000_000,
+               dest="[2001:db8::11]:53", ran=False) \
+    + _checker("[192.0.2.1]:tcp:25 -> [10.0.0.5]:tcp:25", "SMTP_CHECK", 60_000_000, 1, 1_000_000, retry_us=1_000_000,
+               dest="[10.0.0.5]:25") + """\
    helo = mx.example
  [192.0.2.1]:tcp:25 -> [10.0.0.5]:tcp:25
    Enabled = yes
@@ -513,23 +368,8 @@ KINDS_CHECKERS = """\
    Keepalive method = FILE_CHECK
      Tracked file = tf1
      Reloaded = No
- [192.0.2.1]:tcp:25 -> [10.0.0.6]:tcp:443
-   Enabled = yes
-   Up = yes
-   Has run = yes
-   Current weight = 0
-   Alpha = no
-   Delay loop = 60000000 us
-   Warmup = 60000000 us
-   Retries = 1
-   Delay before retry = 3000000 us
-   Retries iterations = 0
-   Default delay before retry = 3000000 us
-   Log all failures = no
-   Connection
-     Dest = [10.0.0.6]:443
-     Timeout = 5.000000
-   Keepalive method = SSL_GET, http protocol 1.1
+""" + _checker("[192.0.2.1]:tcp:25 -> [10.0.0.6]:tcp:443", "SSL_GET, http protocol 1.1", 60_000_000, 1, 3_000_000,
+               retry_us=3_000_000, dest="[10.0.0.6]:443") + """\
    Virtualhost = www.example
    Enable SNI set
    Fast recovery unset
