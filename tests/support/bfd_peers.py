@@ -57,13 +57,17 @@ class FrrBfd:
         need_binary(BFDD)
         os.chmod(self.dir, 0o777)  # bfdd drops to the frr user
 
+    @staticmethod
+    def _peer(peer: str, local: str, rx_ms: int, tx_ms: int, mult: int, multihop: bool) -> list[str]:
+        # No "interface eth0": bfdd alone (no zebra) knows no interfaces, and would stop sending.
+        return [f"peer {peer}{' multihop' if multihop else ''} local-address {local}", f"receive-interval {rx_ms}",
+                f"transmit-interval {tx_ms}", f"detect-multiplier {mult}"]
+
     def config(self, peer: str, local: str, *, rx_ms: int, tx_ms: int, mult: int, multihop: bool = False,
                shutdown: bool = False) -> str:
-        hop = " multihop" if multihop else ""
-        iface = ""  # bfdd alone (no zebra) knows no interfaces: "interface eth0" would stop it sending
-        return (f"bfd\n peer {peer}{hop} local-address {local}{iface}\n  receive-interval {rx_ms}\n"
-                f"  transmit-interval {tx_ms}\n  detect-multiplier {mult}\n{'  shutdown' if shutdown else '  no shutdown'}\n"
-                " !\n!\n")
+        head, *timers = self._peer(peer, local, rx_ms, tx_ms, mult, multihop)
+        body = "".join(f"  {t}\n" for t in timers + ["shutdown" if shutdown else "no shutdown"])
+        return f"bfd\n {head}\n{body} !\n!\n"
 
     def start(self, conf: str) -> None:
         (self.dir / "bfdd.conf").write_text(conf)
@@ -81,10 +85,7 @@ class FrrBfd:
         return self.ns.run(*argv, check=False).stdout
 
     def reconfigure(self, peer: str, local: str, *, rx_ms: int, tx_ms: int, mult: int, multihop: bool = False) -> None:
-        hop = " multihop" if multihop else ""
-        iface = ""  # bfdd alone (no zebra) knows no interfaces: "interface eth0" would stop it sending
-        self.vtysh("configure terminal", "bfd", f"peer {peer}{hop} local-address {local}{iface}",
-                   f"receive-interval {rx_ms}", f"transmit-interval {tx_ms}", f"detect-multiplier {mult}")
+        self.vtysh("configure terminal", "bfd", *self._peer(peer, local, rx_ms, tx_ms, mult, multihop))
 
     def peers(self) -> list[dict]:
         out = self.vtysh("show bfd peers json")
@@ -120,84 +121,90 @@ def keepalived_bfd_config(name: str, neighbor: str, source: str, *, rx_ms: float
             f"    min_tx {tx_ms:g}\n    multiplier {mult}\n{hop}{extra}}}\n")
 
 
+def _last_entering(text: str, marker: str, skip: str = "") -> str:
+    """The state of the last log line with ``MARKER Entering STATE`` (lines with ``skip`` passed over)."""
+    last = "none"
+    for line in text.splitlines():
+        if f"{marker} Entering " in line and not (skip and skip in line):
+            last = line.split("Entering ", 1)[1].split()[0]
+    return last
+
+
 @dataclass
-class KeepalivedBfd:
-    """keepalived with a bfd_instance, its state from its BFD child's log."""
+class _Daemon:
+    """A daemon in ``ns`` whose config and log sit in ``dir`` (<prefix>.conf, <prefix>.log)."""
 
     lab: Lab
     ns: Namespace
     dir: Path
     proc: subprocess.Popen | None = None
+    prefix = ""
+    stop_wait = 10.0
 
-    def start(self, config: str) -> None:
-        need_binary(KEEPALIVED)
+    def _write(self, config: str) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)
-        for pid in self.dir.glob("k*.pid"):  # a SIGKILLed run's: keepalived would say "already running"
-            pid.unlink()
-        (self.dir / "k.conf").write_text(config)
-        self.logf = open(self.dir / "k.log", "a")
-        self.proc = self.lab.spawn(self.ns, KEEPALIVED, "-n", "-l", "-D", "-f", str(self.dir / "k.conf"),
-                                   "-p", str(self.dir / "k.pid"), "-r", str(self.dir / "k_vrrp.pid"),
-                                   "-c", str(self.dir / "k_chk.pid"), "-b", str(self.dir / "k_bfd.pid"),
-                                   stdout=self.logf, stderr=subprocess.STDOUT)
+        conf = self.dir / f"{self.prefix}.conf"
+        conf.write_text(config)
+        return conf
+
+    def _spawn(self, *argv: str) -> None:
+        self.logf = open(self.dir / f"{self.prefix}.log", "a")
+        self.proc = self.lab.spawn(self.ns, *argv, stdout=self.logf, stderr=subprocess.STDOUT)
 
     def text(self) -> str:
-        p = self.dir / "k.log"
+        p = self.dir / f"{self.prefix}.log"
         return p.read_text(errors="replace") if p.exists() else ""
 
-    def state(self, name: str) -> str:
-        """The last state its BFD child logged ('(NAME) Entering Up state')."""
-        last = "none"
-        for line in self.text().splitlines():
-            if f"({name}) Entering " in line:
-                last = line.split("Entering ", 1)[1].split()[0]
-        return last
-
     def reload(self, config: str) -> None:
-        (self.dir / "k.conf").write_text(config)
+        self._write(config)
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGHUP)
 
     def stop(self, hard: bool = True) -> None:
         if self.proc is not None and self.proc.poll() is None:
             if hard:
-                # Kill the whole tree (parent and its BFD child) at once: a dead peer.
+                # Kill the whole tree (parent and its children) at once: a dead peer.
                 os.killpg(self.proc.pid, signal.SIGKILL)
             else:
                 self.proc.terminate()
-            self.proc.wait(10)
+            self.proc.wait(self.stop_wait)
         self.proc = None
 
 
-@dataclass
-class LvsfastDaemon:
-    """lvsfast's daemon in ``ns`` on a config; BFD state from ``lvsfastctl status``'s VRRP part."""
+class KeepalivedBfd(_Daemon):
+    """keepalived with a bfd_instance, its state from its BFD child's log."""
 
-    lab: Lab
-    ns: Namespace
-    dir: Path
-    proc: subprocess.Popen | None = None
+    prefix = "k"
 
-    def start(self, config: str, vrrp_only: bool = True) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "l.conf").write_text(config)
-        self.logf = open(self.dir / "l.log", "a")
-        self.proc = self.lab.spawn(self.ns, sys.executable, "-m", "lvsfast.cli", "-n", "-l",
-                                   *(("-P",) if vrrp_only else ()), "-f", str(self.dir / "l.conf"),
-                                   "--control-socket", str(self.dir / "ctl.sock"), "-p", str(self.dir / "l.pid"),
-                                   "-r", str(self.dir / "l_vrrp.pid"), "-c", str(self.dir / "l_chk.pid"),
-                                   stdout=self.logf, stderr=subprocess.STDOUT)
-
-    def text(self) -> str:
-        p = self.dir / "l.log"
-        return p.read_text(errors="replace") if p.exists() else ""
+    def start(self, config: str) -> None:
+        need_binary(KEEPALIVED)
+        conf = self._write(config)
+        for pid in self.dir.glob("k*.pid"):  # a SIGKILLed run's: keepalived would say "already running"
+            pid.unlink()
+        d = self.dir
+        self._spawn(KEEPALIVED, "-n", "-l", "-D", "-f", str(conf), "-p", str(d / "k.pid"), "-r", str(d / "k_vrrp.pid"),
+                    "-c", str(d / "k_chk.pid"), "-b", str(d / "k_bfd.pid"))
 
     def state(self, name: str) -> str:
-        last = "none"
-        for line in self.text().splitlines():
-            if f"BFD_Instance({name}) Entering " in line:
-                last = line.split("Entering ", 1)[1].split()[0]
-        return last
+        """The last state its BFD child logged ('(NAME) Entering Up state')."""
+        return _last_entering(self.text(), f"({name})")
+
+
+class LvsfastDaemon(_Daemon):
+    """lvsfast's daemon in ``ns`` on a config; BFD state from ``lvsfastctl status``'s VRRP part."""
+
+    prefix = "l"
+    stop_wait = 15.0
+
+    def start(self, config: str, vrrp_only: bool = True) -> None:
+        conf = self._write(config)
+        d = self.dir
+        self._spawn(sys.executable, "-m", "lvsfast.cli", "-n", "-l", *(("-P",) if vrrp_only else ()), "-f", str(conf),
+                    "--control-socket", str(d / "ctl.sock"), "-p", str(d / "l.pid"), "-r", str(d / "l_vrrp.pid"),
+                    "-c", str(d / "l_chk.pid"))
+
+    def state(self, name: str) -> str:
+        return _last_entering(self.text(), f"BFD_Instance({name})")
 
     def bfd_status(self) -> dict:
         """``status`` over the control socket: the VRRP child's ``bfd`` part ({} until it answers)."""
@@ -208,25 +215,7 @@ class LvsfastDaemon:
             return {}
 
     def vrrp_state(self, name: str) -> str:
-        last = "none"
-        for line in self.text().splitlines():
-            if f"({name}) Entering " in line and "BFD_Instance" not in line:
-                last = line.split("Entering ", 1)[1].split()[0]
-        return last
-
-    def reload(self, config: str) -> None:
-        (self.dir / "l.conf").write_text(config)
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGHUP)
-
-    def stop(self, hard: bool = True) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            if hard:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            else:
-                self.proc.terminate()
-            self.proc.wait(15)
-        self.proc = None
+        return _last_entering(self.text(), f"({name})", skip="BFD_Instance")
 
 
 def wait_state(get, want: str, timeout: float = 10.0) -> float:
