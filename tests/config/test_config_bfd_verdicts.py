@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lvsfast.lab.netns import Lab
-from support.config import interfaces_namespace, keepalived_test, lvsfast_test
+from support.config import both_tests, interfaces_namespace
 from support.requires import need_binary, need_root
 
 # (keepalived 2.2.7 crashes on a bfd_instance without a name, so that case is not compared.)
@@ -54,8 +54,5 @@ def ns():
 @pytest.mark.keepalived
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_same_verdict_as_keepalived(ns, tmp_path, name):
-    conf = tmp_path / "keepalived.conf"
-    conf.write_text(CASES[name])
-    theirs = keepalived_test(ns, conf, tmp_path)
-    ours = lvsfast_test(ns, conf)
+    _, ours, theirs = both_tests(ns, CASES[name], tmp_path)
     assert ours.returncode == theirs.returncode, (ours.output, theirs.output)

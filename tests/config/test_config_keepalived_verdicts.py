@@ -7,7 +7,7 @@ import re
 import pytest
 
 from lvsfast.lab.netns import Lab
-from support.config import interfaces_namespace, keepalived_test, lvsfast_test
+from support.config import both_tests, interfaces_namespace
 from support.requires import need_binary, need_root
 
 INSTANCE = """vrrp_instance VI_1 {{
@@ -55,10 +55,7 @@ def ns():
 @pytest.mark.keepalived
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_same_verdict_as_keepalived(ns, tmp_path, name):
-    conf = tmp_path / "keepalived.conf"
-    conf.write_text(CASES[name])
-    theirs = keepalived_test(ns, conf, tmp_path)
-    ours = lvsfast_test(ns, conf)
+    _, ours, theirs = both_tests(ns, CASES[name], tmp_path)
     assert ours.returncode == theirs.returncode, (ours.output, theirs.output)
 
 
@@ -70,6 +67,7 @@ SYNC = ('vrrp_script chk {\n    script "/bin/true"\n    weight 10\n}\n'
         'vrrp_track_file tf {\n    file "/tmp/lvsfast-vf-tf"\n    weight 3\n}\n'
         'vrrp_track_file tf1 {\n    file "/tmp/lvsfast-vf-tf1"\n}\n'
         "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n}\n")
+BFD = "bfd_instance B1 {\n    neighbor_ip 10.0.0.2\n    weight 20\n}\n"
 VI_2 = INSTANCE.format(extra="").replace("VI_1", "VI_2").replace("51", "52").replace("10.9.9.9", "10.9.9.8")
 TRACK_CASES = {
     "sync weighted script": SYNC + INSTANCE.format(extra="    track_script {\n        chk\n    }\n") + VI_2,
@@ -83,6 +81,10 @@ TRACK_CASES = {
         extra="    track_script {\n        chk\n    }\n").replace("priority 100", "priority 255"),
     "owner weighted interface": INSTANCE.format(extra="    track_interface {\n        lo weight 10\n    }\n")
     .replace("priority 100", "priority 255"),
+    # track_bfd: the bfd_instance's weight counts as the line's.
+    "sync weighted bfd": BFD + SYNC + INSTANCE.format(extra="    track_bfd {\n        B1\n    }\n") + VI_2,
+    "owner weighted bfd": BFD + INSTANCE.format(extra="    track_bfd {\n        B1 weight -5\n    }\n")
+    .replace("priority 100", "priority 255"),
 }
 TRACK_MESSAGE = r"^\((VI_\d)\) ((?:[Ii]gnoring|ignoring) .*(?:own interface|SYNC group.*|address.owner))$"
 
@@ -90,12 +92,29 @@ TRACK_MESSAGE = r"^\((VI_\d)\) ((?:[Ii]gnoring|ignoring) .*(?:own interface|SYNC
 @pytest.mark.keepalived
 @pytest.mark.parametrize("name", sorted(TRACK_CASES))
 def test_track_rules_as_keepalived(ns, tmp_path, name):
-    conf = tmp_path / "keepalived.conf"
-    conf.write_text(SECURE + TRACK_CASES[name])
-    theirs = keepalived_test(ns, conf, tmp_path)
-    ours = lvsfast_test(ns, conf)
+    conf, ours, theirs = both_tests(ns, SECURE + TRACK_CASES[name], tmp_path)
     assert ours.returncode == theirs.returncode == 5, (ours.output, theirs.output)
     said = re.findall(TRACK_MESSAGE, theirs.output, re.M)
     assert len(said) == 1, theirs.output  # one message, even for the weighted own interface
     ours_said = re.findall(rf"^{re.escape(str(conf))}:\d+: warning: (\(VI_\d\) .*)$", ours.output, re.M)
     assert ours_said == [f"({said[0][0]}) {said[0][1]}"], (ours.output, theirs.output)
+
+
+# A sync group's own weighted track_* lines when a member is the address owner (vrrp.c,
+# sync_group_tracking_init): one warning each, in keepalived's words, and the weights cleared.
+OWNER_GROUP = (BFD + SYNC.split("vrrp_sync_group")[0] + 'vrrp_track_process tp {\n    process sshd\n    weight 4\n}\n'
+               + "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n    sync_group_tracking_weight\n"
+               + "    track_script {\n        chk\n    }\n    track_file {\n        tf\n    }\n"
+               + "    track_process {\n        tp\n    }\n    track_bfd {\n        B1\n    }\n"
+               + "    track_interface {\n        lo weight 5\n    }\n}\n"
+               + INSTANCE.format(extra="") + VI_2.replace("priority 100", "priority 255"))
+
+
+@pytest.mark.keepalived
+def test_sync_group_owner_rules_as_keepalived(ns, tmp_path):
+    conf, ours, theirs = both_tests(ns, SECURE + OWNER_GROUP, tmp_path)
+    assert ours.returncode == theirs.returncode == 5, (ours.output, theirs.output)
+    said = re.findall(r"^(\(G\) Cannot have weighted .*)$", theirs.output, re.M)
+    assert len(said) == 5, theirs.output
+    ours_said = re.findall(rf"^{re.escape(str(conf))}:\d+: warning: (\(G\) .*)$", ours.output, re.M)
+    assert sorted(ours_said) == sorted(said), (ours.output, theirs.output)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from lvsfast.config import loads
-from lvsfast.config.track_rules import instance_tracks
+from lvsfast.config.track_rules import instance_tracks, sync_group_tracks
 from lvsfast.vrrp import spec
 
 HEAD = """vrrp_script chk {
@@ -97,3 +97,70 @@ def test_own_interface_is_not_tracked(line, grouped):
     got, notes = tracks(text)
     assert got == {("interface", "eth1"): 0}
     assert notes == ["(VI_1) Ignoring track_interface eth0 since own interface"]  # and no weight message
+
+
+BFDS = ("bfd_instance B1 {\n    neighbor_ip 10.0.0.2\n    weight 20\n}\n"
+        "bfd_instance B2 {\n    neighbor_ip 10.0.0.3\n}\n"
+        "bfd_instance BC {\n    neighbor_ip 10.0.0.4\n    checker\n}\n")
+BFD_TRACKS = "    track_bfd {\n        B1\n        B2 weight 5\n        B2 weight -4\n        BC\n    }\n"
+
+
+def test_sync_group_member_drops_weighted_bfd():
+    # The bfd_instance's own weight counts as the line's; an unweighted session stays a FAULT
+    # tracker; a checker-only instance is "not found" for VRRP, so never tracked.
+    got, notes = tracks(BFDS + GROUP.format(extra="") + inst("VI_1", 1, BFD_TRACKS) + inst("VI_2", 2, ""))
+    assert got == {}
+    assert notes == ["(VI_1) ignoring tracked bfd B1 with weight 20 due to SYNC group",
+                     "(VI_1) ignoring tracked bfd B2 with weight 5 due to SYNC group"]
+    unweighted = BFD_TRACKS.replace("B1\n", "B1 weight 0\n")
+    got, notes = tracks(BFDS + GROUP.format(extra="") + inst("VI_1", 1, unweighted) + inst("VI_2", 2, ""))
+    assert got == {("bfd", "B1"): 0} and len(notes) == 1
+
+
+def test_address_owner_drops_weighted_bfd():
+    got, notes = tracks(BFDS + inst("VI_1", 1, BFD_TRACKS, priority=255))
+    assert got == {}
+    assert notes == ["(VI_1) ignoring tracked bfd B1 with weight 20 due to address_owner",
+                     "(VI_1) ignoring tracked bfd B2 with weight 5 due to address_owner"]
+
+
+def test_bfd_weights_count_outside_a_group_and_with_tracking_weight():
+    got, notes = tracks(BFDS + inst("VI_1", 1, BFD_TRACKS))
+    assert got == {("bfd", "B1"): 20, ("bfd", "B2"): 5} and notes == []
+    got, notes = tracks(BFDS + GROUP.format(extra="    sync_group_tracking_weight\n") + inst("VI_1", 1, BFD_TRACKS)
+                        + inst("VI_2", 2, ""))
+    assert got == {("bfd", "B1"): 20, ("bfd", "B2"): 5} and notes == []
+
+
+def test_sync_group_with_an_owner_member_clears_its_own_weights():
+    extra = ("    sync_group_tracking_weight\n    track_bfd {\n        B1\n        B2\n    }\n"
+             "    track_script {\n        chk\n    }\n    track_file {\n        tf\n    }\n"
+             "    track_process {\n        tp\n    }\n    track_interface {\n        eth1 weight 5\n    }\n")
+    text = HEAD + BFDS + GROUP.format(extra=extra) + inst("VI_1", 1, "") + inst("VI_2", 2, "", priority=255)
+    cfg = loads(text)
+    kept, notes = sync_group_tracks(cfg.vrrp_sync_groups[0], cfg)
+    assert {(k, t.name): w for k, t, w in kept} == {("bfd", "B1"): 0, ("bfd", "B2"): 0, ("script", "chk"): 0,
+                                                   ("file", "tf"): 0, ("process", "tp"): 0, ("interface", "eth1"): 0}
+    assert [msg for _, msg in notes] == [
+        "(G) Cannot have weighted track script 'chk' with member having priority 255 - clearing weight",
+        "(G) Cannot have weighted track file 'tf' with member having priority 255 - setting weight 0",
+        "(G) Cannot have weighted track process 'tp' with member having priority 255 - setting weight 0",
+        "(G) Cannot have weighted track bfd 'B1' with member having priority 255 - setting weight 0",
+        "(G) Cannot have weighted track interface 'eth1' with member having priority 255 - clearing weight"]
+    assert tracks(text)[0] == {("bfd", "B1"): 0, ("bfd", "B2"): 0, ("script", "chk"): 0, ("file", "tf"): 0,
+                               ("process", "tp"): 0, ("interface", "eth1"): 0}
+    got, _ = tracks(text.replace("priority 255", "priority 200"))
+    assert got[("bfd", "B1")] == 20 and got[("script", "chk")] == 10 and got[("interface", "eth1")] == 5
+
+
+def test_bfd_on_the_instance_and_its_sync_group_is_one_tracker():
+    # keepalived: "track_bfd B1 is configured on VRRP instance and sync group": one tracker, the
+    # group's weight unless the instance's line was unweighted.
+    group = GROUP.format(extra="    sync_group_tracking_weight\n"
+                                "    track_bfd {\n        B1 weight 7\n        B2 weight 9\n    }\n")
+    own = "    track_bfd {\n        B1 weight 30\n        B2 weight 0\n    }\n"
+    got, _ = tracks(BFDS + group + inst("VI_1", 1, own) + inst("VI_2", 2, ""))
+    assert got == {("bfd", "B1"): 7, ("bfd", "B2"): 0}
+    cfg = loads(BFDS + group + inst("VI_1", 1, own) + inst("VI_2", 2, ""))
+    built = spec.build(cfg.vrrp_instances[0], cfg, address_of=lambda ifname, family: "10.9.9.1")
+    assert [(t.kind, t.name) for t in built.tracks] == [("bfd", "B1"), ("bfd", "B2")]

@@ -54,3 +54,10 @@ def lvsfast_test(ns: Namespace | None, conf: Path, *extra: str) -> TestRun:
 
 def lvsfast_flagged_lines(run: TestRun, conf: Path) -> set[int]:
     return run.lines("^" + re.escape(str(conf)) + r":(\d+): (?:error|warning): ")
+
+
+def both_tests(ns: Namespace, text: str, workdir: Path) -> tuple[Path, TestRun, TestRun]:
+    """``text`` written to workdir/keepalived.conf and tested by both: (conf, lvsfast's run, keepalived's)."""
+    conf = workdir / "keepalived.conf"
+    conf.write_text(text)
+    return conf, lvsfast_test(ns, conf), keepalived_test(ns, conf, workdir)

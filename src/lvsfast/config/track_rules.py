@@ -1,5 +1,5 @@
-"""What keepalived 2.2.7 keeps of an instance's own track_* lines, with the -t message for each
-line it changes or drops. config/checks.py reports the messages and vrrp/spec.py builds the
+"""What keepalived 2.2.7 keeps of an instance's own track_* lines and of a sync group's, with the
+-t message for each line it changes or drops. config/checks.py reports the messages and vrrp/spec.py builds the
 trackers from what is kept, so the two cannot disagree. Plain tuples: -t imports this module."""
 from __future__ import annotations
 
@@ -10,9 +10,15 @@ def _weight(t: m.Tracked, kind: str, cfg: m.Config) -> int:
     """The line's weight, else its object's (scripts 0, files 1 unless set; interfaces 0)."""
     if t.weight is not None or kind == "interface":
         return t.weight or 0
-    pool = {"script": cfg.vrrp_scripts, "file": cfg.vrrp_track_files, "process": cfg.vrrp_track_processes}[kind]
+    pool = {"script": cfg.vrrp_scripts, "file": cfg.vrrp_track_files, "process": cfg.vrrp_track_processes,
+            "bfd": cfg.bfd_instances}[kind]
     obj = next((x for x in pool if x.name == t.name), None)
     return obj.weight if obj is not None else 0
+
+
+def _vrrp_bfds(cfg: m.Config) -> set[str]:
+    """The bfd_instances a track_bfd can name; keepalived drops any other line ("not found")."""
+    return {b.name for b in cfg.bfd_instances if b.vrrp}
 
 
 def instance_tracks(vi: m.VrrpInstance, cfg: m.Config) -> tuple[list[tuple[str, m.Tracked, int, int]],
@@ -22,8 +28,9 @@ def instance_tracks(vi: m.VrrpInstance, cfg: m.Config) -> tuple[list[tuple[str, 
     naming the instance's own interface is dropped: that interface's state already decides
     FAULT. In a sync group without sync_group_tracking_weight (its members must move together)
     and for the address owner (255 never moves) weights are not meant to count: a weighted
-    script is dropped (never run); a file of weight 1 (the default) becomes weight 0 (any
-    non-zero value is a FAULT) and one of another weight is dropped; processes are kept. A
+    script or BFD session is dropped (never run, never tracked); a file of weight 1 (the default)
+    becomes weight 0 (any non-zero value is a FAULT) and one of another weight is dropped;
+    processes are kept. A track_bfd naming no bfd_instance that VRRP hears is not kept. A
     weighted interface is dropped for the owner; in a sync group keepalived says it ignores the
     weight and shows 0, yet the weight still moves the priority (the interface took it before
     keepalived cleared it), so it is kept with its weight, shown as 0."""
@@ -33,11 +40,12 @@ def instance_tracks(vi: m.VrrpInstance, cfg: m.Config) -> tuple[list[tuple[str, 
     own = vi.interface or cfg.global_defs.default_interface
     kept: list[tuple[str, m.Tracked, int, int]] = []
     notes: list[tuple[m.Tracked, str]] = []
+    bfds = _vrrp_bfds(cfg)
     for kind, items in (("interface", vi.track_interface), ("script", vi.track_script),
-                        ("file", vi.track_file), ("process", vi.track_process)):
+                        ("file", vi.track_file), ("process", vi.track_process), ("bfd", vi.track_bfd)):
         seen: set[str] = set()
         for t in items:
-            if t.name in seen:
+            if t.name in seen or (kind == "bfd" and t.name not in bfds):
                 continue
             seen.add(t.name)
             weight = _weight(t, kind, cfg)
@@ -57,6 +65,9 @@ def instance_tracks(vi: m.VrrpInstance, cfg: m.Config) -> tuple[list[tuple[str, 
                 elif kind == "script":
                     notes.append((t, f"({vi.name}) ignoring tracked script {t.name} with weights due to {why}"))
                     continue
+                elif kind == "bfd":
+                    notes.append((t, f"({vi.name}) ignoring tracked bfd {t.name} with weight {weight} due to {why}"))
+                    continue
                 elif weight == 1:
                     notes.append((t, f"({vi.name}) ignoring weight from tracked file {t.name} due to {why}. "
                                      "specify weight 0"))
@@ -65,4 +76,36 @@ def instance_tracks(vi: m.VrrpInstance, cfg: m.Config) -> tuple[list[tuple[str, 
                     notes.append((t, f"({vi.name}) ignoring tracked file {t.name} with weight {weight} due to {why}"))
                     continue
             kept.append((kind, t, weight, shown))
+    return kept, notes
+
+
+#: keepalived's ending of the sync-group message for each kind ("clearing weight" or "setting weight 0")
+_SG_OWNER_ENDING = {"interface": "clearing weight", "script": "clearing weight", "file": "setting weight 0",
+                    "process": "setting weight 0", "bfd": "setting weight 0"}
+
+
+def sync_group_tracks(sg: m.VrrpSyncGroup, cfg: m.Config) -> tuple[list[tuple[str, m.Tracked, int]],
+                                                                    list[tuple[m.Tracked, str]]]:
+    """A sync group's own track_* lines as keepalived 2.2.7 keeps them (vrrp.c,
+    sync_group_tracking_init): ([(kind, line, weight)], [(line, message)]). A member that is the
+    address owner (priority 255) clears every weight, with a message for each weighted line; a
+    track_bfd naming no bfd_instance that VRRP hears is not kept."""
+    priorities = {vi.name: vi.priority for vi in cfg.vrrp_instances}
+    has_owner = any(priorities.get(name) == 255 for name in sg.group)
+    bfds = _vrrp_bfds(cfg)
+    kept: list[tuple[str, m.Tracked, int]] = []
+    notes: list[tuple[m.Tracked, str]] = []
+    for kind, items in (("script", sg.track_script), ("file", sg.track_file), ("process", sg.track_process),
+                        ("bfd", sg.track_bfd), ("interface", sg.track_interface)):
+        seen: set[str] = set()
+        for t in items:
+            if t.name in seen or (kind == "bfd" and t.name not in bfds):
+                continue
+            seen.add(t.name)
+            weight = _weight(t, kind, cfg)
+            if has_owner and weight:
+                notes.append((t, f"({sg.name}) Cannot have weighted track {kind} '{t.name}' with member having "
+                                 f"priority 255 - {_SG_OWNER_ENDING[kind]}"))
+                weight = 0
+            kept.append((kind, t, weight))
     return kept, notes

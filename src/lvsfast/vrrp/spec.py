@@ -12,7 +12,7 @@ import socket
 
 from lvsfast.config import model as m
 from lvsfast.config import resolve
-from lvsfast.config.track_rules import instance_tracks
+from lvsfast.config.track_rules import instance_tracks, sync_group_tracks
 from lvsfast.frozen import record
 from lvsfast.vrrp.garp import GarpPolicy
 from lvsfast.vrrp.machine import Params, State
@@ -162,22 +162,23 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
                                  else vi.higher_prio_send_advert) and not strict,
     )
     # keepalived's rules (sync groups, the address owner, the own interface): config/track_rules.py.
-    tracks = [TrackSpec(kind, t.name, weight, t.reverse) for kind, t, weight, _ in instance_tracks(vi, cfg)[0]]
-    for t in vi.track_bfd:  # BFD sessions are not among keepalived's sync-group/owner rules above
-        tracks.append(TrackSpec("bfd", t.name, resolve.tracked_weight(t, cfg, "bfd"),
-                                resolve.tracked_reverse(t, cfg, "bfd")))
+    tracks = [TrackSpec(kind, t.name, weight, resolve.tracked_reverse(t, cfg, kind))
+              for kind, t, weight, _ in instance_tracks(vi, cfg)[0]]
     sg = resolve.sync_group_of(vi, cfg)
     if sg is not None:
         # A sync group's own track_* lines apply to every member. Their weights count only with
         # sync_group_tracking_weight; otherwise a failure is a FAULT, which the group spreads.
         weighted = sg.sync_group_tracking_weight
-        for t in sg.track_interface:
-            tracks.append(TrackSpec("interface", t.name, (t.weight or 0) if weighted else 0, t.reverse))
-        for kind, items in (("script", sg.track_script), ("file", sg.track_file), ("process", sg.track_process),
-                            ("bfd", sg.track_bfd)):
-            for t in items:
-                tracks.append(TrackSpec(kind, t.name, resolve.tracked_weight(t, cfg, kind) if weighted else 0,
-                                        resolve.tracked_reverse(t, cfg, kind)))
+        own = {(t.kind, t.name): i for i, t in enumerate(tracks) if t.kind != "interface"}
+        for kind, t, weight in sync_group_tracks(sg, cfg)[0]:
+            ts = TrackSpec(kind, t.name, weight if weighted else 0, resolve.tracked_reverse(t, cfg, kind))
+            i = own.get((kind, t.name))
+            if i is None:
+                tracks.append(ts)
+            elif tracks[i].weight:
+                # Tracked by the instance too: keepalived keeps one tracker, with the group's
+                # weight unless the instance's line was unweighted ("Remove vrrp instance config").
+                tracks[i] = ts
     for dev in static_track_interfaces(cfg, vi.name):
         tracks.append(TrackSpec("interface", dev, 0))
     deleted = vi.notify_deleted if vi.notify_deleted is not None and vi.notify_deleted.command else None
