@@ -310,6 +310,21 @@ def one(impl: str, checks: int, seconds: float, rt: bool = False, extra: str = "
             "late_over_1ms_per_minute": _per_minute(sent)}
 
 
+#: (metric, key in one()'s result, unit) of the rows a run is judged by
+JUDGED = (("advert send jitter p99", "send_jitter_p99_ms", "ms"),
+          ("advert send jitter max", "send_jitter_max_ms", "ms"),
+          ("gaps over 30 ms", "over_30ms", "gaps"), ("backup takeovers", "backup_takeovers", "takeovers"))
+
+
+def rows_beside(case: str, run: dict, baseline_name: str, baseline: dict) -> list[dict]:
+    """The common rows (bench/results_file.py) of one() run against another one() run, single figures."""
+    def st(x: float) -> dict:
+        return {"median": x, "min": x, "max": x, "n": 1}
+
+    return [{"case": case, "metric": metric, "unit": unit, "better": "lower", "lvsfast": st(run[key]),
+             "baseline_name": baseline_name, "baseline": st(baseline[key])} for metric, key, unit in JUDGED]
+
+
 def _steal_s() -> float:
     """CPU time the hypervisor took from this machine (all CPUs), in seconds."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()

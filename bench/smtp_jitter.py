@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from advert_jitter import one  # noqa: E402
+from advert_jitter import one, rows_beside  # noqa: E402
 
 BLACKHOLED = ("    notification_email {\n        ops@example.org\n    }\n    notification_email_from lb@example.org\n"
               "    smtp_server 192.0.2.25 25\n    smtp_connect_timeout 30\n    smtp_alert\n")
@@ -53,17 +53,8 @@ def main() -> int:
 
 def harness(rows: dict, seconds: float) -> dict:
     """The harness's format (bench/run.py): the blackholed run against the same master without mail."""
-    def st(x: float) -> dict:
-        return {"median": x, "min": x, "max": x, "n": 1}
-
-    quiet, mail = rows["no mail"], rows["blackholed mail server"]
-    results = [{"case": "advert_int 0.01, blackholed mail server", "metric": metric, "unit": unit, "better": "lower",
-                "lvsfast": st(mail[key]), "baseline_name": "the same master without a mail server",
-                "baseline": st(quiet[key])}
-               for metric, key, unit in (("advert send jitter p99", "send_jitter_p99_ms", "ms"),
-                                         ("advert send jitter max", "send_jitter_max_ms", "ms"),
-                                         ("gaps over 30 ms", "over_30ms", "gaps"),
-                                         ("backup takeovers", "backup_takeovers", "takeovers"))]
+    results = rows_beside("advert_int 0.01, blackholed mail server", rows["blackholed mail server"],
+                          "the same master without a mail server", rows["no mail"])
     return {"scenario": "smtp_jitter", "what": __doc__.splitlines()[0], "how": __doc__, "seconds": seconds,
             "results": results, "raw": rows}
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from advert_jitter import one  # noqa: E402
+from advert_jitter import one, rows_beside  # noqa: E402
 import results_file  # noqa: E402
 
 KEYS = ("adverts", "expected", "send_jitter_p50_ms", "send_jitter_p99_ms", "send_jitter_max_ms", "p99_ms",
@@ -114,18 +114,9 @@ def main() -> int:
 
 def harness(rows: dict, seconds: float) -> dict:
     """The harness's format (bench/run.py): each SNMP case against the same master without SNMP."""
-    def st(x: float) -> dict:
-        return {"median": x, "min": x, "max": x, "n": 1}
-
-    quiet = rows["no SNMP"]
-    results = [{"case": f"advert_int 0.01, {case}", "metric": metric, "unit": unit, "better": "lower",
-                "lvsfast": st(rows[case][key]), "baseline_name": "the same master without SNMP",
-                "baseline": st(quiet[key])}
-               for case in ("frozen snmpd", "snmpd walked")
-               for metric, key, unit in (("advert send jitter p99", "send_jitter_p99_ms", "ms"),
-                                         ("advert send jitter max", "send_jitter_max_ms", "ms"),
-                                         ("gaps over 30 ms", "over_30ms", "gaps"),
-                                         ("backup takeovers", "backup_takeovers", "takeovers"))]
+    results = [r for case in ("frozen snmpd", "snmpd walked")
+               for r in rows_beside(f"advert_int 0.01, {case}", rows[case], "the same master without SNMP",
+                                    rows["no SNMP"])]
     return {"scenario": "snmp_jitter", "what": __doc__.splitlines()[0], "how": __doc__, "seconds": seconds,
             "results": results, "raw": rows}
 
