@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lvsfast.lab.netns import Lab
-from support.config import both_tests, interfaces_namespace
-from support.requires import need_binary, need_root
+from support.config import both_tests, keepalived_namespace
 
 # (keepalived 2.2.7 crashes on a bfd_instance without a name, so that case is not compared.)
 CASES = {
@@ -45,10 +43,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def ns():
-    need_root()
-    need_binary("ip", "keepalived")
-    with Lab() as lab:
-        yield interfaces_namespace(lab, "bfv", ("eth0",))
+    yield from keepalived_namespace("bfv", ("eth0",))
 
 
 @pytest.mark.keepalived

@@ -6,9 +6,7 @@ import re
 
 import pytest
 
-from lvsfast.lab.netns import Lab
-from support.config import both_tests, interfaces_namespace
-from support.requires import need_binary, need_root
+from support.config import both_tests, keepalived_namespace
 
 INSTANCE = """vrrp_instance VI_1 {{
     state BACKUP
@@ -46,10 +44,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def ns():
-    need_root()
-    need_binary("ip", "keepalived")
-    with Lab() as lab:
-        yield interfaces_namespace(lab, "kwv", ("eth0",))
+    yield from keepalived_namespace("kwv", ("eth0",))
 
 
 @pytest.mark.keepalived

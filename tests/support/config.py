@@ -7,8 +7,10 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from lvsfast.lab.netns import Lab, Namespace
+from support.requires import need_binary, need_root
 
 #: Interface names used by Debian's keepalived samples, the example and the tests.
 SAMPLE_INTERFACES = ("eth0", "eth1", "eth2", "eth3", "eth0.1")
@@ -61,3 +63,11 @@ def both_tests(ns: Namespace, text: str, workdir: Path) -> tuple[Path, TestRun, 
     conf = workdir / "keepalived.conf"
     conf.write_text(text)
     return conf, lvsfast_test(ns, conf), keepalived_test(ns, conf, workdir)
+
+
+def keepalived_namespace(short: str, names=SAMPLE_INTERFACES) -> Iterator[Namespace]:
+    """For a module fixture (``yield from``): a namespace with ``names`` to run both ``-t`` in."""
+    need_root()
+    need_binary("ip", "keepalived")
+    with Lab() as lab:
+        yield interfaces_namespace(lab, short, names)
