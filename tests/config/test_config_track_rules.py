@@ -151,6 +151,11 @@ def test_sync_group_with_an_owner_member_clears_its_own_weights():
                                ("process", "tp"): 0, ("interface", "eth1"): 0}
     got, _ = tracks(text.replace("priority 255", "priority 200"))
     assert got[("bfd", "B1")] == 20 and got[("script", "chk")] == 10 and got[("interface", "eth1")] == 5
+    # The group's own weights count without sync_group_tracking_weight too (it rules only the
+    # members' own lines): keepalived 2.2.7 moved both members of such a group to 120 on a
+    # track_file of weight 2 holding 10, where lvsfast once made them FAULT.
+    got, _ = tracks(text.replace("priority 255", "priority 200").replace("    sync_group_tracking_weight\n", ""))
+    assert got[("bfd", "B1")] == 20 and got[("file", "tf")] == 3 and got[("process", "tp")] == 4
 
 
 def test_bfd_on_the_instance_and_its_sync_group_is_one_tracker():

@@ -104,3 +104,26 @@ def test_member_weights_in_a_sync_group(vlab, kind, tmp_path):
     wait_for(lambda: both("r1", "MASTER") and both("r2", "BACKUP"), timeout=10, what="the group back on r1")
     flag.write_text("1\n")
     wait_for(lambda: both("r1", "FAULT") and both("r2", "MASTER"), timeout=10, what="r1 in FAULT (track file)")
+
+
+@pytest.mark.parametrize("kind", ["lvsfast", "keepalived"])
+def test_group_weights_count_without_sync_group_tracking_weight(vlab, kind, tmp_path):
+    # The sync group's own weighted track_* lines move every member's priority whether or not
+    # sync_group_tracking_weight is set (it rules only the members' own lines): r1 at 90 with
+    # the group's file (weight 2) holding 10 is at 110, master over r2's 100; at 0, back to 90.
+    from support.requires import need_binary
+
+    if kind == "keepalived":
+        need_binary("keepalived")
+    flag = tmp_path / "flag"
+    flag.write_text("10\n")
+    group = (f"vrrp_track_file F {{\n    file {flag}\n}}\n"
+             "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n"
+             "    track_file {\n        F weight 2\n    }\n}\n")
+    body = group + _conf(90).split("}\n}\n", 1)[1]  # _conf's members without its plain group
+    (vlab.start_keepalived if kind == "keepalived" else vlab.start_lvsfast)("r1", body)
+    vlab.start_lvsfast("r2", _conf(100))
+    both = lambda name, st: all(vlab.routers[name].state(i) == st for i in ("VI_1", "VI_2"))
+    wait_for(lambda: both("r1", "MASTER") and both("r2", "BACKUP"), timeout=20, what="r1 at 110, master")
+    flag.write_text("0\n")
+    wait_for(lambda: both("r1", "BACKUP") and both("r2", "MASTER"), timeout=10, what="r1 at 90, backup")

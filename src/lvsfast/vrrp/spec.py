@@ -166,12 +166,12 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
               for kind, t, weight, _ in instance_tracks(vi, cfg)[0]]
     sg = resolve.sync_group_of(vi, cfg)
     if sg is not None:
-        # A sync group's own track_* lines apply to every member. Their weights count only with
-        # sync_group_tracking_weight; otherwise a failure is a FAULT, which the group spreads.
-        weighted = sg.sync_group_tracking_weight
+        # A sync group's own track_* lines apply to every member with their weights, whatever
+        # sync_group_tracking_weight says (it rules only the members' own lines): keepalived 2.2.7
+        # raises both members of a group tracking a file at weight 2 holding 10 to 120.
         own = {(t.kind, t.name): i for i, t in enumerate(tracks) if t.kind != "interface"}
         for kind, t, weight in sync_group_tracks(sg, cfg)[0]:
-            ts = TrackSpec(kind, t.name, weight if weighted else 0, resolve.tracked_reverse(t, cfg, kind))
+            ts = TrackSpec(kind, t.name, weight, resolve.tracked_reverse(t, cfg, kind))
             i = own.get((kind, t.name))
             if i is None:
                 tracks.append(ts)
