@@ -113,3 +113,16 @@ def test_sync_group_owner_rules_as_keepalived(ns, tmp_path):
     assert len(said) == 5, theirs.output
     ours_said = re.findall(rf"^{re.escape(str(conf))}:\d+: warning: (\(G\) .*)$", ours.output, re.M)
     assert sorted(ours_said) == sorted(said), (ours.output, theirs.output)
+
+
+@pytest.mark.keepalived
+def test_global_tracking_as_keepalived(ns, tmp_path):
+    # Deprecated, yet it still sets sync_group_tracking_weight: the member's weighted script stays.
+    group = SYNC.replace("    }\n}\n", "    }\n    global_tracking\n}\n")
+    text = SECURE + group + INSTANCE.format(extra="    track_script {\n        chk\n    }\n") + VI_2
+    conf, ours, theirs = both_tests(ns, text, tmp_path)
+    assert ours.returncode == theirs.returncode == 5, (ours.output, theirs.output)
+    said = re.findall(r"^\(.*?: Line \d+\) (\(G\) .*)$", theirs.output, re.M)
+    assert said == ["(G) global_tracking is deprecated. Use track_interface/script/file on the sync group"], \
+        theirs.output
+    assert re.findall(rf"^{re.escape(str(conf))}:\d+: warning: (.*)$", ours.output, re.M) == said, ours.output

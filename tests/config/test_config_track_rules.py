@@ -169,3 +169,9 @@ def test_bfd_on_the_instance_and_its_sync_group_is_one_tracker():
     cfg = loads(BFDS + group + inst("VI_1", 1, own) + inst("VI_2", 2, ""))
     built = spec.build(cfg.vrrp_instances[0], cfg, address_of=lambda ifname, family: "10.9.9.1")
     assert [(t.kind, t.name) for t in built.tracks] == [("bfd", "B1"), ("bfd", "B2")]
+
+
+def test_global_tracking_is_sync_group_tracking_weight():
+    got, notes = tracks(HEAD + GROUP.format(extra="    global_tracking\n") + inst("VI_1", 1, TRACKS)
+                        + inst("VI_2", 2, ""))
+    assert got[("script", "chk")] == 10 and got[("file", "tf")] == 3 and notes == []

@@ -150,7 +150,7 @@ def _sync_groups(cfg: m.Config, diags: Diagnostics) -> None:
         if len(members) == 1:
             diags.warning(sg.file, sg.line, f"sync group {sg.name} has only 1 virtual router - this probably isn't what you want")
         if sg.global_tracking:
-            diags.warning(sg.file, sg.line_of("global_tracking"), f"({sg.name}) global_tracking is deprecated; use "
+            diags.warning(sg.file, sg.line_of("global_tracking"), f"({sg.name}) global_tracking is deprecated. Use "
                           "track_interface/script/file on the sync group")
         for t, message in sync_group_tracks(sg, cfg)[1]:
             diags.warning(t.file, t.line, message)

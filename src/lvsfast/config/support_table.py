@@ -293,7 +293,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'notify': ('works', ''),
         'notify_deleted': ('unknown', 'keepalived 2.2.7 accepts it only in vrrp_instance'),
         'smtp_alert': ('works-differently', 'mails the group\'s MASTER, BACKUP and FAULT, and each member\'s, as keepalived; no Stopping mail'),
-        'global_tracking': ('not-supported', ''),
+        'global_tracking': ('works', "keepalived's deprecated form of sync_group_tracking_weight, with its warning"),
         'sync_group_tracking_weight': ('works', ''),
         'notify_priority_changes': ('not-supported', ''),
     },

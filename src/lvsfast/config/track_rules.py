@@ -16,6 +16,11 @@ def _weight(t: m.Tracked, kind: str, cfg: m.Config) -> int:
     return obj.weight if obj is not None else 0
 
 
+def tracking_weight(sg: m.VrrpSyncGroup) -> bool:
+    """sync_group_tracking_weight, which keepalived's deprecated ``global_tracking`` also sets."""
+    return sg.sync_group_tracking_weight or sg.global_tracking
+
+
 def _vrrp_bfds(cfg: m.Config) -> set[str]:
     """The bfd_instances a track_bfd can name; keepalived drops any other line ("not found")."""
     return {b.name for b in cfg.bfd_instances if b.vrrp}
@@ -35,7 +40,7 @@ def instance_tracks(vi: m.VrrpInstance, cfg: m.Config) -> tuple[list[tuple[str, 
     weight and shows 0, yet the weight still moves the priority (the interface took it before
     keepalived cleared it), so it is kept with its weight, shown as 0."""
     sg = next((g for g in cfg.vrrp_sync_groups if vi.name in g.group), None)
-    in_sync = sg is not None and not sg.sync_group_tracking_weight
+    in_sync = sg is not None and not tracking_weight(sg)
     owner = vi.priority == 255
     own = vi.interface or cfg.global_defs.default_interface
     kept: list[tuple[str, m.Tracked, int, int]] = []

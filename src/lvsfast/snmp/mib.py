@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from lvsfast.config.model.common import Script
-from lvsfast.config.track_rules import instance_tracks
+from lvsfast.config.track_rules import instance_tracks, tracking_weight
 from lvsfast.snmp.agentx import OID, VarBind
 from lvsfast.snmp.view import gauge, integer, packed, string, truth
 
@@ -148,7 +148,7 @@ def vrrp_rows(s: Snapshot) -> Iterator[VarBind]:
         for key, col in GROUP_SCRIPTS.items():
             if getattr(grp, key, None) is not None:
                 yield string(e + (col, gi), script_text(getattr(grp, key)))
-        yield integer(e + (10, gi), truth(grp.sync_group_tracking_weight))
+        yield integer(e + (10, gi), truth(tracking_weight(grp)))
         for mi, member in enumerate(grp.group, 1):
             group_of[member] = grp.name
             yield string(VRRP + (2, 1, 2, gi, mi), member)
