@@ -126,3 +126,15 @@ def test_global_tracking_as_keepalived(ns, tmp_path):
     assert said == ["(G) global_tracking is deprecated. Use track_interface/script/file on the sync group"], \
         theirs.output
     assert re.findall(rf"^{re.escape(str(conf))}:\d+: warning: (.*)$", ours.output, re.M) == said, ours.output
+
+
+@pytest.mark.keepalived
+def test_interface_on_member_and_group_as_keepalived(ns, tmp_path):
+    group = SYNC.replace("    }\n}\n", "    }\n    track_interface {\n        lo weight 5\n        eth0\n    }\n}\n")
+    text = SECURE + group + INSTANCE.format(extra="    track_interface {\n        lo\n    }\n") + VI_2
+    conf, ours, theirs = both_tests(ns, text, tmp_path)
+    assert ours.returncode == theirs.returncode == 5, (ours.output, theirs.output)
+    said = re.findall(r"^(\(VI_\d\) track_interface .*)$", theirs.output, re.M)
+    assert len(said) == 3, theirs.output  # lo and eth0 for VI_1, eth0 (its own) for VI_2
+    ours_said = re.findall(rf"^{re.escape(str(conf))}:\d+: warning: (\(VI_\d\) track_interface .*)$", ours.output, re.M)
+    assert sorted(ours_said) == sorted(said), (ours.output, theirs.output)

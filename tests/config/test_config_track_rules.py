@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from lvsfast.config import loads
-from lvsfast.config.track_rules import instance_tracks, sync_group_tracks
+from lvsfast.config.track_rules import instance_tracks, sync_group_overlaps, sync_group_tracks
 from lvsfast.vrrp import spec
 
 HEAD = """vrrp_script chk {
@@ -175,3 +175,23 @@ def test_global_tracking_is_sync_group_tracking_weight():
     got, notes = tracks(HEAD + GROUP.format(extra="    global_tracking\n") + inst("VI_1", 1, TRACKS)
                         + inst("VI_2", 2, ""))
     assert got[("script", "chk")] == 10 and got[("file", "tf")] == 3 and notes == []
+
+
+def test_an_interface_on_the_member_and_its_group_is_one_tracker():
+    # keepalived: "(VI_1) track_interface eth2 is configured on VRRP instance and sync group.
+    # Remove vrrp instance or sync group config", for the member's own interface too (unless
+    # dont_track_primary); one tracker, the group's weight unless the member's was 0.
+    group = GROUP.format(extra="    track_interface {\n        eth2 weight 5\n        eth3 weight 7\n"
+                               "        eth0 weight 9\n    }\n")
+    text = group + inst("VI_1", 1, "    track_interface {\n        eth2\n        eth3 weight 4\n    }\n") \
+        + inst("VI_2", 2, "", interface="eth1")
+    cfg = loads(text)
+    assert [msg for _, msg in sync_group_overlaps(cfg.vrrp_sync_groups[0], cfg)] == [
+        f"(VI_1) track_interface {n} is configured on VRRP instance and sync group. Remove vrrp instance or sync "
+        "group config" for n in ("eth2", "eth3", "eth0")]
+    assert tracks(text)[0] == {("interface", "eth2"): 0, ("interface", "eth3"): 7}
+    assert tracks(text, "VI_2")[0] == {("interface", "eth2"): 5, ("interface", "eth3"): 7, ("interface", "eth0"): 9}
+    loose = text.replace("    priority 100\n", "    priority 100\n    dont_track_primary\n", 1)
+    cfg = loads(loose)
+    assert len(sync_group_overlaps(cfg.vrrp_sync_groups[0], cfg)) == 2
+    assert tracks(loose)[0][("interface", "eth0")] == 9

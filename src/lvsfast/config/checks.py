@@ -11,7 +11,7 @@ import operator
 from lvsfast.config import model as m
 from lvsfast.config.diagnostics import Diagnostics
 from lvsfast.config.scheduling import tuning
-from lvsfast.config.track_rules import instance_tracks, sync_group_tracks
+from lvsfast.config.track_rules import instance_tracks, sync_group_overlaps, sync_group_tracks
 
 
 def check(cfg: m.Config, diags: Diagnostics, backend: str | None = None) -> None:
@@ -152,7 +152,7 @@ def _sync_groups(cfg: m.Config, diags: Diagnostics) -> None:
         if sg.global_tracking:
             diags.warning(sg.file, sg.line_of("global_tracking"), f"({sg.name}) global_tracking is deprecated. Use "
                           "track_interface/script/file on the sync group")
-        for t, message in sync_group_tracks(sg, cfg)[1]:
+        for t, message in sync_group_tracks(sg, cfg)[1] + sync_group_overlaps(sg, cfg):
             diags.warning(t.file, t.line, message)
 
 

@@ -114,3 +114,23 @@ def sync_group_tracks(sg: m.VrrpSyncGroup, cfg: m.Config) -> tuple[list[tuple[st
                 weight = 0
             kept.append((kind, t, weight))
     return kept, notes
+
+
+def own_interface(vi: m.VrrpInstance, cfg: m.Config) -> str | None:
+    """The interface whose state already decides the instance's FAULT (none with dont_track_primary)."""
+    return None if vi.dont_track_primary else (vi.interface or cfg.global_defs.default_interface)
+
+
+def sync_group_overlaps(sg: m.VrrpSyncGroup, cfg: m.Config) -> list[tuple[m.Tracked, str]]:
+    """keepalived's error for each member already tracking an interface its group tracks (the
+    member's own interface included): one tracker is kept, with the group's weight unless the
+    member's was 0 (vrrp.c, add_vrrp_to_interface)."""
+    members = [vi for vi in cfg.vrrp_instances if vi.name in sg.group]
+    notes: list[tuple[m.Tracked, str]] = []
+    for t in dict((t.name, t) for t in sg.track_interface).values():
+        for vi in members:
+            mine = {x.name for kind, x, _, _ in instance_tracks(vi, cfg)[0] if kind == "interface"}
+            if t.name in mine or t.name == own_interface(vi, cfg):
+                notes.append((t, f"({vi.name}) track_interface {t.name} is configured on VRRP instance and sync "
+                                 "group. Remove vrrp instance or sync group config"))
+    return notes

@@ -12,7 +12,7 @@ import socket
 
 from lvsfast.config import model as m
 from lvsfast.config import resolve
-from lvsfast.config.track_rules import instance_tracks, sync_group_tracks
+from lvsfast.config.track_rules import instance_tracks, own_interface, sync_group_tracks
 from lvsfast.frozen import record
 from lvsfast.vrrp.garp import GarpPolicy
 from lvsfast.vrrp.machine import Params, State
@@ -169,10 +169,13 @@ def build(vi: m.VrrpInstance, cfg: m.Config, *, address_of=interface_address) ->
         # A sync group's own track_* lines apply to every member with their weights, whatever
         # sync_group_tracking_weight says (it rules only the members' own lines): keepalived 2.2.7
         # raises both members of a group tracking a file at weight 2 holding 10 to 120.
-        own = {(t.kind, t.name): i for i, t in enumerate(tracks) if t.kind != "interface"}
+        own = {(t.kind, t.name): i for i, t in enumerate(tracks)}
+        primary = own_interface(vi, cfg)
         for kind, t, weight in sync_group_tracks(sg, cfg)[0]:
             ts = TrackSpec(kind, t.name, weight, resolve.tracked_reverse(t, cfg, kind))
             i = own.get((kind, t.name))
+            if kind == "interface" and t.name == primary:
+                continue  # the instance's own interface, tracked unweighted already: it stays so
             if i is None:
                 tracks.append(ts)
             elif tracks[i].weight:
