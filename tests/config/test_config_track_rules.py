@@ -1,7 +1,9 @@
 """keepalived 2.2.7's rules for an instance's own track_* lines (vrrp.c, vrrp_complete_instance):
-in a sync group without sync_group_tracking_weight, and for the address owner, weighted scripts
-and files do not count (a sync group member's weighted interface, reported as ignored, still
-does); a track_interface naming the instance's own interface is dropped. The trackers the VRRP
+in a sync group without sync_group_tracking_weight (or global_tracking), and for the address
+owner, weighted scripts, files and BFD sessions do not count (a sync group member's weighted
+interface, reported as ignored, still does); a track_interface naming the instance's own
+interface is dropped. And for a sync group's own lines (sync_group_tracking_init): an owner
+member clears their weights, and an object tracked by a member and its group is one tracker. The trackers the VRRP
 child builds (vrrp/spec.py), SNMP's tracked tables and the -t messages (config/checks.py) come
 from the same rules."""
 from __future__ import annotations
