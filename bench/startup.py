@@ -8,8 +8,9 @@ What, and the issue's targets (#25):
   script), wall time, median of N runs (at least 20), against ``keepalived -t`` on the same
   file. Target: at most 50 ms.
 - The daemon's imports: the parent's before the fork (``lvsfast.cli``, the config package,
-  ``lvsfast.daemon.main``), its own after the fork (supervision, control socket), and what each child adds after the fork (the VRRP subsystem; the checker with the nftables
-  backend), each in a fresh interpreter, median of N. keepalived has no counterpart.
+  ``lvsfast.daemon.main``), its own after the fork (supervision, control socket), and what each
+  child adds after the fork (the VRRP subsystem; the checker with the nftables backend), each in
+  a fresh interpreter, median of N. keepalived has no counterpart.
 - PSS summed over the daemon's processes for 100 virtual servers x 10 TCP_CHECKed real servers
   (bench/memory.py: nftables backend, loopback listeners). Target: at most 35 MB.
 - From start to the VIP held: one router alone on its segment, a ``vrrp_instance`` in state MASTER
