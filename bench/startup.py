@@ -7,9 +7,10 @@ What, and the issue's targets (#25):
 - ``lvsfast -t -f examples/keepalived.conf`` as a user runs it (the installed ``lvsfast``
   script), wall time, median of N runs (at least 20), against ``keepalived -t`` on the same
   file. Target: at most 50 ms.
-- The daemon's imports: the parent's (``lvsfast.cli``, the config package, ``lvsfast.daemon.main``)
-  and what each child adds after the fork (the VRRP subsystem; the checker with the nftables
-  backend), each in a fresh interpreter, median of N. keepalived has no counterpart.
+- The daemon's imports: the parent's before the fork (``lvsfast.cli``, the config package,
+  ``lvsfast.daemon.main``), its own after the fork (supervision, control socket), and what each
+  child adds after the fork (the VRRP subsystem; the checker with the nftables backend), each in
+  a fresh interpreter, median of N. keepalived has no counterpart.
 - PSS summed over the daemon's processes for 100 virtual servers x 10 TCP_CHECKed real servers
   (bench/memory.py: nftables backend, loopback listeners). Target: at most 35 MB.
 - From start to the VIP held: one router alone on its segment, a ``vrrp_instance`` in state MASTER
@@ -53,6 +54,9 @@ IMPORTS = {
     "VRRP child's own": ("import lvsfast.cli, lvsfast.config, lvsfast.daemon.main", "import lvsfast.vrrp.service"),
     "checker child's own (nftables)": ("import lvsfast.cli, lvsfast.config, lvsfast.daemon.main",
                                        "import lvsfast.check.service, lvsfast.nft.backend"),
+    # Imported once the children are forked (lvsfast.daemon.main.run), off the VRRP child's path.
+    "parent's own, after the fork": ("import lvsfast.cli, lvsfast.config, lvsfast.daemon.main",
+                                     "import lvsfast.daemon.supervisor, lvsfast.daemon.control"),
 }
 
 

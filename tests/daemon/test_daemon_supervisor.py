@@ -219,3 +219,21 @@ def test_systemd_notifications(tmp_path):
         if proc.poll() is None:
             proc.kill()
         notify.close()
+
+
+def test_children_forked_early_stop_when_the_control_socket_fails(tmp_path):
+    """The children are forked before the parent's own stack (daemon.main.run): when the parent
+    then cannot serve its control socket, it stops them and exits 1, leaving no process behind."""
+    conf = tmp_path / "conf.json"
+    conf.write_text(json.dumps({"value": 1}))
+    (tmp_path / "ctl.sock").mkdir()  # not a socket, and not removable as one
+    (tmp_path / "ctl.sock" / "keep").write_text("")
+    env = dict(os.environ, PYTHONPATH=f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    proc = subprocess.run([sys.executable, "-m", "support.daemon_dummy", str(tmp_path), str(conf)],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "control socket" in proc.stdout + proc.stderr
+    children = [int(p.stem) for p in tmp_path.glob("*.log")]
+    for pid in children:  # reaped by the parent: gone, not zombies
+        assert not os.path.exists(f"/proc/{pid}"), pid
+    assert not (tmp_path / "parent.pid").exists()

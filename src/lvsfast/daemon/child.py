@@ -40,6 +40,27 @@ def _new_loop() -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
 
 
+def fork_child(name: str, factory_spec: str, config: Any, options: Any, pid_path: str | None,
+               load_config: Callable[[], Any] | None = None,
+               in_child: Callable[[], None] | None = None) -> tuple[int, socket.socket]:
+    """Fork the process that runs child ``name`` with ``config`` (its view); returns its pid and
+    the parent's end of its channel. ``in_child`` runs first in the child (dropping what it
+    must not inherit). The child never returns into the caller's code."""
+    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            parent_sock.close()
+            if in_child is not None:
+                in_child()
+            code = run_child(name, factory_spec, child_sock, config, options, pid_path, load_config)
+        finally:
+            os._exit(code)
+    child_sock.close()
+    return pid, parent_sock
+
+
 def run_child(name: str, factory_spec: str, sock: socket.socket, config: Any, options: Any,
               pid_path: str | None, load_config: Callable[[], Any] | None = None) -> int:
     """Run in the forked child; returns the exit status. Never returns into the parent's code."""

@@ -6,14 +6,18 @@ import gc
 import logging
 import os
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from lvsfast import heap
 from lvsfast.daemon import logs, pidfile
-from lvsfast.daemon.control import DEFAULT_SOCKET, ControlServer
-from lvsfast.daemon.subsystem import DEFAULT_FACTORIES, preload
-from lvsfast.daemon.supervisor import ChildState, Supervisor
+from lvsfast.daemon.child import fork_child
+from lvsfast.daemon.subsystem import DEFAULT_FACTORIES, config_view, preload
 from lvsfast.paths import DaemonPaths
+
+# The parent's own stack (supervision, control socket, FIFOs, sd_notify) is imported after the
+# children are forked (see run): no child uses it, and the VRRP child starts that much sooner.
+if TYPE_CHECKING:
+    from lvsfast.daemon.supervisor import ChildState, Supervisor
 
 log = logging.getLogger("lvsfast.parent")
 
@@ -163,19 +167,49 @@ def run(options: Any, load_config: Callable[[], Any],
     # Fork after the imports every child needs (each imports its own subsystem after the fork):
     # the children then share the interpreter's and those modules' pages.
     preload()
-    children = {n: ChildState(n, specs[n], pid_paths.get(n)) for n in names}
-    loop = _new_loop()
+    loop = _new_loop()  # uvloop's too: imported once, here
     # Move everything made so far (the modules, the config) out of the collector's reach: a
     # child's collections would otherwise write to those objects' headers and un-share their
-    # pages (copy-on-write).
-    gc.collect()
+    # pages (copy-on-write). The young generations hold the reading's garbage; a full collection
+    # would walk every module's objects again (5-15 ms before the first fork) to free nothing more.
+    gc.collect(1)
     heap.trim()  # the reading's garbage: what the children inherit is what is in use
     gc.freeze()
+    forked: dict[str, tuple[int, Any, float]] = {}  # name -> pid, the channel's end, when
+    if _children_first(config):
+        # Nothing of the parent's has to come first (keepalived runs the startup script and opens
+        # the notify FIFOs before any child): fork now, VRRP first, before the parent's own stack
+        # is even imported. An address owner holds its VIPs that much sooner.
+        import time
+
+        def close_ends() -> None:  # a child holds no end of another child's channel
+            for _, sock, _ in forked.values():
+                sock.close()
+
+        for name in sorted(names, key=lambda n: n != "vrrp"):
+            pid, sock = fork_child(name, specs[name], config_view(name, config), options, pid_paths.get(name),
+                                   load_config, close_ends)
+            forked[name] = (pid, sock, time.monotonic())
+    from lvsfast.daemon.supervisor import ChildState
+
+    children = {n: ChildState(n, specs[n], pid_paths.get(n)) for n in names}
+    for name, (pid, sock, started) in forked.items():
+        children[name].pid, children[name].sock, children[name].started = pid, sock, started
     try:
         asyncio.set_event_loop(loop)
         return loop.run_until_complete(_main(options, load_config, config, children))
     finally:
         pidfile.remove(parent_pid)
+
+
+def _children_first(config: Any) -> bool:
+    """Whether the children may start before the parent's supervision runs: no startup script
+    and no notify FIFO, which keepalived's parent has ready before any child starts."""
+    g = getattr(config, "global_defs", None)
+    if g is None:
+        return True
+    return not any(getattr(g, k, None) is not None for k in ("startup_script", "notify_fifo", "vrrp_notify_fifo",
+                                                              "lvs_notify_fifo"))
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -189,6 +223,9 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 async def _main(options: Any, load_config: Callable[[], Any], config: Any,
                 children: dict[str, ChildState]) -> int:
+    from lvsfast.daemon.control import DEFAULT_SOCKET, ControlServer
+    from lvsfast.daemon.supervisor import Supervisor
+
     sup = Supervisor(options=options, load_config=load_config, children=children,
                      dump_dir=_opt(options, "dump_dir", "/tmp"))
     control = ControlServer(_opt(options, "control_socket", DEFAULT_SOCKET), _dispatcher(sup))
@@ -196,6 +233,7 @@ async def _main(options: Any, load_config: Callable[[], Any], config: Any,
         await control.start()
     except (OSError, RuntimeError) as exc:
         log.error("control socket: %s", exc)
+        _stop_forked(children)
         return 1
     metrics = None
     refresher = None
@@ -208,6 +246,7 @@ async def _main(options: Any, load_config: Callable[[], Any], config: Any,
         except (OSError, ValueError) as exc:
             log.error("metrics endpoint: %s", exc)
             await control.close()
+            _stop_forked(children)
             return 1
 
         async def refresh() -> None:
@@ -226,6 +265,19 @@ async def _main(options: Any, load_config: Callable[[], Any], config: Any,
         if metrics is not None:
             metrics.shutdown()
         await control.close()
+
+
+def _stop_forked(children: dict[str, ChildState]) -> None:
+    """The daemon cannot run after all: the children forked early stop (VRRP releasing its VIPs)."""
+    import signal
+
+    for child in children.values():
+        if child.sock is not None and child.pid:
+            os.kill(child.pid, signal.SIGTERM)
+    for child in children.values():
+        if child.sock is not None and child.pid:
+            os.waitpid(child.pid, 0)
+            child.sock.close()
 
 
 def _dispatcher(sup: Supervisor):

@@ -22,7 +22,7 @@ from typing import Any, Callable
 from lvsfast import heap
 from lvsfast.daemon import backoff
 from lvsfast.daemon.channel import Channel, ChannelClosed
-from lvsfast.daemon.child import NOT_READ_HERE, run_child
+from lvsfast.daemon.child import NOT_READ_HERE, fork_child
 from lvsfast.daemon.fifos import Fifos, run_start_stop
 from lvsfast.daemon.sdnotify import Notifier
 from lvsfast.daemon.subsystem import READS_ITS_OWN, config_view
@@ -51,6 +51,7 @@ class ChildState:
     restart_handle: asyncio.TimerHandle | None = None
     pidfd: int = -1
     exited: asyncio.Event = field(default_factory=asyncio.Event)
+    sock: socket.socket | None = None  # forked before the supervisor ran (daemon.main): its channel's end
 
 
 @dataclass
@@ -95,7 +96,9 @@ class Supervisor:
             await self.fifos.open()
             await run_start_stop(g, "startup")
         for child in self.children.values():
-            if not self._stopping:  # a TERM during the startup script: no child starts
+            if child.sock is not None:
+                self._adopt(child, child.pid, child.sock)
+            elif not self._stopping:  # a TERM during the startup script: no child starts
                 self._spawn(child)
         watchdog = asyncio.create_task(self._watchdog()) if self.notifier.watchdog_interval else None
         heap.trim()
@@ -116,27 +119,25 @@ class Supervisor:
         return 0
 
     def _spawn(self, child: ChildState) -> None:
-        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        pid = os.fork()
-        if pid == 0:  # child: never return into the parent's loop
-            code = 1
-            try:
-                parent_sock.close()
-                for other in self.children.values():
-                    if other.channel is not None:
-                        other.channel._sock.close()
-                if self.fifos is not None:
-                    self.fifos.forget_in_child()
-                asyncio.set_event_loop(None)
-                code = run_child(child.name, child.factory, child_sock, config_view(child.name, self.config),
-                                 self.options, child.pid_path, self.load_config)
-            finally:
-                os._exit(code)
-        child_sock.close()
+        def in_child() -> None:  # never return into the parent's loop; hold none of its ends
+            for other in self.children.values():
+                if other.channel is not None:
+                    other.channel._sock.close()
+            if self.fifos is not None:
+                self.fifos.forget_in_child()
+            asyncio.set_event_loop(None)
+
+        pid, sock = fork_child(child.name, child.factory, config_view(child.name, self.config), self.options,
+                               child.pid_path, self.load_config, in_child)
+        child.started = time.monotonic()
+        self._adopt(child, pid, sock)
+
+    def _adopt(self, child: ChildState, pid: int, sock: socket.socket) -> None:
+        """Supervise ``child``, running as ``pid`` at the other end of ``sock``."""
+        child.sock = None
         child.pid = pid
         child.exited.clear()
-        child.started = time.monotonic()
-        child.channel = Channel(parent_sock)
+        child.channel = Channel(sock)
         self._watch_exit(child)
         asyncio.ensure_future(child.channel.start(self._on_child_request(child), self._on_child_event(child)))
 
