@@ -1,9 +1,9 @@
 """Inside the IPVS VM: scale-out (#27) with ``lb_kind TUN``, and the sync daemon for persistence.
 
 The lab of test_ipvsvm_scaleout.py (tests/support/scaleout_vm.py), with real servers that take
-IPIP on ``tunl0`` (rp_filter off) and hold the VIP on lo. Both directors run the whole of lvsfast
-(VRRP too): ``lvs_sync_daemon eth0 SYNC`` makes A, master of instance SYNC, the sync master
-and B a backup. Three virtual servers on the VIP, all TUN, ``mh`` and ``announce_route``:
+IPIP on ``tunl0`` (rp_filter off) and hold the VIP on lo. ``lvs_sync_daemon eth0 SYNC``: A runs
+the whole of lvsfast and becomes master of instance SYNC, so its sync daemon is the master; B
+runs the checker alone (``-C``), whose sync daemon is a backup from the start. Three virtual servers on the VIP, all TUN, ``mh`` and ``announce_route``:
 - port 80, ``mh-port``: a flow moved from A to B mid-stream keeps its real server (sloppy_tcp);
 - port 81, ``mh-port`` and ``persistence_timeout``: a client's server is its template's, and
   ``mh-port`` makes B's own choice for a new port differ from A's, so only a synced template
@@ -14,6 +14,7 @@ and B a backup. Three virtual servers on the VIP, all TUN, ``mh`` and ``announce
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -80,17 +81,21 @@ def sync_state(short: str) -> str:
 
 @pytest.fixture(scope="module")
 def tunlab() -> Iterator[dict[str, Director]]:
+    t0 = time.monotonic()
     need_ipvs()
     LAB.teardown()
     LAB.build()
     servers = RealServers(LAB, VPORTS)
+    built = time.monotonic() - t0
     directors: dict[str, Director] = {}
     try:
         with tempfile.TemporaryDirectory() as wd:
             for short in LAB.directors:
-                directors[short] = Director(LAB, short, Path(wd), conf(short), checker_only=False)
-            for d in directors.values():
-                d.wait_ready(VPORTS)
+                # B's sync daemon is a backup from the start (keepalived's rule): only A, which
+                # becomes the instance's master, needs the VRRP child.
+                directors[short] = Director(LAB, short, Path(wd), conf(short), checker_only=short != "da")
+            ready = {d.short: round(d.wait_ready(VPORTS), 1) for d in directors.values()}
+            print(f"scale-out TUN lab: built in {built:.1f} s; directors serving and announcing after {ready} s")
             yield directors
             for d in directors.values():  # both at once: each stop takes seconds in the VM
                 d.proc.terminate()

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 import threading
+import time
 
 from support.ipvs import in_netns, sh
 
@@ -47,44 +48,46 @@ class ScaleLab:
         return {short: self.addr(last) for short, last in self.servers.items()}
 
     def teardown(self) -> None:
+        batch = []
         for short in ("c", *self.directors, *self.servers):
-            subprocess.run(["ip", "link", "del", f"{self.prefix}{short}"], capture_output=True)
-            subprocess.run(["ip", "netns", "del", self.ns(short)], capture_output=True)
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+            batch += [f"link del {self.prefix}{short}", f"netns del {self.ns(short)}"]
+        batch.append(f"link del {self.bridge}")
+        # -force: on past what is not there (a teardown before the build).
+        subprocess.run(["ip", "-force", "-batch", "-"], input="\n".join(batch) + "\n", text=True, capture_output=True)
 
     def build(self) -> None:
-        """One segment (DR needs it; TUN does not, but it costs nothing here)."""
-        sh("ip", "link", "add", self.bridge, "type", "bridge")
-        sh("ip", "link", "set", self.bridge, "up")
+        """One segment (DR needs it; TUN does not, but it costs nothing here). Batched: every
+        process started costs a good part of a second in the emulated VM."""
         hosts = [("c", self.clients[0]), *self.directors.items(), *self.servers.items()]
-        for short, last in hosts:
-            n = self.ns(short)
-            sh("ip", "netns", "add", n)
-            sh("ip", "link", "set", "lo", "up", ns=n)
-            sh("ip", "link", "add", f"{self.prefix}{short}", "type", "veth", "peer", "name", "eth0", "netns", n)
-            sh("ip", "link", "set", f"{self.prefix}{short}", "master", self.bridge, "up")
-            sh("ip", "link", "set", "eth0", "up", ns=n)
-            sh("ip", "addr", "add", f"{self.addr(last)}/24", "dev", "eth0", ns=n)
-        for last in self.clients[1:]:
-            sh("ip", "addr", "add", f"{self.addr(last)}/24", "dev", "eth0", ns=self.ns("c"))
-        cmds = [["ip", "addr", "add", f"{self.vip}/32", "dev", "lo"]]
-        for dev in ("all", "eth0"):
-            cmds += [["sysctl", "-qw", f"net.ipv4.conf.{dev}.arp_ignore=1"],
-                     ["sysctl", "-qw", f"net.ipv4.conf.{dev}.arp_announce=2"]]
+        batch = [f"link add {self.bridge} type bridge", f"link set {self.bridge} up"]
+        for short, _ in hosts:
+            batch += [f"netns add {self.ns(short)}",
+                      f"link add {self.prefix}{short} type veth peer name eth0 netns {self.ns(short)}",
+                      f"link set {self.prefix}{short} master {self.bridge} up"]
+        subprocess.run(["ip", "-batch", "-"], input="\n".join(batch) + "\n", text=True, check=True,
+                       capture_output=True)
         if self.tunnel:
-            # IPIP from the directors lands on the fallback tunl0; the inner packet's source is
-            # the client, reached through eth0, so reverse-path filtering must be off there.
             sh("modprobe", "ipip")
-            cmds += [["ip", "link", "set", "tunl0", "up"]]
-            cmds += [["sysctl", "-qw", f"net.ipv4.conf.{dev}.rp_filter=0"] for dev in ("all", "default", "tunl0", "eth0")]
-        for short in self.servers:
-            for cmd in cmds:
-                sh(*cmd, ns=self.ns(short))
-        self.route_via("da", add=True)
+        for short, last in hosts:
+            cmds = ["ip link set lo up", "ip link set eth0 up", f"ip addr add {self.addr(last)}/24 dev eth0"]
+            if short == "c":
+                cmds += [f"ip addr add {self.addr(c)}/24 dev eth0" for c in self.clients[1:]]
+                cmds += [f"ip route add {self.vip}/32 via {self.addr(self.directors['da'])}"]
+            if short in self.servers:
+                cmds += [f"ip addr add {self.vip}/32 dev lo",
+                         "sysctl -qw " + " ".join(f"net.ipv4.conf.{dev}.{key}={v}" for dev in ("all", "eth0")
+                                                  for key, v in (("arp_ignore", 1), ("arp_announce", 2)))]
+                if self.tunnel:
+                    # IPIP from the directors lands on the fallback tunl0; the inner packet's
+                    # source is the client, reached through eth0, so reverse-path filtering
+                    # must be off there.
+                    cmds += ["ip link set tunl0 up", "sysctl -qw " + " ".join(
+                        f"net.ipv4.conf.{dev}.rp_filter=0" for dev in ("all", "default", "tunl0", "eth0"))]
+            sh("sh", "-ec", "; ".join(cmds), ns=self.ns(short))
 
-    def route_via(self, director: str, add: bool = False) -> None:
+    def route_via(self, director: str) -> None:
         """The upstream's choice: the client's route to the VIP, through one director."""
-        sh("ip", "route", "add" if add else "replace", f"{self.vip}/32", "via", self.addr(self.directors[director]),
+        sh("ip", "route", "replace", f"{self.vip}/32", "via", self.addr(self.directors[director]),
            ns=self.ns("c"))
 
     # ---- the client's side -------------------------------------------------------------------
@@ -142,14 +145,21 @@ class ScaleLab:
 
     def dests(self, director: str, vport: int = 80) -> set[str]:
         """The real servers of one service with a weight above 0 on one director."""
+        return self.all_dests(director).get(vport, set())
+
+    def all_dests(self, director: str) -> dict[int, set[str]]:
+        """Each of the VIP's services (by port) on one director: its real servers with a weight
+        above 0 (one ipvsadm: each process costs in the emulated VM)."""
         by_addr = {a: n for n, a in self.server_addrs().items()}
-        out, mine = set(), False
+        out: dict[int, set[str]] = {}
+        mine: set[str] | None = None
         for line in sh("ipvsadm", "-Ln", ns=self.ns(director)).splitlines():
             tok = line.split()
             if tok and tok[0] in ("TCP", "UDP", "FWM", "SCTP"):
-                mine = tok[1] == f"{self.vip}:{vport}"
-            elif mine and tok and tok[0] == "->" and tok[1] != "RemoteAddress:Port" and int(tok[3]) > 0:
-                out.add(by_addr[tok[1].rpartition(":")[0]])
+                host, _, port = tok[1].rpartition(":")
+                mine = out.setdefault(int(port), set()) if host == self.vip else None
+            elif mine is not None and tok and tok[0] == "->" and tok[1] != "RemoteAddress:Port" and int(tok[3]) > 0:
+                mine.add(by_addr[tok[1].rpartition(":")[0]])
         return out
 
 
@@ -253,6 +263,7 @@ class Director:
         path = self.work / "k.conf"
         path.write_text(conf)
         self.log = self.work / "log"
+        self.started = time.monotonic()
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", lab.ns(short), sys.executable, "-m", "lvsfast.cli", "-n", "-l", *(["-C"] if checker_only else []), "-f", str(path),
              "--control-socket", str(self.work / "ctl.sock"), "-p", str(self.work / "p.pid"),
@@ -262,12 +273,15 @@ class Director:
         """Serving every real server on each of ``vports`` and announcing the VIP."""
         if self.proc.poll() is not None:
             raise AssertionError(f"lvsfast in {self.short} exited: {self.log.read_text()[-2000:]}")
-        return all(self.lab.dests(self.short, p) == set(self.lab.servers) for p in vports) and \
+        have = self.lab.all_dests(self.short)
+        return all(have.get(p) == set(self.lab.servers) for p in vports) and \
             self.lab.vip in sh("ip", "-o", "addr", "show", "dev", "lo", ns=self.lab.ns(self.short))
 
-    def wait_ready(self, vports: tuple[int, ...] = (80,)) -> None:
-        wait_for(lambda: self.ready(vports), timeout=120, interval=0.5,
+    def wait_ready(self, vports: tuple[int, ...] = (80,)) -> float:
+        """Wait until ready; returns the seconds since lvsfast was started."""
+        wait_for(lambda: self.ready(vports), timeout=120, interval=1.0,
                  what=f"{self.short} serving and announcing: {self.log.read_text()[-2000:]}")
+        return time.monotonic() - self.started
 
     def stop(self) -> None:
         if self.proc.poll() is None:
