@@ -113,3 +113,25 @@ def test_timeouts_and_the_sync_daemon_follow_the_capabilities(backend, caplog):
     else:
         assert calls == [("timeouts", Timeouts(900, 120, 300)), ("start", "backup", "eth0", 7),
                          ("stop", "backup"), ("start", "master", "eth0", 7), ("stop", "master")]
+
+
+def test_mastership_told_while_the_data_plane_starts_is_kept():
+    # A MASTER instance may say so before the checker's first apply is done: the sync daemon
+    # must stay master, not fall back to keepalived's starting backup.
+    async def run() -> list:
+        be = Extras()
+        svc = CheckerService(backend=be)
+        start = svc.upkeep.start
+
+        async def late_start() -> None:
+            svc.on_event({"event": "vrrp_state", "instance": "VI_1", "state": "MASTER", "vips": []})
+            for _ in range(3):
+                await asyncio.sleep(0)
+            await start()
+
+        svc.upkeep.start = late_start
+        await svc.start(loads(CONF))
+        await svc.stop()
+        return be.calls
+
+    assert asyncio.run(run()) == [("start", "master", "eth0", 7), ("timeouts", Timeouts(900, 120, 300)), ("stop", "master")]

@@ -253,3 +253,96 @@ def test_sloppy_tcp_failure_is_counted_and_announcing_goes_on(tmp_path, monkeypa
     monkeypatch.setattr(a, "_change", lambda add, addr: True)
     a.sync({"192.0.2.100"})
     assert a.announced == {"192.0.2.100"} and a.errors == 1
+
+
+SCRIPT_CONF = """
+global_defs {
+    lvs_backend nftables
+    announce_interface lo
+    announce_withdraw_delay 0
+    %(global)s
+}
+vrrp_script chk_global {
+    script "/bin/sh -c 'test ! -e %(dir)s/global_down'"
+    interval 0.2
+}
+vrrp_script chk_web {
+    script "/bin/sh -c 'test ! -e %(dir)s/web_down'"
+    interval 0.2
+    fall 2
+}
+virtual_server 192.0.2.100 80 {
+    lb_algo mh
+    lb_kind DR
+    protocol TCP
+    announce_route
+    announce_track_script chk_web
+    real_server 10.1.0.21 80 { weight 1 }
+}
+virtual_server 192.0.2.101 80 {
+    lb_algo mh
+    lb_kind DR
+    protocol TCP
+    announce_route
+    real_server 10.1.0.21 80 { weight 1 }
+}
+"""
+
+SCRIPT_RUN = textwrap.dedent('''
+    import asyncio, json, os, subprocess, sys
+    from lvsfast.config import loads
+    from lvsfast.dataplane.announce import Announcer
+    def on_lo():
+        out = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout
+        return sorted(l.split()[3] for l in out.splitlines() if "192.0.2." in l)
+    class Q:
+        up = True
+    async def until(want, timeout=5.0):
+        for _ in range(int(timeout / 0.05)):
+            if on_lo() == want:
+                return want
+            await asyncio.sleep(0.05)
+        return on_lo()
+    async def go():
+        d = sys.argv[1]
+        cfg = loads(sys.stdin.read())
+        quorum = {vs.name: Q() for vs in cfg.virtual_servers}
+        a = Announcer.starting(cfg)
+        a.refresh(cfg, quorum)
+        seen = [on_lo()]  # before the scripts' first verdicts: nothing
+        both = ["192.0.2.100/32", "192.0.2.101/32"]
+        seen.append(await until(both))
+        open(f"{d}/web_down", "w").close()  # chk_web fails (twice: fall 2): only its VIP goes
+        seen.append(await until(["192.0.2.101/32"]))
+        seen.append(a.status()["scripts_down"])
+        os.unlink(f"{d}/web_down")
+        seen.append(await until(both))
+        open(f"{d}/global_down", "w").close()  # a global_defs script: everything goes
+        seen.append(await until([]))
+        os.unlink(f"{d}/global_down")
+        seen.append(await until(both))
+        a.close()
+        return seen
+    print(json.dumps(asyncio.run(go())))
+''')
+
+
+def test_announce_track_script_withdraws_and_announces_again(lab, tmp_path):
+    ns = lab.ns("trs")
+    conf = SCRIPT_CONF % {"dir": tmp_path, "global": "announce_track_script chk_global"}
+    seen = json.loads(ns.run(sys.executable, "-c", SCRIPT_RUN, str(tmp_path), input=conf).stdout)
+    both = ["192.0.2.100/32", "192.0.2.101/32"]
+    assert seen == [[], both, ["192.0.2.101/32"], ["chk_web"], both, [], both]
+
+
+def test_announce_track_script_names_must_exist(tmp_path):
+    from lvsfast.config import analyse
+
+    text = ((SCRIPT_CONF % {"dir": tmp_path, "global": "announce_track_script chk_global nosuch"})
+            .replace("announce_track_script chk_web", "announce_track_script chk_web chk_other"))
+    errors = sorted((d.file, d.line, d.message) for d in analyse("k.conf", text=text).errors)
+    assert errors == [("k.conf", 6, "announce_track_script: no vrrp_script nosuch (global_defs)"),
+                      ("k.conf", 22, "announce_track_script: no vrrp_script chk_other (virtual server 192.0.2.100:TCP:80)")]
+    cfg = loads(SCRIPT_CONF % {"dir": tmp_path, "global": ""})
+    assert cfg.global_defs.announce_track_script == ()
+    assert [vs.announce_track_script for vs in cfg.virtual_servers] == [("chk_web",), ()]

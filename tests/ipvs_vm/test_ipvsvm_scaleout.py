@@ -4,31 +4,24 @@ lvsfast with ``lvs_backend ipvs``, serve the same virtual server (``lb_algo mh``
 the VIP (what the upstream's ECMP decides) goes through director A, then switches to B with
 connections open: B has never seen those flows, and with the ``sloppy_tcp`` lvsfast turns on when
 it announces, IPVS schedules each one at its first mid-stream packet, by ``mh``, to the real
-server A chose. Each real server names itself in every reply, so a connection that reached
-another server would be reset by it, and one that answers names where it went."""
+server A chose. The lab is tests/support/scaleout_vm.py (the TUN and sync-daemon cases,
+test_ipvsvm_scaleout_tun.py, use it too)."""
 from __future__ import annotations
 
-import selectors
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from support.ipvs import IN_VM, in_netns, need_ipvs, sh
+from support.ipvs import IN_VM, need_ipvs, sh
+from support.scaleout_vm import Director, RealServers, ScaleLab, ask
 
 from lvsfast.lab.netns import wait_for
 
-P = "sci"
-BR = "scibr"
-VIP = "10.0.8.100"
-CLIENT = "10.0.7.2"
-DIRECTORS = {"da": "10.0.7.11", "db": "10.0.7.12"}
-SERVERS = {f"r{i}": f"10.0.7.{21 + i}" for i in range(3)}
+LAB = ScaleLab("sci", vip="10.0.8.100", net="10.0.7")
+VIP = LAB.vip
+SERVERS = LAB.server_addrs()
+ns, route_via, connect, probe, ipvs_conns, dests = LAB.ns, LAB.route_via, LAB.connect, LAB.probe, LAB.ipvs_conns, LAB.dests
 N_LONG = 50
 # Client ports for new flows, below the ephemeral range. Each range is probed at most once per
 # director: IPVS keeps a closed flow's entry for a while and would send that port's next SYN
@@ -61,233 +54,28 @@ REAL = """    real_server %s 80 {
 """
 
 
-def ns(short: str) -> str:
-    return f"{P}-{short}"
-
-
-def teardown() -> None:
-    for short in ("c", *DIRECTORS, *SERVERS):
-        subprocess.run(["ip", "link", "del", f"{P}{short}"], capture_output=True)
-        subprocess.run(["ip", "netns", "del", ns(short)], capture_output=True)
-    subprocess.run(["ip", "link", "del", BR], capture_output=True)
-
-
-def build() -> None:
-    """One segment, as DR needs: client, directors and real servers on the bridge."""
-    sh("ip", "link", "add", BR, "type", "bridge")
-    sh("ip", "link", "set", BR, "up")
-    for short, addr in (("c", CLIENT), *DIRECTORS.items(), *SERVERS.items()):
-        n = ns(short)
-        sh("ip", "netns", "add", n)
-        sh("ip", "link", "set", "lo", "up", ns=n)
-        sh("ip", "link", "add", f"{P}{short}", "type", "veth", "peer", "name", "eth0", "netns", n)
-        sh("ip", "link", "set", f"{P}{short}", "master", BR, "up")
-        sh("ip", "link", "set", "eth0", "up", ns=n)
-        sh("ip", "addr", "add", f"{addr}/24", "dev", "eth0", ns=n)
-    for short in SERVERS:
-        for cmd in (["ip", "addr", "add", f"{VIP}/32", "dev", "lo"],
-                    ["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"],
-                    ["sysctl", "-qw", "net.ipv4.conf.all.arp_announce=2"],
-                    ["sysctl", "-qw", "net.ipv4.conf.eth0.arp_ignore=1"],
-                    ["sysctl", "-qw", "net.ipv4.conf.eth0.arp_announce=2"]):
-            sh(*cmd, ns=ns(short))
-    route_via("da", add=True)
-
-
-def route_via(director: str, add: bool = False) -> None:
-    """The upstream's choice: the client's route to the VIP, through one director."""
-    sh("ip", "route", "add" if add else "replace", f"{VIP}/32", "via", DIRECTORS[director], ns=ns("c"))
-
-
-class RealServers:
-    """The three real servers in one thread: each answers a connection with its name, then each
-    line ``x`` with ``name x``; ``q`` closes (server side first, so the client's port is free)."""
-
-    def __init__(self) -> None:
-        self.sel = selectors.DefaultSelector()
-        self.listeners: dict[str, socket.socket] = {}
-        self.buf: dict[socket.socket, bytes] = {}
-        self.stop = False
-        for short in SERVERS:
-            with in_netns(ns(short)):
-                s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("0.0.0.0", 80))
-            s.listen(256)
-            s.setblocking(False)
-            self.sel.register(s, selectors.EVENT_READ, ("listen", short))
-            self.listeners[short] = s
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def close_listener(self, short: str) -> None:
-        """The server stops accepting (its check fails); its open connections stay."""
-        s = self.listeners.pop(short)
-        self.sel.unregister(s)
-        s.close()
-
-    def serve(self) -> None:
-        while not self.stop:
-            for k, _ in self.sel.select(0.1):
-                kind, name = k.data
-                if kind == "listen":
-                    try:
-                        conn, _ = k.fileobj.accept()  # type: ignore[union-attr]
-                        conn.sendall(f"{name}\n".encode())
-                    except OSError:  # the checkers' connections end with a reset
-                        continue
-                    conn.setblocking(False)
-                    self.buf[conn] = b""
-                    self.sel.register(conn, selectors.EVENT_READ, ("conn", name))
-                    continue
-                conn = k.fileobj  # type: ignore[assignment]
-                try:
-                    data = conn.recv(4096)
-                except OSError:
-                    data = b""
-                self.buf[conn] += data
-                *lines, self.buf[conn] = self.buf[conn].split(b"\n")
-                if not data or b"q" in lines:
-                    self.sel.unregister(conn)
-                    del self.buf[conn]
-                    conn.close()
-                    continue
-                try:
-                    for line in lines:
-                        conn.sendall(f"{name} ".encode() + line + b"\n")
-                except OSError:
-                    self.sel.unregister(conn)
-                    del self.buf[conn]
-                    conn.close()
-
-    def close(self) -> None:
-        self.stop = True
-        self.thread.join()
-        for k in list(self.sel.get_map().values()):
-            k.fileobj.close()  # type: ignore[union-attr]
-
-
-def readline(s: socket.socket) -> str:
-    out = b""
-    while not out.endswith(b"\n"):
-        data = s.recv(4096)
-        if not data:
-            raise ConnectionError(f"closed after {out!r}")
-        out += data
-    return out.decode().strip()
-
-
-def connect(port: int = 0) -> tuple[socket.socket, str]:
-    """A connection from the client to the VIP; returns it and the server that took it."""
-    with in_netns(ns("c")):
-        s = socket.socket()
-    s.settimeout(15)
-    if port:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((CLIENT, port))
-    s.connect((VIP, 80))
-    return s, readline(s)
-
-
-def ask(s: socket.socket, word: str) -> str:
-    """Send one line, return the name of the server that answered it."""
-    s.sendall(word.encode() + b"\n")
-    name, _, echoed = readline(s).partition(" ")
-    assert echoed == word, (name, echoed, word)
-    return name
-
-
-def probe(ports: range) -> dict[int, str]:
-    """New connections from fixed client ports: where each port's flow is scheduled (the
-    server closes first, so the same ports may be used again at once)."""
-    out = {}
-    for port in ports:
-        s, name = connect(port)
-        s.sendall(b"q\n")
-        try:
-            while s.recv(4096):
-                pass
-        finally:
-            s.close()
-        out[port] = name
-    return out
-
-
-def ipvs_conns(director: str, ports: set[int]) -> dict[int, str]:
-    """``ipvsadm -Lnc`` on one director: client port -> real server, for these ports' flows."""
-    by_addr = {a: n for n, a in SERVERS.items()}
-    out = {}
-    for line in sh("ipvsadm", "-Lnc", ns=ns(director)).splitlines():
-        tok = line.split()
-        if len(tok) >= 6 and tok[0] == "TCP" and tok[4] == f"{VIP}:80":
-            port = int(tok[3].rpartition(":")[2])
-            if port in ports:
-                out[port] = by_addr[tok[5].rpartition(":")[0]]
-    return out
-
-
-def dests(director: str) -> set[str]:
-    """The real servers of the VIP's service with a weight above 0 on one director."""
-    by_addr = {a: n for n, a in SERVERS.items()}
-    out = set()
-    for line in sh("ipvsadm", "-Ln", ns=ns(director)).splitlines():
-        tok = line.split()
-        if tok and tok[0] == "->" and tok[1] != "RemoteAddress:Port" and int(tok[3]) > 0:
-            out.add(by_addr[tok[1].rpartition(":")[0]])
-    return out
-
-
-class Director:
-    def __init__(self, short: str, work: Path) -> None:
-        self.short = short
-        self.work = work / short
-        self.work.mkdir()
-        conf = self.work / "k.conf"
-        conf.write_text(CONF % {"name": short, "vip": VIP, "reals": "".join(REAL % a for a in SERVERS.values())})
-        self.log = self.work / "log"
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns(short), sys.executable, "-m", "lvsfast.cli", "-n", "-l", "-C", "-f", str(conf),
-             "--control-socket", str(self.work / "ctl.sock"), "-p", str(self.work / "p.pid"),
-             "-c", str(self.work / "c.pid")], stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
-
-    def ready(self) -> bool:
-        """Serving all three servers and announcing the VIP."""
-        if self.proc.poll() is not None:
-            raise AssertionError(f"lvsfast in {self.short} exited: {self.log.read_text()[-2000:]}")
-        return dests(self.short) == set(SERVERS) and VIP in sh("ip", "-o", "addr", "show", "dev", "lo", ns=ns(self.short))
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 @pytest.fixture(scope="module")
 def scilab() -> Iterator[tuple[RealServers, dict[str, Director]]]:
     need_ipvs()
-    teardown()
-    build()
-    servers = RealServers()
+    LAB.teardown()
+    LAB.build()
+    servers = RealServers(LAB)
     directors: dict[str, Director] = {}
     try:
         with tempfile.TemporaryDirectory() as wd:
-            for short in DIRECTORS:
-                directors[short] = Director(short, Path(wd))
+            for short in LAB.directors:
+                conf = CONF % {"name": short, "vip": VIP, "reals": "".join(REAL % a for a in SERVERS.values())}
+                directors[short] = Director(LAB, short, Path(wd), conf)
             for d in directors.values():
-                wait_for(lambda d=d: d.ready(), timeout=120, interval=0.5,
-                         what=f"{d.short} serving and announcing: {d.log.read_text()[-2000:]}")
+                d.wait_ready()
             yield servers, directors
             for d in directors.values():
                 d.stop()
     finally:
         for d in directors.values():
-            if d.proc.poll() is None:
-                d.proc.kill()
+            d.kill()
         servers.close()
-        teardown()
+        LAB.teardown()
 
 
 class TestScaleOutOnIpvs:

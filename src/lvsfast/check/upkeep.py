@@ -34,6 +34,7 @@ class Upkeep:
         self.service = service
         self.repairs = 0
         self._sync_state: str | None = None
+        self._sync_wanted = "backup"  # the instance's last mastership, though it came before start()
         self._tasks: list[asyncio.Task] = []
 
     @property
@@ -171,12 +172,14 @@ class Upkeep:
             except Exception as exc:
                 log.error("lvs_timeouts: %s", exc)
         if g.lvs_sync_daemon is not None:
-            # keepalived starts as a sync backup; the VRRP instance's mastership switches it.
-            await self._sync_daemon("backup")
+            # keepalived starts as a sync backup; the VRRP instance's mastership switches it
+            # (a MASTER instance may have said so while the data plane was still starting).
+            await self._sync_daemon(self._sync_wanted)
 
     def vrrp_state(self, instance: str | None, master: bool) -> None:
         sd = self._sync_config()
         if sd is not None and instance == sd.vrrp_instance:
+            self._sync_wanted = "master" if master else "backup"
             asyncio.ensure_future(self._sync_daemon("master" if master else "backup"))
 
     async def _sync_daemon(self, state: str) -> None:

@@ -20,6 +20,28 @@ def check(cfg: m.Config, diags: Diagnostics, backend: str | None = None) -> None
     _sync_groups(cfg, diags)
     _virtual_servers(cfg, diags, backend or cfg.global_defs.lvs_backend)
     _globals(cfg, diags)
+    _announce_scripts(cfg, diags)
+
+
+def _announce_scripts(cfg: m.Config, diags: Diagnostics) -> None:
+    """``announce_track_script`` names vrrp_script blocks (the checker runs them itself): an
+    unknown one would leave the VIP withdrawn for good, so it is refused."""
+    scripts = {s.name for s in cfg.vrrp_scripts}
+    g = cfg.global_defs
+    places = [(g, g.announce_track_script, "global_defs", True)]
+    places += [(vs, vs.announce_track_script, f"virtual server {vs.name}", vs.announce_route)
+               for vs in cfg.virtual_servers]
+    for block, names, where, announces in places:
+        if not any(k == "announce_track_script" for k, _ in block.keyword_lines):
+            continue
+        file, line = block.file, block.line_of("announce_track_script")
+        if not names:
+            diags.error(file, line, "announce_track_script needs one or more vrrp_script names")
+        for name in names:
+            if name not in scripts:  # a vrrp_script without a script line is dropped when read
+                diags.error(file, line, f"announce_track_script: no vrrp_script {name} ({where})")
+        if not announces:
+            diags.warning(file, line, f"{where}: announce_track_script without announce_route does nothing")
 
 
 def _instances(cfg: m.Config, diags: Diagnostics) -> None:

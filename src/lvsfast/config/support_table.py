@@ -198,6 +198,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'drift_repair': ('lvsfast-only', ''),
         'announce_interface': ('lvsfast-only', 'scale-out: the interface (default lo) where the checker puts each announced VIP as a /32 or /128 for FRR to redistribute (docs/scale-out.md)'),
         'announce_track_interface': ('lvsfast-only', 'scale-out: interfaces (one or more) that must all be up for any VIP to be announced (polled every 0.5 s)'),
+        'announce_track_script': ('lvsfast-only', 'scale-out: vrrp_script names (one or more); nothing is announced while one of them fails (rise/fall/init_fail as in VRRP tracking; the checker runs them itself, weight ignored)'),
         'announce_withdraw_delay': ('lvsfast-only', 'scale-out: seconds (default 2, at most 60) between withdrawing a VIP and removing its service, at stop or at a reload that drops it'),
         'v3_checksum_as_v2': ('lvsfast-only', ''),
         'vrrp_sched_slice': ('lvsfast-only', ''),
@@ -519,6 +520,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'real_server': ('works', ''),
         'drain_timeout': ('lvsfast-only', ''),
         'announce_route': ('lvsfast-only', 'scale-out: the virtual server\'s addresses are announced (on announce_interface, for FRR) while it has quorum, and withdrawn first at stop or reload; on IPVS also sets net.ipv4.vs.sloppy_tcp=1 (docs/scale-out.md)'),
+        'announce_track_script': ('lvsfast-only', 'scale-out: vrrp_script names (one or more); this virtual server\'s addresses are not announced while one of them fails (an address another announcing virtual server holds stays)'),
     },
     'real_server': {
         'weight': ('works', ''),

@@ -19,6 +19,9 @@ that stops announcing an address, the address goes first and the service only af
 what is withdrawn stays withdrawn meanwhile, whatever the checks say. With
 ``announce_track_interface``, nothing is announced while one of those interfaces is down (read
 from sysfs every half second, so a director cut from its real servers stops attracting flows).
+With ``announce_track_script`` (vrrp_script names, run here by
+:mod:`lvsfast.dataplane.announce_scripts`), nothing is announced while one named in global_defs
+fails, and a virtual server's addresses are not while one it names fails.
 
 On IPVS, a director announcing a VIP turns on ``net.ipv4.vs.sloppy_tcp`` in its namespace
 before the first announcement: IPVS otherwise schedules a TCP flow only on its SYN, and a flow
@@ -40,6 +43,8 @@ import struct
 from typing import Callable, Iterable, Mapping, Protocol
 
 from lvsfast.config.model import Config
+from lvsfast.dataplane import announce_scripts
+from lvsfast.dataplane.announce_scripts import ScriptWatch
 from lvsfast.netlink import ack_code, attr
 
 log = logging.getLogger("lvsfast.announce")
@@ -88,13 +93,16 @@ def addresses(config: Config) -> dict[str, list[str]]:
     return out
 
 
-def wanted(config: Config, quorum: Mapping[str, QuorumView], ready: Callable[[str], bool] = lambda name: True) -> set[str]:
+def wanted(config: Config, quorum: Mapping[str, QuorumView], ready: Callable[[str], bool] = lambda name: True,
+           script_up: Callable[[str], bool] = lambda name: True) -> set[str]:
     """The addresses to announce now: those of announcing virtual servers holding quorum whose
-    checks have all given a verdict (``ready``, by virtual server name)."""
+    checks have all given a verdict (``ready``, by virtual server name) and whose
+    ``announce_track_script`` scripts are all up (``script_up``, by script name)."""
+    scripts = {vs.name: vs.announce_track_script for vs in config.virtual_servers if vs.announce_track_script}
     out: set[str] = set()
     for name, addrs in addresses(config).items():
         q = quorum.get(name)
-        if q is not None and q.up and ready(name):
+        if q is not None and q.up and ready(name) and all(map(script_up, scripts.get(name, ()))):
             out.update(addrs)
     return out
 
@@ -125,6 +133,8 @@ class Announcer:
         self.announced: set[str] = set()
         self.errors = 0
         self.links_down: list[str] = []
+        self.scripts: ScriptWatch | None = None  # announce_track_script's, while any is named
+        self.scripts_down: list[str] = []  # global_defs' failing ones: nothing announced
         self._unsure: set[str] = set()  # maybe on the interface (claimed): written again either way
         self._held: set[str] = set()  # withdrawn ahead of a reload or a stop: not announced again
         self._held_for: Config | None = None  # the reload's configuration, which releases them
@@ -153,6 +163,13 @@ class Announcer:
         self.interface = g.announce_interface
         self.withdraw_delay = g.announce_withdraw_delay
         self.tracked = g.announce_track_interface
+        if announce_scripts.tracked(config):
+            if self.scripts is None:
+                self.scripts = ScriptWatch(self._script_changed)
+            self.scripts.configure(config)
+        elif self.scripts is not None:
+            self.scripts.close()
+            self.scripts = None
 
     def refresh(self, config: Config, quorum: Mapping[str, QuorumView],
                 runs: Callable[[str], list[int] | None] = lambda name: []) -> None:
@@ -188,7 +205,9 @@ class Announcer:
             log.info("quorum, but waiting for every check to run before announcing" if waiting
                      else "every check has run: announcing what has quorum")
             self._waiting = waiting
-        want = wanted(config, quorum, self._ready.__contains__) - self._held
+        scripts = self.scripts
+        up = scripts.up if scripts is not None else (lambda name: True)
+        want = wanted(config, quorum, self._ready.__contains__, up) - self._held
         down = [i for i in self.tracked if not link_up(i)]
         if down != self.links_down:
             if down:
@@ -196,8 +215,19 @@ class Announcer:
             elif self.links_down:
                 log.info("announce_track_interface: every tracked interface is up again")
             self.links_down = down
-        self.sync(set() if down else want)
+        failing = scripts.down(config.global_defs.announce_track_script) if scripts is not None else []
+        if failing != self.scripts_down:
+            if failing:
+                log.warning("announce_track_script: %s not up; announcing nothing", ", ".join(failing))
+            elif self.scripts_down:
+                log.info("announce_track_script: every global_defs script is up again")
+            self.scripts_down = failing
+        self.sync(set() if down or failing else want)
         self._arm()
+
+    def _script_changed(self) -> None:
+        if self._last is not None:
+            self.refresh(*self._last)
 
     def withdraw_for(self, config: Config | None) -> set[str]:
         """Withdraw, ahead of a reload to ``config``, what it does not announce (None: a stop,
@@ -205,6 +235,8 @@ class Announcer:
         keep = set() if config is None else {a for addrs in addresses(config).values() for a in addrs}
         if config is None:
             self._stopped = True
+            if self.scripts is not None:
+                self.scripts.close()
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
@@ -258,7 +290,9 @@ class Announcer:
     def status(self) -> dict[str, object]:
         return {"interface": self.interface, "announced": sorted(self.announced), "errors": self.errors,
                 "waiting_for_checks": self._waiting,
-                "held": sorted(self._held), "tracked_down": self.links_down}
+                "held": sorted(self._held), "tracked_down": self.links_down,
+                "scripts_down": sorted(n for n in announce_scripts.tracked(self._last[0]) if self.scripts is None
+                                       or not self.scripts.up(n)) if self._last is not None else []}
 
     def _sloppy(self) -> None:
         """IPVS schedules mid-stream TCP packets too (see the module's text). Read after the
@@ -296,6 +330,9 @@ class Announcer:
             return False
 
     def close(self) -> None:
+        if self.scripts is not None:
+            self.scripts.close()
+            self.scripts = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

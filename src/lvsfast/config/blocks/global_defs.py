@@ -76,6 +76,7 @@ def _handlers() -> dict[str, Handler]:
         "announce_interface": STR("announce_interface"),
         "announce_withdraw_delay": FLOAT("announce_withdraw_delay", 0, 60),
         "announce_track_interface": WORDS("announce_track_interface"),
+        "announce_track_script": WORDS("announce_track_script"),
         "v3_checksum_as_v2": BOOL("v3_checksum_as_v2"),
         "notification_email": _notification_email,
         "smtp_server": _smtp_server,

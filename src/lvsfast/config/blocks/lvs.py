@@ -6,7 +6,7 @@ Plain real_server blocks (an address, a port, a weight) go through the compiled 
 from __future__ import annotations
 
 from lvsfast.config import model as m
-from lvsfast.config.blocks.builder import (BLOCK_KEYWORDS, BOOL, CONST, INT, LOOSE, SCRIPT, STR, Builder, Handler,
+from lvsfast.config.blocks.builder import (BLOCK_KEYWORDS, BOOL, CONST, INT, LOOSE, SCRIPT, STR, WORDS, Builder, Handler,
                                           make, one)
 from lvsfast.config.blocks.checkers import CHECKER_CLASSES, TIMING, checker
 from lvsfast.config.node import Node
@@ -140,6 +140,7 @@ def _vs_handlers() -> dict[str, Handler]:
         "ip_family": _ip_family,
         "drain_timeout": _drain_timeout,
         "announce_route": BOOL("announce_route"),
+        "announce_track_script": WORDS("announce_track_script"),
         "snmp_name": LOOSE,
         **TIMING,
     }

@@ -120,6 +120,7 @@ class GlobalDefs(Located):
     announce_interface: str = "lo"
     announce_withdraw_delay: float = 2.0
     announce_track_interface: tuple[str, ...] = ()  # any of them down: nothing announced
+    announce_track_script: tuple[str, ...] = ()  # vrrp_script names: any of them failing, nothing announced
     v3_checksum_as_v2: bool = False  # send VRRPv3/IPv4 without the pseudo-header (RFC 9568's form)
     extra: Extra = ()
     keyword_lines: KeywordLines = field(default=(), compare=False, repr=False)

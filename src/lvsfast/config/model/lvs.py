@@ -252,6 +252,7 @@ class VirtualServer(Located):
     alpha: bool = False
     omega: bool = False
     announce_route: bool = False  # lvsfast: the address on announce_interface while quorum holds
+    announce_track_script: tuple[str, ...] = ()  # vrrp_script names: any failing, this one is not announced
     quorum: int = 1
     quorum_up: Script | None = None
     quorum_down: Script | None = None
