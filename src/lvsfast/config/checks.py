@@ -233,10 +233,11 @@ def _virtual_servers(cfg: m.Config, diags: Diagnostics, backend: str) -> None:
                 diags.warning(rs.file, rs.line_of("lthreshold"), f"real server {rs.address}: lthreshold {rs.lthreshold} is above "
                             f"uthreshold {rs.uthreshold}")
         if backend == "nftables":
-            _nftables_limits(vs, diags)
+            nftables_limits(vs, diags)
 
 
-def _nftables_limits(vs: m.VirtualServer, diags: Diagnostics) -> None:
+def nftables_limits(vs: m.VirtualServer, diags: Diagnostics) -> None:
+    """Errors for what the nftables backend cannot do in ``vs``."""
     if vs.lb_algo not in m.NFTABLES_SCHEDULERS:
         diags.error(vs.file, vs.line, f"scheduler {vs.lb_algo} needs the IPVS backend (lvs_backend ipvs): the "
                     f"nftables backend does {', '.join(sorted(m.NFTABLES_SCHEDULERS))}")

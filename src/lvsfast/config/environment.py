@@ -14,7 +14,7 @@ from lvsfast.frozen import record
 
 TYPE_CHECKING = False  # annotations only: typing stays unimported at run time (start-up, issue 25)
 if TYPE_CHECKING:
-    from typing import Iterable, Iterator
+    from typing import Callable, Iterable, Iterator
 
 # keepalived's search path for scripts given without a directory.
 SCRIPT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -63,11 +63,49 @@ def routing_tables() -> frozenset[str]:
     return frozenset(names)
 
 
-def check_environment(cfg: m.Config, diags: Diagnostics, interfaces: Iterable[str] | None = None) -> EnvironmentResult:
+#: Ends each warning of :func:`_auto_backend`: a fact about this host, not about the file, so
+#: ``-t``'s exit status stays keepalived's (which does not look at the kernel).
+AUTO_NFTABLES_SUFFIX = " (lvs_backend auto takes nftables: this kernel has no IPVS)"
+
+
+def kernel_has_ipvs() -> bool:
+    """IPVS is loaded, or modprobe could load it."""
+    if os.path.exists("/proc/net/ip_vs"):
+        return True
+    import shutil  # only without /proc/net/ip_vs: shutil brings bz2 and lzma into the checker
+    import subprocess
+
+    modprobe = shutil.which("modprobe") or ("/sbin/modprobe" if os.path.exists("/sbin/modprobe") else None)
+    if modprobe is None:
+        return False
+    try:
+        return subprocess.run([modprobe, "-n", "-q", "ip_vs"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def check_environment(cfg: m.Config, diags: Diagnostics, interfaces: Iterable[str] | None = None,
+                      has_ipvs: Callable[[], bool] = kernel_has_ipvs) -> EnvironmentResult:
     names = frozenset(interfaces) if interfaces is not None else interface_names()
     _interfaces(cfg, diags, names)
     _tables(cfg, diags)
+    _auto_backend(cfg, diags, has_ipvs)
     return EnvironmentResult(security_violation=_scripts(cfg, diags))
+
+
+def _auto_backend(cfg: m.Config, diags: Diagnostics, has_ipvs: Callable[[], bool]) -> None:
+    """With ``lvs_backend auto`` on a kernel without IPVS, what the nftables backend cannot do
+    would otherwise pass ``-t`` and fail only at start, one data-plane error after another."""
+    if cfg.global_defs.lvs_backend != "auto" or not cfg.virtual_servers:
+        return
+    from lvsfast.config.checks import nftables_limits
+
+    found = Diagnostics()
+    for vs in cfg.virtual_servers:
+        nftables_limits(vs, found)
+    if found.items and not has_ipvs():
+        for d in found.items:
+            diags.warning(d.file, d.line, d.message + AUTO_NFTABLES_SUFFIX)
 
 
 def _interfaces(cfg: m.Config, diags: Diagnostics, names: frozenset[str]) -> None:

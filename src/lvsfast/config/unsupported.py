@@ -110,9 +110,11 @@ _PLANS: dict[tuple[str, ...], dict[str, tuple[int, object]]] = {
 
 
 def counts_for_verdict(d: Diagnostic) -> bool:
-    """False for a "not supported" warning: keepalived accepts the keyword, so ``-t``'s exit
-    status must stay what keepalived's would be."""
-    return not (d.severity == "warning" and d.message.endswith(NOT_SUPPORTED_SUFFIX))
+    """False for a "not supported" warning (keepalived accepts the keyword) and for what ``lvs_backend
+    auto`` cannot do on this kernel (keepalived does not look): ``-t``'s exit status stays keepalived's."""
+    from lvsfast.config.environment import AUTO_NFTABLES_SUFFIX  # a fact about this host, not the file
+
+    return not (d.severity == "warning" and d.message.endswith((NOT_SUPPORTED_SUFFIX, AUTO_NFTABLES_SUFFIX)))
 
 
 def report(nodes: Iterable[Node], diags: Diagnostics) -> None:

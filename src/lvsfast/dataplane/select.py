@@ -2,29 +2,14 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 from typing import TYPE_CHECKING
+
+from lvsfast.config.environment import kernel_has_ipvs
 
 if TYPE_CHECKING:
     from lvsfast.dataplane.backend import Backend
 
 log = logging.getLogger("lvsfast.dataplane")
-
-
-def kernel_has_ipvs() -> bool:
-    """IPVS is loaded, or modprobe could load it."""
-    if os.path.exists("/proc/net/ip_vs"):
-        return True
-    import shutil  # only without /proc/net/ip_vs: shutil brings bz2 and lzma into the checker
-
-    modprobe = shutil.which("modprobe") or ("/sbin/modprobe" if os.path.exists("/sbin/modprobe") else None)
-    if modprobe is None:
-        return False
-    try:
-        return subprocess.run([modprobe, "-n", "-q", "ip_vs"], capture_output=True, timeout=5).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
 
 
 def choose(requested: str = "auto") -> str:
