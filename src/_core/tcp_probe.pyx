@@ -9,9 +9,17 @@
 # A periodic check may be an exchange (HTTP_GET): given a request, the prober sends it once
 # connected and reads the answer until it is complete (check.http_answer.Answer) or the server
 # closes; every run is handed over with the answer in response(), for the caller to judge.
+#
+# serve() is both in one call for a prober driven by a thread of its own (check/shards.py): it
+# loops with the GIL released (starts, epoll_wait, re-arms in C; an HTTP answer's Python parts
+# take the GIL) until it has results to hand over, its watch() descriptor is written, or
+# ``max_wait`` is up. Only that thread may call the prober's other methods meanwhile, but for
+# runs(), worst_lateness() and lateness_summary(), which only read counters.
 from libc.math cimport fmod
 from libc.errno cimport EAGAIN, EINPROGRESS, EINTR, ETIME, ETIMEDOUT, errno
 from libc.stdlib cimport free, realloc
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from posix.unistd cimport read as _read
 from libc.string cimport memcmp, memcpy, memset
 
 from includes.connect cimport (
@@ -32,13 +40,21 @@ from lvsfast.check.http_answer import Answer, steady
 
 __all__ = ["TcpProber", "CONNECTED", "quiet_first_read"]
 
-CONNECTED = -1
+cdef enum:
+    _CONNECTED = -1  # CONNECTED, for code without the GIL
+CONNECTED = _CONNECTED
 
 
 def quiet_first_read(bytes data, bytes statuses):
     """Whether an exchange whose first read is ``data`` ends there as a quiet success (the twin
     says it with Answer and steady(); this may say no where they say yes, never the reverse)."""
     return _quiet_answer(data, len(data), <const unsigned char *><const char *>statuses, len(statuses))
+
+
+cdef inline double _mono() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
 cdef class TcpProber:
@@ -71,6 +87,12 @@ cdef class TcpProber:
     cdef dict statuses  # token -> http_answer.steady()'s table, for an exchange that may be quiet
     cdef dict answers  # fd -> Answer being read
     cdef dict responses  # token -> the complete answer of its last run, until response() takes it
+    cdef long long *obuf  # results to hand over, (token, errno) pairs, until drained into a list
+    cdef int nobuf
+    cdef int capobuf
+    cdef int wakefd  # watch(): its readiness ends serve()
+    cdef bint woken
+    cdef bint recording  # self.lateness is not None (read without the GIL)
 
     def __cinit__(self):
         self.epfd = epoll_create1(EPOLL_CLOEXEC)
@@ -97,6 +119,12 @@ cdef class TcpProber:
         self.statuses = {}
         self.answers = {}
         self.responses = {}
+        self.obuf = NULL
+        self.nobuf = 0
+        self.capobuf = 0
+        self.wakefd = -1
+        self.woken = 0
+        self.recording = 0
 
     def __dealloc__(self):
         self._close_all()
@@ -104,6 +132,28 @@ cdef class TcpProber:
         free(self.heap)
         free(self.checks)
         free(self.due)
+        free(self.obuf)
+
+    cdef int _out(self, long long token, int err) except -1 nogil:
+        cdef long long *b
+        cdef int n
+        if self.nobuf == self.capobuf:
+            n = max(self.capobuf * 2, 256)
+            b = <long long *>realloc(self.obuf, 2 * n * sizeof(long long))
+            if b == NULL:
+                with gil:
+                    raise MemoryError()
+            self.obuf, self.capobuf = b, n
+        self.obuf[2 * self.nobuf] = token
+        self.obuf[2 * self.nobuf + 1] = err
+        self.nobuf += 1
+        return 0
+
+    cdef void _drain(self, list out):
+        cdef int i
+        for i in range(self.nobuf):
+            out.append((self.obuf[2 * i], <int>self.obuf[2 * i + 1]))
+        self.nobuf = 0
 
     cdef void _close_all(self):
         cdef int fd
@@ -129,25 +179,33 @@ cdef class TcpProber:
     def __len__(self):
         return self.pending
 
-    cdef int _grow(self, int fd) except -1:
+    cdef int _grow(self, int fd) except -1 nogil:
+        if self._grow_c(fd) < 0:
+            with gil:
+                raise MemoryError()
+        return 0
+
+    cdef int _grow_c(self, int fd) noexcept nogil:
+        """Room for descriptor ``fd`` and one more deadline; -1 when memory ran out."""
         cdef int n
         cdef Slot *s
+        cdef Deadline *h
         if fd >= self.nslots:
             n = max(fd + 1, self.nslots * 2, 256)
             s = <Slot *>realloc(self.slots, n * sizeof(Slot))
             if s == NULL:
-                raise MemoryError()
+                return -1
             memset(s + self.nslots, 0, (n - self.nslots) * sizeof(Slot))
             self.slots, self.nslots = s, n
         if self.nheap == self.capheap:
             n = max(self.capheap * 2, 256)
             h = <Deadline *>realloc(self.heap, n * sizeof(Deadline))
             if h == NULL:
-                raise MemoryError()
+                return -1
             self.heap, self.capheap = h, n
         return 0
 
-    cdef void _push(self, double at, int fd, unsigned int serial):
+    cdef void _push(self, double at, int fd, unsigned int serial) noexcept nogil:
         cdef Deadline d
         d.at = at
         d.fd = fd
@@ -155,16 +213,16 @@ cdef class TcpProber:
         _sift_up(self.heap, self.nheap, d)
         self.nheap += 1
 
-    cdef void _pop(self):
+    cdef void _pop(self) noexcept nogil:
         self.nheap -= 1
         if self.nheap:
             _sift_down(self.heap, self.nheap)
 
-    cdef inline bint _live(self, Deadline *d):
+    cdef inline bint _live(self, Deadline *d) noexcept nogil:
         return d.fd < self.nslots and self.slots[d.fd].active and self.slots[d.fd].serial == d.serial
 
     cdef int _connect(self, long long token, int family, sockaddr_in6 *sa, int salen, sockaddr_in6 *sb, int sblen,
-                      double deadline, int periodic, int *fd_out, int keep=0) except -2:
+                      double deadline, int periodic, int *fd_out, int keep=0) except -2 nogil:
         """0 when under way (its descriptor in ``fd_out``), CONNECTED at once, else errno.
         With ``keep`` a connect that succeeds at once stays open and under way: its socket is
         writable, so the first harvest moves it on (an exchange sends its request then)."""
@@ -183,16 +241,15 @@ cdef class TcpProber:
         rc = connect(fd, <sockaddr *>sa, salen)
         if rc == 0 and not keep:
             _abort(fd)
-            return CONNECTED
+            return _CONNECTED
         err = 0 if rc == 0 else errno
         if err != EINPROGRESS and err != 0:
             close(fd)
             return err
-        try:
-            self._grow(fd)
-        except MemoryError:
+        if self._grow_c(fd) < 0:
             close(fd)
-            raise
+            with gil:
+                raise MemoryError()
         ev.events = EPOLLOUT | EPOLLERR | EPOLLHUP
         ev.data.fd = fd
         if epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
@@ -240,14 +297,16 @@ cdef class TcpProber:
             self.checks, self.nchecks = c, n
         return 0
 
-    cdef int _push_due(self, long long token, double at) except -1:
+    cdef int _push_due(self, long long token, double at) except -1 nogil:
         cdef Due *d
         cdef Due e
+        cdef int n
         if self.ndue == self.capdue:
             n = max(self.capdue * 2, 256)
             d = <Due *>realloc(self.due, n * sizeof(Due))
             if d == NULL:
-                raise MemoryError()
+                with gil:
+                    raise MemoryError()
             self.due, self.capdue = d, n
         self.due_serial += 1
         self.checks[token].serial = self.due_serial
@@ -259,12 +318,12 @@ cdef class TcpProber:
         self.ndue += 1
         return 0
 
-    cdef void _pop_due(self):
+    cdef void _pop_due(self) noexcept nogil:
         self.ndue -= 1
         if self.ndue:
             _sift_down(self.due, self.ndue)
 
-    cdef inline bint _due_live(self, Due *d):
+    cdef inline bint _due_live(self, Due *d) noexcept nogil:
         cdef Check *c = &self.checks[d.token]
         return c.active and not c.paused and not c.waiting and c.fd < 0 and c.serial == d.serial
 
@@ -382,6 +441,7 @@ cdef class TcpProber:
 
     def record_lateness(self, bint on, long long max_samples=1_000_000):
         self.lateness = [] if on else None
+        self.recording = on
         self.max_late_samples = max_samples
 
     def lateness_samples(self):
@@ -390,7 +450,7 @@ cdef class TcpProber:
             self.lateness = []
         return out
 
-    cdef inline void _note_late(self, double late):
+    cdef inline void _note_late(self, double late) noexcept nogil:
         cdef long long b = <long long>((late * 1000.0) + LATE_EARLY_MS)
         if b < 0:
             b = 0
@@ -405,6 +465,15 @@ cdef class TcpProber:
         cdef double w = self.worst_late
         self.worst_late = 0.0
         return w
+
+    def lateness_hist(self, bint clear=False):
+        """The lateness histogram itself (1 ms bins, as lateness_summary reads it), for summing
+        several probers' (check.shards)."""
+        cdef int i
+        out = [self.late_hist[i] for i in range(LATE_BINS)]
+        if clear:
+            memset(self.late_hist, 0, sizeof(self.late_hist))
+        return out
 
     def lateness_summary(self, bint clear=False):
         """Every start's lateness since the last clear, from 1 ms bins: ``{"count", "p50_ms",
@@ -431,7 +500,7 @@ cdef class TcpProber:
         return {"count": total, "p50_ms": p50 + 1 - LATE_EARLY_MS, "p99_ms": p99 + 1 - LATE_EARLY_MS,
                 "max_ms": last + 1 - LATE_EARLY_MS}
 
-    cdef int _result(self, long long token, int err, double now, list out, bint passed=0) except -1:
+    cdef int _result(self, long long token, int err, double now, bint passed=0) except -1 nogil:
         """A finished run of a periodic check: quiet success re-armed here, else handed over."""
         cdef Check *c = &self.checks[token]
         c.runs += 1
@@ -443,7 +512,7 @@ cdef class TcpProber:
             self._push_due(token, now + c.period - fmod(now - c.due, c.period) if now > c.due else c.due + c.period)
             return 0
         c.waiting = 1
-        out.append((token, err))
+        self._out(token, err)
         return 0
 
     def tick(self, double now, list out, int limit=256, double ahead=0.0):
@@ -451,12 +520,22 @@ cdef class TcpProber:
         fail the connects past their deadline (by ``now``). Results to hand over are appended to
         ``out``. ``ahead`` is the caller's clock resolution: a loop whose timers count
         milliseconds would otherwise spin for the millisecond before each due check."""
+        cdef int started
+        if self.recording:  # its samples are Python floats: the GIL held throughout
+            started = self._tick_c(now, limit, ahead)
+        else:
+            with nogil:
+                started = self._tick_c(now, limit, ahead)
+        self._drain(out)
+        return started
+
+    cdef int _tick_c(self, double now, int limit, double ahead) except -1 nogil:
         cdef Due *top
         cdef Check *c
         cdef sockaddr_in6 sa, sb
         cdef int salen, sblen, rc, fd, started = 0
         cdef long long token
-        self.expire(now, out)
+        self._expire_c(now)
         while self.ndue and started < limit:
             top = &self.due[0]
             if not self._due_live(top):
@@ -466,8 +545,10 @@ cdef class TcpProber:
                 break
             token = top.token
             self._note_late(now - top.at)
-            if self.lateness is not None and len(self.lateness) < self.max_late_samples:
-                self.lateness.append(now - top.at)
+            if self.recording:
+                with gil:
+                    if self.lateness is not None and len(self.lateness) < self.max_late_samples:
+                        self.lateness.append(now - top.at)
             self._pop_due()
             c = &self.checks[token]
             salen = _fill_raw(&sa, c.family, c.addr, c.port)
@@ -477,26 +558,86 @@ cdef class TcpProber:
             started += 1
             if rc == 0:
                 c.fd = fd  # under way
-            elif rc == CONNECTED:
-                self._result(token, 0, now, out)
+            elif rc == _CONNECTED:
+                self._result(token, 0, now, 0)
             else:
-                self._result(token, rc, now, out)
+                self._result(token, rc, now, 0)
         return started
 
     def next_wake(self):
         """The earliest time tick() has work: a due check or a connect deadline; None if none."""
-        cdef double at = -1
-        while self.ndue:
-            if self._due_live(&self.due[0]):
-                at = self.due[0].at
-                break
-            self._pop_due()
-        d = self.next_deadline()
-        if d is not None and (at < 0 or d < at):
-            return d
+        cdef double at = self._next_wake_c()
         return at if at >= 0 else None
 
-    cdef int _send_request(self, int fd, double now) except -2:
+    cdef double _next_wake_c(self) noexcept nogil:
+        cdef double at = self._next_due_c()
+        cdef double d = self._next_deadline_c()
+        if d >= 0 and (at < 0 or d < at):
+            return d
+        return at
+
+    cdef double _next_due_c(self) noexcept nogil:
+        while self.ndue:
+            if self._due_live(&self.due[0]):
+                return self.due[0].at
+            self._pop_due()
+        return -1
+
+    cdef double _next_deadline_c(self) noexcept nogil:
+        while self.nheap:
+            if self._live(&self.heap[0]):
+                return self.heap[0].at
+            self._pop()
+        return -1
+
+    def watch(self, int fd):
+        """serve() ends when ``fd`` (an eventfd: it is read here) becomes readable; -1: none."""
+        cdef epoll_event ev
+        if self.epfd < 0:
+            raise ValueError("prober is closed")
+        if fd >= 0:
+            ev.events = EPOLLIN
+            ev.data.fd = fd
+            if epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
+                raise OSError(errno, "epoll_ctl failed")
+        self.wakefd = fd
+
+    def serve(self, list out, double max_wait, int limit=256, double ahead=0.0):
+        """tick() and harvest() in turn on the monotonic clock, the GIL released, until a
+        result is to be handed over (appended to ``out``), the watched descriptor is written,
+        or ``max_wait`` seconds are up. Returns whether the watched descriptor was written."""
+        cdef double now, end, due, deadline, wait
+        cdef int started, ms
+        cdef bint woken
+        with nogil:
+            now = _mono()
+            end = now + max_wait
+            while self.epfd >= 0:
+                started = self._tick_c(now, limit, ahead)
+                if self.nobuf or self.woken:
+                    break
+                # Due checks start ``ahead`` early (as tick() does), deadlines pass on time.
+                due = self._next_due_c()
+                deadline = self._next_deadline_c()
+                wait = end - now
+                if started == limit:
+                    wait = 0  # more are due: only what is already in, then on
+                else:
+                    if due >= 0 and due - ahead - now < wait:
+                        wait = due - ahead - now
+                    if deadline >= 0 and deadline - now < wait:
+                        wait = deadline - now
+                ms = <int>(wait * 1000.0 + 0.999) if wait > 0 else 0
+                self._harvest_c(now, ms)
+                now = _mono()
+                if self.nobuf or self.woken or now >= end:
+                    break
+        woken = self.woken
+        self.woken = 0
+        self._drain(out)
+        return woken
+
+    cdef int _send_request(self, int fd, double now) except -2 nogil:
         """Send (the rest of) an exchange's request: -1 while it goes on, else errno."""
         cdef Slot *s = &self.slots[fd]
         cdef const char *p = self.checks[s.token].req
@@ -561,26 +702,44 @@ cdef class TcpProber:
         """Append ``(token, errno)`` for every finished connect (for periodic checks, only those
         to hand over: a quiet success is re-armed for ``now`` + period); returns how many ended.
         An exchange finishes when its answer is complete, not when it connects."""
+        cdef int total
+        with nogil:
+            total = self._harvest_c(now, 0)
+        self._drain(out)
+        return total
+
+    cdef int _harvest_c(self, double now, int timeout_ms) except -1 nogil:
+        """What the epoll set holds, its first wait up to ``timeout_ms`` (``now`` then read again)."""
         cdef epoll_event events[BATCH]
         cdef int n, i, fd, err, quiet, total = 0
         cdef socklen_t len_
         cdef Slot *s
         cdef long long token
+        cdef unsigned long long count
         while self.epfd >= 0:
-            n = epoll_wait(self.epfd, events, BATCH, 0)
+            n = epoll_wait(self.epfd, events, BATCH, timeout_ms)
             if n < 0:
                 if errno == EINTR:
                     continue
-                raise OSError(errno, "epoll_wait failed")
+                with gil:
+                    raise OSError(errno, "epoll_wait failed")
+            if timeout_ms:
+                timeout_ms = 0
+                now = _mono()
             for i in range(n):
                 fd = events[i].data.fd
+                if fd == self.wakefd and fd >= 0:
+                    _read(fd, &count, sizeof(count))
+                    self.woken = 1
+                    continue
                 if fd >= self.nslots or not self.slots[fd].active:
                     continue
                 s = &self.slots[fd]
                 err = 0
                 quiet = 0
                 if s.phase == READING:
-                    err = self._read_answer(fd, &quiet)
+                    with gil:
+                        err = self._read_answer(fd, &quiet)
                 else:
                     if s.phase == CONNECTING:
                         len_ = sizeof(err)
@@ -594,26 +753,41 @@ cdef class TcpProber:
                 s.active = 0
                 self.pending -= 1
                 _abort(fd)  # also leaves the epoll set
-                # Only an exchange reading its answer has one (none when its first read settled it).
-                answer = self.answers.pop(fd, None) if s.phase == READING and not quiet else None
-                if s.periodic:
-                    if err == 0 and answer is not None:
-                        statuses = self.statuses.get(token)
-                        if statuses is not None and not self.checks[token].report and steady(answer, statuses):
-                            quiet = 1
-                        else:
-                            self.responses[token] = bytes(answer.buf)
-                    self._result(token, err, now, out, quiet)
+                if s.phase == READING:
+                    # Only an exchange reading its answer has one (none when its first read settled it).
+                    with gil:
+                        self._answered(fd, token, err, now, quiet)
+                elif s.periodic:
+                    self._result(token, err, now, quiet)
                 else:
-                    out.append((token, err))
+                    self._out(token, err)
                 total += 1
             if n < BATCH:
                 break
         return total
 
+    cdef int _answered(self, int fd, long long token, int err, double now, int quiet) except -1:
+        answer = self.answers.pop(fd, None) if not quiet else None
+        if not self.slots[fd].periodic:
+            self._out(token, err)
+            return 0
+        if err == 0 and answer is not None:
+            statuses = self.statuses.get(token)
+            if statuses is not None and not self.checks[token].report and steady(answer, statuses):
+                quiet = 1
+            else:
+                self.responses[token] = bytes(answer.buf)
+        self._result(token, err, now, quiet)
+        return 0
+
     def expire(self, double now, list out):
         """Fail every connect whose deadline is <= ``now`` with ETIMEDOUT (appended to ``out``);
         an exchange whose answer is late, with ETIME."""
+        with nogil:
+            self._expire_c(now)
+        self._drain(out)
+
+    cdef int _expire_c(self, double now) except -1 nogil:
         cdef Deadline *top
         cdef int fd, err
         while self.nheap:
@@ -629,12 +803,17 @@ cdef class TcpProber:
             self.pending -= 1
             _abort(fd)
             # ETIME: connected, but the answer did not come in time; ETIMEDOUT: no connection.
-            self.answers.pop(fd, None)
-            err = ETIME if self.slots[fd].phase == READING else ETIMEDOUT
-            if self.slots[fd].periodic:
-                self._result(self.slots[fd].token, err, now, out)
+            if self.slots[fd].phase == READING:
+                err = ETIME
+                with gil:
+                    self.answers.pop(fd, None)
             else:
-                out.append((self.slots[fd].token, err))
+                err = ETIMEDOUT
+            if self.slots[fd].periodic:
+                self._result(self.slots[fd].token, err, now, 0)
+            else:
+                self._out(self.slots[fd].token, err)
+        return 0
 
     def next_deadline(self):
         """The earliest pending deadline, or None."""
