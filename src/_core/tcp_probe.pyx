@@ -263,6 +263,7 @@ cdef class TcpProber:
         self.slots[fd].periodic = periodic
         self.slots[fd].phase = CONNECTING
         self.slots[fd].sent = 0
+        self.slots[fd].answering = 0
         self.pending += 1
         self._push(deadline, fd, self.serial)
         fd_out[0] = fd
@@ -666,37 +667,55 @@ cdef class TcpProber:
         self._push(now + self.checks[s.token].timeout, fd, s.serial)
         return -1
 
-    cdef int _read_answer(self, int fd, int *quiet) except -2:
+    cdef int _read_answer(self, int fd, int *quiet) except -2 nogil:
         """-1 while more is to come; 0 when the answer is complete (or the server closed);
         errno when the connection failed before any byte of it came. ``quiet`` is set when the
-        first read held all of a plain answer that passes on its status (_quiet_answer)."""
+        first read held all of a plain answer that passes on its status (_quiet_answer): that
+        case needs no GIL, an Answer (made at the first read that is not quiet) does."""
         cdef char buf[READ_CHUNK]
         cdef ssize_t r
         cdef Check *c
-        answer = self.answers.get(fd)
+        cdef Slot *s = &self.slots[fd]
+        cdef int e, done
         while True:
             r = recv(fd, buf, READ_CHUNK, 0)
+            e = errno
             if r > 0:
-                if answer is None:
-                    c = &self.checks[self.slots[fd].token]
+                if not s.answering:
+                    c = &self.checks[s.token]
                     if not c.report and _quiet_answer(buf, r, c.statuses, c.nstatuses):
                         quiet[0] = 1
                         return 0
-                    answer = Answer()
-                    self.answers[fd] = answer
-                if answer.feed(buf[:r]):
+                    s.answering = 1
+                with gil:
+                    done = self._feed(fd, buf, r)
+                if done:
                     return 0
                 continue
             if r == 0:
-                if answer is None:
-                    self.answers[fd] = Answer()  # closed before a byte: an empty answer, judged
+                if not s.answering:
+                    s.answering = 1
+                    with gil:
+                        self.answers[fd] = Answer()  # closed before a byte: an empty answer, judged
                 return 0
-            if errno == EINTR:
+            if e == EINTR:
                 continue
-            if errno == EAGAIN:
+            if e == EAGAIN:
                 return -1
             # A reset after part of the answer: what came is judged (as the asyncio path does).
-            return 0 if answer is not None and len(answer.buf) else errno
+            if s.answering:
+                with gil:
+                    done = len(self.answers[fd].buf) > 0
+                if done:
+                    return 0
+            return e
+
+    cdef int _feed(self, int fd, char *buf, ssize_t n) except -1:
+        """Whether the answer is complete with these bytes (its Answer made at the first)."""
+        answer = self.answers.get(fd)
+        if answer is None:
+            answer = self.answers[fd] = Answer()
+        return 1 if answer.feed(buf[:n]) else 0
 
     def harvest(self, list out, double now=0.0):
         """Append ``(token, errno)`` for every finished connect (for periodic checks, only those
@@ -738,8 +757,7 @@ cdef class TcpProber:
                 err = 0
                 quiet = 0
                 if s.phase == READING:
-                    with gil:
-                        err = self._read_answer(fd, &quiet)
+                    err = self._read_answer(fd, &quiet)
                 else:
                     if s.phase == CONNECTING:
                         len_ = sizeof(err)
@@ -753,10 +771,10 @@ cdef class TcpProber:
                 s.active = 0
                 self.pending -= 1
                 _abort(fd)  # also leaves the epoll set
-                if s.phase == READING:
+                if s.phase == READING and s.answering and not quiet:
                     # Only an exchange reading its answer has one (none when its first read settled it).
                     with gil:
-                        self._answered(fd, token, err, now, quiet)
+                        self._answered(fd, token, err, now)
                 elif s.periodic:
                     self._result(token, err, now, quiet)
                 else:
@@ -766,8 +784,9 @@ cdef class TcpProber:
                 break
         return total
 
-    cdef int _answered(self, int fd, long long token, int err, double now, int quiet) except -1:
-        answer = self.answers.pop(fd, None) if not quiet else None
+    cdef int _answered(self, int fd, long long token, int err, double now) except -1:
+        cdef int quiet = 0
+        answer = self.answers.pop(fd, None)
         if not self.slots[fd].periodic:
             self._out(token, err)
             return 0
@@ -805,8 +824,9 @@ cdef class TcpProber:
             # ETIME: connected, but the answer did not come in time; ETIMEDOUT: no connection.
             if self.slots[fd].phase == READING:
                 err = ETIME
-                with gil:
-                    self.answers.pop(fd, None)
+                if self.slots[fd].answering:
+                    with gil:
+                        self.answers.pop(fd, None)
             else:
                 err = ETIMEDOUT
             if self.slots[fd].periodic:

@@ -282,6 +282,49 @@ def test_results_of_both_shards_reach_the_data_plane_as_one_transaction():
             s.close()
 
 
+@pytest.mark.compiled
+@pytest.mark.parametrize("judged_by", ["status", "digest"])
+def test_http_get_on_two_probers_follows_a_bad_answer_and_its_end(judged_by):
+    """Plain HTTP_GET in the shards: quiet answers (status alone) stay in C, a digest's answer
+    is read through an Answer with the GIL taken; both see a 503 and the server's return."""
+    import hashlib
+
+    from lvsfast.check.tcp_probe import COMPILED
+    from support.servers import MiniHTTP
+
+    if not COMPILED:
+        pytest.skip("the compiled prober was not built (or LVSFAST_NO_EXTENSIONS): one prober only")
+    servers = [MiniHTTP() for _ in range(4)]
+    judge = ("status_code 200-299" if judged_by == "status"
+             else f"digest {hashlib.md5(b'hello' + bytes([10])).hexdigest()}")
+    http = ("        HTTP_GET {\n            url {\n                path /healthz\n                " + judge +
+            "\n            }\n            connect_timeout 0.5\n            retry 0\n        }")
+
+    async def body():
+        be = RecordingBackend()
+        svc = CheckerService(backend=be)
+        await svc.start(loads(_conf([(s.host, s.port) for s in servers], check=http)))
+        try:
+            keys = sorted(f"{s.host}:{s.port}" for s in servers)
+            assert await _until(lambda: be.tables and sorted(be.reals()) == keys)
+            assert {svc._shards.shard_of(c.token) for r in svc.reals.values() for c in r.checks} == {0, 1}
+            servers[1].behaviour.mode = "status:503"
+            bad = f"{servers[1].host}:{servers[1].port}"
+            assert await _until(lambda: bad not in be.reals(), timeout=3)
+            r = next(r for r in svc.reals.values() if r.rs.port == servers[1].port)
+            assert "status 503" in r.reason()  # a digest url checks the status first too
+            servers[1].behaviour.mode = "ok"
+            assert await _until(lambda: sorted(be.reals()) == keys, timeout=3)
+        finally:
+            await svc.stop()
+
+    try:
+        asyncio.run(body())
+    finally:
+        for s in servers:
+            s.close()
+
+
 def test_the_pure_twin_runs_one_prober_and_says_so(caplog, monkeypatch):
     from lvsfast.check import service as service_mod
 

@@ -71,6 +71,8 @@ class Shard:
         self.tokens: list[int | None] = []  # the shard's number -> the service's token (None: dropped)
         self.free: list[int] = []  # numbers the shard confirmed dropped
         self.count = 0
+        self.hold = False  # while the loop's thread takes a batch: one wake-up for its commands, after
+        self.held = False
         self.stopping = False
         self._post = post
         self._limit, self._ahead = limit, ahead
@@ -78,7 +80,16 @@ class Shard:
 
     def send(self, *command: Any) -> None:
         self.commands.append(command)
-        os.eventfd_write(self.wakefd, 1)
+        if self.hold:
+            self.held = True
+        else:
+            os.eventfd_write(self.wakefd, 1)
+
+    def release(self) -> None:
+        self.hold = False
+        if self.held:
+            self.held = False
+            os.eventfd_write(self.wakefd, 1)
 
     def _run(self) -> None:
         try:
@@ -132,7 +143,12 @@ class Shards:
         tokens = shard.tokens
         results = [(tokens[local], err, answer) for local, err, answer in batch if tokens[local] is not None]
         if results:
-            self._deliver(results)  # type: ignore[arg-type]
+            # The batch's next() commands to this shard wake it once, not once each.
+            shard.hold = True
+            try:
+                self._deliver(results)  # type: ignore[arg-type]
+            finally:
+                shard.release()
 
     # ---- the prober's interface, from the loop's thread ------------------------------------
 
