@@ -325,6 +325,40 @@ def test_http_get_on_two_probers_follows_a_bad_answer_and_its_end(judged_by):
             s.close()
 
 
+@pytest.mark.compiled
+def test_a_late_shard_makes_the_log_say_the_checker_is_behind_and_then_back(caplog):
+    """The loop has no prober tick of its own with shards: it asks them every LATENESS_EVERY."""
+    from lvsfast.check.tcp_probe import COMPILED
+
+    if not COMPILED:
+        pytest.skip("the compiled prober was not built (or LVSFAST_NO_EXTENSIONS): one prober only")
+    srv = _listener()
+    port = srv.getsockname()[1]
+
+    async def body():
+        be = RecordingBackend()
+        svc = CheckerService(backend=be)
+        await svc.start(loads(_conf([("127.0.0.1", port)])))
+        try:
+            assert await _until(lambda: be.tables and be.reals())
+            # A check 600 ms past due when its shard first sees it (token 999: no real server's).
+            svc._shards.schedule(999, socket.AF_INET, LO, port, 1.0, 1.0, time.monotonic() - 0.6)
+            assert await _until(lambda: svc.stats()["behind"], timeout=2)
+            assert await _until(lambda: not svc.stats()["behind"], timeout=2)  # one delay_loop (0.2 s) on time
+        finally:
+            await svc.stop()
+
+    try:
+        with caplog.at_level("INFO", logger="lvsfast.check"):
+            asyncio.run(body())
+    finally:
+        srv.close()
+    msgs = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("checker behind its schedule: checks start up to 6") for m in msgs), msgs
+    assert "checker back on its schedule" in msgs
+    assert "checker: 2 probers, each on a thread of its own" in msgs
+
+
 def test_the_pure_twin_runs_one_prober_and_says_so(caplog, monkeypatch):
     from lvsfast.check import service as service_mod
 
