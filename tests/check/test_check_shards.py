@@ -359,6 +359,40 @@ def test_a_late_shard_makes_the_log_say_the_checker_is_behind_and_then_back(capl
     assert "checker: 2 probers, each on a thread of its own" in msgs
 
 
+@pytest.mark.compiled
+def test_one_prober_behind_says_once_how_to_use_more_cpus(caplog, monkeypatch):
+    from lvsfast.check.tcp_probe import COMPILED
+
+    if not COMPILED:
+        pytest.skip("the compiled prober was not built (or LVSFAST_NO_EXTENSIONS): one prober only")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    srv = _listener()
+    port = srv.getsockname()[1]
+
+    async def body():
+        be = RecordingBackend()
+        svc = CheckerService(backend=be)
+        await svc.start(loads(_conf([("127.0.0.1", port)], probers="1")))
+        try:
+            assert svc._shards is None
+            for token in (998, 999):
+                svc._prober.schedule(token, socket.AF_INET, LO, port, 1.0, 1.0, time.monotonic() - 0.6)
+                svc._rearm()
+                await asyncio.sleep(0.3)
+            assert svc.stats()["behind"]
+        finally:
+            await svc.stop()
+
+    try:
+        with caplog.at_level("INFO", logger="lvsfast.check"):
+            asyncio.run(body())
+    finally:
+        srv.close()
+    hints = [r.getMessage() for r in caplog.records if "checker_probers" in r.getMessage()]
+    assert hints == ["checker: one prober runs TCP_CHECK and HTTP_GET on one CPU of 4; global_defs "
+                     "checker_probers 4 (or auto) spreads them over more"]
+
+
 def test_the_pure_twin_runs_one_prober_and_says_so(caplog, monkeypatch):
     from lvsfast.check import service as service_mod
 

@@ -79,6 +79,7 @@ class CheckerService:
         self._shards: Shards | None = None  # the same object as _prober when checker_probers > 1
         self._late_timer: asyncio.TimerHandle | None = None
         self.probers = 1  # how many the first load asked for (a reload does not change it)
+        self._hinted = False  # the checker_probers hint was logged
         self._tokens: dict[int, Check] = {}
         self._free_tokens: list[int] = []  # reused, so the prober's tables stay as small as the pool
         self._next_token = 0
@@ -310,6 +311,16 @@ class CheckerService:
                 self._prober.record_lateness(True)
         return self._prober
 
+    def _hint_probers(self) -> None:
+        """Behind with one prober where more CPUs are free to it: say once how to use them."""
+        if self._hinted or not self.core.behind or not COMPILED:
+            return
+        self._hinted = True
+        cpus = len(os.sched_getaffinity(0))
+        if cpus > 1:
+            log.warning("checker: one prober runs TCP_CHECK and HTTP_GET on one CPU of %d; global_defs "
+                        "checker_probers %d (or auto) spreads them over more", cpus, min(cpus, 64))
+
     def _shards_lateness(self) -> None:
         loop = asyncio.get_running_loop()
         if self._shards is None:
@@ -379,6 +390,7 @@ class CheckerService:
             behind = self.core.lateness(now, self._prober.worst_lateness())
             if behind:
                 self._do(behind)
+                self._hint_probers()
         lateness = self.lateness
         for a in self.core.handle(Due(now, now + ahead, START_BATCH)):
             if type(a) is MoreDue:
