@@ -375,11 +375,11 @@ def test_one_prober_behind_says_once_how_to_use_more_cpus(caplog, monkeypatch):
         await svc.start(loads(_conf([("127.0.0.1", port)], probers="1")))
         try:
             assert svc._shards is None
-            for token in (998, 999):
+            for token in (998, 999):  # behind twice (back on schedule between): one hint
                 svc._prober.schedule(token, socket.AF_INET, LO, port, 1.0, 1.0, time.monotonic() - 0.6)
                 svc._rearm()
-                await asyncio.sleep(0.3)
-            assert svc.stats()["behind"]
+                assert await _until(lambda: svc.stats()["behind"], timeout=2)
+                assert await _until(lambda: not svc.stats()["behind"], timeout=2)
         finally:
             await svc.stop()
 
@@ -415,6 +415,25 @@ def test_the_pure_twin_runs_one_prober_and_says_so(caplog, monkeypatch):
     finally:
         srv.close()
     assert any("checker_probers 3: the pure-Python prober" in r.getMessage() for r in caplog.records)
+
+
+def test_auto_is_one_prober_per_cpu_and_a_reload_keeps_the_count(caplog, monkeypatch):
+    from lvsfast.check import service as service_mod
+
+    monkeypatch.setattr(service_mod, "COMPILED", True)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(12)))
+
+    async def body():
+        svc = CheckerService(backend=RecordingBackend())
+        svc._probers_for(loads("global_defs {\n    checker_probers auto\n}\n"))
+        assert svc.probers == service_mod.AUTO_PROBERS == 8
+        svc._probers_for(loads("global_defs {\n    checker_probers 3\n}\n"))  # a reload
+        assert svc.probers == 8
+
+    with caplog.at_level("WARNING", logger="lvsfast.check"):
+        asyncio.run(body())
+    assert [r.getMessage() for r in caplog.records] == [
+        "checker_probers changed: it takes effect at the next start; 8 run until then"]
 
 
 # ---- the keyword -----------------------------------------------------------------------------

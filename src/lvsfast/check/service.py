@@ -53,6 +53,10 @@ TRIM_AFTER_OPS = 100
 # With sharded probers the loop has no prober tick of its own: this often it asks them how late
 # their checks started, for the "checker behind its schedule" log.
 LATENESS_EVERY = 0.25
+# checker_probers auto: one prober per CPU the checker may use, up to this many (each prober's
+# system calls fill about a core at 20,000 TCP checks a second; the kernel's softirq work and the
+# VRRP child want CPUs too).
+AUTO_PROBERS = 8
 
 
 class CheckerService:
@@ -79,6 +83,7 @@ class CheckerService:
         self._shards: Shards | None = None  # the same object as _prober when checker_probers > 1
         self._late_timer: asyncio.TimerHandle | None = None
         self.probers = 1  # how many the first load asked for (a reload does not change it)
+        self._probers_asked: int | None = None  # global_defs checker_probers at the first load
         self._hinted = False  # the checker_probers hint was logged
         self._tokens: dict[int, Check] = {}
         self._free_tokens: list[int] = []  # reused, so the prober's tables stay as small as the pool
@@ -147,17 +152,22 @@ class CheckerService:
         self._rearm()
 
     def _probers_for(self, config: Config) -> None:
-        """How many probers run TCP checks (global_defs checker_probers; 0: one per CPU this
-        process may use), decided when the first is made: a reload that changes it is logged."""
-        want = config.global_defs.checker_probers or len(os.sched_getaffinity(0))
+        """How many probers run TCP checks (global_defs checker_probers; 0: auto, one per CPU
+        this process may use, at most AUTO_PROBERS), decided at the first load: a reload that
+        changes it is logged, and takes effect at the next start."""
+        asked = config.global_defs.checker_probers
+        if self._probers_asked is not None:
+            if asked != self._probers_asked:
+                log.warning("checker_probers changed: it takes effect at the next start; %d run until then",
+                            self.probers)
+            return
+        self._probers_asked = asked
+        want = asked or min(AUTO_PROBERS, len(os.sched_getaffinity(0)))
         if want > 1 and not COMPILED:
             log.warning("checker_probers %d: the pure-Python prober (LVSFAST_NO_EXTENSIONS or no compiled "
                         "core) runs as one, on the event loop", want)
             want = 1
-        if self._prober is None:
-            self.probers = want
-        elif want != self.probers:
-            log.warning("checker_probers %d takes effect at the next start; %d run until then", want, self.probers)
+        self.probers = want
 
     async def stop(self) -> None:
         await self._withdraw_first(None)
@@ -319,7 +329,7 @@ class CheckerService:
         cpus = len(os.sched_getaffinity(0))
         if cpus > 1:
             log.warning("checker: one prober runs TCP_CHECK and HTTP_GET on one CPU of %d; global_defs "
-                        "checker_probers %d (or auto) spreads them over more", cpus, min(cpus, 64))
+                        "checker_probers %d (or auto) spreads them over more", cpus, min(cpus, AUTO_PROBERS))
 
     def _shards_lateness(self) -> None:
         loop = asyncio.get_running_loop()
