@@ -617,15 +617,16 @@ cdef class TcpProber:
                 started = self._tick_c(now, limit, ahead)
                 if self.nobuf or self.woken:
                     break
-                # Due checks start ``ahead`` early (as tick() does), deadlines pass on time.
+                # Woken when the next check is due, it starts what falls within ``ahead`` of then
+                # too (as tick() on the loop's timer does): one wake-up per batch, not per check.
                 due = self._next_due_c()
                 deadline = self._next_deadline_c()
                 wait = end - now
                 if started == limit:
                     wait = 0  # more are due: only what is already in, then on
                 else:
-                    if due >= 0 and due - ahead - now < wait:
-                        wait = due - ahead - now
+                    if due >= 0 and due - now < wait:
+                        wait = due - now
                     if deadline >= 0 and deadline - now < wait:
                         wait = deadline - now
                 ms = <int>(wait * 1000.0 + 0.999) if wait > 0 else 0

@@ -426,7 +426,7 @@ class TcpProber:
             else:
                 due = self._next_due()
                 if due is not None:
-                    wait = min(wait, due - ahead - now)
+                    wait = min(wait, due - now)
                 deadline = self.next_deadline()
                 if deadline is not None:
                     wait = min(wait, deadline - now)
