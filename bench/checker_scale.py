@@ -647,7 +647,8 @@ def main() -> None:
                         if impl == "lvsfast-daemon":
                             got = []
                             for label, src in [("", None)] + [t.split("=", 1) for t in a.also]:
-                                for k, probers in enumerate(a.probers):
+                                # Another tree may not know checker_probers: it runs with its default only.
+                                for k, probers in enumerate(a.probers if src is None else [1]):
                                     got += measure_daemon(n, check, a.seconds, accepted, checker_ns, net,
                                                           not floored or (k > 0 and not a.no_floor), src, label, probers)
                                     floored = True
