@@ -31,7 +31,7 @@ class RecordingBackend(Unsupported):
     def __init__(self) -> None:
         self.tables: list[Table] = []
 
-    async def apply(self, desired: Table):
+    async def apply(self, desired: Table, reread: bool = False):
         self.tables.append(desired)
         return []
 
@@ -391,6 +391,43 @@ def test_one_prober_behind_says_once_how_to_use_more_cpus(caplog, monkeypatch):
     hints = [r.getMessage() for r in caplog.records if "checker_probers" in r.getMessage()]
     assert hints == ["checker: one prober runs TCP_CHECK and HTTP_GET on one CPU of 4; global_defs "
                      "checker_probers 4 (or auto) spreads them over more"]
+
+
+@pytest.mark.compiled
+def test_a_reload_moves_checks_in_and_out_of_the_shards():
+    from lvsfast.check.tcp_probe import COMPILED
+
+    if not COMPILED:
+        pytest.skip("the compiled prober was not built (or LVSFAST_NO_EXTENSIONS): one prober only")
+    servers = [_listener() for _ in range(6)]
+    ports = [s.getsockname()[1] for s in servers]
+    closed = _closed_port()
+
+    async def body():
+        be = RecordingBackend()
+        svc = CheckerService(backend=be)
+        await svc.start(loads(_conf([("127.0.0.1", p) for p in ports[:4]])))
+        try:
+            assert await _until(lambda: be.tables and sorted(be.reals()) == sorted(f"127.0.0.1:{p}" for p in ports[:4]))
+            # Two leave, two come, one of them refused.
+            new = ports[2:] + [closed]
+            await svc.reload(loads(_conf([("127.0.0.1", p) for p in new])))
+            sh = svc._shards
+            assert sum(s.count for s in sh.shards) == 5
+            assert await _until(lambda: sum(len(s.free) for s in sh.shards) == 2, timeout=2)  # the leavers' numbers
+            checks = {c.real.rs.port: c for r in svc.reals.values() for c in r.checks}
+            assert sorted(checks) == sorted(new)
+            assert await _until(lambda: svc._runs(checks[ports[5]]) >= 2, timeout=2)  # a newcomer runs in its shard
+            r = next(r for r in svc.reals.values() if r.rs.port == closed)
+            assert not r.up and "refused" in r.reason()
+        finally:
+            await svc.stop()
+
+    try:
+        asyncio.run(body())
+    finally:
+        for s in servers:
+            s.close()
 
 
 def test_the_pure_twin_runs_one_prober_and_says_so(caplog, monkeypatch):
