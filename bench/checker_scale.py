@@ -21,6 +21,11 @@ lateness from the prober's histogram (``stats``). nginx serves where installed (
 loop). Beside every checker figure, the floor (bench/tcp_floor.pyx, built at run time: connect,
 epoll, SO_ERROR, RST close at the same schedule) against the same servers; with the daemon the
 two run in alternating rounds (the checker child stopped meanwhile) so both meet the same load.
+
+    python bench/checker_scale.py --path veth --n 20000 --checks TCP --probers 1 2
+
+``--probers``: the daemon with global_defs ``checker_probers`` at each value in turn (the
+probers each on a thread of its own; the child's CPU is all its threads'), the floor beside each.
 """
 from __future__ import annotations
 
@@ -186,7 +191,10 @@ def _nginx_servers(n: int, ready, stop, accepted, netns: str | None = None) -> N
                     time.sleep(0.05)
             ready.set()
             while not stop.is_set():
-                accepted.value = accepts() - base
+                try:
+                    accepted.value = accepts() - base
+                except OSError:  # nginx slow to answer on a loaded machine: its count is read next time
+                    pass
                 time.sleep(0.1)
         finally:
             proc.terminate()
@@ -408,7 +416,7 @@ def _wait_steady(accepted, n: int, limit: float) -> None:
 
 
 def measure_daemon(n: int, check: str, seconds: float, accepted, netns, net: str, floor_too: bool,
-                   src: str | None = None, label: str = "") -> list[dict]:
+                   src: str | None = None, label: str = "", probers: int = 1) -> list[dict]:
     """lvsfast's daemon started as keepalived is (``-C -n -l -f``, nftables backend) in ``netns``;
     CPU of its checker child from /proc, checks as the servers count them, start lateness from the
     prober's own histogram (the ``stats`` control request). With ``floor_too`` the checker child
@@ -418,7 +426,9 @@ def measure_daemon(n: int, check: str, seconds: float, accepted, netns, net: str
     out = []
     with tempfile.TemporaryDirectory(prefix="chf-") as wd:
         conf = Path(wd, "keepalived.conf")
-        conf.write_text("global_defs {\n router_id chkbench\n lvs_backend nftables\n}\n" + config_text(n, check, net))
+        more = f" checker_probers {probers}\n" if probers != 1 else ""  # a tree without the keyword still runs at 1
+        conf.write_text("global_defs {\n router_id chkbench\n lvs_backend nftables\n" + more + "}\n"
+                        + config_text(n, check, net))
         pid, cpid, sock = Path(wd, "k.pid"), Path(wd, "c.pid"), Path(wd, "ctl.sock")
         env = {**os.environ, "PYTHONPATH": src or str(ROOT / "src")}
         log = open(Path(wd, "log"), "w")
@@ -468,9 +478,10 @@ def measure_daemon(n: int, check: str, seconds: float, accepted, netns, net: str
                         "kernel_us_per_check": round(1e6 * sys_ / checks, 1), "rss_mb": round(rss, 1),
                         "lateness_p50_ms": p50s[len(p50s) // 2] if p50s else None,
                         "lateness_p99_ms": max(p99s) if p99s else None,
-                        "behind": any(st.get("behind") for st in lates), "rounds": rounds, "loadavg": _loadavg()})
+                        "behind": any(st.get("behind") for st in lates), "rounds": rounds, "loadavg": _loadavg(),
+                        "probers": probers})
             if floors:
-                out.append(_sum_floors(floors))
+                out.append({**_sum_floors(floors), "probers": probers})
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -587,6 +598,8 @@ def main() -> None:
     ap.add_argument("--also", nargs="*", default=[], metavar="NAME=SRC",
                     help="the daemon from other trees too (their src/ folder), in the same run: a before/after")
     ap.add_argument("--no-floor", action="store_true", help="leave out the floor (bench/tcp_floor.pyx)")
+    ap.add_argument("--probers", type=int, nargs="+", default=[1],
+                    help="veth daemon: global_defs checker_probers, each value in turn (the floor beside each)")
     ap.add_argument("--impls", nargs="*", default=None,
                     choices=["lvsfast", "lvsfast-asyncio", "lvsfast-noresume", "lvsfast-daemon", "keepalived"],
                     help="keepalived runs only where the kernel has IPVS; lvsfast-asyncio (HTTP only) runs every "
@@ -637,9 +650,11 @@ def main() -> None:
                         if impl == "lvsfast-daemon":
                             got = []
                             for label, src in [("", None)] + [t.split("=", 1) for t in a.also]:
-                                got += measure_daemon(n, check, a.seconds, accepted, checker_ns, net, not floored,
-                                                      src, label)
-                                floored = True
+                                # Another tree may not know checker_probers: it runs with its default only.
+                                for k, probers in enumerate(a.probers if src is None else [1]):
+                                    got += measure_daemon(n, check, a.seconds, accepted, checker_ns, net,
+                                                          not floored or (k > 0 and not a.no_floor), src, label, probers)
+                                    floored = True
                         elif impl.startswith("lvsfast"):
                             # A process of its own each time: the baseline patches the service class.
                             got = [_in_child(n, check, a.seconds, accepted, impl == "lvsfast-asyncio", checker_ns.name
@@ -710,7 +725,7 @@ def write_json(path: Path, results: list[dict], skipped: list[str]) -> None:
     extra_floors: dict[tuple, list[dict]] = {}
     for r in results:
         if r["impl"] == "floor":
-            key = (r.get("path"), r["n"], r["check"])
+            key = (r.get("path"), r["n"], r["check"], r.get("probers", 1))
             if key in floors:
                 extra_floors.setdefault(key, []).append(r)
             else:
@@ -729,8 +744,10 @@ def write_json(path: Path, results: list[dict], skipped: list[str]) -> None:
                 f" ({r['tree']})" if r.get("tree", "this") != "this" else "")
         if r["impl"] == "lvsfast-noresume":
             case += " (no session resumption)"
+        if r.get("probers", 1) != 1:
+            case += f", {r['probers']} probers"
         k = ka.get((r["n"], r["check"]))
-        f = floors.get((r.get("path"), r["n"], r["check"]))
+        f = floors.get((r.get("path"), r["n"], r["check"], r.get("probers", 1)))
         rows.append({"case": case, "metric": "checks per second", "unit": "/s", "better": "higher",
                      "lvsfast": one(r["achieved_per_s"]), "baseline_name": "the schedule",
                      "baseline": one(r["scheduled_per_s"])})
@@ -750,7 +767,7 @@ def write_json(path: Path, results: list[dict], skipped: list[str]) -> None:
                          "lvsfast": one(r["achieved_per_s"]),
                          "baseline_name": _floor_name(f) if r["check"].startswith("SSL") else "the floor (kernel's work only)",
                          "baseline": one(f["achieved_per_s"])})
-            for x in extra_floors.get((r.get("path"), r["n"], r["check"]), []):
+            for x in extra_floors.get((r.get("path"), r["n"], r["check"], r.get("probers", 1)), []):
                 rows.append({"case": case, "metric": "CPU per check", "unit": "us", "better": "lower",
                              "lvsfast": one(r["cpu_us_per_check"]), "baseline_name": _floor_name(x),
                              "baseline": one(x["cpu_us_per_check"])})

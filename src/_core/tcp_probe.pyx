@@ -9,9 +9,17 @@
 # A periodic check may be an exchange (HTTP_GET): given a request, the prober sends it once
 # connected and reads the answer until it is complete (check.http_answer.Answer) or the server
 # closes; every run is handed over with the answer in response(), for the caller to judge.
+#
+# serve() is both in one call for a prober driven by a thread of its own (check/shards.py): it
+# loops with the GIL released (starts, epoll_wait, re-arms in C; an HTTP answer's Python parts
+# take the GIL) until it has results to hand over, its watch() descriptor is written, or
+# ``max_wait`` is up. Only that thread may call the prober's other methods meanwhile, but for
+# runs(), worst_lateness() and lateness_summary(), which only read counters.
 from libc.math cimport fmod
 from libc.errno cimport EAGAIN, EINPROGRESS, EINTR, ETIME, ETIMEDOUT, errno
 from libc.stdlib cimport free, realloc
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from posix.unistd cimport read as _read
 from libc.string cimport memcmp, memcpy, memset
 
 from includes.connect cimport (
@@ -32,7 +40,9 @@ from lvsfast.check.http_answer import Answer, steady
 
 __all__ = ["TcpProber", "CONNECTED", "quiet_first_read"]
 
-CONNECTED = -1
+cdef enum:
+    _CONNECTED = -1  # CONNECTED, for code without the GIL
+CONNECTED = _CONNECTED
 
 
 def quiet_first_read(bytes data, bytes statuses):
@@ -41,7 +51,16 @@ def quiet_first_read(bytes data, bytes statuses):
     return _quiet_answer(data, len(data), <const unsigned char *><const char *>statuses, len(statuses))
 
 
-cdef class TcpProber:
+cdef inline double _mono() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+include "tcp_probe_records.pxi"
+
+
+cdef class TcpProber(_Records):
     """Non-blocking connects to many servers, watched by one epoll descriptor (:meth:`fileno`).
 
     :meth:`start` begins one connect; :meth:`harvest` collects the finished ones as
@@ -49,167 +68,11 @@ cdef class TcpProber:
     ETIMEDOUT. A connect that ends at once is reported by :meth:`start`'s return value.
     Each socket is closed as soon as its result is known.
     """
-    cdef int epfd
-    cdef Slot *slots
-    cdef int nslots
-    cdef Deadline *heap
-    cdef int nheap
-    cdef int capheap
-    cdef int pending
-    cdef unsigned int serial
-    cdef Check *checks
-    cdef long long nchecks
-    cdef Due *due
-    cdef int ndue
-    cdef int capdue
-    cdef unsigned int due_serial
-    cdef list lateness  # start lateness samples (seconds) while recording, else None
-    cdef long long late_hist[LATE_BINS]  # every start's lateness, always (see lateness_summary)
-    cdef double worst_late  # the latest start since worst_lateness() last asked
-    cdef long long max_late_samples
-    cdef dict requests  # token -> the request an exchange sends
-    cdef dict statuses  # token -> http_answer.steady()'s table, for an exchange that may be quiet
-    cdef dict answers  # fd -> Answer being read
-    cdef dict responses  # token -> the complete answer of its last run, until response() takes it
-
-    def __cinit__(self):
-        self.epfd = epoll_create1(EPOLL_CLOEXEC)
-        if self.epfd < 0:
-            raise OSError(errno, "epoll_create1 failed")
-        self.slots = NULL
-        self.nslots = 0
-        self.heap = NULL
-        self.nheap = 0
-        self.capheap = 0
-        self.pending = 0
-        self.serial = 0
-        self.checks = NULL
-        self.nchecks = 0
-        self.due = NULL
-        self.ndue = 0
-        self.capdue = 0
-        self.due_serial = 0
-        self.lateness = None
-        self.max_late_samples = 0
-        memset(self.late_hist, 0, sizeof(self.late_hist))
-        self.worst_late = 0.0
-        self.requests = {}
-        self.statuses = {}
-        self.answers = {}
-        self.responses = {}
-
-    def __dealloc__(self):
-        self._close_all()
-        free(self.slots)
-        free(self.heap)
-        free(self.checks)
-        free(self.due)
-
-    cdef void _close_all(self):
-        cdef int fd
-        for fd in range(self.nslots):
-            if self.slots[fd].active:
-                self.slots[fd].active = 0
-                _abort(fd)
-        self.pending = 0
-        self.nheap = 0
-        self.ndue = 0
-        if self.answers is not None:
-            self.answers.clear()
-        for fd in range(self.nchecks):
-            self.checks[fd].active = 0
-            self.checks[fd].fd = -1
-        if self.epfd >= 0:
-            close(self.epfd)
-            self.epfd = -1
-
     def fileno(self):
         return self.epfd
 
     def __len__(self):
         return self.pending
-
-    cdef int _grow(self, int fd) except -1:
-        cdef int n
-        cdef Slot *s
-        if fd >= self.nslots:
-            n = max(fd + 1, self.nslots * 2, 256)
-            s = <Slot *>realloc(self.slots, n * sizeof(Slot))
-            if s == NULL:
-                raise MemoryError()
-            memset(s + self.nslots, 0, (n - self.nslots) * sizeof(Slot))
-            self.slots, self.nslots = s, n
-        if self.nheap == self.capheap:
-            n = max(self.capheap * 2, 256)
-            h = <Deadline *>realloc(self.heap, n * sizeof(Deadline))
-            if h == NULL:
-                raise MemoryError()
-            self.heap, self.capheap = h, n
-        return 0
-
-    cdef void _push(self, double at, int fd, unsigned int serial):
-        cdef Deadline d
-        d.at = at
-        d.fd = fd
-        d.serial = serial
-        _sift_up(self.heap, self.nheap, d)
-        self.nheap += 1
-
-    cdef void _pop(self):
-        self.nheap -= 1
-        if self.nheap:
-            _sift_down(self.heap, self.nheap)
-
-    cdef inline bint _live(self, Deadline *d):
-        return d.fd < self.nslots and self.slots[d.fd].active and self.slots[d.fd].serial == d.serial
-
-    cdef int _connect(self, long long token, int family, sockaddr_in6 *sa, int salen, sockaddr_in6 *sb, int sblen,
-                      double deadline, int periodic, int *fd_out, int keep=0) except -2:
-        """0 when under way (its descriptor in ``fd_out``), CONNECTED at once, else errno.
-        With ``keep`` a connect that succeeds at once stays open and under way: its socket is
-        writable, so the first harvest moves it on (an exchange sends its request then)."""
-        cdef int one = 1
-        cdef int fd, rc, err
-        cdef epoll_event ev
-        fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
-        if fd < 0:
-            return errno
-        if sblen:
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))
-            if bind(fd, <sockaddr *>sb, sblen) < 0:
-                err = errno
-                close(fd)
-                return err
-        rc = connect(fd, <sockaddr *>sa, salen)
-        if rc == 0 and not keep:
-            _abort(fd)
-            return CONNECTED
-        err = 0 if rc == 0 else errno
-        if err != EINPROGRESS and err != 0:
-            close(fd)
-            return err
-        try:
-            self._grow(fd)
-        except MemoryError:
-            close(fd)
-            raise
-        ev.events = EPOLLOUT | EPOLLERR | EPOLLHUP
-        ev.data.fd = fd
-        if epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
-            err = errno
-            close(fd)
-            return err
-        self.serial += 1
-        self.slots[fd].token = token
-        self.slots[fd].serial = self.serial
-        self.slots[fd].active = 1
-        self.slots[fd].periodic = periodic
-        self.slots[fd].phase = CONNECTING
-        self.slots[fd].sent = 0
-        self.pending += 1
-        self._push(deadline, fd, self.serial)
-        fd_out[0] = fd
-        return 0
 
     def start(self, long long token, int family, bytes addr, int port, double timeout, double now,
               bytes bind_addr=None, int bind_port=0):
@@ -225,48 +88,6 @@ cdef class TcpProber:
         return self._connect(token, family, &sa, salen, &sb, sblen, now + timeout, 0, &fd)
 
     # ---- periodic checks ---------------------------------------------------------------
-
-    cdef int _grow_checks(self, long long token) except -1:
-        cdef long long n, i
-        cdef Check *c
-        if token >= self.nchecks:
-            n = max(token + 1, self.nchecks * 2, 256)
-            c = <Check *>realloc(self.checks, n * sizeof(Check))
-            if c == NULL:
-                raise MemoryError()
-            memset(c + self.nchecks, 0, (n - self.nchecks) * sizeof(Check))
-            for i in range(self.nchecks, n):
-                c[i].fd = -1
-            self.checks, self.nchecks = c, n
-        return 0
-
-    cdef int _push_due(self, long long token, double at) except -1:
-        cdef Due *d
-        cdef Due e
-        if self.ndue == self.capdue:
-            n = max(self.capdue * 2, 256)
-            d = <Due *>realloc(self.due, n * sizeof(Due))
-            if d == NULL:
-                raise MemoryError()
-            self.due, self.capdue = d, n
-        self.due_serial += 1
-        self.checks[token].serial = self.due_serial
-        self.checks[token].due = at
-        e.at = at
-        e.token = token
-        e.serial = self.due_serial
-        _sift_up(self.due, self.ndue, e)
-        self.ndue += 1
-        return 0
-
-    cdef void _pop_due(self):
-        self.ndue -= 1
-        if self.ndue:
-            _sift_down(self.due, self.ndue)
-
-    cdef inline bint _due_live(self, Due *d):
-        cdef Check *c = &self.checks[d.token]
-        return c.active and not c.paused and not c.waiting and c.fd < 0 and c.serial == d.serial
 
     def schedule(self, long long token, int family, bytes addr, int port, double timeout, double period,
                  double first_at, bytes bind_addr=None, int bind_port=0, bint report=False, bytes request=None,
@@ -322,24 +143,6 @@ cdef class TcpProber:
             self.statuses.pop(token, None)
         self._push_due(token, first_at)
 
-    cdef void _drop(self, long long token):
-        cdef Check *c
-        if token >= self.nchecks:
-            return
-        c = &self.checks[token]
-        if c.fd >= 0:
-            if self.slots[c.fd].active and self.slots[c.fd].periodic and self.slots[c.fd].token == token:
-                self.slots[c.fd].active = 0
-                self.pending -= 1
-                self.answers.pop(c.fd, None)
-                _abort(c.fd)
-            c.fd = -1
-        c.active = 0
-        c.statuses = NULL
-        c.nstatuses = 0
-        self.responses.pop(token, None)
-        self.statuses.pop(token, None)
-
     def unschedule(self, long long token):
         """Forget the check (a connect in flight is abandoned)."""
         self._drop(token)
@@ -382,6 +185,7 @@ cdef class TcpProber:
 
     def record_lateness(self, bint on, long long max_samples=1_000_000):
         self.lateness = [] if on else None
+        self.recording = on
         self.max_late_samples = max_samples
 
     def lateness_samples(self):
@@ -390,21 +194,20 @@ cdef class TcpProber:
             self.lateness = []
         return out
 
-    cdef inline void _note_late(self, double late):
-        cdef long long b = <long long>((late * 1000.0) + LATE_EARLY_MS)
-        if b < 0:
-            b = 0
-        elif b >= LATE_BINS:
-            b = LATE_BINS - 1
-        self.late_hist[b] += 1
-        if late > self.worst_late:
-            self.worst_late = late
-
     def worst_lateness(self):
         """The latest any check started (seconds) since the last call; 0 if none was late."""
         cdef double w = self.worst_late
         self.worst_late = 0.0
         return w
+
+    def lateness_hist(self, bint clear=False):
+        """The lateness histogram itself (1 ms bins, as lateness_summary reads it), for summing
+        several probers' (check.shards)."""
+        cdef int i
+        out = [self.late_hist[i] for i in range(LATE_BINS)]
+        if clear:
+            memset(self.late_hist, 0, sizeof(self.late_hist))
+        return out
 
     def lateness_summary(self, bint clear=False):
         """Every start's lateness since the last clear, from 1 ms bins: ``{"count", "p50_ms",
@@ -431,32 +234,27 @@ cdef class TcpProber:
         return {"count": total, "p50_ms": p50 + 1 - LATE_EARLY_MS, "p99_ms": p99 + 1 - LATE_EARLY_MS,
                 "max_ms": last + 1 - LATE_EARLY_MS}
 
-    cdef int _result(self, long long token, int err, double now, list out, bint passed=0) except -1:
-        """A finished run of a periodic check: quiet success re-armed here, else handed over."""
-        cdef Check *c = &self.checks[token]
-        c.runs += 1
-        c.fd = -1
-        if err == 0 and not c.report and (passed or not c.exchange):
-            # On its own slot (due + period, or the first slot after now when more than a period
-            # late), not one period after it ended: checks a busy moment delayed together would
-            # otherwise stay together, and such clumps grow until their start is 100 ms late.
-            self._push_due(token, now + c.period - fmod(now - c.due, c.period) if now > c.due else c.due + c.period)
-            return 0
-        c.waiting = 1
-        out.append((token, err))
-        return 0
-
     def tick(self, double now, list out, int limit=256, double ahead=0.0):
         """Start the checks due by ``now`` + ``ahead`` (at most ``limit``; returns how many) and
         fail the connects past their deadline (by ``now``). Results to hand over are appended to
         ``out``. ``ahead`` is the caller's clock resolution: a loop whose timers count
         milliseconds would otherwise spin for the millisecond before each due check."""
+        cdef int started
+        if self.recording:  # its samples are Python floats: the GIL held throughout
+            started = self._tick_c(now, limit, ahead)
+        else:
+            with nogil:
+                started = self._tick_c(now, limit, ahead)
+        self._drain(out)
+        return started
+
+    cdef int _tick_c(self, double now, int limit, double ahead) except -1 nogil:
         cdef Due *top
         cdef Check *c
         cdef sockaddr_in6 sa, sb
         cdef int salen, sblen, rc, fd, started = 0
         cdef long long token
-        self.expire(now, out)
+        self._expire_c(now)
         while self.ndue and started < limit:
             top = &self.due[0]
             if not self._due_live(top):
@@ -466,8 +264,10 @@ cdef class TcpProber:
                 break
             token = top.token
             self._note_late(now - top.at)
-            if self.lateness is not None and len(self.lateness) < self.max_late_samples:
-                self.lateness.append(now - top.at)
+            if self.recording:
+                with gil:
+                    if self.lateness is not None and len(self.lateness) < self.max_late_samples:
+                        self.lateness.append(now - top.at)
             self._pop_due()
             c = &self.checks[token]
             salen = _fill_raw(&sa, c.family, c.addr, c.port)
@@ -477,103 +277,99 @@ cdef class TcpProber:
             started += 1
             if rc == 0:
                 c.fd = fd  # under way
-            elif rc == CONNECTED:
-                self._result(token, 0, now, out)
+            elif rc == _CONNECTED:
+                self._result(token, 0, now, 0)
             else:
-                self._result(token, rc, now, out)
+                self._result(token, rc, now, 0)
         return started
 
     def next_wake(self):
         """The earliest time tick() has work: a due check or a connect deadline; None if none."""
-        cdef double at = -1
-        while self.ndue:
-            if self._due_live(&self.due[0]):
-                at = self.due[0].at
-                break
-            self._pop_due()
-        d = self.next_deadline()
-        if d is not None and (at < 0 or d < at):
-            return d
+        cdef double at = self._next_wake_c()
         return at if at >= 0 else None
 
-    cdef int _send_request(self, int fd, double now) except -2:
-        """Send (the rest of) an exchange's request: -1 while it goes on, else errno."""
-        cdef Slot *s = &self.slots[fd]
-        cdef const char *p = self.checks[s.token].req
-        cdef Py_ssize_t n = self.checks[s.token].reqlen
-        cdef ssize_t w
+    def watch(self, int fd):
+        """serve() ends when ``fd`` (an eventfd: it is read here) becomes readable; -1: none."""
         cdef epoll_event ev
-        while s.sent < n:
-            w = send(fd, p + s.sent, n - s.sent, MSG_NOSIGNAL)
-            if w < 0:
-                if errno == EINTR:
-                    continue
-                if errno == EAGAIN:
-                    s.phase = SENDING  # still watched for EPOLLOUT
-                    return -1
-                return errno
-            s.sent += w
-        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP
-        ev.data.fd = fd
-        if epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev) < 0:
-            return errno
-        s.phase = READING  # its Answer is made at the first read, unless that read settles it
-        # The answer has a deadline of its own, as the asyncio path gives it.
-        self._grow(fd)
-        self.serial += 1
-        s.serial = self.serial
-        self._push(now + self.checks[s.token].timeout, fd, s.serial)
-        return -1
+        if self.epfd < 0:
+            raise ValueError("prober is closed")
+        if fd >= 0:
+            ev.events = EPOLLIN
+            ev.data.fd = fd
+            if epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
+                raise OSError(errno, "epoll_ctl failed")
+        self.wakefd = fd
 
-    cdef int _read_answer(self, int fd, int *quiet) except -2:
-        """-1 while more is to come; 0 when the answer is complete (or the server closed);
-        errno when the connection failed before any byte of it came. ``quiet`` is set when the
-        first read held all of a plain answer that passes on its status (_quiet_answer)."""
-        cdef char buf[READ_CHUNK]
-        cdef ssize_t r
-        cdef Check *c
-        answer = self.answers.get(fd)
-        while True:
-            r = recv(fd, buf, READ_CHUNK, 0)
-            if r > 0:
-                if answer is None:
-                    c = &self.checks[self.slots[fd].token]
-                    if not c.report and _quiet_answer(buf, r, c.statuses, c.nstatuses):
-                        quiet[0] = 1
-                        return 0
-                    answer = Answer()
-                    self.answers[fd] = answer
-                if answer.feed(buf[:r]):
-                    return 0
-                continue
-            if r == 0:
-                if answer is None:
-                    self.answers[fd] = Answer()  # closed before a byte: an empty answer, judged
-                return 0
-            if errno == EINTR:
-                continue
-            if errno == EAGAIN:
-                return -1
-            # A reset after part of the answer: what came is judged (as the asyncio path does).
-            return 0 if answer is not None and len(answer.buf) else errno
+    def serve(self, list out, double max_wait, int limit=256, double ahead=0.0):
+        """tick() and harvest() in turn on the monotonic clock, the GIL released, until a
+        result is to be handed over (appended to ``out``), the watched descriptor is written,
+        or ``max_wait`` seconds are up. Returns whether the watched descriptor was written."""
+        cdef double now, end, due, deadline, wait
+        cdef int started, ms
+        cdef bint woken
+        with nogil:
+            now = _mono()
+            end = now + max_wait
+            while self.epfd >= 0:
+                started = self._tick_c(now, limit, ahead)
+                if self.nobuf or self.woken:
+                    break
+                # Woken when the next check is due, it starts what falls within ``ahead`` of then
+                # too (as tick() on the loop's timer does): one wake-up per batch, not per check.
+                due = self._next_due_c()
+                deadline = self._next_deadline_c()
+                wait = end - now
+                if started == limit:
+                    wait = 0  # more are due: only what is already in, then on
+                else:
+                    if due >= 0 and due - now < wait:
+                        wait = due - now
+                    if deadline >= 0 and deadline - now < wait:
+                        wait = deadline - now
+                ms = <int>(wait * 1000.0 + 0.999) if wait > 0 else 0
+                self._harvest_c(now, ms)
+                now = _mono()
+                if self.nobuf or self.woken or now >= end:
+                    break
+        woken = self.woken
+        self.woken = 0
+        self._drain(out)
+        return woken
 
     def harvest(self, list out, double now=0.0):
         """Append ``(token, errno)`` for every finished connect (for periodic checks, only those
         to hand over: a quiet success is re-armed for ``now`` + period); returns how many ended.
         An exchange finishes when its answer is complete, not when it connects."""
+        cdef int total
+        with nogil:
+            total = self._harvest_c(now, 0)
+        self._drain(out)
+        return total
+
+    cdef int _harvest_c(self, double now, int timeout_ms) except -1 nogil:
+        """What the epoll set holds, its first wait up to ``timeout_ms`` (``now`` then read again)."""
         cdef epoll_event events[BATCH]
         cdef int n, i, fd, err, quiet, total = 0
         cdef socklen_t len_
         cdef Slot *s
         cdef long long token
+        cdef unsigned long long count
         while self.epfd >= 0:
-            n = epoll_wait(self.epfd, events, BATCH, 0)
+            n = epoll_wait(self.epfd, events, BATCH, timeout_ms)
             if n < 0:
                 if errno == EINTR:
                     continue
-                raise OSError(errno, "epoll_wait failed")
+                with gil:
+                    raise OSError(errno, "epoll_wait failed")
+            if timeout_ms:
+                timeout_ms = 0
+                now = _mono()
             for i in range(n):
                 fd = events[i].data.fd
+                if fd == self.wakefd and fd >= 0:
+                    _read(fd, &count, sizeof(count))
+                    self.woken = 1
+                    continue
                 if fd >= self.nslots or not self.slots[fd].active:
                     continue
                 s = &self.slots[fd]
@@ -594,18 +390,14 @@ cdef class TcpProber:
                 s.active = 0
                 self.pending -= 1
                 _abort(fd)  # also leaves the epoll set
-                # Only an exchange reading its answer has one (none when its first read settled it).
-                answer = self.answers.pop(fd, None) if s.phase == READING and not quiet else None
-                if s.periodic:
-                    if err == 0 and answer is not None:
-                        statuses = self.statuses.get(token)
-                        if statuses is not None and not self.checks[token].report and steady(answer, statuses):
-                            quiet = 1
-                        else:
-                            self.responses[token] = bytes(answer.buf)
-                    self._result(token, err, now, out, quiet)
+                if s.phase == READING and s.answering and not quiet:
+                    # Only an exchange reading its answer has one (none when its first read settled it).
+                    with gil:
+                        self._answered(fd, token, err, now)
+                elif s.periodic:
+                    self._result(token, err, now, quiet)
                 else:
-                    out.append((token, err))
+                    self._out(token, err)
                 total += 1
             if n < BATCH:
                 break
@@ -614,27 +406,9 @@ cdef class TcpProber:
     def expire(self, double now, list out):
         """Fail every connect whose deadline is <= ``now`` with ETIMEDOUT (appended to ``out``);
         an exchange whose answer is late, with ETIME."""
-        cdef Deadline *top
-        cdef int fd, err
-        while self.nheap:
-            top = &self.heap[0]
-            if not self._live(top):
-                self._pop()
-                continue
-            if top.at > now:
-                break
-            fd = top.fd
-            self._pop()
-            self.slots[fd].active = 0
-            self.pending -= 1
-            _abort(fd)
-            # ETIME: connected, but the answer did not come in time; ETIMEDOUT: no connection.
-            self.answers.pop(fd, None)
-            err = ETIME if self.slots[fd].phase == READING else ETIMEDOUT
-            if self.slots[fd].periodic:
-                self._result(self.slots[fd].token, err, now, out)
-            else:
-                out.append((self.slots[fd].token, err))
+        with nogil:
+            self._expire_c(now)
+        self._drain(out)
 
     def next_deadline(self):
         """The earliest pending deadline, or None."""

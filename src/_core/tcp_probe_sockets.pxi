@@ -29,7 +29,7 @@ cdef int _fill(sockaddr_in6 *sa, int family, bytes addr, int port) except -1:
     return sizeof(sockaddr_in6)
 
 
-cdef int _fill_raw(sockaddr_in6 *sa, int family, unsigned char *addr, int port) noexcept:
+cdef int _fill_raw(sockaddr_in6 *sa, int family, unsigned char *addr, int port) noexcept nogil:
     cdef sockaddr_in *s4 = <sockaddr_in *>sa
     memset(sa, 0, sizeof(sockaddr_in6))
     if family == AF_INET:

@@ -125,6 +125,8 @@ CASES = [
     ("nft-dr-persistence", "global_defs {\n    lvs_backend nftables\n}\n"
      + vs("persistence_timeout 60").replace("lb_kind NAT", "lb_kind DR"), 8, "error", "persistence with lb_kind DR"),
     ("announce-delay", "global_defs {\n    announce_withdraw_delay 61\n}\n", 2, "error", "outside range"),
+    ("checker-probers-0", "global_defs {\n    checker_probers 0\n}\n", 2, "error", "outside range"),
+    ("checker-probers-word", "global_defs {\n    checker_probers many\n}\n", 2, "error", "'many' is not a number"),
     ("nft-rs-lb-kind", "global_defs {\n    lvs_backend nftables\n}\n" + vs("", rs_body="lvs_method TUN"),
      9, "error", "lb_kind TUN needs the IPVS backend"),
     ("extra-brace", vi() + "}\n", 9, "error", "extra '}'"),

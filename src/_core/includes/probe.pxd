@@ -9,6 +9,7 @@ cdef struct Slot:
     int periodic  # the connect belongs to scheduled check ``token``
     int phase
     Py_ssize_t sent  # bytes of the request sent so far
+    int answering  # an Answer is in answers[fd] (made at the first read that was not a quiet answer)
 
 
 cdef struct Check:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import errno
 import heapq
 import math
+import os
 import select
 import socket
 import struct
+import time
 from dataclasses import dataclass
 
 from lvsfast.check.http_answer import Answer, steady
@@ -116,6 +118,8 @@ class TcpProber:
         self._worst_late = 0.0
         self._exchanges: dict[int, _Exchange] = {}  # fd -> an exchange's progress
         self._responses: dict[int, bytes] = {}  # token -> its last run's complete answer
+        self._wakefd = -1  # watch(): its readiness ends serve()
+        self._woken = False
 
     def fileno(self) -> int:
         if self._epoll is None:
@@ -270,6 +274,12 @@ class TcpProber:
         w, self._worst_late = self._worst_late, 0.0
         return w
 
+    def lateness_hist(self, clear: bool = False) -> list[int]:
+        out = list(self._late_hist)
+        if clear:
+            self._late_hist = [0] * LATE_BINS
+        return out
+
     def lateness_summary(self, clear: bool = False) -> dict[str, int | None]:
         """Every start's lateness since the last clear, from 1 ms bins (see the compiled twin)."""
         hist = self._late_hist
@@ -334,18 +344,20 @@ class TcpProber:
 
     def next_wake(self) -> float | None:
         """The earliest time tick() has work: a due check or a connect deadline; None if none."""
-        at = None
-        due = self._due
-        while due:
-            a, serial, token = due[0]
-            if self._due_live(serial, token):
-                at = a
-                break
-            heapq.heappop(due)
+        at = self._next_due()
         d = self.next_deadline()
         if d is not None and (at is None or d < at):
             return d
         return at
+
+    def _next_due(self) -> float | None:
+        due = self._due
+        while due:
+            a, serial, token = due[0]
+            if self._due_live(serial, token):
+                return a
+            heapq.heappop(due)
+        return None
 
     def _send_request(self, fd: int, sock: socket.socket, token: int, ex: _Exchange, now: float) -> int:
         """Send (the rest of) an exchange's request: -1 while it goes on, else errno."""
@@ -390,15 +402,59 @@ class TcpProber:
             if not data or answer.feed(data):
                 return 0
 
+    def watch(self, fd: int) -> None:
+        """serve() ends when ``fd`` (an eventfd: it is read here) becomes readable; -1: none."""
+        if self._epoll is None:
+            raise ValueError("prober is closed")
+        if fd >= 0:
+            self._epoll.register(fd, select.EPOLLIN)
+        self._wakefd = fd
+
+    def serve(self, out: list, max_wait: float, limit: int = 256, ahead: float = 0.0) -> bool:
+        """tick() and harvest() in turn on the monotonic clock until a result is to be handed
+        over, the watched descriptor is written, or ``max_wait`` is up (see the compiled twin,
+        which releases the GIL meanwhile; this one holds it). Returns whether it was written."""
+        now = time.monotonic()
+        end = now + max_wait
+        while self._epoll is not None:
+            started = self.tick(now, out, limit, ahead)
+            if out or self._woken:
+                break
+            wait = end - now
+            if started == limit:
+                wait = 0.0
+            else:
+                due = self._next_due()
+                if due is not None:
+                    wait = min(wait, due - now)
+                deadline = self.next_deadline()
+                if deadline is not None:
+                    wait = min(wait, deadline - now)
+            self._harvest(out, now, math.ceil(wait * 1000) / 1000 if wait > 0 else 0)
+            now = time.monotonic()
+            if out or self._woken or now >= end:
+                break
+        woken, self._woken = self._woken, False
+        return woken
+
     def harvest(self, out: list, now: float = 0.0) -> int:
         """Append ``(token, errno)`` for every finished connect (for periodic checks, only those
         to hand over: a quiet success is re-armed for ``now`` + period); returns how many ended.
         An exchange finishes when its answer is complete, not when it connects."""
+        return self._harvest(out, now, 0)
+
+    def _harvest(self, out: list, now: float, timeout: float) -> int:
         total = 0
         slots = self._slots
         while self._epoll is not None:
-            events = self._epoll.poll(0, _BATCH)
+            events = self._epoll.poll(timeout, _BATCH)
+            if timeout:
+                timeout, now = 0, time.monotonic()
             for fd, _ in events:
+                if fd == self._wakefd:
+                    os.read(fd, 8)
+                    self._woken = True
+                    continue
                 slot = slots.get(fd)
                 if slot is None:
                     continue

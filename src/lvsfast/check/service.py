@@ -7,6 +7,8 @@ another's checks. TCP checks (and plain one-url HTTP_GETs), the ones run by the 
 one batched prober (:mod:`lvsfast.check.tcp_probe`, compiled) that schedules them itself: an up
 server that stays up costs no Python at all, and the core hears only of failures and of the
 checks it is watching; the other kinds run as a task per attempt (:mod:`lvsfast.check.attempt`).
+With global_defs ``checker_probers`` above 1 those checks are spread over that many probers,
+each on a thread of its own (:mod:`lvsfast.check.shards`), their results brought back here.
 Table updates are coalesced into one backend transaction, through the data-plane port
 (:class:`lvsfast.dataplane.backend.Backend`); drift repair, draining and IPVS's extras are
 :mod:`lvsfast.check.upkeep`'s.
@@ -15,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from lvsfast import heap
 from lvsfast.check import attempt, probes, upkeep
@@ -26,9 +29,12 @@ from lvsfast.check.events import (Action, Apply, Cancel, Due, Emit, Event, Flush
                                   MoreDue, Pause, Reply, Restore, Resume, RunScript, SaveOverrides, Schedule,
                                   ServerCommand, Shutdown)
 from lvsfast.check.http_answer import status_map
-from lvsfast.check.tcp_probe import TcpProber
+from lvsfast.check.tcp_probe import COMPILED, TcpProber
 from lvsfast.config.model import BfdCheck, Config, HttpCheck, Script, TcpCheck, Url
 from lvsfast.scripts import ScriptError, check_script, run_script
+
+if TYPE_CHECKING:
+    from lvsfast.check.shards import Shards
 
 log = logging.getLogger("lvsfast.check")
 
@@ -44,6 +50,13 @@ START_BATCH = 256
 TICK_AHEAD = 0.02
 # A backend transaction this large (a first load, a big reload) leaves megabytes of freed heap.
 TRIM_AFTER_OPS = 100
+# With sharded probers the loop has no prober tick of its own: this often it asks them how late
+# their checks started, for the "checker behind its schedule" log.
+LATENESS_EVERY = 0.25
+# checker_probers auto: one prober per CPU the checker may use, up to this many (each prober's
+# system calls fill about a core at 20,000 TCP checks a second; the kernel's softirq work and the
+# VRRP child want CPUs too).
+AUTO_PROBERS = 8
 
 
 class CheckerService:
@@ -66,7 +79,12 @@ class CheckerService:
         self.last_error = ""
         self._wake: asyncio.TimerHandle | None = None
         self._wake_at = 0.0
-        self._prober: TcpProber | None = None
+        self._prober: TcpProber | Shards | None = None
+        self._shards: Shards | None = None  # the same object as _prober when checker_probers > 1
+        self._late_timer: asyncio.TimerHandle | None = None
+        self.probers = 1  # how many the first load asked for (a reload does not change it)
+        self._probers_asked: int | None = None  # global_defs checker_probers at the first load
+        self._hinted = False  # the checker_probers hint was logged
         self._tokens: dict[int, Check] = {}
         self._free_tokens: list[int] = []  # reused, so the prober's tables stay as small as the pool
         self._next_token = 0
@@ -127,10 +145,29 @@ class CheckerService:
         await self._apply()
 
     def _load(self, config: Config) -> None:
+        self._probers_for(config)
         self.ssl_ctx = attempt.ssl_context(config)
         self._handle(Load(self._now(), config))
         self._do(self.core.suspension())
         self._rearm()
+
+    def _probers_for(self, config: Config) -> None:
+        """How many probers run TCP checks (global_defs checker_probers; 0: auto, one per CPU
+        this process may use, at most AUTO_PROBERS), decided at the first load: a reload that
+        changes it is logged, and takes effect at the next start."""
+        asked = config.global_defs.checker_probers
+        if self._probers_asked is not None:
+            if asked != self._probers_asked:
+                log.warning("checker_probers changed: it takes effect at the next start; %d run until then",
+                            self.probers)
+            return
+        self._probers_asked = asked
+        want = asked or min(AUTO_PROBERS, len(os.sched_getaffinity(0)))
+        if want > 1 and not COMPILED:
+            log.warning("checker_probers %d: the pure-Python prober (LVSFAST_NO_EXTENSIONS or no compiled "
+                        "core) runs as one, on the event loop", want)
+            want = 1
+        self.probers = want
 
     async def stop(self) -> None:
         await self._withdraw_first(None)
@@ -139,7 +176,13 @@ class CheckerService:
         if self._wake is not None:
             self._wake.cancel()
             self._wake = None
-        if self._prober is not None:
+        if self._late_timer is not None:
+            self._late_timer.cancel()
+            self._late_timer = None
+        if self._shards is not None:
+            self._shards.close()
+            self._shards = self._prober = None
+        elif self._prober is not None:
             asyncio.get_running_loop().remove_reader(self._prober.fileno())
             self._prober.close()
             self._prober = None
@@ -263,13 +306,39 @@ class CheckerService:
         else:
             self.core.keep(c)
 
-    def _prober_ready(self) -> TcpProber:
+    def _prober_ready(self) -> TcpProber | Shards:
         if self._prober is None:
-            self._prober = TcpProber()
+            if self.probers > 1:
+                from lvsfast.check.shards import Shards  # threads only where asked for
+
+                self._prober = self._shards = Shards(self.probers, self._shard_results, START_BATCH, TICK_AHEAD)
+                log.info("checker: %d probers, each on a thread of its own", self.probers)
+                self._late_timer = asyncio.get_running_loop().call_later(LATENESS_EVERY, self._shards_lateness)
+            else:
+                self._prober = TcpProber()
+                asyncio.get_running_loop().add_reader(self._prober.fileno(), self._tcp_ready)
             if self.lateness is not None:
                 self._prober.record_lateness(True)
-            asyncio.get_running_loop().add_reader(self._prober.fileno(), self._tcp_ready)
         return self._prober
+
+    def _hint_probers(self) -> None:
+        """Behind with one prober where more CPUs are free to it: say once how to use them."""
+        if self._hinted or not self.core.behind or not COMPILED:
+            return
+        self._hinted = True
+        cpus = len(os.sched_getaffinity(0))
+        if cpus > 1:
+            log.warning("checker: one prober runs TCP_CHECK and HTTP_GET on one CPU of %d; global_defs "
+                        "checker_probers %d (or auto) spreads them over more", cpus, min(cpus, AUTO_PROBERS))
+
+    def _shards_lateness(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._shards is None:
+            return
+        behind = self.core.lateness(loop.time(), self._shards.worst_lateness())
+        if behind:
+            self._do(behind)
+        self._late_timer = loop.call_later(LATENESS_EVERY, self._shards_lateness)
 
     def _prober_schedule(self, c: Check, exchange: Url | None = None) -> None:
         chk, rs = c.config, c.real.rs
@@ -304,7 +373,7 @@ class CheckerService:
     def _rearm(self) -> None:
         """Keep the one loop timer at the earliest due check or TCP deadline."""
         at = self.core.next_deadline()
-        if self._prober is not None:
+        if self._prober is not None and self._shards is None:
             wake = self._prober.next_wake()
             if wake is not None and (at is None or wake < at):
                 at = wake
@@ -324,13 +393,14 @@ class CheckerService:
         # The loop's clock lags the real one by up to a millisecond: TICK_AHEAD counts from the real one.
         ahead = time.monotonic() + TICK_AHEAD - now
         more = False
-        if self._prober is not None:
+        if self._prober is not None and self._shards is None:
             handed: list[tuple[int, int]] = []
             more = self._prober.tick(now, handed, START_BATCH, ahead) == START_BATCH
             self._tcp_results(handed)
             behind = self.core.lateness(now, self._prober.worst_lateness())
             if behind:
                 self._do(behind)
+                self._hint_probers()
         lateness = self.lateness
         for a in self.core.handle(Due(now, now + ahead, START_BATCH)):
             if type(a) is MoreDue:
@@ -367,6 +437,18 @@ class CheckerService:
                 continue  # its server left the config while the connect was under way
             if c.exchange is not None:
                 self._finish(c, *attempt.http_verdict(c, err, self._prober.response(c.token) if err == 0 else None))
+            else:
+                self._finish(c, *attempt.tcp_verdict(c, err))
+
+    def _shard_results(self, results: list[tuple[int, int, bytes]]) -> None:
+        """A shard's batch (check.shards): as _tcp_results, each exchange's answer with it."""
+        tokens = self._tokens
+        for token, err, answer in results:
+            c = tokens.get(token)
+            if c is None:
+                continue
+            if c.exchange is not None:
+                self._finish(c, *attempt.http_verdict(c, err, answer if err == 0 else None))
             else:
                 self._finish(c, *attempt.tcp_verdict(c, err))
 

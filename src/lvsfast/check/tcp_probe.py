@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lvsfast.check._tcp_probe_py import CONNECTED, TcpProber, quiet_first_read
+
+    COMPILED: bool
 else:
     from lvsfast._native import load as _load
 
@@ -12,5 +14,7 @@ else:
     TcpProber = _impl.TcpProber
     CONNECTED = _impl.CONNECTED
     quiet_first_read = _impl.quiet_first_read
+    # Whether serve() releases the GIL, so that probers on threads of their own run in parallel.
+    COMPILED = _impl.__name__ == "lvsfast._core.tcp_probe"
 
-__all__ = ["CONNECTED", "TcpProber", "quiet_first_read"]
+__all__ = ["COMPILED", "CONNECTED", "TcpProber", "quiet_first_read"]

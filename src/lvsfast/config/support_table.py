@@ -196,6 +196,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'vrrp_garp_lower_prio_interval': ('unknown', 'not a keepalived 2.2.7 keyword'),
         'lvs_backend': ('lvsfast-only', ''),
         'drift_repair': ('lvsfast-only', ''),
+        'checker_probers': ('lvsfast-only', "TCP_CHECK's and plain HTTP_GET's probers (default 1; 1-64, or auto: one per CPU the checker may use, at most 8), each on a thread of its own, for more checks a second than one core's system calls allow; the table updates stay one transaction per flush"),
         'announce_interface': ('lvsfast-only', 'scale-out: the interface (default lo) where the checker puts each announced VIP as a /32 or /128 for FRR to redistribute (docs/scale-out.md)'),
         'announce_track_interface': ('lvsfast-only', 'scale-out: interfaces (one or more) that must all be up for any VIP to be announced (polled every 0.5 s)'),
         'announce_track_script': ('lvsfast-only', 'scale-out: vrrp_script names (one or more); nothing is announced while one of them fails (rise/fall/init_fail as in VRRP tracking; the checker runs them itself, weight ignored)'),

@@ -73,6 +73,7 @@ def _handlers() -> dict[str, Handler]:
         "max_auto_priority": INT("max_auto_priority", -1, 99),
         "lvs_backend": _lvs_backend,
         "drift_repair": BOOL("drift_repair"),
+        "checker_probers": _checker_probers,
         "announce_interface": STR("announce_interface"),
         "announce_withdraw_delay": FLOAT("announce_withdraw_delay", 0, 60),
         "announce_track_interface": WORDS("announce_track_interface"),
@@ -115,6 +116,12 @@ def _lvs_backend(b: Builder, n: Node, acc: dict) -> None:
     if v not in ("ipvs", "nftables", "auto"):
         raise Bad(f"lvs_backend '{v}' is not one of ipvs|nftables|auto")
     acc["lvs_backend"] = v
+
+
+def _checker_probers(b: Builder, n: Node, acc: dict) -> None:
+    v = one(n)
+    # 0 stands for auto: one prober per CPU the checker may run on (resolved when it starts).
+    acc["checker_probers"] = 0 if v == "auto" else parse_int(v, 1, 64)
 
 
 def _notification_email(b: Builder, n: Node, acc: dict) -> None:

@@ -115,6 +115,9 @@ class GlobalDefs(Located):
     # lvsfast's own
     lvs_backend: LvsBackend = "auto"
     drift_repair: bool = True
+    # TCP_CHECK's and plain HTTP_GET's probers, each on a thread of its own (check/shards.py);
+    # 0: auto, one per CPU the checker child may use.
+    checker_probers: int = 1
     # Scale-out (docs/scale-out.md): announced VIPs go on this interface as /32 (/128) addresses,
     # which FRR redistributes; a withdrawal waits this long before the service goes.
     announce_interface: str = "lo"
