@@ -185,8 +185,10 @@ def _nginx_servers(n: int, ready, stop, accepted, netns: str | None = None) -> N
                 except OSError:
                     time.sleep(0.05)
             ready.set()
+            polls = 0  # each reading counts its own connection to stub_status: not a check
             while not stop.is_set():
-                accepted.value = accepts() - base
+                polls += 1
+                accepted.value = accepts() - base - polls
                 time.sleep(0.1)
         finally:
             proc.terminate()
