@@ -136,10 +136,10 @@ class Daemon:
         self.log.close()
 
 
-def run_n(n: int, seconds: float, rounds: int, impls: list[str]) -> list[dict]:
+def run_n(n: int, seconds: float, rounds: int, impls: list[str], workers: int) -> list[dict]:
     ctx = mp.get_context("spawn")
     ready, stop, accepted = ctx.Event(), ctx.Event(), ctx.Value("q", 0, lock=False)
-    server = ctx.Process(target=cs._nginx_servers, args=(n, ready, stop, accepted, None), daemon=True)
+    server = ctx.Process(target=cs._nginx_servers, args=(n, ready, stop, accepted, None, workers), daemon=True)
     server.start()
     if not ready.wait(120):
         raise SystemExit("nginx did not start")
@@ -202,7 +202,7 @@ def inner(a: argparse.Namespace) -> None:
     cs._raise_nofile()
     raw = {"nproc": os.cpu_count(), "loadavg_start": cs._loadavg(), "results": []}
     for n in a.n:
-        for r in run_n(n, a.seconds, a.rounds, a.impls):
+        for r in run_n(n, a.seconds, a.rounds, a.impls, a.workers):
             raw["results"].append(r)
             print(json.dumps(r), flush=True)
             Path(a.raw).write_text(json.dumps(raw, indent=1))
@@ -250,7 +250,7 @@ def outer(a: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="vmrw-chktls-") as rw:
         raw_path = Path(rw, "raw.json")
         cmd = (f"PYTHONPATH={ROOT / 'src'} {sys.executable} bench/checker_tls_vm.py --inner --n {' '.join(map(str, a.n))}"
-               f" --seconds {a.seconds} --rounds {a.rounds} --impls {' '.join(a.impls)} --raw {raw_path}"
+               f" --seconds {a.seconds} --rounds {a.rounds} --workers {a.workers} --impls {' '.join(a.impls)} --raw {raw_path}"
                f" > {rw}/log 2>&1")
         env = {**os.environ, "LVSFAST_VM_RWDIR": rw, "LVSFAST_VENV": str(Path(sys.executable).parent.parent)}
         t0 = time.monotonic()
@@ -268,7 +268,7 @@ def outer(a: argparse.Namespace) -> None:
                   "sessions resumed, and with resumption off), each with a real IPVS virtual server, and "
                   "bench/tls_floor.py's selectors loop, in alternating rounds; CPU over all the daemon's processes "
                   "from /proc, checks counted by nginx",
-           "host_loadavg": host_load, "vm_wall_s": wall, "results": rows(raw), "raw": raw}
+           "host_loadavg": host_load, "vm_wall_s": wall, "results": rows(raw), "nginx_workers": a.workers, "raw": raw}
     print(results_file.write("checker-tls-vm", doc, a.json))
 
 
@@ -278,6 +278,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=12.0, help="measured seconds per implementation, over all rounds")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--impls", nargs="+", default=list(VIPS), choices=list(VIPS))
+    ap.add_argument("--workers", type=int, default=2, help="nginx worker processes (one was the limit in the guest)")
     ap.add_argument("--json", help="where to write (default bench/results/<UTC>-checker-tls-vm.json)")
     ap.add_argument("--inner", action="store_true", help="in the guest: measure, write --raw")
     ap.add_argument("--raw")
