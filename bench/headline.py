@@ -59,6 +59,8 @@ HEADLINES = (
              "keepalived"),
     Headline("HTTP_GET in the IPVS VM, CPU per check", "checker", r"1000 servers, HTTP", "CPU per check",
              "keepalived"),
+    Headline("SSL_GET in the IPVS VM, CPU per check", "checker", r"IPVS VM, daemon -C: \d+ servers, SSL$", "CPU per check",
+             "keepalived"),
     Headline("IPVS: load 10,000 x 10 into an empty kernel (VM)", "ipvs", r"10000 VS x 10 RS", "load into empty IPVS"),
     Headline("IPVS: daemon reload adding 10,000 x 10 (VM)", "ipvs", r"10000 VS x 10 RS",
              "daemon reload adding the whole table"),
