@@ -76,6 +76,11 @@ HEADLINES = (
              r"director_sigkill$", "established connections surviving"),
     Headline("scale-out, 3 directors behind ECMP: new-connection outage on a cable cut", "scaleout", r"cable_cut$",
              "new-connection outage"),
+    Headline("scale-out on IPVS (VM), 3 active-active directors vs keepalived's pair: established connections "
+             "surviving a director SIGKILL", "scaleout_vm", r"director_sigkill$", "established connections surviving",
+             "keepalived"),
+    Headline("scale-out on IPVS (VM), 3 active-active directors vs keepalived's pair: new-connection outage on a "
+             "cable cut", "scaleout_vm", r"cable_cut$", "new-connection outage", "keepalived"),
     Headline("BFD 10 ms x 3, 10 minutes beside 3,000 checks/s: false session Downs", "bfd_soak",
              r"BFD 10 ms x 3, 600 s, 3000 checks/s", "session downs"),
     Headline("BFD 10 ms x 3, 10 minutes beside 3,000 checks/s: transmit gap p99", "bfd_soak",

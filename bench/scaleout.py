@@ -44,30 +44,34 @@ import results_file  # noqa: E402
 UP = {"d1", "d2", "d3"}
 
 
-def scenarios(lab: ScaleOut, kw: dict) -> list[dict]:
+def scenarios(lab: ScaleOut, kw: dict, slow: float = 1.0) -> list[dict]:
+    """lvsfast's scenarios; ``slow`` stretches the waits (the emulated IPVS VM)."""
     out = []
 
     def run(name: str, action, after=None) -> None:
         r = measure(lab, action, name=name, **kw)
-        print(json.dumps({k: r[k] for k in ("scenario", "long_survived_share", "long_lost_by_rs", "new_failed",
-                                            "new_outage_seconds", "ecmp_changed_after_seconds",
-                                            "director_packet_share")}), flush=True)
+        print(json.dumps(brief(r)), flush=True)
         out.append(r)
         if after is not None:
             after()
 
     run("steady", lambda: None)
-    run("director_sigkill", lambda: (lab.kill_director("d1"), wait_ecmp(lab, UP - {"d1"}, 10)),
-        lambda: (bring_up(lab, "d1"), wait_ecmp(lab, UP, 30)))
-    run("cable_cut", lambda: (lab.set_cable("d2", False), wait_ecmp(lab, UP - {"d2"}, 10)))
-    run("cable_restored", lambda: (lab.set_cable("d2", True), wait_ecmp(lab, UP, 30)))
-    run("graceful_stop", lambda: (lab.stop_lvsfast("d3"), wait_ecmp(lab, UP - {"d3"}, 10)),
-        lambda: (lab.start_lvsfast("d3"), wait_ecmp(lab, UP, 30)))
-    run("fourth_added", lambda: (bring_up(lab, "d4"), wait_ecmp(lab, UP | {"d4"}, 30)),
-        lambda: (lab.stop_lvsfast("d4"), lab.kill_frr("d4"), wait_ecmp(lab, UP, 30)))
+    run("director_sigkill", lambda: (lab.kill_director("d1"), wait_ecmp(lab, UP - {"d1"}, 10 * slow)),
+        lambda: (bring_up(lab, "d1"), wait_ecmp(lab, UP, 30 * slow)))
+    run("cable_cut", lambda: (lab.set_cable("d2", False), wait_ecmp(lab, UP - {"d2"}, 10 * slow)))
+    run("cable_restored", lambda: (lab.set_cable("d2", True), wait_ecmp(lab, UP, 30 * slow)))
+    run("graceful_stop", lambda: (lab.stop_lvsfast("d3"), wait_ecmp(lab, UP - {"d3"}, 10 * slow)),
+        lambda: (lab.start_lvsfast("d3"), wait_ecmp(lab, UP, 30 * slow)))
+    run("fourth_added", lambda: (bring_up(lab, "d4"), wait_ecmp(lab, UP | {"d4"}, 30 * slow)),
+        lambda: (lab.stop_lvsfast("d4"), lab.kill_frr("d4"), wait_ecmp(lab, UP, 30 * slow)))
     run("rs_removed", lambda: lab.stop_http("rs3"))
     run("rs_added", lambda: lab.start_http("rs3"))
     return out
+
+
+def brief(r: dict) -> dict:
+    return {k: r[k] for k in ("scenario", "long_survived_share", "long_lost_by_rs", "new_failed", "new_outage_seconds",
+                              "ecmp_changed_after_seconds", "director_packet_share")}
 
 
 def moved_share(r: dict) -> float:

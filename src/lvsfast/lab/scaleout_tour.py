@@ -67,9 +67,9 @@ def _outage(failed: list[float], t0: float, period: float) -> float:
 
 
 def measure(lab: ScaleOut, action: Callable[[], None], *, settle: float = 6.0, long: int = 60,
-            rate: float = 50.0, steady: float = 2.0, name: str = "") -> dict:
-    """One scenario's figures (see the module's docstring)."""
-    client = lab.client_flows("--long", str(long), "--rate", str(rate), "--duration", "300")
+            rate: float = 50.0, steady: float = 2.0, name: str = "", client_args: tuple[str, ...] = ()) -> dict:
+    """One scenario's figures (see the module's docstring); ``client_args`` go to lab/flows.py."""
+    client = lab.client_flows("--long", str(long), "--rate", str(rate), "--duration", "300", *client_args)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(client.stdout), daemon=True)
     reader.start()
@@ -250,12 +250,14 @@ def tour(lab: ScaleOut, out=print, *, quick: bool = False) -> int:
 
 def main(tour_only: bool = True, quick: bool = False) -> int:
     """``lvsfast-lab --scale-out``: build the lab, run the tour (or, without ``--tour``, hold the
-    lab up until Ctrl-C for a look around), remove everything."""
+    lab up until Ctrl-C for a look around), remove everything. Inside the IPVS VM (scripts/vm.sh
+    sets LVSFAST_IPVS_VM=1) the directors program IPVS; elsewhere nftables."""
+    import os
     import tempfile
     from pathlib import Path
 
     workdir = Path(tempfile.mkdtemp(prefix="lvsfast-scaleout-"))
-    lab = ScaleOut(workdir)
+    lab = ScaleOut(workdir, backend="ipvs" if os.environ.get("LVSFAST_IPVS_VM") == "1" else "nftables")
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt
