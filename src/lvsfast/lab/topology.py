@@ -46,11 +46,12 @@ _HTTP_SERVER = textwrap.dedent('''
 ''')
 
 
-def start_http_server(lab: Lab, ns: Namespace, name: str) -> subprocess.Popen:
-    """The lab's real server on port 80 of ``ns``, answering with ``name``; returns once it listens."""
+def start_http_server(lab: Lab, ns: Namespace, name: str, timeout: float = 60) -> subprocess.Popen:
+    """The lab's real server on port 80 of ``ns``, answering with ``name``; returns once it listens
+    (``timeout``: Python starts in seconds, not milliseconds, in the emulated IPVS VM)."""
     proc = lab.spawn(ns, sys.executable, "-c", _HTTP_SERVER, name)
     wait_for(lambda: ns.run("python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 80), 1)",
-                            check=False).returncode == 0, timeout=10, what=f"HTTP on {name}")
+                            check=False).returncode == 0, timeout=timeout, what=f"HTTP on {name}")
     return proc
 
 
