@@ -48,6 +48,14 @@ def tp(request):
     return resolve_impl(request.param)
 
 
+def _need_compiled_prober() -> None:
+    """Shards are compiled probers; the twin runs one prober (those tests are marked compiled)."""
+    from lvsfast.check.tcp_probe import COMPILED
+
+    if not COMPILED:
+        pytest.skip("the compiled prober was not built (or LVSFAST_NO_EXTENSIONS): one prober only")
+
+
 def _listener() -> socket.socket:
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -201,10 +209,7 @@ async def _until(pred, timeout=5.0) -> bool:
 
 @pytest.mark.compiled
 def test_two_probers_spread_the_checks_and_follow_a_server_down_and_up():
-    from lvsfast.check.tcp_probe import COMPILED
-
-    if not COMPILED:
-        pytest.skip("the compiled prober was not built (or LVSFAST_NO_EXTENSIONS): one prober only")
+    _need_compiled_prober()
     servers = [_listener() for _ in range(8)]
     ports = [s.getsockname()[1] for s in servers]
 
@@ -251,10 +256,8 @@ def test_two_probers_spread_the_checks_and_follow_a_server_down_and_up():
 @pytest.mark.compiled
 def test_results_of_both_shards_reach_the_data_plane_as_one_transaction():
     """Every server refused at the first check: both shards report at once, one flush follows."""
-    from lvsfast.check.tcp_probe import COMPILED
 
-    if not COMPILED:
-        pytest.skip("the compiled prober was not built (or LVSFAST_NO_EXTENSIONS): one prober only")
+    _need_compiled_prober()
     up = [_listener() for _ in range(10)]
     closed = [_closed_port() for _ in range(10)]
     servers = [("127.0.0.1", s.getsockname()[1]) for s in up] + [("127.0.0.1", p) for p in closed]
@@ -289,11 +292,9 @@ def test_http_get_on_two_probers_follows_a_bad_answer_and_its_end(judged_by):
     is read through an Answer with the GIL taken; both see a 503 and the server's return."""
     import hashlib
 
-    from lvsfast.check.tcp_probe import COMPILED
     from support.servers import MiniHTTP
 
-    if not COMPILED:
-        pytest.skip("the compiled prober was not built (or LVSFAST_NO_EXTENSIONS): one prober only")
+    _need_compiled_prober()
     servers = [MiniHTTP() for _ in range(4)]
     judge = ("status_code 200-299" if judged_by == "status"
              else f"digest {hashlib.md5(b'hello' + bytes([10])).hexdigest()}")
@@ -328,10 +329,8 @@ def test_http_get_on_two_probers_follows_a_bad_answer_and_its_end(judged_by):
 @pytest.mark.compiled
 def test_a_late_shard_makes_the_log_say_the_checker_is_behind_and_then_back(caplog):
     """The loop has no prober tick of its own with shards: it asks them every LATENESS_EVERY."""
-    from lvsfast.check.tcp_probe import COMPILED
 
-    if not COMPILED:
-        pytest.skip("the compiled prober was not built (or LVSFAST_NO_EXTENSIONS): one prober only")
+    _need_compiled_prober()
     srv = _listener()
     port = srv.getsockname()[1]
 
@@ -361,10 +360,7 @@ def test_a_late_shard_makes_the_log_say_the_checker_is_behind_and_then_back(capl
 
 @pytest.mark.compiled
 def test_one_prober_behind_says_once_how_to_use_more_cpus(caplog, monkeypatch):
-    from lvsfast.check.tcp_probe import COMPILED
-
-    if not COMPILED:
-        pytest.skip("the compiled prober was not built (or LVSFAST_NO_EXTENSIONS): one prober only")
+    _need_compiled_prober()
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     srv = _listener()
     port = srv.getsockname()[1]
@@ -395,10 +391,7 @@ def test_one_prober_behind_says_once_how_to_use_more_cpus(caplog, monkeypatch):
 
 @pytest.mark.compiled
 def test_a_reload_moves_checks_in_and_out_of_the_shards():
-    from lvsfast.check.tcp_probe import COMPILED
-
-    if not COMPILED:
-        pytest.skip("the compiled prober was not built (or LVSFAST_NO_EXTENSIONS): one prober only")
+    _need_compiled_prober()
     servers = [_listener() for _ in range(6)]
     ports = [s.getsockname()[1] for s in servers]
     closed = _closed_port()

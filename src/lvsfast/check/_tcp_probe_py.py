@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 
 from lvsfast.check.http_answer import Answer, steady
+from lvsfast.check.lateness import LATE_EARLY_MS
+from lvsfast.check.lateness import summary as _lateness_summary
 
 __all__ = ["TcpProber", "CONNECTED", "quiet_first_read"]
 
@@ -33,7 +35,6 @@ _READ_CHUNK = 65536
 _CONNECTING, _SENDING, _READING = 0, 1, 2
 # Start lateness bins, as the compiled twin's includes/probe_consts.pxi has them.
 LATE_BINS = 2100
-LATE_EARLY_MS = 50
 
 
 _NO_LINGER = struct.pack("ii", 1, 0)
@@ -283,22 +284,9 @@ class TcpProber:
     def lateness_summary(self, clear: bool = False) -> dict[str, int | None]:
         """Every start's lateness since the last clear, from 1 ms bins (see the compiled twin)."""
         hist = self._late_hist
-        total = sum(hist)
         if clear:
             self._late_hist = [0] * LATE_BINS
-        if not total:
-            return {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
-        seen, p50, p99 = 0, -1, -1
-        for i, k in enumerate(hist):
-            seen += k
-            if p50 < 0 and seen * 100 >= total * 50:
-                p50 = i
-            if seen * 100 >= total * 99:
-                p99 = i
-                break
-        last = max(i for i, k in enumerate(hist) if k)
-        return {"count": total, "p50_ms": p50 + 1 - LATE_EARLY_MS, "p99_ms": p99 + 1 - LATE_EARLY_MS,
-                "max_ms": last + 1 - LATE_EARLY_MS}
+        return _lateness_summary(hist)
 
     def _result(self, token: int, err: int, now: float, out: list, passed: bool = False) -> None:
         """A finished run of a periodic check: quiet success re-armed here, else handed over."""

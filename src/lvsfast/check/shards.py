@@ -28,34 +28,15 @@ import threading
 from collections import deque
 from typing import Any, Callable
 
+from lvsfast.check.lateness import summary
 from lvsfast.check.tcp_probe import TcpProber
 
 log = logging.getLogger("lvsfast.check")
 
 # A shard's serve() returns at least this often with nothing to report (its stop flag).
 MAX_WAIT = 1.0
-LATE_BINS = 2100  # as the probers' histograms (includes/probe_consts.pxi)
-LATE_EARLY_MS = 50
 
 Result = tuple[int, int, bytes]  # (token, errno, answer of an exchange's handed-over run or b"")
-
-
-def summary(hist: list[int]) -> dict[str, int | None]:
-    """A prober's lateness_summary() of a histogram (the shards' summed)."""
-    total = sum(hist)
-    if not total:
-        return {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
-    seen, p50, p99 = 0, -1, -1
-    for i, n in enumerate(hist):
-        seen += n
-        if p50 < 0 and seen * 100 >= total * 50:
-            p50 = i
-        if seen * 100 >= total * 99:
-            p99 = i
-            break
-    last = max(i for i, n in enumerate(hist) if n)
-    return {"count": total, "p50_ms": p50 + 1 - LATE_EARLY_MS, "p99_ms": p99 + 1 - LATE_EARLY_MS,
-            "max_ms": last + 1 - LATE_EARLY_MS}
 
 
 class Shard:
