@@ -190,12 +190,10 @@ class ScaleOut:
             neighbors = "".join(f" neighbor {LAN}.{h} remote-as {65000 + h}\n neighbor {LAN}.{h} bfd profile fast\n"
                                 f" neighbor {LAN}.{h} timers connect 1\n" for h in DIRECTORS.values())
             text = FRR_UPSTREAM.format(dir=d, bfd=BFD_MS, mult=BFD_MULT, up=UP_LAN, neighbors=neighbors)
-            ns = self.up
         else:
             host = DIRECTORS[name]
             text = FRR_DIRECTOR.format(name=name, dir=d, bfd=BFD_MS, mult=BFD_MULT, asn=65000 + host,
                                        addr=f"{LAN}.{host}", up=UP_LAN)
-            ns = self.directors[name]
         (d / "frr.conf").write_text(text)
         shutil.chown(d / "frr.conf", "frr", "frr")
         for daemon in ("zebra", "bfdd", "bgpd"):
