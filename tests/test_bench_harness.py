@@ -11,21 +11,22 @@ from support.requires import need_binary, need_root
 ROOT = Path(__file__).resolve().parents[1]
 
 
-# The harness's --quick run in CI, every scenario this host can run: the VM scenarios (ipvs,
-# reload) are left to `make bench`, since the IPVS suite already boots the VM once per CI run.
+# The harness's --smoke run in CI (--quick, one small case per scenario), every scenario this
+# host can run: the VM scenarios (ipvs, reload) are left to `make bench`, since the IPVS suite
+# already boots the VM once per CI run.
 HOST_SCENARIOS = ("micro", "failover", "checker", "flap", "nft", "memory")
 
 
-def test_quick_run_writes_report_plots_and_summary(tmp_path):
+def test_smoke_run_writes_report_plots_and_summary(tmp_path):
     need_root()
     need_binary("ip", "nft", "keepalived")
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", ",".join(HOST_SCENARIOS),
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--only", ",".join(HOST_SCENARIOS),
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr
     reports = list(tmp_path.glob("*.json"))
     assert len(reports) == 1
     report = json.loads(reports[0].read_text())
-    assert report["machine"]["cores"] and report["quick"] is True
+    assert report["machine"]["cores"] and report["quick"] is True and report["smoke"] is True
     by = {sc["scenario"]: sc for sc in report["scenarios"]}
     assert set(by) == set(HOST_SCENARIOS)
     for name, sc in by.items():

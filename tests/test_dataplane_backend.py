@@ -135,3 +135,21 @@ def test_mastership_told_while_the_data_plane_starts_is_kept():
         return be.calls
 
     assert asyncio.run(run()) == [("start", "master", "eth0", 7), ("timeouts", Timeouts(900, 120, 300)), ("stop", "master")]
+
+
+def test_role_both_runs_master_and_backup_whatever_vrrp_says():
+    # Active-active directors (scale-out, issue 27): each sends its own connections and holds
+    # the others'; an instance's mastership does not move the threads.
+    async def run() -> list:
+        be = Extras()
+        svc = CheckerService(backend=be)
+        await svc.start(loads("global_defs {\n    lvs_sync_daemon eth1 role both id 27\n    drift_repair off\n}\n"))
+        for state in ("MASTER", "BACKUP"):
+            svc.on_event({"event": "vrrp_state", "instance": "VI_1", "state": state, "vips": []})
+            for _ in range(3):
+                await asyncio.sleep(0)
+        await svc.stop()
+        return be.calls
+
+    assert asyncio.run(run()) == [("start", "master", "eth1", 27), ("start", "backup", "eth1", 27),
+                                  ("stop", "master"), ("stop", "backup")]

@@ -194,3 +194,12 @@ def loads_or_none(path: Path):
         return load(str(path), "x")
     except ConfigError:
         return None
+
+
+def test_lvs_sync_daemon_role_both_needs_no_instance():
+    from lvsfast.config import loads
+
+    both = loads("global_defs {\n    lvs_sync_daemon eth1 role both id 27 ttl 2\n}\n").global_defs.lvs_sync_daemon
+    assert (both.interface, both.vrrp_instance, both.role, both.sync_id, both.ttl) == ("eth1", None, "both", 27, 2)
+    kept = loads("global_defs {\n    lvs_sync_daemon eth1 VI_1 id 5\n}\n").global_defs.lvs_sync_daemon
+    assert (kept.vrrp_instance, kept.role) == ("VI_1", "vrrp")

@@ -1,13 +1,16 @@
 """Inside the IPVS VM: scale-out (#27) with ``lb_kind TUN``, and the sync daemon for persistence.
 
 The lab of test_ipvsvm_scaleout.py (tests/support/scaleout_vm.py), with real servers that take
-IPIP on ``tunl0`` (rp_filter off) and hold the VIP on lo. ``lvs_sync_daemon eth0 SYNC``: A runs
-the whole of lvsfast and becomes master of instance SYNC, so its sync daemon is the master; B
-runs the checker alone (``-C``), whose sync daemon is a backup from the start. Three virtual servers on the VIP, all TUN, ``mh`` and ``announce_route``:
+IPIP on ``tunl0`` (rp_filter off) and hold the VIP on lo. Both directors run the checker alone
+(``-C``, no VRRP, as scale-out directors do) with lvsfast's ``lvs_sync_daemon eth0 role both``:
+each runs the kernel's master and backup sync threads together, so each holds the other's
+connections and templates. (keepalived's one-way rule, master while a VRRP instance is MASTER,
+is tested in test_ipvsvm_sync.py and test_ipvsvm_checker.py.) Three virtual servers on the VIP,
+all TUN, ``mh`` and ``announce_route``:
 - port 80, ``mh-port``: a flow moved from A to B mid-stream keeps its real server (sloppy_tcp);
 - port 81, ``mh-port`` and ``persistence_timeout``: a client's server is its template's, and
   ``mh-port`` makes B's own choice for a new port differ from A's, so only a synced template
-  keeps the client on its server once ECMP sends it to B;
+  keeps the client on its server once ECMP sends it to the other director (both ways);
 - port 82, plain ``mh`` and ``persistence_timeout``: the template's server is mh's choice of
   the client's address, the same on both directors, so the client stays without the sync daemon.
 """
@@ -24,8 +27,11 @@ from support.scaleout_vm import Director, RealServers, ScaleLab, ask
 
 from lvsfast.lab.netns import wait_for
 
-# Client addresses: .2 for the synced case, .3-.10 for the cases without the sync daemon.
-LAB = ScaleLab("sct", vip="10.0.12.100", net="10.0.11", tunnel=True, clients=tuple(str(i) for i in range(2, 11)))
+# Client addresses: .2 and .19 for the synced cases (A to B, B to A), .3-.10 for the cases
+# without the sync daemon.
+LAB = ScaleLab("sct", vip="10.0.12.100", net="10.0.11", tunnel=True,
+               clients=("2", "19", *(str(i) for i in range(3, 11))))
+UNSYNCED = LAB.clients[2:]
 VPORTS = (80, 81, 82)
 N_LONG = 20
 SAME = range(32000, 32012)
@@ -35,17 +41,7 @@ CONF = """global_defs {
     lvs_backend ipvs
     announce_interface lo
     announce_withdraw_delay 0
-    lvs_sync_daemon eth0 SYNC
-}
-vrrp_instance SYNC {
-    state %(state)s
-    interface eth0
-    virtual_router_id 51
-    priority %(prio)d
-    advert_int 1
-    virtual_ipaddress {
-        %(net)s.200/32
-    }
+    lvs_sync_daemon eth0 role both
 }
 """
 VS = """virtual_server %(vip)s %(port)d {
@@ -67,8 +63,7 @@ REAL = """    real_server %s %d {
 
 
 def conf(short: str) -> str:
-    text = CONF % {"name": short, "state": "BACKUP",
-                   "prio": 150 if short == "da" else 100, "net": LAB.net}
+    text = CONF % {"name": short}
     for port in VPORTS:
         reals = "".join(REAL % (a, port) for a in LAB.server_addrs().values())
         text += VS % {"vip": LAB.vip, "port": port, "extra": EXTRA[port], "reals": reals}
@@ -91,9 +86,7 @@ def tunlab() -> Iterator[dict[str, Director]]:
     try:
         with tempfile.TemporaryDirectory() as wd:
             for short in LAB.directors:
-                # B's sync daemon is a backup from the start (keepalived's rule): only A, which
-                # becomes the instance's master, needs the VRRP child.
-                directors[short] = Director(LAB, short, Path(wd), conf(short), checker_only=short != "da")
+                directors[short] = Director(LAB, short, Path(wd), conf(short))
             ready = {d.short: round(d.wait_ready(VPORTS), 1) for d in directors.values()}
             print(f"scale-out TUN lab: built in {built:.1f} s; directors serving and announcing after {ready} s")
             yield directors
@@ -138,30 +131,36 @@ class TestScaleOutTunAndSync:
         for s, _ in held:
             s.close()
 
-    def test_synced_persistence_template_keeps_a_moved_client_on_its_server(self, tunlab) -> None:
-        wait_for(lambda: "master sync daemon" in sync_state("da") and "backup sync daemon" in sync_state("db"),
-                 timeout=30, interval=0.5, what=f"A sync master, B backup: {sync_state('da')} / {sync_state('db')}")
-        client = LAB.client
-        LAB.route_via("da")
-        s, server = LAB.connect(33000, 81)
-        for word in "abcd":  # past the sync threshold (3 packets): the entry and its template are sent
-            assert ask(s, word) == server
-        # Persistence through A: every new port of this client goes to the template's server.
-        assert set(LAB.probe(range(33001, 33005), 81).values()) == {server}
-        wait_for(lambda: LAB.templates("db", 81).get(client) == server, timeout=20, interval=0.5,
-                 what=f"A's template for {client} on B: {sh('ipvsadm', '-Lnc', ns=LAB.ns('db'))}")
-        # ECMP now sends this client to B: its old connection and its new ones stay on the server.
-        LAB.route_via("db")
-        assert ask(s, "e") == server
-        assert set(LAB.probe(range(33010, 33020), 81).values()) == {server}
-        s.close()
+    def test_synced_persistence_templates_keep_moved_clients_on_their_server_both_ways(self, tunlab) -> None:
+        def both(short: str) -> bool:
+            return "master sync daemon" in sync_state(short) and "backup sync daemon" in sync_state(short)
+
+        wait_for(lambda: both("da") and both("db"), timeout=30, interval=0.5,
+                 what=f"master and backup threads on A and B: {sync_state('da')!r} / {sync_state('db')!r}")
+        for src, first, then, base in ((LAB.client, "da", "db", 33000), (LAB.addr("19"), "db", "da", 33100)):
+            LAB.route_via(first)
+            s, server = LAB.connect(base, 81, src)
+            for word in "abcd":  # past the sync threshold (3 packets): the entry and its template are sent
+                assert ask(s, word) == server
+            # Persistence through the first director: every new port of this client goes to the
+            # template's server.
+            assert set(LAB.probe(range(base + 1, base + 5), 81, src).values()) == {server}
+            wait_for(lambda: LAB.templates(then, 81).get(src) == server, timeout=20, interval=0.5,
+                     what=f"{first}'s template for {src} on {then}: {sh('ipvsadm', '-Lnc', ns=LAB.ns(then))}")
+            # ECMP now sends this client to the other director: its old connection and its new
+            # ones stay on the server.
+            LAB.route_via(then)
+            assert ask(s, "e") == server
+            assert set(LAB.probe(range(base + 10, base + 20), 81, src).values()) == {server}
+            s.close()
         LAB.route_via("da")
 
     def test_without_the_sync_daemon_only_plain_mh_keeps_the_client(self, tunlab) -> None:
-        # A's sync master off: B learns nothing. Each client address makes its template on A,
+        # The sync masters off: B learns nothing. Each client address makes its template on A,
         # then reaches B from a new port.
-        sh("ipvsadm", "--stop-daemon", "master", ns=LAB.ns("da"))
-        addrs = [LAB.addr(c) for c in LAB.clients[1:]]
+        for d in LAB.directors:
+            sh("ipvsadm", "--stop-daemon", "master", ns=LAB.ns(d))
+        addrs = [LAB.addr(c) for c in UNSYNCED]
         moved = {}
         for vport in (81, 82):
             LAB.route_via("da")

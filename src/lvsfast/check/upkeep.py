@@ -33,7 +33,7 @@ class Upkeep:
     def __init__(self, service: CheckerService) -> None:
         self.service = service
         self.repairs = 0
-        self._sync_state: str | None = None
+        self._sync_running: tuple[str, ...] = ()  # the kernel threads this process started
         self._sync_wanted = "backup"  # the instance's last mastership, though it came before start()
         self._tasks: list[asyncio.Task] = []
 
@@ -51,12 +51,13 @@ class Upkeep:
 
     async def stop(self) -> None:
         sd = self._sync_config()
-        if self._sync_state is not None and sd is not None and SYNC_DAEMON in self.backend.capabilities:
-            try:
-                await self.backend.stop_sync_daemon(SyncDaemon(self._sync_state, sd.interface, sd.sync_id or 0))
-            except Exception as exc:
-                log.error("lvs_sync_daemon stop: %s", exc)
-        self._sync_state = None
+        if sd is not None and SYNC_DAEMON in self.backend.capabilities:
+            for state in self._sync_running:
+                try:
+                    await self.backend.stop_sync_daemon(SyncDaemon(state, sd.interface, sd.sync_id or 0))
+                except Exception as exc:
+                    log.error("lvs_sync_daemon stop: %s", exc)
+        self._sync_running = ()
 
     # ---- drift -----------------------------------------------------------------------------
 
@@ -174,27 +175,37 @@ class Upkeep:
         if g.lvs_sync_daemon is not None:
             # keepalived starts as a sync backup; the VRRP instance's mastership switches it
             # (a MASTER instance may have said so while the data plane was still starting).
-            await self._sync_daemon(self._sync_wanted)
+            # `role both` runs both threads from the start and VRRP does not move them.
+            await self._sync_daemon(self._sync_roles(g.lvs_sync_daemon, self._sync_wanted))
+
+    @staticmethod
+    def _sync_roles(sd: Any, wanted: str) -> tuple[str, ...]:
+        return ("master", "backup") if sd.role == "both" else (wanted,)
 
     def vrrp_state(self, instance: str | None, master: bool) -> None:
         sd = self._sync_config()
-        if sd is not None and instance == sd.vrrp_instance:
+        if sd is not None and sd.role == "vrrp" and instance == sd.vrrp_instance:
             self._sync_wanted = "master" if master else "backup"
-            asyncio.ensure_future(self._sync_daemon("master" if master else "backup"))
+            asyncio.ensure_future(self._sync_daemon((self._sync_wanted,)))
 
-    async def _sync_daemon(self, state: str) -> None:
+    async def _sync_daemon(self, states: tuple[str, ...]) -> None:
         sd = self._sync_config()
-        if sd is None or state == self._sync_state or SYNC_DAEMON not in self.backend.capabilities:
+        if sd is None or states == self._sync_running or SYNC_DAEMON not in self.backend.capabilities:
             return
 
         def daemon(st: str) -> SyncDaemon:
             return SyncDaemon(st, sd.interface, sd.sync_id or 0, sd.maxlen or 0, sd.group or "", sd.port or 0,
                               sd.ttl or 0)
         try:
-            if self._sync_state is not None:
-                await self.backend.stop_sync_daemon(daemon(self._sync_state))
-            await self.backend.start_sync_daemon(daemon(state))
-            self._sync_state = state
-            log.info("lvs_sync_daemon on %s: %s (instance %s)", sd.interface, state, sd.vrrp_instance)
+            for state in self._sync_running:
+                if state not in states:
+                    await self.backend.stop_sync_daemon(daemon(state))
+                    self._sync_running = tuple(s for s in self._sync_running if s != state)
+            for state in states:
+                if state not in self._sync_running:
+                    await self.backend.start_sync_daemon(daemon(state))
+                    self._sync_running += (state,)
+            log.info("lvs_sync_daemon on %s: %s (%s)", sd.interface, " and ".join(states),
+                     "role both" if sd.role == "both" else f"instance {sd.vrrp_instance}")
         except Exception as exc:
-            log.error("lvs_sync_daemon %s: %s", state, exc)
+            log.error("lvs_sync_daemon %s: %s", " and ".join(states), exc)

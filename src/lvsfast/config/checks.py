@@ -267,5 +267,5 @@ def _globals(cfg: m.Config, diags: Diagnostics) -> None:
         for problem in tuning(g.extra, child)[1]:
             diags.error(g.file, g.line_of(problem.split(" ", 1)[0]), problem)
     sd = cfg.global_defs.lvs_sync_daemon
-    if sd is not None and cfg.instance(sd.vrrp_instance) is None:
+    if sd is not None and sd.vrrp_instance is not None and cfg.instance(sd.vrrp_instance) is None:
         diags.warning(sd.file, sd.line, f"lvs_sync_daemon: vrrp instance {sd.vrrp_instance} does not exist")

@@ -90,7 +90,7 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
         'lvs_flush': ('not-supported', ''),
         'lvs_flush_on_stop': ('not-supported', ''),
         'lvs_flush_onstop': ('not-supported', ''),
-        'lvs_sync_daemon': ('works-differently', 'IPVS backend only; the nftables backend has no connection synchronisation'),
+        'lvs_sync_daemon': ('works-differently', "IPVS backend only; the nftables backend has no connection synchronisation. lvsfast adds `role both` (the VRRP instance may then be left out: `lvs_sync_daemon eth0 role both id 27`): the kernel's master and backup threads run together whatever VRRP says, so active-active directors hold each other's connections and persistence templates"),
         'vrrp_mcast_group4': ('works', ''),
         'vrrp_mcast_group6': ('works', ''),
         'vrrp_garp_master_delay': ('works', ''),

@@ -172,11 +172,17 @@ def _mcast(fam: int) -> Handler:
     return h
 
 
+_SYNC_OPTIONS = frozenset(("id", "maxlen", "port", "ttl", "group", "role"))
+
+
 def _lvs_sync_daemon(b: Builder, n: Node, acc: dict) -> None:
     if len(n.args) < 2:
         raise Bad("lvs_sync_daemon needs an interface and a VRRP instance")
+    # lvsfast's `role both` needs no instance: `lvs_sync_daemon eth0 role both id 27`.
+    no_instance = n.args[1] in _SYNC_OPTIONS and len(n.args) % 2 == 1
+    instance = None if no_instance else n.args[1]
     kw: dict[str, Any] = {}
-    rest = list(n.args[2:])
+    rest = list(n.args[1 if no_instance else 2:])
     while rest:
         k = rest.pop(0)
         if not rest:
@@ -192,9 +198,16 @@ def _lvs_sync_daemon(b: Builder, n: Node, acc: dict) -> None:
             kw["ttl"] = parse_int(v, 1, 255)
         elif k == "group":
             kw["group"] = parse_ip(v)[0]
+        elif k == "role":
+            if v not in ("vrrp", "both"):
+                raise Bad(f"lvs_sync_daemon role '{v}': expected vrrp (keepalived's: follow the instance) "
+                          "or both (master and backup threads together)")
+            kw["role"] = v
         else:
             raise Bad(f"unknown lvs_sync_daemon option '{k}'")
-    acc["lvs_sync_daemon"] = m.LvsSyncDaemon(n.args[0], n.args[1], file=n.file, line=n.line, **kw)
+    if instance is None and kw.get("role") != "both":
+        raise Bad("lvs_sync_daemon needs a VRRP instance (only 'role both' runs without one)")
+    acc["lvs_sync_daemon"] = m.LvsSyncDaemon(n.args[0], instance, file=n.file, line=n.line, **kw)
 
 
 def _lvs_timeouts(b: Builder, n: Node, acc: dict) -> None:

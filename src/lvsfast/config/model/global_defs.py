@@ -11,15 +11,22 @@ if TYPE_CHECKING:
 
 @record
 class LvsSyncDaemon:
-    """``lvs_sync_daemon <INTERFACE> <VRRP_INSTANCE> [id N] [maxlen N] [port N] [ttl N] [group IP]``."""
+    """``lvs_sync_daemon <INTERFACE> <VRRP_INSTANCE> [id N] [maxlen N] [port N] [ttl N] [group IP]``.
+
+    lvsfast adds ``role both`` (the instance may then be left out): the kernel's master and
+    backup threads run together whatever VRRP says, so active-active directors share their
+    connections every way. ``role vrrp``, the default, is keepalived's: master while the
+    instance is MASTER, backup otherwise.
+    """
 
     interface: str
-    vrrp_instance: str
+    vrrp_instance: str | None
     sync_id: int | None = None
     maxlen: int | None = None
     port: int | None = None
     ttl: int | None = None
     group: str | None = None
+    role: Literal["vrrp", "both"] = "vrrp"
     file: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
 
