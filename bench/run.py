@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """lvsfast's benchmark harness: every scenario the machine can run, one JSON, plots, a summary.
 
-    python bench/run.py [--quick] [--only NAME,...] [--out bench/results]
+    python bench/run.py [--quick | --smoke] [--only NAME,...] [--out bench/results]
 
 Each scenario is a script in bench/ that takes ``--quick`` and ``--json PATH`` and writes
 
@@ -42,14 +42,20 @@ class Scenario:
     what: str
     timeout_quick: int
     timeout_full: int
+    # --smoke (CI: the harness end to end, one small case per scenario): these arguments
+    # instead of --quick; None keeps --quick.
+    smoke: tuple[str, ...] | None = None
 
 
 SCENARIOS = [
     Scenario("micro", "", "VRRP decode/encode, checksum, GARP build: compiled vs twin vs scapy", 300, 1200),
-    Scenario("failover", "failover.py", "client-visible outage on graceful stop and cable cut, vs keepalived", 600, 3600),
-    Scenario("checker", "checker_scale.py", "health checks per second, CPU, RSS and lateness at scale", 300, 3600),
+    Scenario("failover", "failover.py", "client-visible outage on graceful stop and cable cut, vs keepalived", 600, 3600,
+             ("--rounds", "1", "--only", "0.1")),
+    Scenario("checker", "checker_scale.py", "health checks per second, CPU, RSS and lateness at scale", 300, 3600,
+             ("--n", "1000", "--seconds", "2", "--checks", "TCP", "HTTP", "--impls", "lvsfast")),
     Scenario("flap", "checker_flap.py", "the checker's flush after one real server's check flips, by table size", 300, 900),
-    Scenario("nft", "nft_update.py", "nftables update time vs full rebuild, by table size", 300, 1800),
+    Scenario("nft", "nft_update.py", "nftables update time vs full rebuild, by table size", 300, 1800,
+             ("--sizes", "1000", "--rounds", "2")),
     Scenario("mh", "mh_remap.py", "lb_algo mh: flows that change server when one leaves or joins, vs the ideal", 300, 600),
     Scenario("ipvs", "ipvs_scale.py", "IPVS load time vs ipvsadm -R and keepalived, single change (in the VM)", 900, 3600),
     Scenario("reload", "reload_loss.py", "failed requests during reloads that add or remove servers", 600, 3600),
@@ -94,12 +100,14 @@ def _stats(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
-def run_micro(quick: bool, tmp: Path, timeout: int) -> dict:
+def run_micro(quick: bool, tmp: Path, timeout: int, smoke: bool = False) -> dict:
     """pytest-benchmark over bench/test_bench_*.py; groups compare implementations of one operation."""
     out = tmp / "micro.json"
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(BENCH), "--benchmark-only",
             f"--benchmark-json={out}", "-o", "testpaths=bench"]
-    if quick:
+    if smoke:
+        argv += ["--benchmark-min-rounds=1", "--benchmark-max-time=0.01", "--benchmark-warmup=off"]
+    elif quick:
         argv += ["--benchmark-min-rounds=3", "--benchmark-max-time=0.2"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     if not out.exists():
@@ -129,9 +137,10 @@ def run_micro(quick: bool, tmp: Path, timeout: int) -> dict:
             "how": "pytest-benchmark, bench/test_bench_*.py; per-operation medians over rounds", "results": results}
 
 
-def run_script(sc: Scenario, quick: bool, tmp: Path, timeout: int) -> dict:
+def run_script(sc: Scenario, quick: bool, tmp: Path, timeout: int, smoke: bool = False) -> dict:
     out = tmp / f"{sc.name}.json"
-    argv = [sys.executable, str(BENCH / sc.script), "--json", str(out)] + (["--quick"] if quick else [])
+    extra = list(sc.smoke) if smoke and sc.smoke is not None else ["--quick"] if quick else []
+    argv = [sys.executable, str(BENCH / sc.script), "--json", str(out), *extra]
     # Its own process group, so a timeout also ends what it started (the VM's qemu, namespaces' daemons).
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             start_new_session=True)
@@ -266,16 +275,20 @@ def plots(report: dict, outdir: Path, stem: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes and few rounds (under 10 minutes)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="--quick, smaller still: one small case per scenario (CI's test of the harness; figures "
+                         "not for reading)")
     ap.add_argument("--only", default="", help="comma-separated scenario names")
     ap.add_argument("--out", default=str(BENCH / "results"))
     args = ap.parse_args(argv)
+    args.quick = args.quick or args.smoke
     only = {s for s in args.only.split(",") if s}
     outdir = Path(args.out)
     outdir.mkdir(parents=True, exist_ok=True)
     stem = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H%M%S")
     tmp = outdir / f".{stem}.tmp"
     tmp.mkdir(exist_ok=True)
-    report = {"machine": machine(), "quick": args.quick, "scenarios": []}
+    report = {"machine": machine(), "quick": args.quick, "smoke": args.smoke, "scenarios": []}
     for sc in SCENARIOS:
         if only and sc.name not in only:
             continue
@@ -286,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {sc.name}: {sc.what}", flush=True)
         timeout = sc.timeout_quick if args.quick else sc.timeout_full
         try:
-            res = run_micro(args.quick, tmp, timeout) if not sc.script else run_script(sc, args.quick, tmp, timeout)
+            res = (run_micro(args.quick, tmp, timeout, args.smoke) if not sc.script
+                   else run_script(sc, args.quick, tmp, timeout, args.smoke))
         except Exception as exc:  # a broken scenario is reported, never fatal to the others
             res = {"scenario": sc.name, "what": sc.what, "error": f"{type(exc).__name__}: {exc}"}
         res["seconds"] = round(time.monotonic() - t0, 1)
