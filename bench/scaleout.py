@@ -20,8 +20,9 @@ again before it announces); graceful_stop (SIGTERM: withdraw,
 announce_withdraw_delay 2 s, stop); fourth_added; rs_removed (rs3's HTTP server killed: its
 own connections die with it); rs_added (rs3 back, measured with connections made while it was
 out: those whose Maglev slots return to rs3 move, and as the data plane is stateless they
-break). Baseline: keepalived's active/backup pair needs IPVS, which this kernel lacks; it is
-not measured here (the IPVS VM case is left to do).
+break). The scenario's action waits until the client's long connections have all answered
+and new ones succeed. Baseline: keepalived's active/backup pair needs IPVS, which this kernel
+lacks; bench/scaleout_vm.py runs this lab on IPVS beside keepalived's pair in the IPVS VM.
 """
 from __future__ import annotations
 

@@ -57,6 +57,14 @@ def _rx(lab: ScaleOut) -> dict[str, int]:
     return out
 
 
+def _at_work(lines: list[str], long: int) -> bool:
+    for line in reversed(lines[-5:]):
+        if line.startswith('{"t"'):
+            progress = json.loads(line)
+            return progress["long_alive"] >= long and progress["new_ok"] > 0
+    return False
+
+
 def _outage(failed: list[float], t0: float, period: float) -> float:
     """Seconds during which new connections failed, from the first failure after ``t0`` to the
     last (a lone failure counts one attempt's period)."""
@@ -73,7 +81,12 @@ def measure(lab: ScaleOut, action: Callable[[], None], *, settle: float = 6.0, l
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(client.stdout), daemon=True)
     reader.start()
-    time.sleep(long * 0.01 + steady)
+    # The action waits for the client to be at work: every long connection answered once and
+    # new ones succeeding. In the emulated IPVS VM the client's Python alone takes seconds to
+    # start, and a fixed wait let the action land before the first connection.
+    wait_for(lambda: _at_work(lines, long), timeout=120, interval=0.1,
+             what=f"{name}: the client's {long} long connections up and new ones succeeding")
+    time.sleep(steady)
     before_rx = _rx(lab)
     watch = EcmpWatch(lab)
     hops_before = watch.changes[0][1]
