@@ -114,7 +114,8 @@ class VrrpLab:
                                 "-r", str(self.workdir / f"{name}_vrrp.pid"),
                                 "-c", str(self.workdir / f"{name}_chk.pid"), *extra_args,
                                 stdout=out, stderr=subprocess.STDOUT)
-        wait_for(lambda: r.status() is not None, timeout=20, what=f"lvsfast on {name}")
+        # Returns as soon as it answers; the emulated IPVS VM under a loaded host took over 20 s.
+        wait_for(lambda: r.status() is not None, timeout=60, what=f"lvsfast on {name}")
         return r
 
     def start_keepalived(self, name: str, body: str) -> Router:

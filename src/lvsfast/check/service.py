@@ -469,16 +469,17 @@ class CheckerService:
         if self._wake is None or c.state.next_at < self._wake_at:
             self._rearm()
 
-    def _check_runs(self, vs_name: str) -> list[int] | None:
-        """How many times each check of the virtual server has run, or None while one is between
-        a failure and its verdict (the announcer waits for fresh verdicts after a quorum loss)."""
+    def _check_runs(self, vs_name: str) -> list[tuple[int, bool]] | None:
+        """How many times each check of the virtual server has run and whether it is up, or None
+        while one is between a failure and its verdict (the announcer waits for fresh verdicts
+        after a quorum loss)."""
         out = []
         for r in self.reals.values():
             if r.vs.name == vs_name:
                 for c in r.checks:
                     if c.state.up and c.state.failures:
                         return None
-                    out.append(self._runs(c))
+                    out.append((self._runs(c), c.state.up))
         return out
 
     def record_lateness(self) -> None:

@@ -139,7 +139,7 @@ class Announcer:
         self._held: set[str] = set()  # withdrawn ahead of a reload or a stop: not announced again
         self._held_for: Config | None = None  # the reload's configuration, which releases them
         self._stopped = False
-        self._last: tuple[Config, Mapping[str, QuorumView], Callable[[str], list[int] | None]] | None = None
+        self._last: tuple[Config, Mapping[str, QuorumView], Callable[[str], list[tuple[int, bool]] | None]] | None = None
         self._ready: set[str] = set()  # virtual servers whose checks have all run since quorum came
         self._since: dict[str, list[int]] = {}  # their checks' run counts when quorum came back
         self._waiting = False
@@ -172,10 +172,10 @@ class Announcer:
             self.scripts = None
 
     def refresh(self, config: Config, quorum: Mapping[str, QuorumView],
-                runs: Callable[[str], list[int] | None] = lambda name: []) -> None:
+                runs: Callable[[str], list[tuple[int, bool]] | None] = lambda name: []) -> None:
         """Announce what ``config`` and the quorums want now (after each data-plane apply).
-        ``runs(name)``: how many times each check of that virtual server has run, in a stable
-        order, or None while one is between a failure and its verdict."""
+        ``runs(name)``: for each check of that virtual server, in a stable order, how many times
+        it has run and whether it is up; None while one is between a failure and its verdict."""
         if self._stopped:
             return
         if self._held_for is not None and config is self._held_for:
@@ -194,12 +194,17 @@ class Announcer:
                 now = runs(n)
                 if now is None:
                     continue
-                base = self._since.setdefault(n, now)
-                if len(base) == len(now) and all(r > b for r, b in zip(now, base)):
+                counts = [r for r, _ in now]
+                base = self._since.setdefault(n, counts)
+                # A check still down must have run twice: its first run may have started before
+                # quorum came back (on a dead link) and is no verdict on the server now. A
+                # director announcing with a server missing would map that server's flows
+                # elsewhere once ECMP sends them to it.
+                if len(base) == len(now) and all(r > b + (0 if up else 1) for (r, up), b in zip(now, base)):
                     self._ready.add(n)
                     self._since.pop(n, None)
                 elif len(base) != len(now):
-                    self._since[n] = now  # a reload changed the checks: from now
+                    self._since[n] = counts  # a reload changed the checks: from now
         waiting = any(n not in self._ready and (q := quorum.get(n)) is not None and q.up for n in names)
         if waiting != self._waiting:
             log.info("quorum, but waiting for every check to run before announcing" if waiting
