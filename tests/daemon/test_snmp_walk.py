@@ -131,6 +131,10 @@ def _trap_set(lines: list[str]) -> set[str]:
     for line in lines:
         binds = line.removeprefix("TRAP ").split("\t")
         binds = [b for b in binds if not b.startswith(".1.3.6.1.2.1.1.3.0 ")]  # sysUpTime
+        if binds and binds[0].startswith(".1.3.6.1.6.3.1.1.4.1.0 = OID: .1.3.6.1.6.3.1.1.5."):
+            # snmpd's own generic traps (coldStart when it starts): seen or not depending on
+            # whether snmptrapd was up first, and sent by neither daemon.
+            continue
         text = "\t".join(binds)
         out.add(re.sub(r"\.(\d{3,})\.(5\d)(\.1)? ", r".IFX.\2\3 ", text))
     return out
