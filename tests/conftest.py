@@ -17,7 +17,8 @@ HERE = Path(__file__).parent
 NAMESPACE_FIXTURES = frozenset({"lab", "segment", "reload_lab", "vlab", "sample_ns", "mutant_ns", "lab_ns", "nlab",
                                 "router"})
 #: Tests that run in (or boot) the IPVS VM.
-VM_PATHS = (HERE / "ipvs_vm", HERE / "test_ipvs_in_vm.py")
+VM_RUNNER = HERE / "test_ipvs_in_vm.py"
+VM_PATHS = (HERE / "ipvs_vm", VM_RUNNER)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -40,6 +41,8 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    # The VM's results are read last: it runs in the background meanwhile (see below).
+    items.sort(key=lambda item: Path(str(item.path)) == VM_RUNNER)
     for item in items:
         path = Path(str(item.path))
         if any(path == p or p in path.parents for p in VM_PATHS):
@@ -48,3 +51,24 @@ def pytest_collection_modifyitems(config, items):
         if NAMESPACE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.netns)
             item.add_marker(pytest.mark.root)
+
+
+def _vm_runner(session):
+    for item in session.items:
+        if Path(str(item.path)) == VM_RUNNER:
+            return item.module
+    return None
+
+
+def pytest_collection_finish(session):
+    # The emulated IPVS VM takes 8-10 minutes of its own CPU: when its tests are selected it boots
+    # now and runs beside the host's tests, which read nothing of it until the end.
+    runner = _vm_runner(session)
+    if runner is not None and not session.config.option.collectonly:
+        runner.start_in_background()
+
+
+def pytest_sessionfinish(session):
+    runner = _vm_runner(session)
+    if runner is not None:
+        runner.BACKGROUND.kill()
