@@ -53,10 +53,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
 # -- file size -----------------------------------------------------------------------------------
 
 MAX_LINES = 650
-#: Files being split right now by other work; remove each entry once its split lands.
-OVERSIZED_FOR_NOW = frozenset({
-    "lvsfast/config/support_table.py",  # data: one entry a keyword (~530), not logic
-})
 
 
 # -- reading the imports -------------------------------------------------------------------------
@@ -267,16 +263,11 @@ def test_layer_exceptions_still_needed():
     assert not stale, f"these edges are gone or allowed now; remove them from EXCEPTIONS: {stale}"
 
 
-@pytest.mark.parametrize("rel", sorted(OVERSIZED_FOR_NOW))
-def test_oversized_for_now_entries_exist(rel):
-    assert (SRC / rel).is_file(), f"{rel} is gone: remove it from OVERSIZED_FOR_NOW"
-
-
 def test_no_file_too_long():
     long = []
     for p in sorted([*PKG.rglob("*.py"), *CORE.glob("*.pyx")]):
         rel = p.relative_to(SRC).as_posix()
         n = len(p.read_text().splitlines())
-        if n > MAX_LINES and rel not in OVERSIZED_FOR_NOW:
+        if n > MAX_LINES:
             long.append(f"src/{rel}: {n} lines")
     assert not long, f"split these by what they do (at most {MAX_LINES} lines a file):\n" + "\n".join(long)
