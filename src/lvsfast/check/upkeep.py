@@ -54,7 +54,7 @@ class Upkeep:
         if sd is not None and SYNC_DAEMON in self.backend.capabilities:
             for state in self._sync_running:
                 try:
-                    await self.backend.stop_sync_daemon(SyncDaemon(state, sd.interface, sd.sync_id or 0))
+                    await self.backend.stop_sync_daemon(_sync_daemon_of(sd, state))
                 except Exception as exc:
                     log.error("lvs_sync_daemon stop: %s", exc)
         self._sync_running = ()
@@ -192,20 +192,22 @@ class Upkeep:
         sd = self._sync_config()
         if sd is None or states == self._sync_running or SYNC_DAEMON not in self.backend.capabilities:
             return
-
-        def daemon(st: str) -> SyncDaemon:
-            return SyncDaemon(st, sd.interface, sd.sync_id or 0, sd.maxlen or 0, sd.group or "", sd.port or 0,
-                              sd.ttl or 0)
         try:
             for state in self._sync_running:
                 if state not in states:
-                    await self.backend.stop_sync_daemon(daemon(state))
+                    await self.backend.stop_sync_daemon(_sync_daemon_of(sd, state))
                     self._sync_running = tuple(s for s in self._sync_running if s != state)
             for state in states:
                 if state not in self._sync_running:
-                    await self.backend.start_sync_daemon(daemon(state))
+                    await self.backend.start_sync_daemon(_sync_daemon_of(sd, state))
                     self._sync_running += (state,)
             log.info("lvs_sync_daemon on %s: %s (%s)", sd.interface, " and ".join(states),
                      "role both" if sd.role == "both" else f"instance {sd.vrrp_instance}")
         except Exception as exc:
             log.error("lvs_sync_daemon %s: %s", " and ".join(states), exc)
+
+
+def _sync_daemon_of(sd: Any, state: str) -> SyncDaemon:
+    """The kernel's sync thread ``state`` ("master"/"backup") for ``lvs_sync_daemon`` ``sd``: the
+    same record starts and stops it (stopping, the kernel reads only the state)."""
+    return SyncDaemon(state, sd.interface, sd.sync_id or 0, sd.maxlen or 0, sd.group or "", sd.port or 0, sd.ttl or 0)
