@@ -71,6 +71,8 @@ HEADLINES = (
     Headline("failed requests over 100 reloads, nftables", "reload", r"100 reloads .*nftables", "failed requests"),
     Headline("config test (`-t`) of the example config, wall time", "startup", r"lvsfast -t", "wall time"),
     Headline("daemon from start to VIP held", "startup", r"start to VIP", "time"),
+    Headline("the floor: CPython with asyncio and uvloop imported, doing nothing, against keepalived's start to VIP",
+             "startup", r"floor: python -c 'import asyncio, uvloop'", "wall time"),
     Headline("memory, 100 x 10, all processes", "memory|startup", r"100 VS x 10 RS", "PSS"),
     Headline("scale-out, 3 directors behind ECMP: established connections surviving a director SIGKILL", "scaleout",
              r"director_sigkill$", "established connections surviving"),

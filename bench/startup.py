@@ -17,6 +17,9 @@ What, and the issue's targets (#25):
   at priority 255, from starting the daemon (``-P``) until the kernel reports the VIP on the
   interface (``ip monitor address`` in the namespace, started before). Median over rounds.
   Target: at most 2x keepalived's.
+- The floor under any CPython daemon's start, in the same rounds: the interpreter alone
+  (``python -c pass``) and with the event loop the daemon runs on (``import asyncio, uvloop``),
+  each against keepalived's start to VIP.
 
 The interpreter runs the byte-compiled sources (as an installed package does): the tree is
 compiled first and PYTHONDONTWRITEBYTECODE is dropped for the runs, which a fresh checkout
@@ -169,8 +172,13 @@ def start_to_vip(impl: str, lab: Lab, ns, work: Path) -> float:
     return took
 
 
-def vip_rows(rounds: int) -> dict:
+#: What any CPython daemon pays before its first line of its own: timed in the VIP rounds.
+FLOORS = {"python -c pass": "pass", "python -c 'import asyncio, uvloop'": "import asyncio, uvloop"}
+
+
+def vip_rows(rounds: int) -> list[dict]:
     times: dict[str, list[float]] = {"lvsfast": [], "keepalived": []}
+    floors: dict[str, list[float]] = {case: [] for case in FLOORS}
     impls = ["lvsfast"] + (["keepalived"] if Path(KEEPALIVED).exists() else [])
     with Lab() as lab, tempfile.TemporaryDirectory(prefix="lvsfast-startup-") as wd:
         ns = lab.ns("vip")
@@ -181,10 +189,17 @@ def vip_rows(rounds: int) -> dict:
         for _ in range(rounds):
             for impl in impls:  # alternated, so a busy moment of the machine hits both
                 times[impl].append(start_to_vip(impl, lab, ns, Path(wd)))
+            for case, code in FLOORS.items():
+                floors[case] += wall([sys.executable, "-c", code], 3, warm=0)
     base = times["keepalived"]
-    return {"case": "start to VIP held, MASTER priority 255 alone (target <= 2x keepalived)",
-            "metric": "time", "unit": "ms", "better": "lower", "lvsfast": stats(times["lvsfast"]),
-            "baseline_name": "keepalived" if base else "", "baseline": stats(base) if base else None}
+    baseline = {"baseline_name": "keepalived start to VIP" if base else "", "baseline": stats(base) if base else None}
+    rows = [{"case": "start to VIP held, MASTER priority 255 alone (target <= 2x keepalived)",
+             "metric": "time", "unit": "ms", "better": "lower", "lvsfast": stats(times["lvsfast"]),
+             **baseline, "baseline_name": "keepalived" if base else ""}]
+    for case, values in floors.items():
+        rows.append({"case": f"floor: {case} (CPython {sys.version.split()[0]}, this interpreter)",
+                     "metric": "wall time", "unit": "ms", "better": "lower", "lvsfast": stats(values), **baseline})
+    return rows
 
 
 def main() -> int:
@@ -212,9 +227,11 @@ def main() -> int:
     mem_row = memory.row(ours, theirs)
     mem_row["case"] += " (target <= 35 MB)"
     results.append(mem_row)
-    results.append(vip_rows(3 if a.quick else 10))
-    print(f"start to VIP: {results[-1]['lvsfast']['median']} ms, "
-          f"keepalived {(results[-1]['baseline'] or {}).get('median')} ms", flush=True)
+    vip = vip_rows(3 if a.quick else 10)
+    results += vip
+    for r in vip:
+        print(f"{r['case']}: {r['lvsfast']['median']} ms, keepalived start to VIP "
+              f"{(r['baseline'] or {}).get('median')} ms", flush=True)
     out = {"scenario": "startup", "what": "-t wall time, daemon imports, memory (100 VS x 10 RS) and start to "
                                           "VIP, against keepalived",
            "how": "bench/startup.py: byte-compiled sources; -t: the lvsfast script vs keepalived -t, medians "
