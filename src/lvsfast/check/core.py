@@ -43,9 +43,10 @@ def host(ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Check:
-    """One checker of one real server; hashed by identity, as the timer queue's item."""
+    """One checker of one real server; hashed by identity, as the timer queue's item. Slotted:
+    a large table has one per real server (no per-instance dict: ~150 bytes less each)."""
 
     config: Any
     state: CheckState

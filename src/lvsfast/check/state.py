@@ -28,7 +28,7 @@ class Change:
     reason: str
 
 
-@dataclass
+@dataclass(slots=True)
 class CheckState:
     timing: Timing
     up: bool = True
