@@ -74,6 +74,8 @@ HEADLINES = (
     Headline("the floor: CPython with asyncio and uvloop imported, doing nothing, against keepalived's start to VIP",
              "startup", r"floor: python -c 'import asyncio, uvloop'", "wall time"),
     Headline("memory, 100 x 10, all processes", "memory|startup", r"100 VS x 10 RS", "PSS"),
+    Headline("memory floor: the same three processes with the daemon's imports and config, doing nothing",
+             "memory|startup", r"floor: parent and two children", "PSS"),
     Headline("scale-out, 3 directors behind ECMP: established connections surviving a director SIGKILL", "scaleout",
              r"director_sigkill$", "established connections surviving"),
     Headline("scale-out, 3 directors behind ECMP: new-connection outage on a cable cut", "scaleout", r"cable_cut$",

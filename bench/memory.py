@@ -120,6 +120,65 @@ def measure(impl: str, settle: float, n_vs: int = N_VS, n_rs: int = N_RS) -> dic
             "rss": sum(m["rss"] for m in per.values()), "per_process": list(per.values())}
 
 
+#: The same process model doing nothing: the parent with the daemon's imports and the config read,
+#: gc-frozen, forks two children that each set up logging and run a uvloop loop; the parent
+#: then imports its own stack and runs its loop too. What three CPython processes cost before
+#: either subsystem exists (its PSS, summed, is printed last).
+NULL_MODEL = """
+import asyncio, gc, os, sys, time
+import lvsfast.cli, lvsfast.config, lvsfast.daemon.main, uvloop
+from lvsfast.daemon import logs
+from lvsfast.daemon.subsystem import preload
+preload()
+config = lvsfast.config.load(sys.argv[1])
+logs.setup("Lvsfast", console=False)
+gc.collect(1)
+gc.freeze()
+kids = []
+for name in ("vrrp", "checker"):
+    pid = os.fork()
+    if pid == 0:
+        logs.setup(name, console=False)
+        uvloop.new_event_loop().run_until_complete(asyncio.sleep(6))
+        os._exit(0)
+    kids.append(pid)
+import lvsfast.daemon.control, lvsfast.daemon.supervisor
+uvloop.new_event_loop().run_until_complete(asyncio.sleep(3))
+total = 0.0
+for pid in (os.getpid(), *kids):
+    for line in open(f"/proc/{pid}/smaps_rollup"):
+        if line.startswith("Pss:"):
+            total += int(line.split()[1]) / 1024
+for pid in kids:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+print(total)
+"""
+
+
+def null_model(n_vs: int = N_VS, n_rs: int = N_RS) -> float:
+    """PSS in MB summed over :data:`NULL_MODEL`'s three processes, with the same config."""
+    with tempfile.TemporaryDirectory(prefix="lvsfast-mem-null-") as wd:
+        conf = Path(wd) / "k.conf"
+        conf.write_text(config(n_vs, n_rs))
+        out = subprocess.run([sys.executable, "-c", NULL_MODEL, str(conf)], capture_output=True, text=True,
+                             check=True, timeout=60)
+    return float(out.stdout.split()[-1])
+
+
+def floor_rows(ours: dict, smallest: dict, null: float, n_vs: int = N_VS, n_rs: int = N_RS) -> list[dict]:
+    """What the target has to fit beside: the same processes doing nothing, and the daemon with
+    the smallest table (one virtual server, one real server), each against the full daemon."""
+    def one(case: str, pss: float) -> dict:
+        return {"case": case, "metric": "PSS summed", "unit": "MB", "better": "lower",
+                "lvsfast": {"median": round(pss, 1), "min": round(pss, 1), "max": round(pss, 1), "n": 1},
+                "baseline_name": f"the daemon, {n_vs} VS x {n_rs} RS",
+                "baseline": {"median": round(ours["pss"], 1), "min": round(ours["pss"], 1),
+                             "max": round(ours["pss"], 1), "n": 1}}
+    return [one("floor: parent and two children, the daemon's imports and config, doing nothing", null),
+            one("the daemon, 1 VS x 1 RS", smallest["pss"])]
+
+
 def row(ours: dict, theirs: dict | None, n_vs: int = N_VS, n_rs: int = N_RS) -> dict:
     def st(m: dict) -> dict:
         return {"median": round(m["pss"], 1), "min": round(m["pss"], 1), "max": round(m["rss"], 1), "n": 1}
@@ -155,7 +214,8 @@ def main() -> int:
            "how": "bench/memory.py: the daemon in a namespace (nftables backend), PSS and RSS summed over "
                   "the parent and its children from /proc/<pid>/smaps_rollup after the checks settle; "
                   "'min' and 'median' are PSS, 'max' is RSS",
-           "results": [row(ours, theirs)], "series": {"lvsfast": ours, "keepalived": theirs}}
+           "results": [row(ours, theirs), *floor_rows(ours, measure("lvsfast", settle, 1, 1), null_model())],
+           "series": {"lvsfast": ours, "keepalived": theirs}}
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1))
     return 0
