@@ -227,7 +227,7 @@ def main() -> int:
     mem_row = memory.row(ours, theirs)
     mem_row["case"] += " (target <= 35 MB)"
     results.append(mem_row)
-    results += memory.floor_rows(ours, memory.measure("lvsfast", 10 if a.quick else 30, 1, 1), memory.null_model())
+    results += memory.floor_rows(ours, memory.measure("lvsfast", 5, 1, 1), memory.null_model())
     for r in results[-2:]:
         print(f"{r['case']}: {r['lvsfast']['median']} MB", flush=True)
     vip = vip_rows(3 if a.quick else 10)
