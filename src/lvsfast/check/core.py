@@ -45,8 +45,9 @@ def host(ip: str) -> str:
 
 @dataclass(eq=False, slots=True)
 class Check:
-    """One checker of one real server; hashed by identity, as the timer queue's item. Slotted:
-    a large table has one per real server (no per-instance dict: ~150 bytes less each)."""
+    """One checker of one real server; hashed by identity, as the timer queue's item. Slotted
+    (as its CheckState): a large table has one per real server, and without the per-instance
+    dicts the two cost ~100 bytes less (measured with tracemalloc)."""
 
     config: Any
     state: CheckState
